@@ -1,0 +1,217 @@
+package lmsandbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// route serves an authenticated request. It must be called with p.mu held.
+func (p *Portal) route(r *http.Request, resource string, body []byte, authID string) (int, any) {
+	seg := strings.Split(strings.Trim(resource, "/"), "/")
+	if len(seg) < 3 || seg[0] != "setting" || seg[1] != "admins" {
+		return 404, apiError{404, "no such resource"}
+	}
+	q := r.URL.Query()
+	switch {
+	case len(seg) == 3 && seg[2] == "apitokens" && r.Method == http.MethodGet:
+		return p.list(0, q)
+	case len(seg) == 4 && seg[3] == "apitokens":
+		adminID, err := strconv.ParseInt(seg[2], 10, 64)
+		if err != nil {
+			return 400, apiError{400, "adminId must be a number"}
+		}
+		if _, ok := p.admins[adminID]; !ok {
+			return 404, apiError{404, fmt.Sprintf("User(id=%d) not found", adminID)}
+		}
+		switch r.Method {
+		case http.MethodGet:
+			return p.list(adminID, q)
+		case http.MethodPost:
+			return p.create(adminID, q.Get("type"), body, authID)
+		}
+	case len(seg) == 5 && seg[3] == "apitokens":
+		adminID, err1 := strconv.ParseInt(seg[2], 10, 64)
+		tokenID, err2 := strconv.ParseInt(seg[4], 10, 64)
+		if err1 != nil || err2 != nil {
+			return 400, apiError{400, "ids must be numbers"}
+		}
+		if _, ok := p.admins[adminID]; !ok {
+			return 404, apiError{404, fmt.Sprintf("User(id=%d) not found", adminID)}
+		}
+		t, ok := p.tokens[tokenID]
+		if !ok || t.AdminID != adminID {
+			return 404, apiError{404, fmt.Sprintf("ApiToken(id=%d) not found", tokenID)}
+		}
+		switch r.Method {
+		case http.MethodPut, http.MethodPatch:
+			return p.update(t, body, r.Method == http.MethodPut)
+		case http.MethodDelete:
+			delete(p.tokens, tokenID)
+			return 200, map[string]any{}
+		}
+	}
+	return 405, apiError{405, "method not allowed"}
+}
+
+// view is a token as the API shows it: no accessKey, user fields joined in.
+func (p *Portal) view(t *Token) map[string]any {
+	a := p.admins[t.AdminID]
+	m := map[string]any{
+		"id": t.ID, "adminId": t.AdminID, "accessId": t.AccessID, "status": t.Status,
+		"note": t.Note, "createdOn": t.CreatedOn, "lastUsedOn": t.LastUsedOn, "createdBy": t.CreatedBy,
+		"lastAuthIp": t.LastAuthIP, "type": t.Type, "userPermission": "write",
+		"adminName": "", "roles": []string{},
+	}
+	if a != nil {
+		m["adminName"] = a.Username
+		if a.Roles != nil {
+			m["roles"] = a.Roles
+		}
+	}
+	return m
+}
+
+func (p *Portal) list(adminID int64, q map[string][]string) (int, any) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	size, offset := 50, 0
+	if s := get("size"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 1000 {
+			return 400, apiError{400, "size must be a number from 0 to 1000"}
+		}
+		size = n
+	}
+	if s := get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return 400, apiError{400, "offset must be a non-negative number"}
+		}
+		offset = n
+	}
+	f, err := parseFilter(get("filter"))
+	if err != nil {
+		return 400, apiError{400, err.Error()}
+	}
+	typ := "lmv1"
+	if get("type") == "bearer" {
+		typ = "bearer"
+	}
+	var fields []string
+	if s := get("fields"); s != "" {
+		fields = strings.Split(s, ",")
+	}
+
+	ids := make([]int64, 0, len(p.tokens))
+	for id, t := range p.tokens {
+		if t.Type == typ && (adminID == 0 || t.AdminID == adminID) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var matched []map[string]any
+	for _, id := range ids {
+		v := p.view(p.tokens[id])
+		if f.match(v) {
+			matched = append(matched, v)
+		}
+	}
+	items := []map[string]any{}
+	if offset < len(matched) {
+		end := min(offset+size, len(matched))
+		for _, v := range matched[offset:end] {
+			items = append(items, trim(v, fields))
+		}
+	}
+	return 200, map[string]any{"total": len(matched), "searchId": nil, "items": items}
+}
+
+func trim(v map[string]any, fields []string) map[string]any {
+	if len(fields) == 0 {
+		return v
+	}
+	out := make(map[string]any, len(fields))
+	for _, f := range fields {
+		if x, ok := v[strings.TrimSpace(f)]; ok {
+			out[strings.TrimSpace(f)] = x
+		}
+	}
+	return out
+}
+
+type tokenBody struct {
+	Note   *string `json:"note"`
+	Status *int    `json:"status"`
+}
+
+func parseTokenBody(body []byte) (tokenBody, *apiError) {
+	var b tokenBody
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return b, &apiError{400, "a request body is required (at least {})"}
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return b, &apiError{400, "malformed JSON body"}
+	}
+	if b.Status != nil && *b.Status != 1 && *b.Status != 2 {
+		return b, &apiError{400, "status must be 1 (disabled) or 2 (enabled)"}
+	}
+	if b.Note != nil && len(*b.Note) > 1000 {
+		return b, &apiError{400, "note is too long"}
+	}
+	return b, nil
+}
+
+func (p *Portal) create(adminID int64, typ string, body []byte, authID string) (int, any) {
+	b, aerr := parseTokenBody(body)
+	if aerr != nil {
+		return aerr.status, *aerr
+	}
+	note, status := "", 2
+	if b.Note != nil {
+		note = *b.Note
+	}
+	if b.Status != nil {
+		status = *b.Status
+	}
+	createdBy := authID
+	for _, t := range p.tokens {
+		if t.AccessID == authID {
+			if a := p.admins[t.AdminID]; a != nil {
+				createdBy = a.Username
+			}
+		}
+	}
+	t := p.newToken(adminID, typ, note, status, createdBy)
+	v := p.view(t)
+	v["accessKey"] = t.AccessKey // the only answer that carries it
+	return 200, v
+}
+
+func (p *Portal) update(t *Token, body []byte, put bool) (int, any) {
+	b, aerr := parseTokenBody(body)
+	if aerr != nil {
+		return aerr.status, *aerr
+	}
+	switch {
+	case b.Status != nil:
+		t.Status = *b.Status
+	case put:
+		// PUT replaces: a missing status means enabled.
+		t.Status = 2
+	}
+	switch {
+	case b.Note != nil:
+		t.Note = *b.Note
+	case put:
+		t.Note = ""
+	}
+	return 200, p.view(t)
+}

@@ -1,0 +1,573 @@
+// Package lmsandbox is an honest stand-in for a LogicMonitor portal's
+// API-token resources, served over real HTTP for tests and local use.
+//
+// Like the portal it verifies every LMv1 signature (and refuses an old
+// epoch) or bearer token, answers in the v1 envelope when X-Version: 3 is
+// missing, pages with size/offset/total, applies filters and fields, hides
+// accessKey outside the create response, keeps createdOn/lastUsedOn in epoch
+// seconds, sends the rate-limit headers and answers 429 over a configured
+// limit. It can inject latency, a status code or a dropped connection for the
+// next N requests, and counts what it was asked.
+package lmsandbox
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// RestPrefix is where the portal's REST resources live.
+const RestPrefix = "/santaba/rest"
+
+// Config shapes a portal's behaviour. The zero value is a fast portal with a
+// generous rate limit.
+type Config struct {
+	// RateLimit requests per RateWindow per method and endpoint, counted for
+	// the whole portal (LogicMonitor's limits are account-wide). Defaults:
+	// 10,000 per 60 s, which tests never reach unless they lower it.
+	RateLimit  int
+	RateWindow time.Duration
+	// Latency is added to every request.
+	Latency time.Duration
+	// MaxEpochSkew is how far an LMv1 epoch may be from the portal's clock
+	// (default 30 minutes).
+	MaxEpochSkew time.Duration
+	// Now is the portal's clock (default time.Now).
+	Now func() time.Time
+}
+
+// Admin is a portal user.
+type Admin struct {
+	ID       int64    `json:"id"`
+	Username string   `json:"username"`
+	Roles    []string `json:"roles,omitempty"`
+}
+
+// Token is a token as the portal stores it, key included.
+type Token struct {
+	ID         int64  `json:"id"`
+	AdminID    int64  `json:"adminId"`
+	Type       string `json:"type"` // "lmv1" or "bearer"
+	AccessID   string `json:"accessId"`
+	AccessKey  string `json:"accessKey"`
+	Status     int    `json:"status"`
+	Note       string `json:"note"`
+	CreatedOn  int64  `json:"createdOn"`
+	LastUsedOn int64  `json:"lastUsedOn"`
+	CreatedBy  string `json:"createdBy"`
+	LastAuthIP string `json:"lastAuthIp"`
+}
+
+// Fault changes how the portal answers the next Count matching requests.
+type Fault struct {
+	Count  int    // how many requests it applies to (default 1)
+	Method string // only this method, if set
+	Path   string // only resource paths containing this, if set
+	// Status answers with this HTTP status and LogicMonitor's error body.
+	Status int
+	// Drop closes the connection without an answer.
+	Drop bool
+	// Latency delays the answer.
+	Latency time.Duration
+	// AfterProcessing carries out the request first and then fails the
+	// answer (a create that happened but whose response was lost).
+	AfterProcessing bool
+	// RetryAfter is sent with a 429 fault, in seconds.
+	RetryAfter int
+}
+
+// Request records one request the portal received.
+type Request struct {
+	Method   string
+	Path     string // resource path after RestPrefix
+	Query    string
+	Status   int // 0 for a dropped connection
+	AuthID   string
+	Received time.Time
+}
+
+// Portal is the sandbox's state and HTTP handler.
+type Portal struct {
+	cfg Config
+
+	mu       sync.Mutex
+	admins   map[int64]*Admin
+	tokens   map[int64]*Token
+	nextID   int64
+	faults   []*Fault
+	rateLog  map[string][]time.Time
+	requests []Request
+}
+
+// New returns an empty portal.
+func New(cfg Config) *Portal {
+	if cfg.RateLimit <= 0 {
+		cfg.RateLimit = 10000
+	}
+	if cfg.RateWindow <= 0 {
+		cfg.RateWindow = 60 * time.Second
+	}
+	if cfg.MaxEpochSkew <= 0 {
+		cfg.MaxEpochSkew = 30 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Portal{cfg: cfg, admins: map[int64]*Admin{}, tokens: map[int64]*Token{}, nextID: 1, rateLog: map[string][]time.Time{}}
+}
+
+// SetRateLimit changes the limit for requests from now on.
+func (p *Portal) SetRateLimit(limit int, window time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.RateLimit, p.cfg.RateWindow = limit, window
+	p.rateLog = map[string][]time.Time{}
+}
+
+// SetLatency changes the latency added to every request.
+func (p *Portal) SetLatency(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Latency = d
+}
+
+// AddAdmin adds (or replaces) a user.
+func (p *Portal) AddAdmin(a Admin) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cp := a
+	p.admins[a.ID] = &cp
+}
+
+// TokenSpec seeds a token. Empty access ids and keys are generated; ages are
+// relative to the portal's clock.
+type TokenSpec struct {
+	AdminID  int64  `json:"adminId"`
+	Type     string `json:"type,omitempty"` // default lmv1
+	AccessID string `json:"accessId,omitempty"`
+	// AccessKey is the LMv1 key or the bearer token.
+	AccessKey string `json:"accessKey,omitempty"`
+	Status    int    `json:"status,omitempty"` // default enabled
+	Note      string `json:"note,omitempty"`
+	// CreatedDaysAgo and LastUsedDaysAgo age the token; LastUsedDaysAgo < 0
+	// (or omitted with NeverUsed) means never used.
+	CreatedDaysAgo  float64 `json:"createdDaysAgo,omitempty"`
+	LastUsedDaysAgo float64 `json:"lastUsedDaysAgo,omitempty"`
+	NeverUsed       bool    `json:"neverUsed,omitempty"`
+}
+
+// AddToken seeds a token and returns it, key included.
+func (p *Portal) AddToken(s TokenSpec) (Token, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.admins[s.AdminID]; !ok {
+		return Token{}, fmt.Errorf("lmsandbox: no user %d", s.AdminID)
+	}
+	now := p.cfg.Now()
+	t := p.newToken(s.AdminID, s.Type, s.Note, s.Status, "seed")
+	if s.AccessID != "" {
+		t.AccessID = s.AccessID
+	}
+	if s.AccessKey != "" {
+		t.AccessKey = s.AccessKey
+	}
+	t.CreatedOn = now.Add(-days(s.CreatedDaysAgo)).Unix()
+	switch {
+	case s.NeverUsed || s.LastUsedDaysAgo < 0:
+		t.LastUsedOn = 0
+	default:
+		t.LastUsedOn = now.Add(-days(s.LastUsedDaysAgo)).Unix()
+	}
+	return *t, nil
+}
+
+func days(d float64) time.Duration { return time.Duration(d * 24 * float64(time.Hour)) }
+
+// Seed is the JSON form of a portal's users and tokens.
+type Seed struct {
+	Admins []Admin     `json:"admins"`
+	Tokens []TokenSpec `json:"tokens"`
+}
+
+// LoadSeed adds the users and tokens of a JSON seed.
+func (p *Portal) LoadSeed(r io.Reader) error {
+	var s Seed
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return fmt.Errorf("lmsandbox: reading seed: %w", err)
+	}
+	for _, a := range s.Admins {
+		p.AddAdmin(a)
+	}
+	for _, t := range s.Tokens {
+		if _, err := p.AddToken(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Inject queues a fault; faults apply in the order queued.
+func (p *Portal) Inject(f Fault) {
+	if f.Count <= 0 {
+		f.Count = 1
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults = append(p.faults, &f)
+}
+
+// Tokens returns every stored token, keys included, ordered by id.
+func (p *Portal) Tokens() []Token {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Token, 0, len(p.tokens))
+	for _, t := range p.tokens {
+		out = append(out, *t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Token returns one stored token.
+func (p *Portal) Token(id int64) (Token, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.tokens[id]
+	if !ok {
+		return Token{}, false
+	}
+	return *t, true
+}
+
+// Requests returns what the portal has received, oldest first.
+func (p *Portal) Requests() []Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Request(nil), p.requests...)
+}
+
+// CountRequests counts received requests of method (all methods if "").
+func (p *Portal) CountRequests(method string) int {
+	n := 0
+	for _, r := range p.Requests() {
+		if method == "" || r.Method == method {
+			n++
+		}
+	}
+	return n
+}
+
+// ResetRequests forgets the recorded requests.
+func (p *Portal) ResetRequests() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests = nil
+}
+
+// The characters LogicMonitor puts in keys, odd ones included.
+const (
+	idChars  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	keyChars = idChars + "()~^{}[]=+-_!"
+)
+
+func randomString(alphabet string, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// newToken must be called with p.mu held.
+func (p *Portal) newToken(adminID int64, typ, note string, status int, createdBy string) *Token {
+	if typ != "bearer" {
+		typ = "lmv1"
+	}
+	if status == 0 {
+		status = 2
+	}
+	t := &Token{
+		ID: p.nextID, AdminID: adminID, Type: typ, Status: status, Note: note,
+		AccessID:  randomString(idChars, 20),
+		AccessKey: randomString(keyChars, 40),
+		CreatedOn: p.cfg.Now().Unix(), CreatedBy: createdBy,
+	}
+	if typ == "bearer" {
+		t.AccessKey = "lmb_" + randomString(idChars, 60)
+	}
+	p.nextID++
+	p.tokens[t.ID] = t
+	return t
+}
+
+// apiError is LogicMonitor's v3 error body.
+type apiError struct {
+	status  int
+	message string
+}
+
+func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	received := p.cfg.Now()
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	resource := strings.TrimPrefix(r.URL.Path, RestPrefix)
+	rec := Request{Method: r.Method, Path: resource, Query: r.URL.RawQuery, Received: received}
+	v3 := r.Header.Get("X-Version") == "3"
+
+	p.mu.Lock()
+	latency := p.cfg.Latency
+	fault := p.takeFault(r.Method, resource)
+	p.mu.Unlock()
+	if fault != nil {
+		latency += fault.Latency
+	}
+	if latency > 0 {
+		select {
+		case <-time.After(latency):
+		case <-r.Context().Done():
+		}
+	}
+
+	if fault != nil && fault.Drop && !fault.AfterProcessing {
+		p.record(rec)
+		dropConnection(w)
+		return
+	}
+
+	p.mu.Lock()
+	rate, limited := p.countRate(r.Method, resource)
+	var status int
+	var payload any
+	var authID string
+	switch {
+	case !strings.HasPrefix(r.URL.Path, RestPrefix+"/"):
+		status, payload = 404, apiError{404, "no such resource"}
+	case limited:
+		status, payload = 429, apiError{429, "Too Many Requests"}
+	case fault != nil && fault.Status != 0 && !fault.AfterProcessing:
+		status, payload = fault.Status, apiError{fault.Status, "injected failure"}
+	default:
+		var aerr *apiError
+		authID, aerr = p.authenticate(r, resource, body, received)
+		if aerr != nil {
+			status, payload = aerr.status, *aerr
+		} else {
+			status, payload = p.route(r, resource, body, authID)
+		}
+	}
+	p.mu.Unlock()
+
+	if fault != nil && fault.AfterProcessing {
+		if fault.Drop {
+			rec.AuthID = authID
+			p.record(rec)
+			dropConnection(w)
+			return
+		}
+		if fault.Status != 0 {
+			status, payload = fault.Status, apiError{fault.Status, "injected failure"}
+		}
+	}
+	rec.Status, rec.AuthID = status, authID
+	p.record(rec)
+
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Rate-Limit-Limit", strconv.Itoa(rate.limit))
+	h.Set("X-Rate-Limit-Remaining", strconv.Itoa(rate.remaining))
+	h.Set("X-Rate-Limit-Window", strconv.Itoa(int(math.Ceil(rate.window.Seconds()))))
+	if status == 429 {
+		ra := rate.retryAfter
+		if fault != nil && fault.RetryAfter > 0 {
+			ra = time.Duration(fault.RetryAfter) * time.Second
+		}
+		h.Set("Retry-After", strconv.FormatFloat(math.Max(ra.Seconds(), 0.001), 'f', 3, 64))
+	}
+	writeAnswer(w, v3, status, payload)
+}
+
+func writeAnswer(w http.ResponseWriter, v3 bool, status int, payload any) {
+	if e, ok := payload.(apiError); ok {
+		payload = map[string]any{"errorMessage": e.message, "errorCode": 1000 + e.status, "errorDetail": nil}
+	}
+	if !v3 {
+		// The pre-v3 envelope: HTTP 200, whatever happened.
+		env := map[string]any{"status": status, "errmsg": "OK", "data": payload}
+		if status >= 300 {
+			env["errmsg"] = payload.(map[string]any)["errorMessage"]
+			env["data"] = nil
+		}
+		payload, status = env, 200
+	}
+	var buf bytes.Buffer
+	_ = json.NewEncoder(&buf).Encode(payload)
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+func (p *Portal) record(r Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.requests = append(p.requests, r)
+}
+
+// takeFault must be called with p.mu held.
+func (p *Portal) takeFault(method, resource string) *Fault {
+	for i, f := range p.faults {
+		if (f.Method == "" || f.Method == method) && (f.Path == "" || strings.Contains(resource, f.Path)) {
+			f.Count--
+			if f.Count <= 0 {
+				p.faults = append(p.faults[:i], p.faults[i+1:]...)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+type rateState struct {
+	limit, remaining   int
+	window, retryAfter time.Duration
+}
+
+var idSegment = func(path string) string {
+	parts := strings.Split(path, "/")
+	for i, s := range parts {
+		if _, err := strconv.ParseInt(s, 10, 64); err == nil {
+			parts[i] = "{id}"
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+// countRate applies the per-method, per-endpoint sliding-window limit. It
+// must be called with p.mu held.
+func (p *Portal) countRate(method, resource string) (rateState, bool) {
+	key := method + " " + idSegment(resource)
+	now := p.cfg.Now()
+	log := p.rateLog[key]
+	cut := 0
+	for cut < len(log) && now.Sub(log[cut]) >= p.cfg.RateWindow {
+		cut++
+	}
+	log = log[cut:]
+	st := rateState{limit: p.cfg.RateLimit, window: p.cfg.RateWindow}
+	if len(log) >= p.cfg.RateLimit {
+		p.rateLog[key] = log
+		st.retryAfter = log[0].Add(p.cfg.RateWindow).Sub(now)
+		return st, true
+	}
+	log = append(log, now)
+	p.rateLog[key] = log
+	st.remaining = p.cfg.RateLimit - len(log)
+	return st, false
+}
+
+// authenticate checks the Authorization header and returns the access id of
+// the token used. It must be called with p.mu held.
+func (p *Portal) authenticate(r *http.Request, resource string, body []byte, now time.Time) (string, *apiError) {
+	h := r.Header.Get("Authorization")
+	unauthorized := &apiError{401, "Authentication failed"}
+	var tok *Token
+	switch {
+	case strings.HasPrefix(h, "LMv1 "):
+		cred := strings.TrimPrefix(h, "LMv1 ")
+		last := strings.LastIndexByte(cred, ':')
+		if last < 0 {
+			return "", unauthorized
+		}
+		mid := strings.LastIndexByte(cred[:last], ':')
+		if mid < 0 {
+			return "", unauthorized
+		}
+		accessID, sig, epochText := cred[:mid], cred[mid+1:last], cred[last+1:]
+		epoch, err := strconv.ParseInt(epochText, 10, 64)
+		if err != nil {
+			return "", unauthorized
+		}
+		if d := now.Sub(time.UnixMilli(epoch)); d > p.cfg.MaxEpochSkew || d < -p.cfg.MaxEpochSkew {
+			return "", &apiError{401, "Authentication failed: request epoch too far from the portal's clock"}
+		}
+		for _, t := range p.tokens {
+			if t.Type == "lmv1" && t.AccessID == accessID {
+				tok = t
+				break
+			}
+		}
+		if tok == nil {
+			return "", unauthorized
+		}
+		mac := hmac.New(sha256.New, []byte(tok.AccessKey))
+		mac.Write([]byte(r.Method + epochText))
+		mac.Write(body)
+		mac.Write([]byte(resource))
+		want := base64.StdEncoding.EncodeToString([]byte(hex.EncodeToString(mac.Sum(nil))))
+		if subtle.ConstantTimeCompare([]byte(want), []byte(sig)) != 1 {
+			return "", unauthorized
+		}
+	case strings.HasPrefix(h, "Bearer "):
+		if r.Header.Get("X-Version") != "3" {
+			return "", &apiError{401, "Bearer tokens need REST API v3"}
+		}
+		given := strings.TrimPrefix(h, "Bearer ")
+		for _, t := range p.tokens {
+			if t.Type == "bearer" && subtle.ConstantTimeCompare([]byte(t.AccessKey), []byte(given)) == 1 {
+				tok = t
+				break
+			}
+		}
+		if tok == nil {
+			return "", unauthorized
+		}
+	default:
+		return "", unauthorized
+	}
+	if tok.Status != 2 {
+		return "", &apiError{401, "Authentication failed: token is disabled"}
+	}
+	tok.LastUsedOn = now.Unix()
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		tok.LastAuthIP = host
+	}
+	return tok.AccessID, nil
+}

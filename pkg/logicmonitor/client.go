@@ -1,0 +1,353 @@
+// Package logicmonitor is a client for the API-token resources of
+// LogicMonitor's REST API v3.
+//
+// Every request carries X-Version: 3 and is signed afresh by an
+// lmauth.Authenticator (a retry gets a new epoch). The client paces itself by
+// the portal's rate-limit headers before it is refused, waits out a 429 and
+// retries, and retries GET, PUT and DELETE after a 5xx or a transport failure
+// with capped, jittered exponential backoff. A POST is retried only after a
+// 429, because the portal did not process it; any other failed POST may have
+// created a token.
+package logicmonitor
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/lmauth"
+)
+
+// MaxResponseBytes bounds how much of a response body is read. A page of
+// 1,000 tokens is well under 1 MiB.
+const MaxResponseBytes = 8 << 20
+
+// Options configure a Client. Company or BaseURL is required.
+type Options struct {
+	// Company is the portal name, the DNS label in <company>.logicmonitor.com.
+	Company string
+	// BaseURL replaces https://<company>.logicmonitor.com/santaba/rest
+	// (tests, the sandbox, private endpoints). It must end in the prefix
+	// that resource paths follow, usually /santaba/rest.
+	BaseURL string
+	// Auth signs every request.
+	Auth lmauth.Authenticator
+	// HTTPClient defaults to a client with a 25 s per-attempt timeout.
+	HTTPClient *http.Client
+	// MaxRetries bounds retries after 5xx and transport errors (default 3)
+	// and, separately, after 429 (default 4). Negative disables them.
+	MaxRetries int
+	// RetryBase and RetryCap shape the backoff (defaults 200 ms and 3 s).
+	RetryBase, RetryCap time.Duration
+	// UserAgent is sent with every request.
+	UserAgent string
+}
+
+// Client talks to one LogicMonitor portal. It is safe for concurrent use.
+type Client struct {
+	base      *url.URL
+	basePath  string
+	auth      lmauth.Authenticator
+	hc        *http.Client
+	retries   int
+	retryBase time.Duration
+	retryCap  time.Duration
+	userAgent string
+	pacer     *pacer
+
+	requests atomic.Int64
+	rate     atomic.Pointer[Rate]
+
+	// Tokens is the API-token service.
+	Tokens *TokensService
+}
+
+var companyLabel = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+
+// ValidCompany reports whether name is usable as the portal's DNS label.
+func ValidCompany(name string) bool { return companyLabel.MatchString(name) }
+
+// New returns a client for the portal described by opts.
+func New(opts Options) (*Client, error) {
+	if opts.Auth == nil {
+		return nil, errors.New("logicmonitor: no credentials")
+	}
+	raw := opts.BaseURL
+	if raw == "" {
+		if !ValidCompany(opts.Company) {
+			return nil, fmt.Errorf("logicmonitor: company %q is not a valid portal name (a DNS label: letters, digits, hyphens)", opts.Company)
+		}
+		raw = "https://" + strings.ToLower(opts.Company) + ".logicmonitor.com/santaba/rest"
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		return nil, fmt.Errorf("logicmonitor: base URL %q must be an absolute http(s) URL without credentials or query", raw)
+	}
+	c := &Client{
+		base:      u,
+		basePath:  strings.TrimRight(u.Path, "/"),
+		auth:      opts.Auth,
+		hc:        opts.HTTPClient,
+		retries:   opts.MaxRetries,
+		retryBase: opts.RetryBase,
+		retryCap:  opts.RetryCap,
+		userAgent: opts.UserAgent,
+		pacer:     newPacer(),
+	}
+	if c.hc == nil {
+		c.hc = &http.Client{Timeout: 25 * time.Second}
+	}
+	if c.retries == 0 {
+		c.retries = 3
+	} else if c.retries < 0 {
+		c.retries = 0
+	}
+	if c.retryBase <= 0 {
+		c.retryBase = 200 * time.Millisecond
+	}
+	if c.retryCap <= 0 {
+		c.retryCap = 3 * time.Second
+	}
+	if c.userAgent == "" {
+		c.userAgent = "lmtokens"
+	}
+	c.Tokens = &TokensService{c: c}
+	return c, nil
+}
+
+// BaseURL returns the portal's REST base URL.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// Rate returns the rate-limit state of the latest response that carried it.
+func (c *Client) Rate() Rate {
+	if r := c.rate.Load(); r != nil {
+		return *r
+	}
+	return Rate{}
+}
+
+// Requests returns how many HTTP requests (attempts) the client has sent.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// AuthID names the credential the client signs with (the access id).
+func (c *Client) AuthID() string { return c.auth.ID() }
+
+var numericSegment = regexp.MustCompile(`/[0-9]+`)
+
+// endpointKey groups requests the way LogicMonitor's limits do: per method
+// and endpoint, whatever the ids in the path.
+func endpointKey(method, path string) string {
+	return method + " " + numericSegment.ReplaceAllString(path, "/{id}")
+}
+
+// do sends one logical request, with pacing and retries, and decodes a
+// successful JSON answer into out (which may be nil).
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, out any) (*http.Response, error) {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return nil, fmt.Errorf("logicmonitor: encoding %s %s: %w", method, path, err)
+		}
+	}
+	u := *c.base
+	u.Path = c.basePath + path
+	u.RawPath = ""
+	u.RawQuery = query.Encode()
+	target := u.String()
+	key := endpointKey(method, path)
+
+	serverFailures, throttles := 0, 0
+	for {
+		if err := c.pacer.wait(ctx, key); err != nil {
+			return nil, &Error{Kind: KindUpstream, Method: method, Path: path, Message: "gave up waiting for the rate limit", Err: err, Rate: c.Rate()}
+		}
+		resp, data, err := c.attempt(ctx, method, path, target, payload)
+		c.pacer.done(key)
+		if err != nil {
+			// Transport failure: the request may or may not have arrived.
+			e := &Error{Kind: KindUpstream, Method: method, Path: path, Message: "request failed", Err: err, Rate: c.Rate()}
+			if ctx.Err() != nil || method == http.MethodPost || serverFailures >= c.retries {
+				return nil, e
+			}
+			serverFailures++
+			if !c.sleep(ctx, c.backoff(serverFailures)) {
+				return nil, e
+			}
+			continue
+		}
+		if resp.StatusCode < 300 {
+			if err := decodeV3(data, out); err != nil {
+				return resp, &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate()}
+			}
+			return resp, nil
+		}
+		e := c.errorFrom(method, path, resp, data)
+		switch {
+		case resp.StatusCode == http.StatusTooManyRequests:
+			// The portal refused without processing: safe to retry any method.
+			wait := e.RetryAfter
+			if wait <= 0 {
+				wait = e.Rate.Window
+			}
+			if wait <= 0 {
+				wait = c.backoff(throttles + 1)
+			}
+			c.pacer.throttled(key, wait)
+			if throttles >= max(c.retries, 4) || !fitsDeadline(ctx, wait) {
+				return resp, e
+			}
+			throttles++
+			continue // the pacer waits
+		case resp.StatusCode >= 500 && method != http.MethodPost && serverFailures < c.retries:
+			serverFailures++
+			if !c.sleep(ctx, c.backoff(serverFailures)) {
+				return resp, e
+			}
+			continue
+		case resp.StatusCode == http.StatusNotFound && method == http.MethodDelete && serverFailures > 0:
+			// An earlier attempt failed in transit but may have deleted it.
+			return resp, nil
+		}
+		return resp, e
+	}
+}
+
+// attempt sends one signed HTTP request and reads its body.
+func (c *Client) attempt(ctx context.Context, method, path, target string, payload []byte) (*http.Response, []byte, error) {
+	var rdr io.Reader
+	if payload != nil {
+		rdr = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, rdr)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", c.auth.Authorization(method, path, payload, time.Now().UnixMilli()))
+	req.Header.Set("X-Version", "3")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	c.requests.Add(1)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, nil, scrubURLError(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	if err == nil && len(data) > MaxResponseBytes {
+		err = fmt.Errorf("response body over %d bytes", MaxResponseBytes)
+	}
+	if r, ok := parseRate(resp.Header, time.Now()); ok {
+		c.rate.Store(&r)
+		c.pacer.observe(endpointKey(method, path), r)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, data, nil
+}
+
+// scrubURLError drops the URL from a transport error: it names no
+// credential, but query strings (filters) make error messages noisy.
+func scrubURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (c *Client) errorFrom(method, path string, resp *http.Response, data []byte) *Error {
+	e := &Error{
+		Kind:       kindForStatus(resp.StatusCode),
+		Method:     method,
+		Path:       path,
+		StatusCode: resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header, time.Now()),
+		Rate:       c.Rate(),
+	}
+	var body struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorCode    int    `json:"errorCode"`
+	}
+	if json.Unmarshal(data, &body) == nil {
+		e.Message, e.Code = body.ErrorMessage, body.ErrorCode
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(resp.StatusCode)
+	}
+	return e
+}
+
+// v1Probe catches the pre-v3 envelope {"status","errmsg","data"}, which the
+// portal sends with HTTP 200 even for errors when X-Version: 3 is lost.
+type v1Probe struct {
+	Errmsg *string          `json:"errmsg"`
+	Data   *json.RawMessage `json:"data"`
+}
+
+func decodeV3(data []byte, out any) error {
+	var probe v1Probe
+	if err := json.Unmarshal(data, &probe); err != nil {
+		if len(bytes.TrimSpace(data)) == 0 && out == nil {
+			return nil
+		}
+		return fmt.Errorf("response is not JSON: %v", err)
+	}
+	if probe.Errmsg != nil || probe.Data != nil {
+		msg := ""
+		if probe.Errmsg != nil {
+			msg = *probe.Errmsg
+		}
+		return fmt.Errorf("response is in the v1 envelope (errmsg %q), not REST API v3: is X-Version: 3 reaching the portal?", msg)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("decoding response: %v", err)
+	}
+	if v, ok := out.(interface{ validate() error }); ok {
+		return v.validate()
+	}
+	return nil
+}
+
+func (c *Client) backoff(attempt int) time.Duration {
+	d := c.retryBase << (attempt - 1)
+	if d > c.retryCap || d <= 0 {
+		d = c.retryCap
+	}
+	// Full jitter in [d/2, d): spreads retries of concurrent callers.
+	return d/2 + rand.N(d/2+1)
+}
+
+func fitsDeadline(ctx context.Context, wait time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > wait
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
+	if !fitsDeadline(ctx, d) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,393 @@
+package logicmonitor_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+)
+
+const operatorKey = "H_D9i(f5~B^U36^K6i42=^nS~e75gy382Bf6{)P+"
+
+// portal starts a sandbox with user 1 (the operator, whose token the client
+// signs with) and user 2, and returns a client for it.
+func portal(t *testing.T, cfg lmsandbox.Config) (*lmsandbox.Server, *logicmonitor.Client) {
+	t.Helper()
+	srv := lmsandbox.NewServer(cfg)
+	t.Cleanup(srv.Close)
+	srv.AddAdmin(lmsandbox.Admin{ID: 1, Username: "ops@example.com", Roles: []string{"administrator"}})
+	srv.AddAdmin(lmsandbox.Admin{ID: 2, Username: "ci@example.com"})
+	if _, err := srv.AddToken(lmsandbox.TokenSpec{AdminID: 1, AccessID: "OperatorAccessId0001", AccessKey: operatorKey, Note: "lmtokens"}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, client(t, srv, "OperatorAccessId0001", operatorKey, nil)
+}
+
+func client(t *testing.T, srv *lmsandbox.Server, id, key string, hc *http.Client) *logicmonitor.Client {
+	t.Helper()
+	auth, err := lmauth.NewLMv1(id, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth, HTTPClient: hc, RetryBase: 5 * time.Millisecond, RetryCap: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func seed(t *testing.T, srv *lmsandbox.Server, n int, spec lmsandbox.TokenSpec) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		s := spec
+		if s.Note == "" {
+			s.Note = fmt.Sprintf("token %d", i)
+		}
+		if _, err := srv.AddToken(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCompanyValidatedAsDNSLabel(t *testing.T) {
+	auth, _ := lmauth.NewBearer("lmb_xxxxxxxxxxxxxxxxxxxxxxxx")
+	for _, bad := range []string{"", "evil.com/", "a b", "-x", "x-", "acme.evil", strings.Repeat("a", 64), "a@b"} {
+		if _, err := logicmonitor.New(logicmonitor.Options{Company: bad, Auth: auth}); err == nil {
+			t.Errorf("company %q accepted", bad)
+		}
+	}
+	c, err := logicmonitor.New(logicmonitor.Options{Company: "Acme-1", Auth: auth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.BaseURL(); got != "https://acme-1.logicmonitor.com/santaba/rest" {
+		t.Fatalf("base URL %s", got)
+	}
+	if _, err := logicmonitor.New(logicmonitor.Options{BaseURL: "https://user:pw@x.example/santaba/rest", Auth: auth}); err == nil {
+		t.Fatal("base URL with credentials accepted")
+	}
+}
+
+func TestListAllPaginatesBothTypes(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	seed(t, srv, 2499, lmsandbox.TokenSpec{AdminID: 2})
+	seed(t, srv, 7, lmsandbox.TokenSpec{AdminID: 2, Type: "bearer"})
+	srv.ResetRequests()
+
+	all, err := c.Tokens.ListAll(context.Background(), logicmonitor.ListAllOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 2500+7 {
+		t.Fatalf("got %d tokens, want 2507", len(all))
+	}
+	seen := map[int64]bool{}
+	bearer := 0
+	for _, tok := range all {
+		if seen[tok.ID] {
+			t.Fatalf("token %d listed twice", tok.ID)
+		}
+		seen[tok.ID] = true
+		if tok.Type == logicmonitor.TypeBearer {
+			bearer++
+		}
+	}
+	if bearer != 7 {
+		t.Fatalf("%d bearer tokens, want 7", bearer)
+	}
+	// 3 pages of LMv1 tokens and 1 of bearer tokens, nothing more.
+	if n := srv.CountRequests(http.MethodGet); n != 4 {
+		t.Fatalf("%d requests, want 4", n)
+	}
+	for _, r := range srv.Requests() {
+		if !strings.Contains(r.Query, "size=1000") {
+			t.Fatalf("page not of 1000: %s", r.Query)
+		}
+	}
+}
+
+// inflight wraps a transport and records the most requests in flight at once.
+type inflight struct {
+	next     http.RoundTripper
+	cur, max atomic.Int32
+}
+
+func (f *inflight) RoundTrip(r *http.Request) (*http.Response, error) {
+	n := f.cur.Add(1)
+	defer f.cur.Add(-1)
+	for {
+		m := f.max.Load()
+		if n <= m || f.max.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return f.next.RoundTrip(r)
+}
+
+func TestListAllFetchesLaterPagesConcurrentlyWithABound(t *testing.T) {
+	srv, _ := portal(t, lmsandbox.Config{Latency: 30 * time.Millisecond})
+	seed(t, srv, 8000, lmsandbox.TokenSpec{AdminID: 2})
+	tr := &inflight{next: http.DefaultTransport}
+	c := client(t, srv, "OperatorAccessId0001", operatorKey, &http.Client{Transport: tr})
+	all, err := c.Tokens.ListAll(context.Background(), logicmonitor.ListAllOptions{Types: []string{logicmonitor.TypeLMv1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 8001 {
+		t.Fatalf("got %d", len(all))
+	}
+	if m := tr.max.Load(); m < 2 || m > 4 {
+		t.Fatalf("at most %d pages in flight, want 2..4", m)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].ID <= all[i-1].ID {
+			t.Fatal("pages not assembled in order")
+		}
+	}
+}
+
+func TestListFilterFieldsAndOneUser(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	seed(t, srv, 3, lmsandbox.TokenSpec{AdminID: 2, Note: "ci pipeline", Status: 1})
+	seed(t, srv, 2, lmsandbox.TokenSpec{AdminID: 2, Note: "grafana"})
+	ctx := context.Background()
+
+	l, err := c.Tokens.List(ctx, 2, logicmonitor.ListOptions{Filter: `note~"ci",status:1`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Total != 3 || len(l.Items) != 3 {
+		t.Fatalf("filter gave %d/%d, want 3", l.Total, len(l.Items))
+	}
+	l, err = c.Tokens.List(ctx, 0, logicmonitor.ListOptions{Filter: `note:"grafana"|"lmtokens"`, Fields: "id,note", Size: 1, Offset: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Total != 3 || len(l.Items) != 1 || l.Items[0].Note != "grafana" || l.Items[0].AccessID != "" {
+		t.Fatalf("OR filter, fields and paging: %+v", l)
+	}
+	if _, err := c.Tokens.List(ctx, 99, logicmonitor.ListOptions{}); !logicmonitor.IsNotFound(err) {
+		t.Fatalf("unknown user: %v", err)
+	}
+	if _, err := c.Tokens.List(ctx, 0, logicmonitor.ListOptions{Size: 1001}); err == nil {
+		t.Fatal("size 1001 accepted")
+	}
+}
+
+func TestCreateUpdateDelete(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	ctx := context.Background()
+	tok, err := c.Tokens.Create(ctx, 2, logicmonitor.CreateOptions{Note: "pipeline", Type: logicmonitor.TypeBearer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := srv.Token(tok.ID)
+	if tok.AccessKey == "" || tok.AccessKey != stored.AccessKey || tok.Type != "bearer" || tok.AdminID != 2 {
+		t.Fatalf("created %+v, stored %+v", tok, stored)
+	}
+	if strings.Contains(tok.String(), tok.AccessKey) {
+		t.Fatal("String() printed the key")
+	}
+
+	// A note-only update keeps the status: the client sends both.
+	disabled := logicmonitor.StatusDisabled
+	up, err := c.Tokens.Update(ctx, 2, tok.ID, logicmonitor.UpdateOptions{Status: &disabled})
+	if err != nil || up.Status != 1 || up.Note != "pipeline" {
+		t.Fatalf("disable: %+v %v", up, err)
+	}
+	note := "renamed"
+	up, err = c.Tokens.Update(ctx, 2, tok.ID, logicmonitor.UpdateOptions{Note: &note})
+	if err != nil || up.Status != 1 || up.Note != "renamed" {
+		t.Fatalf("note update re-enabled or lost data: %+v %v", up, err)
+	}
+
+	if err := c.Tokens.Delete(ctx, 2, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := srv.Token(tok.ID); ok {
+		t.Fatal("token still there")
+	}
+	err = c.Tokens.Delete(ctx, 2, tok.ID)
+	var lmErr *logicmonitor.Error
+	if !errors.As(err, &lmErr) || lmErr.Kind != logicmonitor.KindNotFound || lmErr.Code != 1404 || lmErr.Message == "" {
+		t.Fatalf("deleting twice: %#v", err)
+	}
+	if _, err := c.Tokens.Update(ctx, 2, 12345, logicmonitor.UpdateOptions{Status: &disabled, Note: &note}); !logicmonitor.IsNotFound(err) {
+		t.Fatalf("update unknown: %v", err)
+	}
+}
+
+func TestWrongKeyIsUnauthorizedWithoutRetries(t *testing.T) {
+	srv, _ := portal(t, lmsandbox.Config{})
+	bad := client(t, srv, "OperatorAccessId0001", "not-the-key", nil)
+	srv.ResetRequests()
+	_, err := bad.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{})
+	if !logicmonitor.IsUnauthorized(err) {
+		t.Fatalf("got %v", err)
+	}
+	if strings.Contains(err.Error(), "not-the-key") || strings.Contains(err.Error(), operatorKey) {
+		t.Fatalf("error names the key: %v", err)
+	}
+	if n := srv.CountRequests(""); n != 1 {
+		t.Fatalf("%d requests for a rejected key, want 1", n)
+	}
+}
+
+func TestBearerCredentials(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	tok, err := c.Tokens.Create(context.Background(), 1, logicmonitor.CreateOptions{Type: "bearer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, _ := lmauth.NewBearer(tok.AccessKey)
+	bc, _ := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth})
+	if _, err := bc.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestThrottledThenSuccess(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	srv.Inject(lmsandbox.Fault{Status: 429, RetryAfter: 1})
+	srv.ResetRequests()
+	start := time.Now()
+	if _, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.CountRequests(""); n != 2 {
+		t.Fatalf("%d requests, want 2", n)
+	}
+	if time.Since(start) < time.Second {
+		t.Fatal("retried before Retry-After")
+	}
+	// A create refused with 429 was not processed: retried, exactly one token.
+	srv.Inject(lmsandbox.Fault{Status: 429, Method: "POST", RetryAfter: 0})
+	before := len(srv.Tokens())
+	if _, err := c.Tokens.Create(context.Background(), 2, logicmonitor.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(srv.Tokens()) - before; got != 1 {
+		t.Fatalf("%d tokens made", got)
+	}
+}
+
+func TestServerErrorsRetriedForGetNotPost(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	ctx := context.Background()
+	srv.Inject(lmsandbox.Fault{Status: 503})
+	srv.Inject(lmsandbox.Fault{Drop: true})
+	srv.ResetRequests()
+	if _, err := c.Tokens.List(ctx, 0, logicmonitor.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.CountRequests("GET"); n != 3 {
+		t.Fatalf("%d GETs, want 3 (503, dropped, ok)", n)
+	}
+
+	srv.Inject(lmsandbox.Fault{Status: 500, Method: "POST", AfterProcessing: true})
+	srv.ResetRequests()
+	before := len(srv.Tokens())
+	_, err := c.Tokens.Create(ctx, 2, logicmonitor.CreateOptions{})
+	if k, _ := logicmonitor.KindOf(err); k != logicmonitor.KindUpstream {
+		t.Fatalf("create after 500: %v", err)
+	}
+	if n := srv.CountRequests("POST"); n != 1 {
+		t.Fatalf("POST sent %d times after a 500", n)
+	}
+	if got := len(srv.Tokens()) - before; got != 1 {
+		t.Fatalf("%d tokens made, want the one the portal made before failing", got)
+	}
+	srv.Inject(lmsandbox.Fault{Drop: true, Method: "POST"})
+	if _, err := c.Tokens.Create(ctx, 2, logicmonitor.CreateOptions{}); err == nil {
+		t.Fatal("dropped create reported success")
+	}
+	if n := srv.CountRequests("POST"); n != 2 {
+		t.Fatalf("POST retried after a dropped connection: %d", n)
+	}
+}
+
+func TestRetriesStopAtContextDeadline(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	srv.Inject(lmsandbox.Fault{Status: 429, Count: 10, RetryAfter: 5})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Tokens.List(ctx, 0, logicmonitor.ListOptions{})
+	if k, _ := logicmonitor.KindOf(err); k != logicmonitor.KindRateLimited {
+		t.Fatalf("got %v", err)
+	}
+	var e *logicmonitor.Error
+	if errors.As(err, &e); e.RetryAfter != 5*time.Second {
+		t.Fatalf("retry-after %v", e.RetryAfter)
+	}
+	if time.Since(start) > time.Second {
+		t.Fatal("waited past the deadline")
+	}
+}
+
+// stripVersion loses X-Version on the way, as a misconfigured proxy would.
+type stripVersion struct{}
+
+func (stripVersion) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Del("X-Version")
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestV1EnvelopeCaught(t *testing.T) {
+	srv, _ := portal(t, lmsandbox.Config{})
+	c := client(t, srv, "OperatorAccessId0001", operatorKey, &http.Client{Transport: stripVersion{}})
+	_, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{})
+	if err == nil || !strings.Contains(err.Error(), "v1 envelope") {
+		t.Fatalf("got %v", err)
+	}
+	// Even an error in the v1 envelope (HTTP 200) is caught.
+	_, err = c.Tokens.List(context.Background(), 77, logicmonitor.ListOptions{})
+	if err == nil || !strings.Contains(err.Error(), "v1 envelope") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPacingAvoids429(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{RateLimit: 10, RateWindow: time.Second})
+	srv.ResetRequests()
+	var wg sync.WaitGroup
+	errs := make(chan error, 25)
+	for i := 0; i < 25; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{Size: 1})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	throttled := 0
+	for _, r := range srv.Requests() {
+		if r.Status == 429 {
+			throttled++
+		}
+	}
+	if throttled > 1 {
+		t.Fatalf("%d responses were 429; the pacer should keep under the limit", throttled)
+	}
+	r := c.Rate()
+	if r.Limit != 10 || r.Window != time.Second {
+		t.Fatalf("rate state %+v", r)
+	}
+}

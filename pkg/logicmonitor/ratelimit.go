@@ -1,0 +1,203 @@
+package logicmonitor
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Rate is the rate-limit state LogicMonitor reported on its latest response.
+// Limits are per endpoint and method and shared by the whole account.
+type Rate struct {
+	Limit     int           // requests allowed per window
+	Remaining int           // requests left in the current window
+	Window    time.Duration // the rolling window
+	Observed  time.Time     // when the response carrying it arrived
+}
+
+// Known reports whether a response has carried rate-limit headers yet.
+func (r Rate) Known() bool { return r.Limit > 0 && r.Window > 0 }
+
+func parseRate(h http.Header, now time.Time) (Rate, bool) {
+	limit, err1 := strconv.Atoi(h.Get("X-Rate-Limit-Limit"))
+	remaining, err2 := strconv.Atoi(h.Get("X-Rate-Limit-Remaining"))
+	window, err3 := strconv.ParseFloat(h.Get("X-Rate-Limit-Window"), 64)
+	if err1 != nil || err2 != nil || err3 != nil || limit <= 0 || window <= 0 {
+		return Rate{}, false
+	}
+	return Rate{Limit: limit, Remaining: remaining, Window: time.Duration(window * float64(time.Second)), Observed: now}, true
+}
+
+// parseRetryAfter reads Retry-After in seconds (the form LogicMonitor uses)
+// or as an HTTP date.
+func parseRetryAfter(h http.Header, now time.Time) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// pacer keeps a client under LogicMonitor's rate limit before it answers 429.
+//
+// It learns each endpoint's limit and window from the response headers and
+// keeps a log of its own send times per endpoint: a request may go when fewer
+// than Limit of the client's requests were sent within the last Window, and
+// when the portal's own Remaining count (which also counts other clients of
+// the account) has not run out. After a 429 every request to that endpoint
+// waits until the portal's Retry-After or window has passed. One pacer serves
+// all goroutines of a client.
+type pacer struct {
+	mu        sync.Mutex
+	endpoints map[string]*endpointPace
+	now       func() time.Time
+}
+
+type endpointPace struct {
+	// Until a response tells the limit, at most probeBurst requests are in
+	// flight; the others wait on learned.
+	probing int
+	learned chan struct{}
+
+	rate      Rate
+	sent      []time.Time // send times within the window, oldest first
+	remaining int         // the portal's Remaining, less what was sent since
+	notBefore time.Time   // set by a 429 or an exhausted Remaining
+}
+
+// margin absorbs the difference between when a request leaves the client and
+// when the portal counts it.
+const paceMargin = 25 * time.Millisecond
+
+// probeBurst is how many requests may go to an endpoint before its limit is
+// known: two, so that listing both token types starts in one round trip.
+const probeBurst = 2
+
+func newPacer() *pacer {
+	return &pacer{endpoints: map[string]*endpointPace{}, now: time.Now}
+}
+
+// wait blocks until a request to key may be sent, and records it as sent.
+func (p *pacer) wait(ctx context.Context, key string) error {
+	for {
+		p.mu.Lock()
+		ep := p.endpoints[key]
+		if ep == nil {
+			ep = &endpointPace{learned: make(chan struct{})}
+			p.endpoints[key] = ep
+		}
+		now := p.now()
+		if !ep.rate.Known() {
+			if ep.learned != nil && ep.probing >= probeBurst {
+				ch := ep.learned
+				p.mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-ch:
+				}
+				continue
+			}
+			ep.probing++
+			ep.sent = append(ep.sent, now)
+			p.mu.Unlock()
+			return nil
+		}
+		// Forget sends that have left the window.
+		cut := 0
+		for cut < len(ep.sent) && now.Sub(ep.sent[cut]) >= ep.rate.Window+paceMargin {
+			cut++
+		}
+		ep.sent = ep.sent[cut:]
+
+		var until time.Time
+		switch {
+		case now.Before(ep.notBefore):
+			until = ep.notBefore
+		case len(ep.sent) >= ep.rate.Limit:
+			until = ep.sent[len(ep.sent)-ep.rate.Limit].Add(ep.rate.Window + paceMargin)
+		case ep.remaining <= 0 && len(ep.sent) == 0:
+			// The portal said the window is used up by others; our own log
+			// is empty, so space requests at the limit's average rate.
+			until = now.Add(ep.rate.Window / time.Duration(ep.rate.Limit))
+			ep.remaining = 1
+		}
+		if until.IsZero() || !until.After(now) {
+			ep.sent = append(ep.sent, now)
+			ep.remaining--
+			p.mu.Unlock()
+			return nil
+		}
+		p.mu.Unlock()
+		t := time.NewTimer(until.Sub(now))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// observe records the rate-limit state of a response to key.
+func (p *pacer) observe(key string, r Rate) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ep := p.endpoints[key]
+	if ep == nil {
+		ep = &endpointPace{}
+		p.endpoints[key] = ep
+	}
+	ep.rate = r
+	ep.remaining = r.Remaining
+	ep.release()
+	if r.Remaining <= 0 && len(ep.sent) < r.Limit {
+		// Others used the window up: fall back to the average rate.
+		if nb := r.Observed.Add(r.Window / time.Duration(r.Limit)); nb.After(ep.notBefore) {
+			ep.notBefore = nb
+		}
+	}
+}
+
+// done is called after every attempt to key: an attempt that brought no
+// rate-limit headers (a transport failure, a portal that sends none) must not
+// keep the others waiting.
+func (p *pacer) done(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ep := p.endpoints[key]; ep != nil && !ep.rate.Known() {
+		ep.probing--
+		if ep.probing <= 0 {
+			ep.release()
+		}
+	}
+}
+
+func (ep *endpointPace) release() {
+	if ep.learned != nil {
+		close(ep.learned)
+		ep.learned = nil
+	}
+}
+
+// throttled records a 429: nothing goes to key before the wait has passed.
+func (p *pacer) throttled(key string, wait time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ep := p.endpoints[key]
+	if ep == nil {
+		ep = &endpointPace{}
+		p.endpoints[key] = ep
+	}
+	if nb := p.now().Add(wait); nb.After(ep.notBefore) {
+		ep.notBefore = nb
+	}
+}
