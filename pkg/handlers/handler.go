@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/apievent"
+)
+
+// Handler returns the Lambda handler of function fn (List, Create, Toggle or
+// Delete). It accepts every shape apievent knows; HTTP callers get an API
+// Gateway response, other callers the result object or a function error
+// whose errorType is one of the Type constants.
+func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any, error) {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		start := time.Now()
+		before, _ := s.requests()
+		req, decErr := apievent.Decode(raw)
+		res, err := s.dispatch(ctx, fn, req, decErr)
+
+		var e *Error
+		if err != nil {
+			e = classify(err, s.cfg.CredentialsSecret)
+		}
+		after, rate := s.requests()
+		attrs := []any{
+			slog.String("function", fn), slog.String("shape", req.Shape.String()),
+			slog.Int64("lmRequests", after-before), slog.Int64("durationMs", time.Since(start).Milliseconds()),
+		}
+		if req.Shape.IsHTTP() {
+			attrs = append(attrs, slog.String("method", req.Method), slog.String("path", req.Path))
+		}
+		if rate.Known() {
+			attrs = append(attrs, slog.Int("rateRemaining", rate.Remaining), slog.Int("rateLimit", rate.Limit))
+		}
+		if e != nil {
+			attrs = append(attrs, slog.Int("status", e.Status), slog.String("errorType", e.Type), slog.String("error", e.Message))
+			level := slog.LevelWarn
+			if e.Status >= 500 {
+				level = slog.LevelError
+			}
+			s.log.Log(ctx, level, "invocation failed", attrs...)
+		} else {
+			s.log.InfoContext(ctx, "invocation done", append(attrs, slog.Int("status", res.status))...)
+		}
+
+		if req.Shape.IsHTTP() {
+			if e != nil {
+				h := e.headers()
+				if e.Status == http.StatusMethodNotAllowed {
+					h = map[string]string{"Allow": allowed(fn)}
+				}
+				return apievent.Response(req.Shape, e.Status, e.body(), h), nil
+			}
+			return apievent.Response(req.Shape, res.status, res.body, nil), nil
+		}
+		if e != nil {
+			return nil, e.functionError()
+		}
+		return res.body, nil
+	}
+}
+
+func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request, decErr error) (result, error) {
+	if decErr != nil {
+		return result{}, invalid("%v", decErr)
+	}
+	if req.Shape.IsHTTP() {
+		return s.dispatchHTTP(ctx, fn, req)
+	}
+	payload := req.Payload
+	if req.Shape == apievent.EventBridge && isScheduledEvent(req) {
+		return s.cleanup(ctx, fn, nil)
+	}
+	if spec, ok := cleanupSpec(payload); ok {
+		return s.cleanup(ctx, fn, spec)
+	}
+	switch fn {
+	case List:
+		in, err := listFromJSON(payload)
+		if err != nil {
+			return result{}, err
+		}
+		return s.list(ctx, in)
+	case Create:
+		in, err := createFromJSON(payload)
+		if err != nil {
+			return result{}, err
+		}
+		return s.create(ctx, in)
+	case Toggle:
+		in, err := toggleFromJSON(payload)
+		if err != nil {
+			return result{}, err
+		}
+		return s.toggle(ctx, in)
+	case Delete:
+		in, err := deleteFromJSON(payload)
+		if err != nil {
+			return result{}, err
+		}
+		return s.remove(ctx, in)
+	}
+	return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+}
+
+func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Request) (result, error) {
+	if len(req.Body) > MaxBodyBytes {
+		return result{}, &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge, Message: "the body is over 64 KiB"}
+	}
+	r, params, wrongMethod := match(fn, req.Method, req.Route, req.Path, req.PathParams)
+	if r.method == "" {
+		if wrongMethod {
+			return result{}, &Error{Type: TypeValidation, Status: http.StatusMethodNotAllowed, Message: req.Method + " is not allowed here; use " + allowed(fn)}
+		}
+		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "no route " + req.Method + " " + req.Path + " in the " + fn + " function"}
+	}
+	var adminID, tokenID int64
+	var e *Error
+	if _, ok := params["adminId"]; ok {
+		if adminID, e = pathID(params, "adminId"); e != nil {
+			return result{}, e
+		}
+	}
+	if _, ok := params["tokenId"]; ok {
+		if tokenID, e = pathID(params, "tokenId"); e != nil {
+			return result{}, e
+		}
+	}
+	switch fn {
+	case List:
+		in, err := listFromQuery(adminID, req.Query)
+		if err != nil {
+			return result{}, err
+		}
+		return s.list(ctx, in)
+	case Create:
+		if err := noQuery(req); err != nil {
+			return result{}, err
+		}
+		in, err := createFromHTTP(adminID, req.Body, req.Header("Idempotency-Key"))
+		if err != nil {
+			return result{}, err
+		}
+		return s.create(ctx, in)
+	case Toggle:
+		if err := noQuery(req); err != nil {
+			return result{}, err
+		}
+		in, err := toggleFromHTTP(adminID, tokenID, req.Body)
+		if err != nil {
+			return result{}, err
+		}
+		return s.toggle(ctx, in)
+	case Delete:
+		if err := noQuery(req); err != nil {
+			return result{}, err
+		}
+		if b := bytes.TrimSpace(req.Body); len(b) > 0 && !bytes.Equal(b, []byte("{}")) {
+			return result{}, invalid("DELETE takes no body")
+		}
+		return s.remove(ctx, DeleteInput{AdminID: adminID, TokenID: tokenID})
+	}
+	return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+}
+
+func noQuery(req *apievent.Request) *Error {
+	for k := range req.Query {
+		return invalid("unknown query parameter %q: this route takes none", k)
+	}
+	return nil
+}
+
+// isScheduledEvent reports whether an EventBridge event is a scheduled
+// rule's tick: source aws.events, detail-type Scheduled Event.
+func isScheduledEvent(req *apievent.Request) bool {
+	return req.Source == "aws.events" && req.DetailType == "Scheduled Event"
+}
+
+// cleanupSpec finds {"cleanup": {...}} in a direct request or an event's detail.
+func cleanupSpec(payload json.RawMessage) (json.RawMessage, bool) {
+	var probe struct {
+		Cleanup json.RawMessage `json:"cleanup"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil || len(probe.Cleanup) == 0 {
+		return nil, false
+	}
+	return probe.Cleanup, true
+}
+
+var errNoCleanup = errors.New("cleanup runs in the toggle (disable stage) and delete (delete stage) functions")

@@ -1,0 +1,95 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+)
+
+// route is one HTTP route of the public contract.
+type route struct {
+	method   string
+	template string // e.g. /admins/{adminId}/tokens
+}
+
+// routes of each function.
+var routes = map[string][]route{
+	List:   {{http.MethodGet, "/tokens"}, {http.MethodGet, "/admins/{adminId}/tokens"}},
+	Create: {{http.MethodPost, "/admins/{adminId}/tokens"}},
+	Toggle: {{http.MethodPatch, "/admins/{adminId}/tokens/{tokenId}"}},
+	Delete: {{http.MethodDelete, "/admins/{adminId}/tokens/{tokenId}"}},
+}
+
+func segments(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+// match finds the function's route for a request. When API Gateway names the
+// route template it is used; otherwise (a $default or proxy route) the path
+// is matched by its trailing segments, which also skips a stage prefix.
+// It returns the route, the path parameters it read, and whether only the
+// method was wrong.
+func match(fn, method, template, path string, params map[string]string) (route, map[string]string, bool) {
+	useTemplate := template != "" && template != "$default" && !strings.Contains(template, "+}")
+	pathOnly := false
+	for _, r := range routes[fn] {
+		want := segments(r.template)
+		var got []string
+		if useTemplate {
+			got = segments(template)
+			if len(got) != len(want) {
+				continue
+			}
+		} else {
+			got = segments(path)
+			if len(got) < len(want) {
+				continue
+			}
+			got = got[len(got)-len(want):]
+		}
+		out := map[string]string{}
+		ok := true
+		for i, w := range want {
+			if strings.HasPrefix(w, "{") {
+				name := strings.Trim(w, "{}")
+				if v, given := params[name]; given {
+					out[name] = v
+				} else if useTemplate {
+					ok = false
+				} else {
+					out[name] = got[i]
+				}
+				continue
+			}
+			if got[i] != w {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		if !strings.EqualFold(method, r.method) {
+			pathOnly = true
+			continue
+		}
+		return r, out, false
+	}
+	return route{}, nil, pathOnly
+}
+
+// allowed lists the methods of a function's routes, for a 405's Allow header.
+func allowed(fn string) string {
+	seen := map[string]bool{}
+	var ms []string
+	for _, r := range routes[fn] {
+		if !seen[r.method] {
+			seen[r.method] = true
+			ms = append(ms, r.method)
+		}
+	}
+	return strings.Join(ms, ", ")
+}

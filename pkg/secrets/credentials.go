@@ -1,0 +1,187 @@
+package secrets
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+)
+
+// ConfigError says the functions' own configuration is unusable: the
+// credentials secret is missing, unreadable or malformed. It names the
+// secret and the cause, never the secret's value.
+type ConfigError struct {
+	Secret string
+	Reason string
+	Err    error
+}
+
+func (e *ConfigError) Error() string {
+	s := "credentials secret " + e.Secret + ": " + e.Reason
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// UnavailableError says Secrets Manager could not be reached or failed.
+type UnavailableError struct {
+	Op  string
+	Err error
+}
+
+func (e *UnavailableError) Error() string { return awsMessage(e.Op, e.Err) }
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Credentials are the functions' own LogicMonitor credentials.
+type Credentials struct {
+	Company string
+	Auth    lmauth.Authenticator
+	// AccessID is the LMv1 access id (or the masked bearer token): the
+	// token cleanup must never touch.
+	AccessID string
+	// Version is the secret version they were read from.
+	Version string
+}
+
+// credentialsDoc is the JSON of the credentials secret.
+type credentialsDoc struct {
+	Company     string `json:"company"`
+	AccessID    string `json:"accessId"`
+	AccessKey   string `json:"accessKey"`
+	BearerToken string `json:"bearerToken"`
+}
+
+// ParseCredentials reads a credentials secret's JSON: {"company","accessId",
+// "accessKey"} or {"company","bearerToken"}. Errors never quote the value.
+func ParseCredentials(value string) (Credentials, error) {
+	var d credentialsDoc
+	dec := json.NewDecoder(strings.NewReader(value))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return Credentials{}, fmt.Errorf("field %q must be a string", ute.Field)
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field") {
+			return Credentials{}, errors.New("unknown field (want company, accessId and accessKey, or company and bearerToken)")
+		}
+		return Credentials{}, errors.New("value is not a JSON object")
+	}
+	if !logicmonitor.ValidCompany(d.Company) {
+		return Credentials{}, errors.New(`"company" must be the portal name, a DNS label (letters, digits, hyphens)`)
+	}
+	c := Credentials{Company: d.Company}
+	switch {
+	case d.BearerToken != "" && d.AccessID == "" && d.AccessKey == "":
+		b, err := lmauth.NewBearer(d.BearerToken)
+		if err != nil {
+			return Credentials{}, err
+		}
+		c.Auth, c.AccessID = b, b.ID()
+	case d.BearerToken == "" && d.AccessID != "" && d.AccessKey != "":
+		s, err := lmauth.NewLMv1(d.AccessID, d.AccessKey)
+		if err != nil {
+			return Credentials{}, err
+		}
+		c.Auth, c.AccessID = s, d.AccessID
+	default:
+		return Credentials{}, errors.New(`needs "accessId" and "accessKey", or "bearerToken" alone`)
+	}
+	return c, nil
+}
+
+// CredentialSource reads the credentials secret once and serves it from
+// memory until TTL has passed (so a rotated secret is picked up), or at once
+// after Invalidate (LogicMonitor rejected the credentials).
+type CredentialSource struct {
+	api      API
+	secretID string
+	ttl      time.Duration
+	now      func() time.Time
+
+	mu      sync.Mutex
+	cached  *Credentials
+	fetched time.Time
+	reads   int
+}
+
+// NewCredentialSource returns a source for secretID; ttl defaults to 5 minutes.
+func NewCredentialSource(api API, secretID string, ttl time.Duration) *CredentialSource {
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	return &CredentialSource{api: api, secretID: secretID, ttl: ttl, now: time.Now}
+}
+
+// SecretID names the secret.
+func (s *CredentialSource) SecretID() string { return s.secretID }
+
+// Reads counts how many times the secret was read from Secrets Manager.
+func (s *CredentialSource) Reads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+// Get returns the credentials, reading the secret only when the cached copy
+// is missing, stale or invalidated.
+func (s *CredentialSource) Get(ctx context.Context) (Credentials, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached != nil && s.now().Sub(s.fetched) < s.ttl {
+		return *s.cached, nil
+	}
+	if s.secretID == "" {
+		return Credentials{}, &ConfigError{Secret: "(unset)", Reason: "LM_CREDENTIALS_SECRET is not set"}
+	}
+	s.reads++
+	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID)})
+	if err != nil {
+		var nf *types.ResourceNotFoundException
+		var ir *types.InvalidRequestException
+		switch {
+		case errors.As(err, &nf):
+			return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "does not exist", Err: err}
+		case errors.As(err, &ir):
+			return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "cannot be read (scheduled for deletion?)", Err: err}
+		case isAccessDenied(err):
+			return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "access denied", Err: err}
+		}
+		return Credentials{}, &UnavailableError{Op: "GetSecretValue " + s.secretID, Err: err}
+	}
+	if out.SecretString == nil {
+		return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "has no SecretString (binary secrets are not supported)"}
+	}
+	c, err := ParseCredentials(*out.SecretString)
+	if err != nil {
+		return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "is malformed", Err: err}
+	}
+	c.Version = aws.ToString(out.VersionId)
+	s.cached, s.fetched = &c, s.now()
+	return c, nil
+}
+
+// Invalidate forgets the cached credentials; the next Get reads the secret.
+func (s *CredentialSource) Invalidate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cached = nil
+}
+
+func isAccessDenied(err error) bool {
+	var ae interface{ ErrorCode() string }
+	return errors.As(err, &ae) && (ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "AccessDenied")
+}

@@ -1,0 +1,189 @@
+package secrets
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// DefaultPrefix is where created keys go unless TOKEN_SECRET_PREFIX says otherwise.
+const DefaultPrefix = "logicmonitor/api-tokens/"
+
+// Tag keys on every secret lmtokens writes.
+const (
+	TagManagedBy = "managed-by"
+	TagAdminID   = "lmtokens:admin-id"
+	TagTokenID   = "lmtokens:token-id"
+	TagAccessID  = "lmtokens:access-id"
+	TagType      = "lmtokens:type"
+	TagClaim     = "lmtokens:idempotency-claim"
+	ManagedBy    = "lmtokens"
+)
+
+// ValidPrefix reports whether p can start secret names: Secrets Manager's
+// name characters, ending in "/" or not.
+func ValidPrefix(p string) bool {
+	if p == "" || len(p) > 256 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/_+=.@-", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// KeyStore keeps created keys in Secrets Manager, one secret per token
+// named <prefix><adminId>/<tokenId>.
+type KeyStore struct {
+	API          API
+	Prefix       string
+	KMSKeyID     string // optional
+	RecoveryDays int32  // recovery window of deletions, 7..30 (default 7)
+}
+
+// StoredKey is the JSON value of a key's secret. For a bearer token the
+// bearer string is the AccessKey.
+type StoredKey struct {
+	Company   string `json:"company"`
+	AccessID  string `json:"accessId"`
+	AccessKey string `json:"accessKey"`
+	AdminID   int64  `json:"adminId"`
+	TokenID   int64  `json:"tokenId"`
+	Type      string `json:"type"`
+	Note      string `json:"note"`
+	CreatedOn int64  `json:"createdOn"`
+}
+
+// SecretRef names a stored secret.
+type SecretRef struct {
+	Name string `json:"name"`
+	ARN  string `json:"arn,omitempty"`
+	// DeletionDate is set when the secret was scheduled for deletion.
+	DeletionDate *time.Time `json:"deletionDate,omitempty"`
+}
+
+// StoreError says a key could not be stored; Err is the SDK's error.
+type StoreError struct {
+	Name string
+	Err  error
+}
+
+func (e *StoreError) Error() string {
+	return awsMessage("CreateSecret "+e.Name, e.Err)
+}
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// Name returns the secret name of a token's key.
+func (k *KeyStore) Name(adminID, tokenID int64) string {
+	return k.Prefix + strconv.FormatInt(adminID, 10) + "/" + strconv.FormatInt(tokenID, 10)
+}
+
+// Store creates the key's secret, tagged with the user, token id, access id
+// and managed-by, encrypted with the KMS key when one is set. The request
+// token is derived from the token, so the SDK's own retries are no-ops.
+func (k *KeyStore) Store(ctx context.Context, key StoredKey, claim string) (SecretRef, error) {
+	name := k.Name(key.AdminID, key.TokenID)
+	value, err := json.Marshal(key)
+	if err != nil {
+		return SecretRef{}, &StoreError{Name: name, Err: err}
+	}
+	tags := []types.Tag{
+		{Key: aws.String(TagManagedBy), Value: aws.String(ManagedBy)},
+		{Key: aws.String(TagAdminID), Value: aws.String(strconv.FormatInt(key.AdminID, 10))},
+		{Key: aws.String(TagTokenID), Value: aws.String(strconv.FormatInt(key.TokenID, 10))},
+		{Key: aws.String(TagAccessID), Value: aws.String(key.AccessID)},
+		{Key: aws.String(TagType), Value: aws.String(key.Type)},
+	}
+	if claim != "" {
+		tags = append(tags, types.Tag{Key: aws.String(TagClaim), Value: aws.String(claim)})
+	}
+	in := &secretsmanager.CreateSecretInput{
+		Name:               aws.String(name),
+		Description:        aws.String(fmt.Sprintf("LogicMonitor %s token %d of user %d (access id %s), created by lmtokens", key.Type, key.TokenID, key.AdminID, key.AccessID)),
+		SecretString:       aws.String(string(value)),
+		Tags:               tags,
+		ClientRequestToken: aws.String(requestToken("key", name, key.AccessID)),
+	}
+	if k.KMSKeyID != "" {
+		in.KmsKeyId = aws.String(k.KMSKeyID)
+	}
+	out, err := k.API.CreateSecret(ctx, in)
+	if err != nil {
+		return SecretRef{}, &StoreError{Name: name, Err: err}
+	}
+	return SecretRef{Name: name, ARN: aws.ToString(out.ARN)}, nil
+}
+
+// ScheduleDeletion schedules the deletion of a token's secret, and of the
+// idempotency claim that created it, with the recovery window. A token with
+// no stored secret gives a nil ref and no error.
+func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
+	name := k.Name(adminID, tokenID)
+	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		var nf *types.ResourceNotFoundException
+		if errors.As(err, &nf) {
+			return nil, nil
+		}
+		return nil, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
+	}
+	if desc.DeletedDate != nil {
+		// Already scheduled (an earlier attempt, or by hand).
+		d := desc.DeletedDate.Add(time.Duration(k.recoveryDays()) * 24 * time.Hour)
+		return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: &d}, nil
+	}
+	ref, err := k.deleteSecret(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range desc.Tags {
+		if aws.ToString(t.Key) == TagClaim && strings.HasPrefix(aws.ToString(t.Value), k.Prefix) {
+			// The claim only answered retries of the create; it goes too.
+			if _, err := k.deleteSecret(ctx, aws.ToString(t.Value)); err != nil && !isNotFound(err) {
+				return ref, err
+			}
+		}
+	}
+	return ref, nil
+}
+
+func (k *KeyStore) recoveryDays() int32 {
+	if k.RecoveryDays == 0 {
+		return 7
+	}
+	return k.RecoveryDays
+}
+
+func (k *KeyStore) deleteSecret(ctx context.Context, name string) (*SecretRef, error) {
+	out, err := k.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
+		SecretId:             aws.String(name),
+		RecoveryWindowInDays: aws.Int64(int64(k.recoveryDays())),
+	})
+	if err != nil {
+		return nil, &UnavailableError{Op: "DeleteSecret " + name, Err: err}
+	}
+	return &SecretRef{Name: name, ARN: aws.ToString(out.ARN), DeletionDate: out.DeletionDate}, nil
+}
+
+func isNotFound(err error) bool {
+	var nf *types.ResourceNotFoundException
+	return errors.As(err, &nf)
+}
+
+// requestToken derives a ClientRequestToken (32-64 characters) from parts.
+func requestToken(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return hex.EncodeToString(h[:])[:48]
+}
