@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"sort"
 	"strings"
 )
 
@@ -35,7 +36,12 @@ func segments(p string) []string {
 func match(fn, method, template, path string, params map[string]string) (route, map[string]string, bool) {
 	useTemplate := template != "" && template != "$default" && !strings.Contains(template, "+}")
 	pathOnly := false
-	for _, r := range routes[fn] {
+	// Longest routes first: /prod/admins/2/tokens must not match /tokens.
+	candidates := append([]route(nil), routes[fn]...)
+	sort.SliceStable(candidates, func(i, j int) bool {
+		return len(segments(candidates[i].template)) > len(segments(candidates[j].template))
+	})
+	for _, r := range candidates {
 		want := segments(r.template)
 		var got []string
 		if useTemplate {

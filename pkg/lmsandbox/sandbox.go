@@ -87,8 +87,8 @@ type Fault struct {
 	// AfterProcessing carries out the request first and then fails the
 	// answer (a create that happened but whose response was lost).
 	AfterProcessing bool
-	// RetryAfter is sent with a 429 fault, in seconds.
-	RetryAfter int
+	// RetryAfter is sent with a 429 fault (in seconds, with milliseconds).
+	RetryAfter time.Duration
 }
 
 // Request records one request the portal received.
@@ -231,6 +231,40 @@ func (p *Portal) Inject(f Fault) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.faults = append(p.faults, &f)
+}
+
+// SetClock replaces the portal's clock (nil restores time.Now).
+func (p *Portal) SetClock(now func() time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if now == nil {
+		now = time.Now
+	}
+	p.cfg.Now = now
+}
+
+// Age moves a token's createdOn and lastUsedOn into the past (lastUsedDaysAgo
+// < 0: never used).
+func (p *Portal) Age(id int64, createdDaysAgo, lastUsedDaysAgo float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.tokens[id]
+	if !ok {
+		return
+	}
+	now := p.cfg.Now()
+	t.CreatedOn = now.Add(-days(createdDaysAgo)).Unix()
+	t.LastUsedOn = 0
+	if lastUsedDaysAgo >= 0 {
+		t.LastUsedOn = now.Add(-days(lastUsedDaysAgo)).Unix()
+	}
+}
+
+// ClearFaults drops every queued fault.
+func (p *Portal) ClearFaults() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults = nil
 }
 
 // Tokens returns every stored token, keys included, ordered by id.
@@ -402,7 +436,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if status == 429 {
 		ra := rate.retryAfter
 		if fault != nil && fault.RetryAfter > 0 {
-			ra = time.Duration(fault.RetryAfter) * time.Second
+			ra = fault.RetryAfter
 		}
 		h.Set("Retry-After", strconv.FormatFloat(math.Max(ra.Seconds(), 0.001), 'f', 3, 64))
 	}

@@ -257,7 +257,7 @@ func TestBearerCredentials(t *testing.T) {
 
 func TestThrottledThenSuccess(t *testing.T) {
 	srv, c := portal(t, lmsandbox.Config{})
-	srv.Inject(lmsandbox.Fault{Status: 429, RetryAfter: 1})
+	srv.Inject(lmsandbox.Fault{Status: 429, RetryAfter: time.Second})
 	srv.ResetRequests()
 	start := time.Now()
 	if _, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{}); err != nil {
@@ -317,7 +317,7 @@ func TestServerErrorsRetriedForGetNotPost(t *testing.T) {
 
 func TestRetriesStopAtContextDeadline(t *testing.T) {
 	srv, c := portal(t, lmsandbox.Config{})
-	srv.Inject(lmsandbox.Fault{Status: 429, Count: 10, RetryAfter: 5})
+	srv.Inject(lmsandbox.Fault{Status: 429, Count: 10, RetryAfter: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

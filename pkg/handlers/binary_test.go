@@ -1,0 +1,170 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// buildFunctions builds the real bootstrap binaries of the four functions
+// for this machine, with the release flags.
+func buildFunctions(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "lmtokens-bin-")
+		if buildErr != nil {
+			return
+		}
+		for _, fn := range []string{"list", "create", "toggle", "delete"} {
+			cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w -buildid=",
+				"-o", filepath.Join(binDir, fn, "bootstrap"), "../../functions/"+fn)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("building %s: %v\n%s", fn, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func (e *env) startBinary(t *testing.T, fn string, extraEnv ...string) *lambdaruntime.Function {
+	dir := buildFunctions(t)
+	f, err := lambdaruntime.Start(lambdaruntime.Options{
+		Name: "lmtokens-" + fn, Binary: filepath.Join(dir, fn, "bootstrap"), Stdout: allLogs, Stderr: allLogs,
+		Env: append([]string{
+			"LM_CREDENTIALS_SECRET=" + credsSecret, "LM_BASE_URL=" + e.portal.URL,
+			"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.sm.URL, "AWS_REGION=us-east-1",
+			"AWS_ACCESS_KEY_ID=AKIDLOCAL", "AWS_SECRET_ACCESS_KEY=local-secret", "AWS_SESSION_TOKEN=",
+		}, extraEnv...),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func invokeBinary(t *testing.T, f *lambdaruntime.Function, event any) lambdaruntime.Result {
+	t.Helper()
+	raw, _ := json.Marshal(event)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := f.Invoke(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// Each function's real binary, driven through the Lambda Runtime API.
+func TestBinariesThroughRuntimeAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the function binaries")
+	}
+	e := newEnv(t, lmsandbox.Config{})
+	stale := e.seed(lmsandbox.TokenSpec{AdminID: 3, CreatedDaysAgo: 400, LastUsedDaysAgo: 300})
+
+	create := e.startBinary(t, "create")
+	res := invokeBinary(t, create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"from the binary"}`, nil))
+	var resp struct {
+		StatusCode int               `json:"statusCode"`
+		Headers    map[string]string `json:"headers"`
+		Body       string            `json:"body"`
+	}
+	if err := json.Unmarshal(res.Payload, &resp); err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create: %s %v", res.Payload, err)
+	}
+	var created handlers.CreateOutput
+	_ = json.Unmarshal([]byte(resp.Body), &created)
+	if _, ok := e.sm.Get(created.Secret.Name); !ok || created.ID == 0 {
+		t.Fatalf("create did not store the key: %s", resp.Body)
+	}
+	res = invokeBinary(t, create, map[string]any{"adminId": "x"})
+	if res.ErrorType != handlers.TypeValidation || !strings.Contains(res.ErrorMessage, "adminId") {
+		t.Fatalf("direct bad input: %+v", res)
+	}
+
+	list := e.startBinary(t, "list")
+	res = invokeBinary(t, list, httpAPI("GET", "/tokens", nil, "size=10", "", nil))
+	if !strings.Contains(string(res.Payload), `"statusCode":200`) || !strings.Contains(string(res.Payload), "from the binary") {
+		t.Fatalf("list: %s", res.Payload)
+	}
+
+	toggle := e.startBinary(t, "toggle", "CLEANUP_DRY_RUN=true")
+	res = invokeBinary(t, toggle, map[string]any{"adminId": 2, "tokenId": created.ID, "enabled": false})
+	if res.Failed() || !strings.Contains(string(res.Payload), `"status":1`) {
+		t.Fatalf("toggle: %+v %s", res, res.Payload)
+	}
+	res = invokeBinary(t, toggle, scheduledEvent)
+	if res.Failed() || !strings.Contains(string(res.Payload), `"dryRun":true`) || !strings.Contains(string(res.Payload), fmt.Sprintf(`"tokenId":%d`, stale.ID)) {
+		t.Fatalf("scheduled dry run: %s", res.Payload)
+	}
+	if got, _ := e.portal.Token(stale.ID); got.Status != 2 {
+		t.Fatal("the dry run changed a token")
+	}
+
+	del := e.startBinary(t, "delete")
+	res = invokeBinary(t, del, map[string]any{"source": "ops", "detail-type": "DeleteToken", "detail": map[string]any{"adminId": 2, "tokenId": created.ID}})
+	if res.Failed() || !strings.Contains(string(res.Payload), `"deleted":true`) {
+		t.Fatalf("delete: %+v %s", res, res.Payload)
+	}
+	if _, ok := e.portal.Token(created.ID); ok {
+		t.Fatal("token not deleted")
+	}
+	// The function logs JSON lines with the request id (the pipe from the
+	// process may deliver them just after the answer).
+	want := `"requestId":"` + res.RequestID + `"`
+	for i := 0; i < 100 && !strings.Contains(allLogs.String(), want); i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(allLogs.String(), `"function":"delete"`) || !strings.Contains(allLogs.String(), want) {
+		t.Fatalf("the binary's log line for the delete is missing: %s", tail(allLogs.String()))
+	}
+}
+
+func TestBinaryWithoutConfigurationAnswersNotCrashes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the function binaries")
+	}
+	e := newEnv(t, lmsandbox.Config{})
+	f := e.startBinary(t, "list", "LM_CREDENTIALS_SECRET=")
+	for i := 0; i < 2; i++ {
+		res := invokeBinary(t, f, map[string]any{})
+		if res.ErrorType != handlers.TypeConfiguration || !strings.Contains(res.ErrorMessage, "LM_CREDENTIALS_SECRET") {
+			t.Fatalf("unconfigured: %+v", res)
+		}
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 1500 {
+		return s[len(s)-1500:]
+	}
+	return s
+}

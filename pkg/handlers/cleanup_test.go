@@ -1,0 +1,222 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+)
+
+var scheduledEvent = map[string]any{
+	"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+	"source": "aws.events", "account": "123456789012", "time": "2026-11-23T03:00:00Z", "region": "us-east-1",
+	"resources": []string{"arn:aws:events:us-east-1:123456789012:rule/lmtokens-disable"}, "detail": map[string]any{},
+}
+
+func (e *env) cleanup(fn string, event any) cleanup.Report {
+	e.t.Helper()
+	out, err := e.invoke(fn, event)
+	return report(e.t, out, err)
+}
+
+func report(t *testing.T, out any, err error) cleanup.Report {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(out)
+	var r cleanup.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("not a report: %s", b)
+	}
+	if strings.Contains(string(b), "accessKey") {
+		t.Fatalf("report mentions keys: %s", b)
+	}
+	return r
+}
+
+// staleEnv seeds tokens of every kind the policy must tell apart.
+func staleEnv(t *testing.T) (*env, map[string]lmsandbox.Token) {
+	e := newEnv(t, lmsandbox.Config{})
+	toks := map[string]lmsandbox.Token{
+		"stale":        e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "old laptop", CreatedDaysAgo: 400, LastUsedDaysAgo: 120}),
+		"staleBearer":  e.seed(lmsandbox.TokenSpec{AdminID: 3, Type: "bearer", Note: "old traces", CreatedDaysAgo: 400, LastUsedDaysAgo: 150}),
+		"neverUsedOld": e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "never used", CreatedDaysAgo: 200, NeverUsed: true}),
+		"neverUsedNew": e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "just made", CreatedDaysAgo: 5, NeverUsed: true}),
+		"fresh":        e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "nightly", CreatedDaysAgo: 400, LastUsedDaysAgo: 1}),
+		"kept":         e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "break-glass #KEEP", CreatedDaysAgo: 900, LastUsedDaysAgo: 800}),
+		"protected":    e.seed(lmsandbox.TokenSpec{AdminID: 3, AccessID: "ProtectedAccessId001", CreatedDaysAgo: 900, LastUsedDaysAgo: 800}),
+		"disabledOld":  e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "abandoned", Status: 1, CreatedDaysAgo: 700, LastUsedDaysAgo: 365}),
+		"disabledMid":  e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "paused", Status: 1, CreatedDaysAgo: 700, LastUsedDaysAgo: 100}),
+	}
+	return e, toks
+}
+
+func TestCleanupDisableStageOnSchedule(t *testing.T) {
+	e, toks := staleEnv(t)
+	t.Setenv("CLEANUP_PROTECTED_ACCESS_IDS", "ProtectedAccessId001, other")
+	rep := e.cleanup(handlers.Toggle, scheduledEvent)
+	if rep.Stage != cleanup.StageDisable || rep.DryRun || rep.Policy.UnusedDays != 90 || rep.Outcome != "ok" {
+		t.Fatalf("report %+v", rep)
+	}
+	want := map[int64]bool{toks["stale"].ID: true, toks["staleBearer"].ID: true, toks["neverUsedOld"].ID: true}
+	if len(rep.Actions) != len(want) {
+		t.Fatalf("actions %+v", rep.Actions)
+	}
+	for _, a := range rep.Actions {
+		if !want[a.TokenID] || !a.Done {
+			t.Fatalf("unexpected action %+v", a)
+		}
+		if got, _ := e.portal.Token(a.TokenID); got.Status != 1 {
+			t.Fatalf("token %d not disabled", a.TokenID)
+		}
+	}
+	// Stalest first: the never-used token created 200 days ago leads.
+	if rep.Actions[0].TokenID != toks["neverUsedOld"].ID {
+		t.Fatalf("order %+v", rep.Actions)
+	}
+	if rep.Skipped[cleanup.SkipKept] != 1 || rep.Skipped[cleanup.SkipProtected] != 1 || rep.Skipped[cleanup.SkipSelf] != 1 || rep.Skipped[cleanup.SkipFresh] != 2 {
+		t.Fatalf("skipped %v", rep.Skipped)
+	}
+	for _, name := range []string{"fresh", "kept", "protected", "neverUsedNew"} {
+		if got, _ := e.portal.Token(toks[name].ID); got.Status != 2 {
+			t.Fatalf("%s was disabled", name)
+		}
+	}
+	if !strings.Contains(allLogs.String(), `"msg":"cleanup report"`) {
+		t.Fatal("the report was not logged")
+	}
+}
+
+func TestCleanupDryRunChangesNothing(t *testing.T) {
+	e, toks := staleEnv(t)
+	before := e.mutations()
+	dry := e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{"dryRun": true, "unusedDays": 200}})
+	if !dry.DryRun || e.mutations() != before {
+		t.Fatalf("dry run changed something: %+v", dry)
+	}
+	if len(dry.Actions) != 1 || dry.Actions[0].TokenID != toks["disabledOld"].ID || dry.Actions[0].Done {
+		t.Fatalf("dry run plan %+v", dry.Actions)
+	}
+	// The real run does exactly what the dry run said.
+	real := e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{"unusedDays": 200}})
+	if len(real.Actions) != 1 || real.Actions[0].TokenID != dry.Actions[0].TokenID || !real.Actions[0].Done {
+		t.Fatalf("real run %+v", real.Actions)
+	}
+	if _, ok := e.portal.Token(toks["disabledOld"].ID); ok {
+		t.Fatal("not deleted")
+	}
+	if _, ok := e.portal.Token(toks["disabledMid"].ID); !ok {
+		t.Fatal("a disabled token used 100 days ago was deleted under a 200-day policy")
+	}
+}
+
+func TestCleanupDeleteStageSchedulesSecrets(t *testing.T) {
+	e := newEnv(t, lmsandbox.Config{})
+	// A token created through the functions, then disabled and aged.
+	r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"temp","status":1}`, nil))
+	id := int64(r.Body["id"].(float64))
+	e.portal.Age(id, 400, 300)
+	// Through an EventBridge event carrying the cleanup object in detail.
+	rep := e.cleanup(handlers.Delete, map[string]any{"source": "lmtokens.ops", "detail-type": "Cleanup", "detail": map[string]any{"cleanup": map[string]any{}}})
+	if rep.Stage != cleanup.StageDelete || rep.Policy.UnusedDays != 180 || len(rep.Actions) != 1 || !strings.Contains(rep.Actions[0].Detail, "scheduled for deletion") {
+		t.Fatalf("report %+v", rep)
+	}
+	if sec, _ := e.sm.Get(r.Body["secret"].(map[string]any)["name"].(string)); sec.DeletedDate.IsZero() {
+		t.Fatal("secret not scheduled for deletion")
+	}
+}
+
+func TestCleanupCapAndContinuation(t *testing.T) {
+	e := newEnv(t, lmsandbox.Config{})
+	for i := 0; i < 7; i++ {
+		e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 500, LastUsedDaysAgo: float64(100 + i)})
+	}
+	t.Setenv("CLEANUP_MAX_ACTIONS", "3")
+	first := e.cleanup(handlers.Toggle, scheduledEvent)
+	if !first.CapReached || len(first.Actions) != 3 || first.Remaining != 4 || first.Eligible != 7 {
+		t.Fatalf("first run %+v", first)
+	}
+	second := e.cleanup(handlers.Toggle, scheduledEvent)
+	third := e.cleanup(handlers.Toggle, scheduledEvent)
+	if len(second.Actions) != 3 || len(third.Actions) != 1 || third.CapReached {
+		t.Fatalf("continuation: %d then %d (cap %v)", len(second.Actions), len(third.Actions), third.CapReached)
+	}
+	// The event may lower the cap but the stalest go first.
+	if first.Actions[0].DaysUnused < first.Actions[2].DaysUnused {
+		t.Fatal("not stalest first")
+	}
+}
+
+func TestCleanupPartialFailure(t *testing.T) {
+	e, toks := staleEnv(t)
+	t.Setenv("CLEANUP_PROTECTED_ACCESS_IDS", "ProtectedAccessId001")
+	// Every attempt to disable one token fails; the others go through.
+	e.portal.Inject(lmsandbox.Fault{Method: "PUT", Path: fmt.Sprintf("/apitokens/%d", toks["stale"].ID), Status: 500, Count: 10})
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	if rep.Outcome != "partial" || rep.Failed != 1 || rep.Succeeded != 2 || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "token") {
+		t.Fatalf("report %+v", rep)
+	}
+	disabled := 0
+	for _, name := range []string{"stale", "staleBearer", "neverUsedOld"} {
+		if got, _ := e.portal.Token(toks[name].ID); got.Status == 1 {
+			disabled++
+		}
+	}
+	if got, _ := e.portal.Token(toks["stale"].ID); disabled != 2 || got.Status != 2 {
+		t.Fatalf("%d disabled", disabled)
+	}
+}
+
+func TestCleanupInvalidPolicy(t *testing.T) {
+	e, _ := staleEnv(t)
+	for _, bad := range []string{
+		`{"cleanup":{"unusedDays":0}}`, `{"cleanup":{"unusedDays":"90"}}`, `{"cleanup":{"maxActions":-1}}`,
+		`{"cleanup":{"keepMarker":""}}`, `{"cleanup":{"unusedDay":30}}`, `{"cleanup":[1]}`,
+	} {
+		_, err := e.invoke(handlers.Toggle, []byte(bad))
+		fnError(t, err, handlers.TypeValidation, "")
+	}
+	t.Setenv("CLEANUP_UNUSED_DAYS", "ninety")
+	_, err := e.invoke(handlers.Toggle, scheduledEvent)
+	fnError(t, err, handlers.TypeConfiguration, "CLEANUP_UNUSED_DAYS")
+	if e.mutations() != 0 {
+		t.Fatal("an invalid policy changed tokens")
+	}
+}
+
+func TestCleanupPacedUnderRateLimit(t *testing.T) {
+	e := newEnv(t, lmsandbox.Config{RateLimit: 10, RateWindow: time.Second})
+	for i := 0; i < 25; i++ {
+		e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 500, LastUsedDaysAgo: 200})
+	}
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	if rep.Succeeded != 25 {
+		t.Fatalf("report %+v", rep)
+	}
+	throttled := 0
+	for _, r := range e.portal.Requests() {
+		if r.Status == 429 {
+			throttled++
+		}
+	}
+	if throttled > 2 {
+		t.Fatalf("%d responses were 429", throttled)
+	}
+}
+
+func TestCleanupStoreFailureDuringDeleteIsReported(t *testing.T) {
+	e := newEnv(t, lmsandbox.Config{})
+	e.seed(lmsandbox.TokenSpec{AdminID: 2, Status: 1, CreatedDaysAgo: 500, LastUsedDaysAgo: 400})
+	e.sm.Fail("DescribeSecret", 1, localsecrets.Failure{Type: "AccessDeniedException"})
+	rep := e.cleanup(handlers.Delete, scheduledEvent)
+	if rep.Outcome != "failed" || !strings.Contains(rep.Errors[0], "not scheduled for deletion") {
+		t.Fatalf("report %+v", rep)
+	}
+}

@@ -1,0 +1,283 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/logging"
+)
+
+const (
+	credsSecret = "lmtokens/credentials"
+	operatorID  = "OperatorAccessId0001"
+	operatorKey = "Op(~^{Key)=+[Secret]Value-0000000000001"
+)
+
+// allLogs gathers every log line the suite's invocations write, so that
+// TestMain can check no key or credential ever appears in one.
+var allLogs = &syncBuffer{}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// secretsSeen collects every key the sandboxes of the suite issued.
+var secretsSeen = struct {
+	sync.Mutex
+	keys []string
+}{keys: []string{operatorKey}}
+
+func rememberKeys(p *lmsandbox.Server) {
+	secretsSeen.Lock()
+	defer secretsSeen.Unlock()
+	for _, t := range p.Tokens() {
+		secretsSeen.keys = append(secretsSeen.keys, t.AccessKey)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	logs := allLogs.String()
+	secretsSeen.Lock()
+	for _, k := range secretsSeen.keys {
+		if k != "" && strings.Contains(logs, k) {
+			fmt.Fprintf(os.Stderr, "FAIL: a key (%s…) appears in the functions' logs\n", k[:4])
+			code = 1
+		}
+	}
+	secretsSeen.Unlock()
+	if code == 0 && !strings.Contains(logs, `"requestId"`) {
+		fmt.Fprintln(os.Stderr, "FAIL: no log line carried the Lambda request id")
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// env is one test's portal, Secrets Manager and functions.
+type env struct {
+	t      *testing.T
+	portal *lmsandbox.Server
+	sm     *localsecrets.Server
+	api    *secretsmanager.Client
+	svc    *handlers.Service
+	cfg    handlers.Config
+}
+
+func smClient(url string) *secretsmanager.Client {
+	return secretsmanager.New(secretsmanager.Options{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""),
+		BaseEndpoint: aws.String(url),
+	})
+}
+
+func newEnv(t *testing.T, cfg lmsandbox.Config) *env {
+	t.Helper()
+	e := &env{t: t, portal: lmsandbox.NewServer(cfg), sm: localsecrets.Start()}
+	t.Cleanup(func() {
+		rememberKeys(e.portal)
+		e.portal.Close()
+		e.sm.Close()
+	})
+	e.portal.AddAdmin(lmsandbox.Admin{ID: 1, Username: "lmtokens@example.com", Roles: []string{"administrator"}})
+	e.portal.AddAdmin(lmsandbox.Admin{ID: 2, Username: "ci@example.com"})
+	e.portal.AddAdmin(lmsandbox.Admin{ID: 3, Username: "grafana@example.com"})
+	if _, err := e.portal.AddToken(lmsandbox.TokenSpec{AdminID: 1, AccessID: operatorID, AccessKey: operatorKey, Note: "lmtokens service"}); err != nil {
+		t.Fatal(err)
+	}
+	e.sm.Put(credsSecret, fmt.Sprintf(`{"company":"acme","accessId":%q,"accessKey":%q}`, operatorID, operatorKey))
+	e.api = smClient(e.sm.URL)
+	e.cfg = handlers.Config{CredentialsSecret: credsSecret, BaseURL: e.portal.URL, SecretPrefix: "logicmonitor/api-tokens/", RecoveryDays: 7, CredentialsTTL: 5 * time.Minute}
+	e.svc = e.service(e.cfg)
+	return e
+}
+
+func (e *env) service(cfg handlers.Config) *handlers.Service {
+	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: logging.New(allLogs)})
+}
+
+var requestSeq int
+
+// invoke runs fn's handler on an event, as Lambda would, with a request id.
+func (e *env) invoke(fn string, event any) (any, error) {
+	return e.invokeWith(e.svc, fn, event)
+}
+
+func (e *env) invokeWith(svc *handlers.Service, fn string, event any) (any, error) {
+	e.t.Helper()
+	raw, ok := event.([]byte)
+	if !ok {
+		var err error
+		if raw, err = json.Marshal(event); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	requestSeq++
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", requestSeq)})
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := svc.Handler(fn)(ctx, raw)
+	// What Lambda would send back must be JSON.
+	if err == nil {
+		if _, jerr := json.Marshal(out); jerr != nil {
+			e.t.Fatalf("answer is not JSON: %v", jerr)
+		}
+	}
+	return out, err
+}
+
+// httpResp is an HTTP answer, whatever its API Gateway shape.
+type httpResp struct {
+	Status  int
+	Headers map[string]string
+	Body    map[string]any
+	Raw     string
+}
+
+func asHTTP(t *testing.T, out any, err error) httpResp {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("an HTTP invocation returned a function error: %v", err)
+	}
+	var r httpResp
+	switch v := out.(type) {
+	case events.APIGatewayProxyResponse:
+		r = httpResp{Status: v.StatusCode, Headers: v.Headers, Raw: v.Body}
+	case events.APIGatewayV2HTTPResponse:
+		r = httpResp{Status: v.StatusCode, Headers: v.Headers, Raw: v.Body}
+	default:
+		t.Fatalf("not an API Gateway response: %T", out)
+	}
+	if r.Headers["Content-Type"] != "application/json" {
+		t.Fatalf("Content-Type %q", r.Headers["Content-Type"])
+	}
+	if r.Raw != "" {
+		if err := json.Unmarshal([]byte(r.Raw), &r.Body); err != nil {
+			t.Fatalf("body is not a JSON object: %s", r.Raw)
+		}
+	}
+	if strings.Contains(r.Raw, `"accessKey":`) {
+		t.Fatalf("an HTTP answer carries accessKey: %s", r.Raw)
+	}
+	return r
+}
+
+// rest builds an API Gateway REST (payload 1.0) event.
+func rest(method, resource string, params map[string]string, query map[string]string, body string, headers map[string]string) events.APIGatewayProxyRequest {
+	path := resource
+	for k, v := range params {
+		path = strings.ReplaceAll(path, "{"+k+"}", v)
+	}
+	return events.APIGatewayProxyRequest{
+		HTTPMethod: method, Resource: resource, Path: path, PathParameters: params,
+		QueryStringParameters: query, Body: body, Headers: headers,
+		RequestContext: events.APIGatewayProxyRequestContext{RequestID: "apigw-1", Stage: "prod", ResourcePath: resource, HTTPMethod: method},
+	}
+}
+
+// httpAPI builds an API Gateway HTTP API (payload 2.0) event.
+func httpAPI(method, route string, params map[string]string, rawQuery string, body string, headers map[string]string) events.APIGatewayV2HTTPRequest {
+	path := route
+	for k, v := range params {
+		path = strings.ReplaceAll(path, "{"+k+"}", v)
+	}
+	e := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: method + " " + route, RawPath: path, RawQueryString: rawQuery,
+		PathParameters: params, Body: body, Headers: headers,
+	}
+	e.RequestContext.HTTP.Method = method
+	e.RequestContext.HTTP.Path = path
+	e.RequestContext.RequestID = "apigw-2"
+	return e
+}
+
+func ids(admin, token int64) map[string]string {
+	m := map[string]string{"adminId": fmt.Sprint(admin)}
+	if token != 0 {
+		m["tokenId"] = fmt.Sprint(token)
+	}
+	return m
+}
+
+// fnError asserts a direct invocation failed with errorType.
+func fnError(t *testing.T, err error, errorType, contains string) {
+	t.Helper()
+	var ie messages.InvokeResponse_Error
+	if e, ok := err.(messages.InvokeResponse_Error); ok {
+		ie = e
+	} else {
+		t.Fatalf("want a %s function error, got %v", errorType, err)
+	}
+	if ie.Type != errorType || !strings.Contains(ie.Message, contains) {
+		t.Fatalf("want %s containing %q, got %s: %s", errorType, contains, ie.Type, ie.Message)
+	}
+}
+
+func (e *env) mutations() int {
+	return e.portal.CountRequests(http.MethodPost) + e.portal.CountRequests(http.MethodPut) + e.portal.CountRequests(http.MethodDelete) + e.portal.CountRequests(http.MethodPatch)
+}
+
+func (e *env) seed(spec lmsandbox.TokenSpec) lmsandbox.Token {
+	e.t.Helper()
+	tok, err := e.portal.AddToken(spec)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+func toMap(t *testing.T, v any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("not an object: %s", b)
+	}
+	return m
+}
+
+func (e *env) http(fn string, event any) httpResp {
+	e.t.Helper()
+	out, err := e.invoke(fn, event)
+	return asHTTP(e.t, out, err)
+}
+
+func (e *env) httpWith(svc *handlers.Service, fn string, event any) httpResp {
+	e.t.Helper()
+	out, err := e.invokeWith(svc, fn, event)
+	return asHTTP(e.t, out, err)
+}
