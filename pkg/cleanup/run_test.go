@@ -41,8 +41,8 @@ func TestDecisions(t *testing.T) {
 		{ID: 1, AccessID: "SELF", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
 		{ID: 2, AccessID: "A", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(91)},
 		{ID: 3, AccessID: "B", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(89)},
-		{ID: 4, AccessID: "C", Status: 2, CreatedOn: daysAgo(95)},        // never used, created 95 days ago
-		{ID: 5, AccessID: "D", Status: 2, CreatedOn: daysAgo(10)},        // never used, new
+		{ID: 4, AccessID: "C", Status: 2, CreatedOn: daysAgo(95)}, // never used, created 95 days ago
+		{ID: 5, AccessID: "D", Status: 2, CreatedOn: daysAgo(10)}, // never used, new
 		{ID: 6, AccessID: "E", Status: 2, CreatedOn: daysAgo(900), Note: "prod #Keep it"},
 		{ID: 7, AccessID: "P", Status: 2, CreatedOn: daysAgo(900)},
 		{ID: 8, AccessID: "F", Status: 1, CreatedOn: daysAgo(900)}, // disabled: not this stage's

@@ -272,7 +272,6 @@ func TestIdempotentCreate(t *testing.T) {
 
 func n(e *env) int { return len(e.portal.Tokens()) }
 
-
 func TestToggle(t *testing.T) {
 	e := newEnv(t, lmsandbox.Config{})
 	tok := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "ci"})
