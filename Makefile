@@ -7,7 +7,13 @@ FUNCTIONS := list create toggle delete
 # without the RPC mode that only the go1.x runtime needed.
 BUILD_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w -buildid="
 
-.PHONY: all build test vet staticcheck unit bench fuzz fmt clean
+.PHONY: all build build-local test vet staticcheck unit bench fuzz fmt clean invoke demo local
+# Binaries for this machine, for the local runs (make invoke, demo, local).
+LOCAL_BIN := bin/local
+LOCAL_TOOL := $(LOCAL_BIN)/lmtokens-local
+FN ?=
+EVENT ?= events/list-rest.json
+PORT ?= 3000
 
 all: build
 
@@ -18,6 +24,26 @@ bin/%/bootstrap: FORCE
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build $(BUILD_FLAGS) -o $@ ./functions/$*
 
 FORCE:
+
+# The functions and the local tool, built for this machine.
+build-local:
+	@mkdir -p $(LOCAL_BIN)
+	@for fn in $(FUNCTIONS); do \
+	  CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(LOCAL_BIN)/$$fn/bootstrap ./functions/$$fn || exit 1; done
+	@$(GO) build -o $(LOCAL_TOOL) ./pkg/localdev/cmd/lmtokens-local
+
+# Run one event through a function's real binary against the sandbox:
+#   make invoke FN=create EVENT=events/create-rest.json
+invoke: build-local
+	@$(LOCAL_TOOL) invoke -bin $(LOCAL_BIN) $(if $(FN),-fn $(FN)) $(EVENT)
+
+# The guided walkthrough: every step through the real binaries.
+demo: build-local
+	@$(LOCAL_TOOL) demo -bin $(LOCAL_BIN)
+
+# The HTTP API on 127.0.0.1:$(PORT), as sam local start-api would serve it.
+local: build-local
+	@$(LOCAL_TOOL) serve -bin $(LOCAL_BIN) -addr 127.0.0.1:$(PORT)
 
 test: vet staticcheck unit
 

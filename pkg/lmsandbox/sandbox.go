@@ -202,25 +202,27 @@ func days(d float64) time.Duration { return time.Duration(d * 24 * float64(time.
 type Seed struct {
 	Admins []Admin     `json:"admins"`
 	Tokens []TokenSpec `json:"tokens"`
+	// ServiceAccessID names the token a local lmtokens authenticates with.
+	ServiceAccessID string `json:"serviceAccessId,omitempty"`
 }
 
-// LoadSeed adds the users and tokens of a JSON seed.
-func (p *Portal) LoadSeed(r io.Reader) error {
+// LoadSeed adds the users and tokens of a JSON seed and returns the seed.
+func (p *Portal) LoadSeed(r io.Reader) (Seed, error) {
 	var s Seed
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {
-		return fmt.Errorf("lmsandbox: reading seed: %w", err)
+		return s, fmt.Errorf("lmsandbox: reading seed: %w", err)
 	}
 	for _, a := range s.Admins {
 		p.AddAdmin(a)
 	}
 	for _, t := range s.Tokens {
 		if _, err := p.AddToken(t); err != nil {
-			return err
+			return s, err
 		}
 	}
-	return nil
+	return s, nil
 }
 
 // Inject queues a fault; faults apply in the order queued.

@@ -165,7 +165,7 @@ func TestFilterOperators(t *testing.T) {
 
 func TestSeedFromJSON(t *testing.T) {
 	p := New(Config{})
-	err := p.LoadSeed(strings.NewReader(`{"admins":[{"id":3,"username":"a"}],
+	_, err := p.LoadSeed(strings.NewReader(`{"admins":[{"id":3,"username":"a"}],
 		"tokens":[{"adminId":3,"note":"old","createdDaysAgo":400,"lastUsedDaysAgo":200},{"adminId":3,"type":"bearer","neverUsed":true}]}`))
 	if err != nil {
 		t.Fatal(err)
@@ -178,7 +178,7 @@ func TestSeedFromJSON(t *testing.T) {
 	if age < 199*24*time.Hour || age > 201*24*time.Hour {
 		t.Fatalf("lastUsedOn age %v", age)
 	}
-	if err := p.LoadSeed(strings.NewReader(`{"tokens":[{"adminId":9}]}`)); err == nil {
+	if _, err := p.LoadSeed(strings.NewReader(`{"tokens":[{"adminId":9}]}`)); err == nil {
 		t.Fatal("a token of an unknown user was seeded")
 	}
 }

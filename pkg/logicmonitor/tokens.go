@@ -27,18 +27,20 @@ const MaxPageSize = 1000
 
 // Token is an API token as LogicMonitor lists it. It deliberately has no
 // accessKey field: a key that a portal sends outside a create response is
-// dropped while decoding, so it can never be passed on.
+// dropped while decoding, so it can never be passed on. Empty fields are
+// omitted when encoded, so a page trimmed with "fields" shows only those; a
+// missing lastUsedOn means never used.
 type Token struct {
 	ID             int64    `json:"id"`
-	AdminID        int64    `json:"adminId"`
+	AdminID        int64    `json:"adminId,omitempty"`
 	AdminName      string   `json:"adminName,omitempty"`
 	Roles          []string `json:"roles,omitempty"`
 	AccessID       string   `json:"accessId,omitempty"`
 	Status         int      `json:"status,omitempty"`
-	Note           string   `json:"note"`
-	CreatedOn      int64    `json:"createdOn,omitempty"` // epoch seconds
-	LastUsedOn     int64    `json:"lastUsedOn"`          // epoch seconds, 0 = never
-	CreatedBy      string   `json:"createdBy,omitempty"` //
+	Note           string   `json:"note,omitempty"`
+	CreatedOn      int64    `json:"createdOn,omitempty"`  // epoch seconds
+	LastUsedOn     int64    `json:"lastUsedOn,omitempty"` // epoch seconds; 0 (omitted) = never used
+	CreatedBy      string   `json:"createdBy,omitempty"`
 	UserPermission string   `json:"userPermission,omitempty"`
 	LastAuthIP     string   `json:"lastAuthIp,omitempty"`
 	Type           string   `json:"type,omitempty"`

@@ -1,0 +1,221 @@
+// Command lmtokens-local runs lmtokens on this machine, with the real
+// function binaries behind a local Lambda Runtime API:
+//
+//	lmtokens-local invoke [-fn NAME] EVENT.json   one event, as `sam local invoke` does
+//	lmtokens-local demo                           the guided walkthrough (make demo)
+//	lmtokens-local serve [-addr 127.0.0.1:3000]   the HTTP API, as `sam local start-api` does (make local)
+//	lmtokens-local sandbox [-addr 127.0.0.1:8081] the LogicMonitor sandbox alone
+//
+// By default it runs against the LogicMonitor sandbox and a local Secrets
+// Manager; serve and invoke use the real portal and Secrets Manager when
+// LM_CREDENTIALS_SECRET and AWS credentials are in the environment.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/localdev"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch os.Args[1] {
+	case "invoke":
+		err = invoke(os.Args[2:])
+	case "demo":
+		err = demo(os.Args[2:])
+	case "serve":
+		err = serve(os.Args[2:])
+	case "sandbox":
+		err = sandbox(os.Args[2:])
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lmtokens-local:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: lmtokens-local invoke [-fn NAME] EVENT.json | demo | serve [-addr HOST:PORT] | sandbox [-addr HOST:PORT]")
+	os.Exit(2)
+}
+
+// useReal reports whether the environment points at a real portal.
+func useReal() bool {
+	return os.Getenv("LM_CREDENTIALS_SECRET") != "" && os.Getenv("LMTOKENS_LOCAL_SANDBOX") != "1"
+}
+
+// functionFor infers the function from an event file's name:
+// list-*, create-*, toggle-*, delete-*, cleanup-disable-* (toggle),
+// cleanup-delete-* (delete).
+func functionFor(path string) string {
+	base := filepath.Base(path)
+	switch {
+	case strings.HasPrefix(base, "cleanup-disable"):
+		return "toggle"
+	case strings.HasPrefix(base, "cleanup-delete"):
+		return "delete"
+	}
+	for _, fn := range localdev.Functions {
+		if strings.HasPrefix(base, fn+"-") || strings.HasPrefix(base, fn+".") {
+			return fn
+		}
+	}
+	return ""
+}
+
+func invoke(args []string) error {
+	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
+	fn := fs.String("fn", "", "function: list, create, toggle or delete (default: from the event file's name)")
+	bin := fs.String("bin", "bin/local", "directory of <fn>/bootstrap binaries built for this machine")
+	quiet := fs.Bool("q", false, "do not print the function's log lines")
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 {
+		return errors.New("invoke takes one event file")
+	}
+	event, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *fn == "" {
+		if *fn = functionFor(fs.Arg(0)); *fn == "" {
+			return fmt.Errorf("cannot tell the function from %s: give -fn", fs.Arg(0))
+		}
+	}
+	var logs io.Writer = os.Stderr
+	if *quiet {
+		logs = io.Discard
+	}
+	stack, err := localdev.Start(localdev.Options{BinDir: *bin, Logs: logs, Real: useReal()})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := stack.Invoke(ctx, *fn, event)
+	if err != nil {
+		return err
+	}
+	var pretty any
+	out := res.Payload
+	if json.Unmarshal(res.Payload, &pretty) == nil {
+		out, _ = json.MarshalIndent(pretty, "", "  ")
+	}
+	fmt.Println(string(out))
+	if res.Failed() {
+		return fmt.Errorf("%s returned a function error: %s: %s", *fn, res.ErrorType, res.ErrorMessage)
+	}
+	return nil
+}
+
+func demo(args []string) error {
+	fs := flag.NewFlagSet("demo", flag.ExitOnError)
+	bin := fs.String("bin", "bin/local", "directory of <fn>/bootstrap binaries built for this machine")
+	logFile := fs.String("logs", "", "write the functions' log lines to this file")
+	_ = fs.Parse(args)
+	var logs io.Writer = io.Discard
+	if *logFile != "" {
+		f, err := os.Create(*logFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logs = f
+	}
+	stack, err := localdev.Start(localdev.Options{BinDir: *bin, Logs: logs})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	d := &localdev.Demo{Stack: stack, Out: os.Stdout, Color: colorTerminal()}
+	return d.Run(ctx)
+}
+
+// colorTerminal: colour only on a terminal, and never with NO_COLOR set.
+func colorTerminal() bool {
+	if _, set := os.LookupEnv("NO_COLOR"); set || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	fi, err := os.Stdout.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func serve(args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:3000", "address to serve the HTTP API on")
+	bin := fs.String("bin", "bin/local", "directory of <fn>/bootstrap binaries built for this machine")
+	_ = fs.Parse(args)
+	real := useReal()
+	stack, err := localdev.Start(localdev.Options{BinDir: *bin, Logs: os.Stderr, Real: real})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+	if real {
+		fmt.Printf("using the REAL LogicMonitor portal and AWS Secrets Manager (credentials secret %s)\n", os.Getenv("LM_CREDENTIALS_SECRET"))
+	} else {
+		fmt.Printf("using the LogicMonitor sandbox at %s and a local Secrets Manager (set LM_CREDENTIALS_SECRET and AWS credentials for the real ones)\n", stack.PortalURL)
+	}
+	srv := &http.Server{Addr: *addr, Handler: stack.APIGateway(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Printf("lmtokens HTTP API on http://%s (GET /tokens, GET|POST /admins/{adminId}/tokens, PATCH|DELETE /admins/{adminId}/tokens/{tokenId}); Ctrl-C stops\n", *addr)
+	return listenUntilSignal(srv)
+}
+
+func sandbox(args []string) error {
+	fs := flag.NewFlagSet("sandbox", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:8081", "address to serve the sandbox on")
+	seed := fs.String("seed", "", "JSON seed of users and tokens (default: the built-in one)")
+	limit := fs.Int("rate-limit", 0, "requests per window per method and endpoint (0: 10,000)")
+	window := fs.Duration("rate-window", 0, "rate-limit window (0: 60s)")
+	latency := fs.Duration("latency", 0, "latency added to every request")
+	_ = fs.Parse(args)
+	data := localdev.DefaultSeed
+	if *seed != "" {
+		var err error
+		if data, err = os.ReadFile(*seed); err != nil {
+			return err
+		}
+	}
+	p := lmsandbox.New(lmsandbox.Config{RateLimit: *limit, RateWindow: *window, Latency: *latency})
+	if _, err := p.LoadSeed(strings.NewReader(string(data))); err != nil {
+		return err
+	}
+	fmt.Printf("LogicMonitor sandbox on http://%s%s with %d tokens; Ctrl-C stops\n", *addr, lmsandbox.RestPrefix, len(p.Tokens()))
+	return listenUntilSignal(&http.Server{Addr: *addr, Handler: p, ReadHeaderTimeout: 10 * time.Second})
+}
+
+func listenUntilSignal(srv *http.Server) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	select {
+	case err := <-errc:
+		return err
+	case <-sig:
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(ctx)
+	}
+}

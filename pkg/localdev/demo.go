@@ -1,0 +1,290 @@
+package localdev
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
+)
+
+// Demo walks the sandbox through what lmtokens does, with the real function
+// binaries and real-shaped events: create a token (its key goes to Secrets
+// Manager), list, disable and re-enable it, run the cleanup disable stage as
+// a dry run and for real, and delete the token. Each step prints one line;
+// the error names the first step that did not behave as expected.
+type Demo struct {
+	Stack *Stack
+	Out   io.Writer
+	Color bool
+}
+
+type step struct {
+	name   string
+	status string // HTTP status or "ok"
+	detail string
+	err    error
+	took   time.Duration
+}
+
+// Run runs every step, prints a line for each and a summary.
+func (d *Demo) Run(ctx context.Context) error {
+	s := d.Stack
+	if s.Portal == nil || s.Secrets == nil {
+		return fmt.Errorf("the demo runs against the sandbox only")
+	}
+	var steps []step
+	failed := ""
+	do := func(name string, fn func() (status, detail string, err error)) {
+		if failed != "" {
+			return
+		}
+		start := time.Now()
+		st, detail, err := fn()
+		res := step{name: name, status: st, detail: detail, err: err, took: time.Since(start)}
+		steps = append(steps, res)
+		d.line(res)
+		if err != nil {
+			failed = name
+		}
+	}
+	fmt.Fprintf(d.Out, "%s\n", d.bold("lmtokens demo: real function binaries, LogicMonitor sandbox, local Secrets Manager"))
+
+	var created struct {
+		ID       int64  `json:"id"`
+		AccessID string `json:"accessId"`
+		Secret   struct {
+			Name string `json:"name"`
+			ARN  string `json:"arn"`
+		} `json:"secret"`
+	}
+	do("create a token for user 2", func() (string, string, error) {
+		status, body, err := d.http(ctx, "create", "POST", "/admins/{adminId}/tokens", map[string]string{"adminId": "2"}, `{"note":"demo pipeline"}`, map[string]string{"Idempotency-Key": "demo-1"})
+		if err != nil {
+			return status, "", err
+		}
+		if status != "201" {
+			return status, body, fmt.Errorf("want 201")
+		}
+		if err := json.Unmarshal([]byte(body), &created); err != nil || created.ID == 0 {
+			return status, body, fmt.Errorf("no token in the answer")
+		}
+		tok, _ := s.Portal.Token(created.ID)
+		sec, ok := s.Secrets.Get(created.Secret.Name)
+		switch {
+		case strings.Contains(body, tok.AccessKey):
+			return status, "", fmt.Errorf("the key is in the answer")
+		case !ok || !strings.Contains(sec.Value, tok.AccessKey):
+			return status, "", fmt.Errorf("the key was not stored in %s", created.Secret.Name)
+		}
+		return status, fmt.Sprintf("token %d (%s); key stored in secret %s, not shown", created.ID, created.AccessID, created.Secret.Name), nil
+	})
+	do("list user 2's tokens", func() (string, string, error) {
+		status, body, err := d.http(ctx, "list", "GET", "/admins/{adminId}/tokens", map[string]string{"adminId": "2"}, "", nil)
+		if err != nil || status != "200" {
+			return status, body, orWant(err, "200")
+		}
+		var l struct {
+			Total int `json:"total"`
+			Items []struct {
+				ID   int64  `json:"id"`
+				Note string `json:"note"`
+			} `json:"items"`
+		}
+		_ = json.Unmarshal([]byte(body), &l)
+		notes := []string{}
+		found := false
+		for _, it := range l.Items {
+			notes = append(notes, fmt.Sprintf("%d %q", it.ID, it.Note))
+			found = found || it.ID == created.ID
+		}
+		if !found {
+			return status, body, fmt.Errorf("the new token is not listed")
+		}
+		return status, fmt.Sprintf("%d tokens: %s", l.Total, strings.Join(notes, ", ")), nil
+	})
+	toggle := func(enabled bool) (string, string, error) {
+		status, body, err := d.http(ctx, "toggle", "PATCH", "/admins/{adminId}/tokens/{tokenId}",
+			map[string]string{"adminId": "2", "tokenId": fmt.Sprint(created.ID)}, fmt.Sprintf(`{"enabled":%v}`, enabled), nil)
+		if err != nil || status != "200" {
+			return status, body, orWant(err, "200")
+		}
+		want := 1
+		if enabled {
+			want = 2
+		}
+		if tok, _ := s.Portal.Token(created.ID); tok.Status != want {
+			return status, body, fmt.Errorf("LogicMonitor shows status %d", tok.Status)
+		}
+		return status, fmt.Sprintf("token %d is now %s", created.ID, map[bool]string{true: "enabled", false: "disabled"}[enabled]), nil
+	}
+	do("disable it", func() (string, string, error) { return toggle(false) })
+	do("enable it again", func() (string, string, error) { return toggle(true) })
+
+	var planned []int64
+	do("cleanup, disable stage, dry run", func() (string, string, error) {
+		before := s.Portal.Tokens()
+		rep, err := d.cleanup(ctx, "toggle", `{"cleanup":{"dryRun":true}}`)
+		if err != nil {
+			return "error", "", err
+		}
+		for _, a := range rep.Actions {
+			planned = append(planned, a.TokenID)
+		}
+		after := s.Portal.Tokens()
+		for i := range before {
+			if i < len(after) && before[i].Status != after[i].Status {
+				return "ok", "", fmt.Errorf("the dry run changed token %d", before[i].ID)
+			}
+		}
+		if len(planned) == 0 {
+			return "ok", "", fmt.Errorf("the seeded stale tokens were not found")
+		}
+		return "ok", fmt.Sprintf("would disable %s; skipped %s; nothing changed", d.tokenList(rep), skipped(rep)), nil
+	})
+	do("cleanup, disable stage (scheduled event)", func() (string, string, error) {
+		rep, err := d.cleanup(ctx, "toggle", scheduledEvent)
+		if err != nil {
+			return "error", "", err
+		}
+		if len(rep.Actions) != len(planned) || rep.Succeeded != len(planned) {
+			return "ok", "", fmt.Errorf("did %d actions, the dry run planned %d", rep.Succeeded, len(planned))
+		}
+		for _, id := range planned {
+			if tok, _ := s.Portal.Token(id); tok.Status != 1 {
+				return "ok", "", fmt.Errorf("token %d is still enabled", id)
+			}
+		}
+		return "ok", fmt.Sprintf("disabled %s, as the dry run said", d.tokenList(rep)), nil
+	})
+	do("delete the demo token", func() (string, string, error) {
+		status, body, err := d.http(ctx, "delete", "DELETE", "/admins/{adminId}/tokens/{tokenId}",
+			map[string]string{"adminId": "2", "tokenId": fmt.Sprint(created.ID)}, "", nil)
+		if err != nil || status != "200" {
+			return status, body, orWant(err, "200")
+		}
+		if _, ok := s.Portal.Token(created.ID); ok {
+			return status, "", fmt.Errorf("the token is still in LogicMonitor")
+		}
+		sec, _ := s.Secrets.Get(created.Secret.Name)
+		if sec.DeletedDate.IsZero() {
+			return status, "", fmt.Errorf("its secret was not scheduled for deletion")
+		}
+		return status, fmt.Sprintf("token %d deleted; secret %s scheduled for deletion in %d days", created.ID, created.Secret.Name, sec.RecoveryDays), nil
+	})
+
+	fmt.Fprintln(d.Out)
+	if failed != "" {
+		fmt.Fprintf(d.Out, "%s\n", d.red(fmt.Sprintf("demo failed at step %q", failed)))
+		return fmt.Errorf("step %q failed: %v", failed, steps[len(steps)-1].err)
+	}
+	var total time.Duration
+	for _, st := range steps {
+		total += st.took
+	}
+	fmt.Fprintf(d.Out, "%s\n", d.green(fmt.Sprintf("all %d steps behaved as expected in %v; LogicMonitor requests served: %d; no key was printed",
+		len(steps), total.Round(time.Millisecond), s.Portal.CountRequests(""))))
+	return nil
+}
+
+var scheduledEvent = `{"version":"0","id":"demo","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-11-23T03:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/lmtokens-cleanup-disable"],"detail":{}}`
+
+func orWant(err error, status string) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("want %s", status)
+}
+
+// http invokes a function with an API Gateway REST event and returns the
+// HTTP status and body of its answer.
+func (d *Demo) http(ctx context.Context, fn, method, resource string, params map[string]string, body string, headers map[string]string) (string, string, error) {
+	path := resource
+	for k, v := range params {
+		path = strings.ReplaceAll(path, "{"+k+"}", v)
+	}
+	ev := events.APIGatewayProxyRequest{
+		Resource: resource, Path: path, HTTPMethod: method, PathParameters: params, Body: body, Headers: headers,
+		RequestContext: events.APIGatewayProxyRequestContext{Stage: "demo", ResourcePath: resource, HTTPMethod: method, RequestID: "demo"},
+	}
+	raw, _ := json.Marshal(ev)
+	res, err := d.Stack.Invoke(ctx, fn, raw)
+	if err != nil {
+		return "error", "", err
+	}
+	if res.Failed() {
+		return "error", "", fmt.Errorf("function error %s: %s", res.ErrorType, res.ErrorMessage)
+	}
+	var out events.APIGatewayProxyResponse
+	if err := json.Unmarshal(res.Payload, &out); err != nil {
+		return "error", "", fmt.Errorf("not a proxy response: %s", res.Payload)
+	}
+	return fmt.Sprint(out.StatusCode), out.Body, nil
+}
+
+func (d *Demo) cleanup(ctx context.Context, fn, event string) (cleanup.Report, error) {
+	res, err := d.Stack.Invoke(ctx, fn, []byte(event))
+	if err != nil {
+		return cleanup.Report{}, err
+	}
+	if res.Failed() {
+		return cleanup.Report{}, fmt.Errorf("function error %s: %s", res.ErrorType, res.ErrorMessage)
+	}
+	var rep cleanup.Report
+	if err := json.Unmarshal(res.Payload, &rep); err != nil {
+		return rep, fmt.Errorf("not a report: %s", res.Payload)
+	}
+	return rep, nil
+}
+
+func (d *Demo) tokenList(rep cleanup.Report) string {
+	var parts []string
+	for _, a := range rep.Actions {
+		parts = append(parts, fmt.Sprintf("%d %q (%s, %d days unused)", a.TokenID, a.Note, a.Type, a.DaysUnused))
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func skipped(rep cleanup.Report) string {
+	var parts []string
+	for _, k := range []string{cleanup.SkipFresh, cleanup.SkipKept, cleanup.SkipProtected, cleanup.SkipSelf} {
+		if n := rep.Skipped[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (d *Demo) line(s step) {
+	mark, status := d.green("✔"), s.status
+	if s.err != nil {
+		mark = d.red("✘")
+	}
+	detail := s.detail
+	if s.err != nil {
+		detail = s.err.Error()
+		if s.detail != "" {
+			detail += ": " + s.detail
+		}
+	}
+	fmt.Fprintf(d.Out, "%s %-42s %-5s %6s  %s\n", mark, s.name, status, s.took.Round(time.Millisecond), detail)
+}
+
+func (d *Demo) paint(code, s string) string {
+	if !d.Color {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (d *Demo) green(s string) string { return d.paint("32", s) }
+func (d *Demo) red(s string) string   { return d.paint("31", s) }
+func (d *Demo) bold(s string) string  { return d.paint("1", s) }

@@ -1,0 +1,192 @@
+// Package localdev runs lmtokens on one machine with no AWS or LogicMonitor
+// account: the LogicMonitor sandbox (seeded with users and tokens of various
+// ages), the local Secrets Manager server holding the functions'
+// credentials, and the real function binaries behind a local Lambda Runtime
+// API. `make invoke`, `make demo` and `make local` are built on it.
+package localdev
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+)
+
+// DefaultSeed is the sandbox's starting portal: three users, a service
+// token, and tokens fresh, stale, never used, disabled and bearer.
+//
+//go:embed seed.json
+var DefaultSeed []byte
+
+// CredentialsSecret is the name of the functions' credentials secret in the
+// local Secrets Manager.
+const CredentialsSecret = "lmtokens/local/credentials"
+
+// Functions are the four functions, in the order they are started.
+var Functions = []string{"list", "create", "toggle", "delete"}
+
+// Stack is a running local lmtokens.
+type Stack struct {
+	// Portal is nil when the stack talks to a real portal.
+	Portal *lmsandbox.Portal
+	// PortalURL is the sandbox's REST base URL.
+	PortalURL string
+	// Secrets is nil when the stack uses the real Secrets Manager.
+	Secrets *localsecrets.Server
+
+	env       []string
+	binDir    string
+	logs      io.Writer
+	servers   []*http.Server
+	mu        sync.Mutex
+	functions map[string]*lambdaruntime.Function
+}
+
+// Options start a stack.
+type Options struct {
+	// BinDir holds <fn>/bootstrap binaries built for this machine.
+	BinDir string
+	// Seed replaces DefaultSeed.
+	Seed []byte
+	// Logs receives the functions' log lines (default: discarded).
+	Logs io.Writer
+	// Real uses the caller's AWS environment and LM_CREDENTIALS_SECRET
+	// instead of the sandbox and the local Secrets Manager.
+	Real bool
+	// Env is added to every function's environment.
+	Env []string
+	// SandboxConfig shapes the sandbox (latency, rate limits).
+	SandboxConfig lmsandbox.Config
+}
+
+// Start brings up the sandbox and local Secrets Manager (unless Real) and
+// prepares to start functions from BinDir.
+func Start(o Options) (*Stack, error) {
+	s := &Stack{binDir: o.BinDir, logs: o.Logs, functions: map[string]*lambdaruntime.Function{}}
+	if s.logs == nil {
+		s.logs = io.Discard
+	}
+	for _, fn := range Functions {
+		if _, err := os.Stat(filepath.Join(o.BinDir, fn, "bootstrap")); err != nil {
+			return nil, fmt.Errorf("no %s binary in %s: build them first (make build-local)", fn, o.BinDir)
+		}
+	}
+	if o.Real {
+		if os.Getenv("LM_CREDENTIALS_SECRET") == "" {
+			return nil, errors.New("LM_CREDENTIALS_SECRET must name the credentials secret to use a real portal")
+		}
+		s.env = append(realAWSEnv(), o.Env...)
+		return s, nil
+	}
+	seed := o.Seed
+	if seed == nil {
+		seed = DefaultSeed
+	}
+	s.Portal = lmsandbox.New(o.SandboxConfig)
+	parsed, err := s.Portal.LoadSeed(bytes.NewReader(seed))
+	if err != nil {
+		return nil, err
+	}
+	url, err := s.serve(s.Portal)
+	if err != nil {
+		return nil, err
+	}
+	s.PortalURL = url + lmsandbox.RestPrefix
+	s.Secrets = localsecrets.New()
+	smURL, err := s.serve(s.Secrets)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	var service *lmsandbox.Token
+	for _, t := range s.Portal.Tokens() {
+		if t.AccessID == parsed.ServiceAccessID {
+			service = &t
+			break
+		}
+	}
+	if service == nil {
+		s.Close()
+		return nil, fmt.Errorf("the seed names service token %q, but has no such token", parsed.ServiceAccessID)
+	}
+	s.Secrets.Put(CredentialsSecret, fmt.Sprintf(`{"company":"sandbox","accessId":%q,"accessKey":%q}`, service.AccessID, service.AccessKey))
+	s.env = append([]string{
+		"LM_CREDENTIALS_SECRET=" + CredentialsSecret,
+		"LM_BASE_URL=" + s.PortalURL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + smURL,
+		"AWS_REGION=" + localsecrets.Region,
+		"AWS_ACCESS_KEY_ID=AKIDLOCALSANDBOX",
+		"AWS_SECRET_ACCESS_KEY=local-sandbox-not-a-secret",
+		"AWS_SESSION_TOKEN=",
+	}, o.Env...)
+	return s, nil
+}
+
+// serve starts h on a loopback port and returns its base URL.
+func (s *Stack) serve(h http.Handler) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Function returns the running function fn, starting it (a cold start) the
+// first time.
+func (s *Stack) Function(ctx context.Context, fn string) (*lambdaruntime.Function, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.functions[fn]; f != nil {
+		return f, nil
+	}
+	f, err := lambdaruntime.Start(lambdaruntime.Options{
+		Name: "lmtokens-" + fn, Binary: filepath.Join(s.binDir, fn, "bootstrap"),
+		Env: s.env, Stdout: s.logs, Stderr: s.logs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Ready(ctx); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.functions[fn] = f
+	return f, nil
+}
+
+// Invoke sends one event to function fn.
+func (s *Stack) Invoke(ctx context.Context, fn string, event []byte) (lambdaruntime.Result, error) {
+	f, err := s.Function(ctx, fn)
+	if err != nil {
+		return lambdaruntime.Result{}, err
+	}
+	return f.Invoke(ctx, event)
+}
+
+// Close stops the functions and servers.
+func (s *Stack) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.functions {
+		f.Close()
+	}
+	s.functions = map[string]*lambdaruntime.Function{}
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
+}
