@@ -333,6 +333,11 @@ func TestDeleteSchedulesSecretDeletion(t *testing.T) {
 	if r.Status != 200 || r.Body["alreadyGone"] != true {
 		t.Fatalf("retried delete: %d %s", r.Status, r.Raw)
 	}
+	// Once everything is gone, another delete is a plain 404.
+	r = e.http(handlers.Delete, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, id2), nil, "", nil))
+	if r.Status != 404 {
+		t.Fatalf("delete of a gone token: %d %s", r.Status, r.Raw)
+	}
 }
 
 func TestUpstreamFailuresAre5xx(t *testing.T) {

@@ -222,8 +222,8 @@ func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 		return result{}, err
 	}
 	if lmErr != nil {
-		if ref == nil {
-			return result{}, lmErr
+		if ref == nil || ref.WasScheduled {
+			return result{}, lmErr // nothing was left to do: unknown token
 		}
 		return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: true, Secret: ref}}, nil
 	}

@@ -64,11 +64,11 @@ func (s *Stack) APIGateway() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, params, ok := matchRoute(r.Method, r.URL.Path)
 		if rt.function == "" {
-			status, msg := http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path
+			status, typ, msg := http.StatusNotFound, "NotFound", "no route "+r.Method+" "+r.URL.Path
 			if ok {
-				status, msg = http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path
+				status, typ, msg = http.StatusMethodNotAllowed, "ValidationError", r.Method+" is not allowed on "+r.URL.Path
 			}
-			writeJSON(w, status, map[string]string{"message": msg, "type": "NotFound"})
+			writeJSON(w, status, map[string]string{"message": msg, "type": typ})
 			return
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))

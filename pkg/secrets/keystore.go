@@ -72,6 +72,8 @@ type SecretRef struct {
 	ARN  string `json:"arn,omitempty"`
 	// DeletionDate is set when the secret was scheduled for deletion.
 	DeletionDate *time.Time `json:"deletionDate,omitempty"`
+	// WasScheduled says it had been scheduled for deletion before this call.
+	WasScheduled bool `json:"-"`
 }
 
 // StoreError says a key could not be stored; Err is the SDK's error.
@@ -142,7 +144,7 @@ func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64)
 	if desc.DeletedDate != nil {
 		// Already scheduled (an earlier attempt, or by hand).
 		d := desc.DeletedDate.Add(time.Duration(k.recoveryDays()) * 24 * time.Hour)
-		return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: &d}, nil
+		return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: &d, WasScheduled: true}, nil
 	}
 	ref, err := k.deleteSecret(ctx, name)
 	if err != nil {

@@ -1,0 +1,161 @@
+package localdev
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries builds the four functions for this machine, as make build-local does.
+func binaries(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the function binaries")
+	}
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "lmtokens-local-")
+		for _, fn := range Functions {
+			if buildErr != nil {
+				return
+			}
+			cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", filepath.Join(binDir, fn, "bootstrap"), "../../functions/"+fn)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("%v: %s", err, out)
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+func start(t *testing.T) *Stack {
+	t.Helper()
+	s, err := Start(Options{BinDir: binaries(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestDemoPasses(t *testing.T) {
+	s := start(t)
+	var out bytes.Buffer
+	d := &Demo{Stack: s, Out: &out}
+	if err := d.Run(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	text := out.String()
+	if !strings.Contains(text, "all 7 steps behaved as expected") || strings.Contains(text, "\x1b[") {
+		t.Fatalf("output:\n%s", text)
+	}
+	for _, tok := range s.Portal.Tokens() {
+		if strings.Contains(text, tok.AccessKey) {
+			t.Fatal("the demo printed a key")
+		}
+	}
+}
+
+func TestDemoFailsOnAMisbehavingStep(t *testing.T) {
+	s := start(t)
+	// The portal refuses every create: the demo must stop there, non-zero.
+	s.Portal.Inject(lmsandbox.Fault{Method: "POST", Status: 400, Count: 100})
+	var out bytes.Buffer
+	err := (&Demo{Stack: s, Out: &out}).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "create a token") || !strings.Contains(out.String(), "✘") {
+		t.Fatalf("err %v\n%s", err, out.String())
+	}
+}
+
+// Every sample event runs through its function against a fresh sandbox.
+func TestSampleEvents(t *testing.T) {
+	files, _ := filepath.Glob("../../events/*.json")
+	if len(files) < 20 {
+		t.Fatalf("only %d sample events", len(files))
+	}
+	shapes := map[string]bool{}
+	for _, f := range files {
+		name := filepath.Base(f)
+		fn := map[string]string{"cleanup-disable": "toggle", "cleanup-delete": "delete"}[strings.Join(strings.SplitN(name, "-", 3)[:2], "-")]
+		if fn == "" {
+			fn = strings.SplitN(name, "-", 2)[0]
+		}
+		shapes[fn+"/"+strings.TrimSuffix(strings.SplitN(name, "-", 2)[1], ".json")] = true
+		t.Run(name, func(t *testing.T) {
+			s := start(t)
+			ev, _ := os.ReadFile(f)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			res, err := s.Invoke(ctx, fn, ev)
+			if err != nil || res.Failed() {
+				t.Fatalf("%v %s: %s", err, res.ErrorType, res.ErrorMessage)
+			}
+			var out map[string]any
+			_ = json.Unmarshal(res.Payload, &out)
+			if sc, ok := out["statusCode"].(float64); ok && (sc < 200 || sc > 299) {
+				t.Fatalf("HTTP %v: %v", sc, out["body"])
+			}
+		})
+	}
+	for _, fn := range Functions {
+		for _, shape := range []string{"rest", "httpapi", "direct", "eventbridge"} {
+			if !shapes[fn+"/"+shape] {
+				t.Errorf("no sample event %s-%s.json", fn, shape)
+			}
+		}
+	}
+}
+
+func TestLocalAPIGatewayServesEveryRoute(t *testing.T) {
+	s := start(t)
+	srv := httptest.NewServer(s.APIGateway())
+	defer srv.Close()
+	do := func(method, path, body string, want int) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != want || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(raw, &m)
+		return m
+	}
+	do("GET", "/tokens?type=bearer", "", 200)
+	do("GET", "/admins/2/tokens?size=1", "", 200)
+	created := do("POST", "/admins/2/tokens", `{"note":"curl"}`, 201)
+	id := fmt.Sprint(created["id"])
+	do("PATCH", "/admins/2/tokens/"+id, `{"enabled":false}`, 200)
+	do("DELETE", "/admins/2/tokens/"+id, "", 200)
+	do("DELETE", "/admins/2/tokens/"+id, "", 404)
+	do("GET", "/admins/x/tokens", "", 400)
+	do("PUT", "/tokens", "", 405)
+	do("GET", "/nowhere", "", 404)
+}
