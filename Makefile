@@ -7,13 +7,18 @@ FUNCTIONS := list create toggle delete
 # without the RPC mode that only the go1.x runtime needed.
 BUILD_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w -buildid="
 
-.PHONY: all build build-local test vet staticcheck unit bench fuzz fmt clean invoke demo local
+.PHONY: all build build-local test vet staticcheck unit bench fuzz fmt clean invoke demo local synth deploy diff bootstrap
 # Binaries for this machine, for the local runs (make invoke, demo, local).
 LOCAL_BIN := bin/local
 LOCAL_TOOL := $(LOCAL_BIN)/lmtokens-local
 FN ?=
 EVENT ?= events/list-rest.json
 PORT ?= 3000
+# The CDK CLI, pinned; fetched from npm by npx only for deploy, diff, bootstrap.
+CDK_CLI_VERSION ?= 2.1148.1
+CDK := npx --yes aws-cdk@$(CDK_CLI_VERSION)
+# jsii (the CDK's Go bridge) warns loudly on Node 20; the synth works the same.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
 all: build
 
@@ -63,6 +68,22 @@ bench:
 
 fuzz:
 	$(GO) test ./pkg/lmauth -run '^$$' -fuzz FuzzLMv1MatchesReference -fuzztime 30s
+
+# The CloudFormation template and assets in cdk.out/, without the CDK CLI.
+synth: build
+	rm -rf cdk.out
+	$(GO) run ./infra/app
+	@echo "cdk.out/LMTokens.template.json written"
+
+# For users with an AWS account (credentials in the environment or a profile).
+bootstrap:
+	$(CDK) bootstrap
+
+diff: build
+	$(CDK) diff
+
+deploy: build
+	$(CDK) deploy --require-approval broadening
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,199 @@
+// Package infra is the AWS CDK stack of lmtokens: the four functions (and
+// two cleanup functions built from the toggle and delete binaries), the API
+// Gateway REST API in front of them, the EventBridge Scheduler schedules of
+// the cleanup stages, least-privilege access to Secrets Manager, and the
+// alarms, queues and outputs that operations and other workflows need.
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Settings are the deploy-time choices. They come from CDK context (defaults
+// in cdk.json, -c key=value overrides); see SettingsFromContext.
+type Settings struct {
+	// CredentialsSecret is the name or full ARN of the secret holding the
+	// functions' LogicMonitor credentials. The user creates it.
+	CredentialsSecret string
+	// SecretPrefix is where created keys are stored.
+	SecretPrefix string
+	// KMSKeyArn optionally encrypts the created keys' secrets.
+	KMSKeyArn string
+	// RecoveryDays is the recovery window of deleted keys' secrets.
+	RecoveryDays int
+	// LMBaseURL optionally replaces https://<company>.logicmonitor.com/santaba/rest.
+	LMBaseURL string
+
+	// DisableSchedule and DeleteSchedule are EventBridge Scheduler
+	// expressions (rate(...) or cron(...)); DisablePolicy and DeletePolicy the
+	// JSON of their {"cleanup": ...} policy input.
+	DisableSchedule string
+	DisablePolicy   map[string]any
+	DeleteSchedule  string
+	DeletePolicy    map[string]any
+	// ScheduleTimezone for cron expressions (default UTC).
+	ScheduleTimezone string
+	// SchedulesEnabled turns both schedules on or off.
+	SchedulesEnabled bool
+
+	LogRetentionDays int
+	LogLevel         string // application log level: DEBUG, INFO, WARN, ERROR
+	AlarmEmail       string
+	// AllowedPrincipals, when set, is the only IAM principals (ARNs or
+	// account ids) the API's resource policy lets invoke it.
+	AllowedPrincipals []string
+	ThrottleRate      float64
+	ThrottleBurst     float64
+	// BinDir holds <fn>/bootstrap, as make build leaves them.
+	BinDir string
+}
+
+// DefaultSettings are the values cdk.json also holds.
+func DefaultSettings() Settings {
+	return Settings{
+		CredentialsSecret: "lmtokens/logicmonitor-credentials",
+		SecretPrefix:      "logicmonitor/api-tokens/",
+		RecoveryDays:      7,
+		DisableSchedule:   "cron(0 3 * * ? *)",
+		DisablePolicy:     map[string]any{"unusedDays": 90, "dryRun": false, "maxActions": 50},
+		DeleteSchedule:    "cron(0 4 ? * MON *)",
+		DeletePolicy:      map[string]any{"unusedDays": 180, "dryRun": false, "maxActions": 50},
+		ScheduleTimezone:  "UTC",
+		SchedulesEnabled:  true,
+		LogRetentionDays:  30,
+		LogLevel:          "INFO",
+		ThrottleRate:      10,
+		ThrottleBurst:     20,
+		BinDir:            "bin",
+	}
+}
+
+// ContextGetter reads one CDK context value (node.TryGetContext).
+type ContextGetter func(key string) any
+
+// SettingsFromContext reads every setting from CDK context over the defaults
+// and validates them. Context values from -c arrive as strings; values from
+// cdk.json keep their JSON types; both are accepted.
+func SettingsFromContext(get ContextGetter) (Settings, error) {
+	s := DefaultSettings()
+	var err error
+	str := func(key string, dst *string) {
+		if v := get(key); v != nil && err == nil {
+			*dst = fmt.Sprint(v)
+		}
+	}
+	num := func(key string, dst *float64) {
+		if v := get(key); v != nil && err == nil {
+			f, e := strconv.ParseFloat(fmt.Sprint(v), 64)
+			if e != nil {
+				err = fmt.Errorf("context %s: %q is not a number", key, v)
+			}
+			*dst = f
+		}
+	}
+	policy := func(key string, dst *map[string]any) {
+		v := get(key)
+		if v == nil || err != nil {
+			return
+		}
+		switch p := v.(type) {
+		case map[string]any:
+			*dst = p
+		default:
+			var m map[string]any
+			if e := json.Unmarshal([]byte(fmt.Sprint(v)), &m); e != nil {
+				err = fmt.Errorf("context %s: must be a JSON object such as {\"unusedDays\":90}", key)
+			}
+			*dst = m
+		}
+	}
+	str("credentialsSecret", &s.CredentialsSecret)
+	str("secretPrefix", &s.SecretPrefix)
+	str("kmsKeyArn", &s.KMSKeyArn)
+	str("lmBaseUrl", &s.LMBaseURL)
+	str("disableSchedule", &s.DisableSchedule)
+	str("deleteSchedule", &s.DeleteSchedule)
+	str("scheduleTimezone", &s.ScheduleTimezone)
+	str("logLevel", &s.LogLevel)
+	str("alarmEmail", &s.AlarmEmail)
+	str("binDir", &s.BinDir)
+	policy("disablePolicy", &s.DisablePolicy)
+	policy("deletePolicy", &s.DeletePolicy)
+	var recovery, retention float64 = float64(s.RecoveryDays), float64(s.LogRetentionDays)
+	num("recoveryDays", &recovery)
+	num("logRetentionDays", &retention)
+	num("apiThrottleRate", &s.ThrottleRate)
+	num("apiThrottleBurst", &s.ThrottleBurst)
+	s.RecoveryDays, s.LogRetentionDays = int(recovery), int(retention)
+	if v := get("schedulesEnabled"); v != nil {
+		s.SchedulesEnabled = fmt.Sprint(v) == "true"
+	}
+	if v := get("allowedPrincipals"); v != nil {
+		switch p := v.(type) {
+		case []any:
+			for _, x := range p {
+				s.AllowedPrincipals = append(s.AllowedPrincipals, fmt.Sprint(x))
+			}
+		default:
+			for _, x := range strings.Split(fmt.Sprint(v), ",") {
+				if x = strings.TrimSpace(x); x != "" {
+					s.AllowedPrincipals = append(s.AllowedPrincipals, x)
+				}
+			}
+		}
+	}
+	if err != nil {
+		return s, err
+	}
+	return s, s.Validate()
+}
+
+var (
+	secretNameRE = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
+	scheduleRE   = regexp.MustCompile(`^(rate|cron|at)\(.+\)$`)
+	principalRE  = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+)$`)
+)
+
+// Validate checks the settings before anything is synthesized.
+func (s Settings) Validate() error {
+	switch {
+	case !strings.HasPrefix(s.CredentialsSecret, "arn:") && !secretNameRE.MatchString(s.CredentialsSecret):
+		return fmt.Errorf("credentialsSecret %q is neither a secret name nor an ARN", s.CredentialsSecret)
+	case !secretNameRE.MatchString(s.SecretPrefix):
+		return fmt.Errorf("secretPrefix %q has characters secret names cannot hold", s.SecretPrefix)
+	case s.KMSKeyArn != "" && !strings.HasPrefix(s.KMSKeyArn, "arn:"):
+		return fmt.Errorf("kmsKeyArn must be a key ARN, not %q", s.KMSKeyArn)
+	case s.RecoveryDays < 7 || s.RecoveryDays > 30:
+		return fmt.Errorf("recoveryDays must be from 7 to 30, not %d", s.RecoveryDays)
+	case !scheduleRE.MatchString(s.DisableSchedule) || !scheduleRE.MatchString(s.DeleteSchedule):
+		return fmt.Errorf("schedules must be rate(...), cron(...) or at(...) expressions")
+	case s.LogRetentionDays <= 0:
+		return fmt.Errorf("logRetentionDays must be positive")
+	case s.ThrottleRate <= 0 || s.ThrottleBurst <= 0:
+		return fmt.Errorf("apiThrottleRate and apiThrottleBurst must be positive")
+	}
+	switch s.LogLevel {
+	case "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL":
+	default:
+		return fmt.Errorf("logLevel %q is not one of DEBUG, INFO, WARN, ERROR", s.LogLevel)
+	}
+	for _, p := range s.AllowedPrincipals {
+		if !principalRE.MatchString(p) {
+			return fmt.Errorf("allowedPrincipals: %q is not an account id or an IAM ARN", p)
+		}
+	}
+	for name, p := range map[string]map[string]any{"disablePolicy": s.DisablePolicy, "deletePolicy": s.DeletePolicy} {
+		for k := range p {
+			switch k {
+			case "unusedDays", "dryRun", "maxActions", "keepMarker", "protectedAccessIds":
+			default:
+				return fmt.Errorf("%s has an unknown field %q", name, k)
+			}
+		}
+	}
+	return nil
+}

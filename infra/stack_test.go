@@ -1,0 +1,335 @@
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// synth builds the stack once for all tests (jsii start-up is the slow part).
+var synth = sync.OnceValues(func() (*testStack, error) {
+	dir, err := os.MkdirTemp("", "lmtokens-cdk-")
+	if err != nil {
+		return nil, err
+	}
+	for _, fn := range []string{"list", "create", "toggle", "delete"} {
+		_ = os.MkdirAll(filepath.Join(dir, fn), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, fn, "bootstrap"), []byte("binary of "+fn), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	s := DefaultSettings()
+	s.BinDir = dir
+	s.KMSKeyArn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	s.AlarmEmail = "ops@example.com"
+	s.AllowedPrincipals = []string{"arn:aws:iam::123456789012:role/platform-ops", "210987654321"}
+	s.DisablePolicy = map[string]any{"unusedDays": 60, "dryRun": true, "maxActions": 25, "protectedAccessIds": []any{"abc", "def"}}
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
+	st, err := NewStack(app, "LMTokensTest", &StackProps{Settings: s})
+	if err != nil {
+		return nil, err
+	}
+	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{}), nil)
+	tpl := assertions.Template_FromStack(st.Stack, nil)
+	raw, _ := json.Marshal(tpl.ToJSON())
+	var doc template
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	return &testStack{stack: st, tpl: tpl, doc: doc, settings: s}, nil
+})
+
+type testStack struct {
+	stack    *Stack
+	tpl      assertions.Template
+	doc      template
+	settings Settings
+}
+
+type template struct {
+	Resources map[string]struct {
+		Type       string         `json:"Type"`
+		Properties map[string]any `json:"Properties"`
+	} `json:"Resources"`
+	Outputs map[string]any `json:"Outputs"`
+}
+
+func load(t *testing.T) *testStack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("synthesizes the CDK stack")
+	}
+	ts, err := synth()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func (ts *testStack) ofType(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range ts.doc.Resources {
+		if r.Type == typ {
+			out[id] = r.Properties
+		}
+	}
+	return out
+}
+
+func TestFunctions(t *testing.T) {
+	ts := load(t)
+	fns := ts.ofType("AWS::Lambda::Function")
+	if len(fns) != 6 {
+		t.Fatalf("%d functions, want 6 (4 API, 2 cleanup)", len(fns))
+	}
+	// Every function: provided.al2023 on arm64, bootstrap, JSON logs at a set level.
+	ts.tpl.AllResourcesProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
+		"Runtime": "provided.al2023", "Architectures": []any{"arm64"}, "Handler": "bootstrap",
+		"LoggingConfig": map[string]any{"LogFormat": "JSON", "ApplicationLogLevel": "INFO", "SystemLogLevel": "WARN"},
+	})
+	for id, p := range fns {
+		timeout := p["Timeout"].(float64)
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if env["TOKEN_SECRET_PREFIX"] != "logicmonitor/api-tokens/" || env["LM_CREDENTIALS_SECRET"] == nil || env["TOKEN_SECRET_KMS_KEY_ID"] != ts.settings.KMSKeyArn {
+			t.Errorf("%s environment %v", id, env)
+		}
+		if strings.HasPrefix(id, "Cleanup") {
+			if timeout < 60 || p["ReservedConcurrentExecutions"] != 1.0 {
+				t.Errorf("%s: timeout %v, reserved %v", id, timeout, p["ReservedConcurrentExecutions"])
+			}
+			if strings.HasPrefix(id, "CleanupDisable") && (env["CLEANUP_UNUSED_DAYS"] != "60" || env["CLEANUP_PROTECTED_ACCESS_IDS"] != "abc,def") {
+				t.Errorf("%s cleanup environment %v", id, env)
+			}
+			continue
+		}
+		if timeout >= 29 {
+			t.Errorf("%s timeout %vs is not under API Gateway's 29 s", id, timeout)
+		}
+		if !strings.HasPrefix(id, "List") && p["ReservedConcurrentExecutions"] == nil {
+			t.Errorf("mutating function %s has no reserved concurrency", id)
+		}
+	}
+	ts.tpl.ResourceCountIs(jsii.String("AWS::Logs::LogGroup"), jsii.Number(7))
+	ts.tpl.AllResourcesProperties(jsii.String("AWS::Logs::LogGroup"), &map[string]any{"RetentionInDays": 30})
+}
+
+func TestAsyncInvocationSettings(t *testing.T) {
+	ts := load(t)
+	ts.tpl.ResourceCountIs(jsii.String("AWS::Lambda::EventInvokeConfig"), jsii.Number(6))
+	ts.tpl.AllResourcesProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), &map[string]any{
+		"MaximumRetryAttempts": 2, "MaximumEventAgeInSeconds": 3600,
+		"DestinationConfig": map[string]any{"OnFailure": map[string]any{"Destination": assertions.Match_AnyValue()}},
+	})
+	ts.tpl.AllResourcesProperties(jsii.String("AWS::SQS::Queue"), &map[string]any{"SqsManagedSseEnabled": true})
+}
+
+func TestEveryMethodRequiresSigV4(t *testing.T) {
+	ts := load(t)
+	methods := ts.ofType("AWS::ApiGateway::Method")
+	if len(methods) != 5 {
+		t.Fatalf("%d methods, want 5", len(methods))
+	}
+	ts.tpl.AllResourcesProperties(jsii.String("AWS::ApiGateway::Method"), &map[string]any{"AuthorizationType": "AWS_IAM"})
+	verbs := map[string]int{}
+	for _, m := range methods {
+		verbs[m["HttpMethod"].(string)]++
+	}
+	if verbs["GET"] != 2 || verbs["POST"] != 1 || verbs["PATCH"] != 1 || verbs["DELETE"] != 1 {
+		t.Fatalf("methods %v", verbs)
+	}
+	ts.tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::Stage"), &map[string]any{
+		"StageName": "v1", "AccessLogSetting": assertions.Match_ObjectLike(&map[string]any{"DestinationArn": assertions.Match_AnyValue()}),
+		"MethodSettings": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{"ThrottlingRateLimit": 10, "ThrottlingBurstLimit": 20, "DataTraceEnabled": false})}),
+	})
+	// The allow-list becomes the API's resource policy.
+	api := ts.ofType("AWS::ApiGateway::RestApi")
+	for _, p := range api {
+		pol, _ := json.Marshal(p["Policy"])
+		if !strings.Contains(string(pol), "role/platform-ops") || !strings.Contains(string(pol), "210987654321") || !strings.Contains(string(pol), "execute-api:Invoke") {
+			t.Fatalf("resource policy %s", pol)
+		}
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	ts := load(t)
+	schedules := ts.ofType("AWS::Scheduler::Schedule")
+	if len(schedules) != 2 {
+		t.Fatalf("%d schedules", len(schedules))
+	}
+	inputs := map[string]string{}
+	for _, p := range schedules {
+		target := p["Target"].(map[string]any)
+		retry := target["RetryPolicy"].(map[string]any)
+		if retry["MaximumRetryAttempts"] != 2.0 || target["DeadLetterConfig"] == nil {
+			t.Errorf("retry %v, DLQ %v", retry, target["DeadLetterConfig"])
+		}
+		inputs[p["ScheduleExpression"].(string)] = fmt.Sprint(target["Input"])
+		if p["ScheduleExpressionTimezone"] != "UTC" || p["State"] != "ENABLED" {
+			t.Errorf("schedule %v", p)
+		}
+	}
+	var disable, del map[string]map[string]any
+	_ = json.Unmarshal([]byte(inputs["cron(0 3 * * ? *)"]), &disable)
+	_ = json.Unmarshal([]byte(inputs["cron(0 4 ? * MON *)"]), &del)
+	if disable["cleanup"]["unusedDays"] != 60.0 || disable["cleanup"]["dryRun"] != true || del["cleanup"]["unusedDays"] != 180.0 {
+		t.Fatalf("inputs %v", inputs)
+	}
+}
+
+// statements returns every IAM statement with the id of its policy.
+func (ts *testStack) statements() map[string][]map[string]any {
+	out := map[string][]map[string]any{}
+	for id, p := range ts.ofType("AWS::IAM::Policy") {
+		doc := p["PolicyDocument"].(map[string]any)
+		for _, st := range doc["Statement"].([]any) {
+			out[id] = append(out[id], st.(map[string]any))
+		}
+	}
+	return out
+}
+
+func list(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		var out []string
+		for _, e := range x {
+			b, _ := json.Marshal(e)
+			out = append(out, strings.Trim(string(b), `"`))
+		}
+		return out
+	}
+	b, _ := json.Marshal(v)
+	return []string{string(b)}
+}
+
+func TestLeastPrivilege(t *testing.T) {
+	ts := load(t)
+	grants := map[string][]string{} // action -> policies
+	for policy, sts := range ts.statements() {
+		for _, st := range sts {
+			actions, resources := list(st["Action"]), list(st["Resource"])
+			for _, a := range actions {
+				if a == "*" || strings.HasSuffix(a, ":*") {
+					t.Errorf("%s allows %s", policy, a)
+				}
+				if strings.HasPrefix(a, "secretsmanager:") {
+					if n := len(grants[a]); n == 0 || grants[a][n-1] != policy {
+						grants[a] = append(grants[a], policy)
+					}
+					for _, r := range resources {
+						if r == "*" {
+							t.Errorf("%s: %s on Resource *", policy, a)
+						}
+					}
+				}
+			}
+			if strings.Contains(strings.Join(actions, ","), "secretsmanager:CreateSecret") || strings.Contains(strings.Join(actions, ","), "secretsmanager:DeleteSecret") {
+				for _, r := range resources {
+					if !strings.Contains(r, ":secret:logicmonitor/api-tokens/*") {
+						t.Errorf("%s: write access outside the prefix: %s", policy, r)
+					}
+				}
+			}
+		}
+	}
+	only := func(action, fnPrefix string, want int) {
+		got := grants[action]
+		if len(got) != want {
+			t.Errorf("%s granted to %v, want %d policies", action, got, want)
+		}
+		for _, p := range got {
+			if !strings.HasPrefix(p, fnPrefix) && !strings.Contains(p, fnPrefix) {
+				t.Errorf("%s granted to %s", action, p)
+			}
+		}
+	}
+	only("secretsmanager:CreateSecret", "Create", 1)
+	only("secretsmanager:PutSecretValue", "Create", 1)
+	if got := grants["secretsmanager:DeleteSecret"]; len(got) != 2 {
+		t.Errorf("DeleteSecret granted to %v, want the two delete functions", got)
+	}
+	for _, p := range grants["secretsmanager:DeleteSecret"] {
+		if !strings.Contains(p, "Delete") {
+			t.Errorf("DeleteSecret granted to %s", p)
+		}
+	}
+	// Every function may read the credentials secret, and only read it.
+	if got := len(grants["secretsmanager:GetSecretValue"]); got != 6 {
+		t.Errorf("GetSecretValue in %d policies, want 6", got)
+	}
+	// KMS only for create, and only through Secrets Manager.
+	for policy, sts := range ts.statements() {
+		for _, st := range sts {
+			if strings.Contains(fmt.Sprint(st["Action"]), "kms:") && (!strings.HasPrefix(policy, "Create") || st["Condition"] == nil) {
+				t.Errorf("%s: KMS statement %v", policy, st)
+			}
+		}
+	}
+}
+
+func TestAlarmsAndOutputs(t *testing.T) {
+	ts := load(t)
+	alarms := ts.ofType("AWS::CloudWatch::Alarm")
+	if len(alarms) != 6*2+2+1 {
+		t.Fatalf("%d alarms", len(alarms))
+	}
+	ts.tpl.AllResourcesProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{"AlarmActions": assertions.Match_AnyValue()})
+	metrics := map[string]int{}
+	for _, a := range alarms {
+		metrics[fmt.Sprint(a["MetricName"])]++
+	}
+	if metrics["Errors"] != 6 || metrics["Throttles"] != 6 || metrics["ApproximateNumberOfMessagesVisible"] != 2 || metrics["5XXError"] != 1 {
+		t.Fatalf("alarm metrics %v", metrics)
+	}
+	ts.tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), &map[string]any{"Protocol": "email", "Endpoint": "ops@example.com"})
+	for _, o := range []string{"ApiUrl", "SecretPrefix", "CreateFunctionArn", "ListFunctionArn", "ToggleFunctionArn", "DeleteFunctionArn", "CleanupDisableFunctionArn", "CleanupDeleteFunctionArn"} {
+		if _, ok := ts.doc.Outputs[o]; !ok {
+			t.Errorf("no output %s", o)
+		}
+	}
+}
+
+func TestCdkNagAwsSolutions(t *testing.T) {
+	ts := load(t)
+	errs := assertions.Annotations_FromStack(ts.stack.Stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+	for _, e := range *errs {
+		t.Errorf("%s: %v", *e.Id, e.Entry.Data)
+	}
+	warns := assertions.Annotations_FromStack(ts.stack.Stack).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+	for _, w := range *warns {
+		t.Logf("warning %s: %v", *w.Id, w.Entry.Data)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	ctx := map[string]any{"recoveryDays": "14", "allowedPrincipals": "123456789012, arn:aws:iam::123456789012:role/x", "disablePolicy": `{"unusedDays":30}`, "schedulesEnabled": "false"}
+	s, err := SettingsFromContext(func(k string) any { return ctx[k] })
+	if err != nil || s.RecoveryDays != 14 || len(s.AllowedPrincipals) != 2 || s.DisablePolicy["unusedDays"] != 30.0 || s.SchedulesEnabled {
+		t.Fatalf("%+v %v", s, err)
+	}
+	for key, bad := range map[string]any{
+		"credentialsSecret": "bad name!", "recoveryDays": "3", "disableSchedule": "daily", "allowedPrincipals": "everyone",
+		"deletePolicy": `{"unusedDay":1}`, "logLevel": "LOUD", "kmsKeyArn": "alias/x", "apiThrottleRate": "fast",
+	} {
+		if _, err := SettingsFromContext(func(k string) any {
+			if k == key {
+				return bad
+			}
+			return nil
+		}); err == nil {
+			t.Errorf("%s=%v accepted", key, bad)
+		}
+	}
+}
