@@ -66,8 +66,13 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 
+# Each fuzz target for FUZZTIME (make test runs their seed corpora only).
+FUZZTIME ?= 30s
 fuzz:
-	$(GO) test ./pkg/lmauth -run '^$$' -fuzz FuzzLMv1MatchesReference -fuzztime 30s
+	$(GO) test ./pkg/lmauth -run '^$$' -fuzz FuzzLMv1MatchesReference -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/handlers -run '^$$' -fuzz FuzzHandlerInput -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/apievent -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/cleanup -run '^$$' -fuzz FuzzPolicyOverride -fuzztime $(FUZZTIME)
 
 # The CloudFormation template and assets in cdk.out/, without the CDK CLI.
 synth: build

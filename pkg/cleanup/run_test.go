@@ -107,3 +107,19 @@ func TestPolicyOverrides(t *testing.T) {
 		t.Errorf("delete defaults %+v", d)
 	}
 }
+
+// FuzzPolicyOverride: any cleanup object either yields a valid policy or an
+// error, never a panic or an invalid policy.
+func FuzzPolicyOverride(f *testing.F) {
+	for _, s := range []string{`{}`, `{"unusedDays":30}`, `{"dryRun":true,"maxActions":5,"keepMarker":"#k","protectedAccessIds":["a"]}`, `null`, `[]`, `{"unusedDays":1e9}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		p, err := DefaultPolicy(StageDisable).Override(raw)
+		if err == nil {
+			if verr := p.Validate(); verr != nil {
+				t.Fatalf("accepted an invalid policy %+v from %q: %v", p, raw, verr)
+			}
+		}
+	})
+}

@@ -25,7 +25,7 @@ func (e *env) cleanup(fn string, event any) cleanup.Report {
 	return report(e.t, out, err)
 }
 
-func report(t *testing.T, out any, err error) cleanup.Report {
+func report(t testing.TB, out any, err error) cleanup.Report {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ const compensationTimeout = 10 * time.Second
 
 func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	if in.IdempotencyKey == "" {
-		return s.createOnce(ctx, in)
+		return s.createOnce(ctx, in, nil)
 	}
 	fp := fingerprint(in)
 	replay, err := s.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fp)
@@ -70,14 +70,21 @@ func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	case err == secrets.ErrKeyReused:
 		return result{}, &Error{Type: TypeConflict, Status: http.StatusUnprocessableEntity, Message: "the idempotency key was already used for a different create request"}
 	case err == secrets.ErrInProgress:
-		return result{}, &Error{Type: TypeConflict, Status: http.StatusConflict, Message: "a create request with this idempotency key is still in progress; retry later", RetryAfter: 5 * time.Second}
+		return result{}, &Error{Type: TypeConflict, Status: http.StatusConflict, Message: fmt.Sprintf("a create request with this idempotency key is still in progress (one that stopped before making anything is taken over after %v); retry later", secrets.StaleAfter), RetryAfter: 5 * time.Second}
 	case err != nil:
 		return result{}, err
 	case replay != nil:
-		return result{replay.Status, replay.Response}, nil
+		return s.replay(ctx, replay)
 	}
 
-	res, opErr := s.createOnce(ctx, in)
+	// Record the answer before the key is stored: if that record fails,
+	// the token can still be deleted again, and once it is made a retry
+	// can replay the answer whatever happens next.
+	recordCreated := func(out CreateOutput) error {
+		body, _ := json.Marshal(out)
+		return s.claims.Created(ctx, in.AdminID, in.IdempotencyKey, fp, out.Secret.Name, http.StatusCreated, body)
+	}
+	res, opErr := s.createOnce(ctx, in, recordCreated)
 	// Record the outcome for retries, even if this invocation's deadline
 	// has passed.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensationTimeout)
@@ -96,9 +103,38 @@ func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 		recErr = s.claims.Complete(rctx, in.AdminID, in.IdempotencyKey, fp, e.err.Status, body)
 	}
 	if recErr != nil {
+		// A created claim still replays the answer; a pending one is
+		// taken over after secrets.StaleAfter.
 		s.log.WarnContext(ctx, "could not record the idempotency outcome", "error", recErr.Error())
 	}
 	return res, opErr
+}
+
+// replay repeats an earlier answer. A claim left in the created state (its
+// final record failed) is completed from the key's secret.
+func (s *Service) replay(ctx context.Context, r *secrets.Replay) (result, error) {
+	if r.Status >= 400 {
+		var body struct{ Type, Message string }
+		_ = json.Unmarshal(r.Response, &body)
+		return result{}, &Error{Type: body.Type, Status: r.Status, Message: body.Message}
+	}
+	if r.State == secrets.ClaimCreated {
+		var out CreateOutput
+		if err := json.Unmarshal(r.Response, &out); err != nil {
+			return result{}, &Error{Type: TypeUpstream, Status: 502, Message: "the idempotency record is unreadable"}
+		}
+		ref, err := s.keys.Describe(ctx, r.SecretName)
+		if err != nil {
+			return result{}, err
+		}
+		if ref == nil || ref.WasScheduled {
+			return result{}, &Error{Type: TypeUpstream, Status: http.StatusInternalServerError, Message: fmt.Sprintf(
+				"the first request made token %d of user %d but did not finish storing its key: delete the token by hand and retry with a new idempotency key", out.ID, out.AdminID)}
+		}
+		out.Secret = secrets.SecretRef{Name: ref.Name, ARN: ref.ARN}
+		return result{http.StatusCreated, out}, nil
+	}
+	return result{r.Status, r.Response}, nil
 }
 
 type createOutcome struct {
@@ -131,8 +167,9 @@ func fingerprint(in CreateInput) string {
 }
 
 // createOnce makes the token, stores its key, and deletes the token again
-// if the key cannot be stored: nothing is left orphaned.
-func (s *Service) createOnce(ctx context.Context, in CreateInput) (result, error) {
+// if the key cannot be stored: nothing is left orphaned. beforeStore, if
+// set, runs once the token exists; its failure also undoes the token.
+func (s *Service) createOnce(ctx context.Context, in CreateInput, beforeStore func(CreateOutput) error) (result, error) {
 	var tok *logicmonitor.CreatedToken
 	var creds secrets.Credentials
 	var client *logicmonitor.Client
@@ -147,9 +184,18 @@ func (s *Service) createOnce(ctx context.Context, in CreateInput) (result, error
 	if tok.AccessKey == "" {
 		return result{}, s.rollback(ctx, client, tok, fmt.Errorf("LogicMonitor's create answer carried no key"))
 	}
+	out := CreateOutput{
+		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, Type: tok.Type, Status: tok.Status,
+		Note: tok.Note, CreatedOn: tok.CreatedOn, Secret: secrets.SecretRef{Name: s.keys.Name(in.AdminID, tok.ID)},
+	}
 	claim := ""
 	if in.IdempotencyKey != "" {
 		claim = s.claims.Name(in.AdminID, in.IdempotencyKey)
+	}
+	if beforeStore != nil {
+		if err := beforeStore(out); err != nil {
+			return result{}, s.rollback(ctx, client, tok, err)
+		}
 	}
 	ref, err := s.keys.Store(ctx, secrets.StoredKey{
 		Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
@@ -158,10 +204,8 @@ func (s *Service) createOnce(ctx context.Context, in CreateInput) (result, error
 	if err != nil {
 		return result{}, s.rollback(ctx, client, tok, err)
 	}
-	return result{http.StatusCreated, CreateOutput{
-		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, Type: tok.Type, Status: tok.Status,
-		Note: tok.Note, CreatedOn: tok.CreatedOn, Secret: ref,
-	}}, nil
+	out.Secret = ref
+	return result{http.StatusCreated, out}, nil
 }
 
 // rollback deletes a token whose key could not be kept.

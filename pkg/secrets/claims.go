@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -26,24 +27,36 @@ type Claims struct {
 	Prefix string
 }
 
-// Claim states.
+// Claim states. A claim is pending until the token exists, created once the
+// token exists and its answer is known (but its key may not be stored yet),
+// done when the answer is final, and failed when the request made nothing.
 const (
 	ClaimPending = "pending"
+	ClaimCreated = "created"
 	ClaimDone    = "done"
 	ClaimFailed  = "failed"
 )
+
+// StaleAfter is how long a pending claim may stand before a retry takes it
+// over: longer than any create invocation can run.
+const StaleAfter = 2 * time.Minute
 
 type claimDoc struct {
 	State       string          `json:"state"`
 	Fingerprint string          `json:"fingerprint"`
 	Status      int             `json:"status,omitempty"`
 	Response    json.RawMessage `json:"response,omitempty"`
+	// SecretName is the key's secret, for a created claim.
+	SecretName string `json:"secretName,omitempty"`
 }
 
-// Replay is a finished answer to repeat.
+// Replay is an earlier answer to repeat. For a created claim the answer
+// lacks what only the key's secret can tell (its ARN).
 type Replay struct {
-	Status   int
-	Response json.RawMessage
+	State      string
+	Status     int
+	Response   json.RawMessage
+	SecretName string
 }
 
 // ErrInProgress says a request with the same key has not finished.
@@ -86,19 +99,28 @@ func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint st
 	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc); err != nil {
 		return nil, &UnavailableError{Op: "GetSecretValue " + name, Err: errors.New("claim is not valid JSON")}
 	}
+	stale := out.CreatedDate != nil && time.Since(*out.CreatedDate) > StaleAfter
 	switch {
 	case doc.Fingerprint != fingerprint:
 		return nil, ErrKeyReused
-	case doc.State == ClaimDone:
-		return &Replay{Status: doc.Status, Response: doc.Response}, nil
-	case doc.State == ClaimFailed:
-		// The earlier request made nothing: this one takes the claim over.
+	case doc.State == ClaimDone || doc.State == ClaimCreated:
+		return &Replay{State: doc.State, Status: doc.Status, Response: doc.Response, SecretName: doc.SecretName}, nil
+	case doc.State == ClaimFailed || (doc.State == ClaimPending && stale):
+		// The earlier request made nothing (or died before making
+		// anything): this one takes the claim over.
 		if err := c.put(ctx, name, claimDoc{State: ClaimPending, Fingerprint: fingerprint}); err != nil {
 			return nil, err
 		}
 		return nil, nil
 	}
 	return nil, ErrInProgress
+}
+
+// Created records that the token exists, with its answer and the name of
+// the secret its key goes to. It comes before the key is stored, so that a
+// failure to record it can still be undone by deleting the token.
+func (c *Claims) Created(ctx context.Context, adminID int64, key, fingerprint, secretName string, status int, response json.RawMessage) error {
+	return c.put(ctx, c.Name(adminID, key), claimDoc{State: ClaimCreated, Fingerprint: fingerprint, Status: status, Response: response, SecretName: secretName})
 }
 
 // Complete records the answer to replay.

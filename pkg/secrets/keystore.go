@@ -128,6 +128,18 @@ func (k *KeyStore) Store(ctx context.Context, key StoredKey, claim string) (Secr
 	return SecretRef{Name: name, ARN: aws.ToString(out.ARN)}, nil
 }
 
+// Describe returns a stored key's secret, or nil when there is none.
+func (k *KeyStore) Describe(ctx context.Context, name string) (*SecretRef, error) {
+	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
+	}
+	return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: desc.DeletedDate, WasScheduled: desc.DeletedDate != nil}, nil
+}
+
 // ScheduleDeletion schedules the deletion of a token's secret, and of the
 // idempotency claim that created it, with the recovery window. A token with
 // no stored secret gives a nil ref and no error.
