@@ -63,8 +63,10 @@ staticcheck:
 unit:
 	$(GO) test -race -count=1 ./...
 
-bench:
+# The Go benchmarks, then every figure of BENCHMARKS.md measured side by side.
+bench: build build-local
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
+	@$(LOCAL_TOOL) bench -bin $(LOCAL_BIN) -release bin -out BENCHMARKS.md
 
 # Each fuzz target for FUZZTIME (make test runs their seed corpora only).
 FUZZTIME ?= 30s

@@ -20,7 +20,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,10 +71,21 @@ type Client struct {
 	Tokens *TokensService
 }
 
-var companyLabel = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-
-// ValidCompany reports whether name is usable as the portal's DNS label.
-func ValidCompany(name string) bool { return companyLabel.MatchString(name) }
+// ValidCompany reports whether name is usable as the portal's DNS label:
+// 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen.
+// (Plain code, not a regexp: compiling one at init costs every cold start.)
+func ValidCompany(name string) bool {
+	if len(name) == 0 || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // New returns a client for the portal described by opts.
 func New(opts Options) (*Client, error) {
@@ -142,12 +152,16 @@ func (c *Client) Requests() int64 { return c.requests.Load() }
 // AuthID names the credential the client signs with (the access id).
 func (c *Client) AuthID() string { return c.auth.ID() }
 
-var numericSegment = regexp.MustCompile(`/[0-9]+`)
-
 // endpointKey groups requests the way LogicMonitor's limits do: per method
 // and endpoint, whatever the ids in the path.
 func endpointKey(method, path string) string {
-	return method + " " + numericSegment.ReplaceAllString(path, "/{id}")
+	parts := strings.Split(path, "/")
+	for i, p := range parts {
+		if p != "" && strings.Trim(p, "0123456789") == "" {
+			parts[i] = "{id}"
+		}
+	}
+	return method + " " + strings.Join(parts, "/")
 }
 
 // do sends one logical request, with pacing and retries, and decodes a

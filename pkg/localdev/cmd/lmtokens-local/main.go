@@ -5,6 +5,7 @@
 //	lmtokens-local demo                           the guided walkthrough (make demo)
 //	lmtokens-local serve [-addr 127.0.0.1:3000]   the HTTP API, as `sam local start-api` does (make local)
 //	lmtokens-local sandbox [-addr 127.0.0.1:8081] the LogicMonitor sandbox alone
+//	lmtokens-local bench [-out BENCHMARKS.md]     every figure of BENCHMARKS.md (make bench)
 //
 // By default it runs against the LogicMonitor sandbox and a local Secrets
 // Manager; serve and invoke use the real portal and Secrets Manager when
@@ -44,6 +45,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "sandbox":
 		err = sandbox(os.Args[2:])
+	case "bench":
+		err = bench(os.Args[2:])
 	default:
 		usage()
 	}
@@ -54,7 +57,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: lmtokens-local invoke [-fn NAME] EVENT.json | demo | serve [-addr HOST:PORT] | sandbox [-addr HOST:PORT]")
+	fmt.Fprintln(os.Stderr, "usage: lmtokens-local invoke [-fn NAME] EVENT.json | demo | serve [-addr HOST:PORT] | sandbox [-addr HOST:PORT] | bench [-out FILE]")
 	os.Exit(2)
 }
 
@@ -218,4 +221,33 @@ func listenUntilSignal(srv *http.Server) error {
 		defer cancel()
 		return srv.Shutdown(ctx)
 	}
+}
+
+func bench(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	local := fs.String("bin", "bin/local", "binaries built for this machine")
+	release := fs.String("release", "bin", "binaries built for Lambda (make build), for the sizes")
+	out := fs.String("out", "BENCHMARKS.md", "file to write")
+	starts := fs.Int("starts", 11, "cold starts per binary")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	figs, err := localdev.RunBenchmarks(ctx, localdev.BenchOptions{LocalBin: *local, ReleaseBin: *release, Starts: *starts,
+		Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) }})
+	if err != nil {
+		return err
+	}
+	missed := 0
+	for _, f := range figs {
+		mark := "ok  "
+		if !f.Met {
+			mark, missed = "MISS", missed+1
+		}
+		fmt.Printf("%s %-62s %-40s target %s\n", mark, f.Name, f.Measured, f.Target)
+	}
+	if err := localdev.WriteBenchmarks(*out, figs); err != nil {
+		return err
+	}
+	fmt.Printf("%s written; %d of %d figures at or past their target\n", *out, len(figs)-missed, len(figs))
+	return nil
 }

@@ -1,0 +1,82 @@
+package localsecrets_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+)
+
+// The server, driven by the real SDK client over HTTP.
+func TestWireProtocolWithTheSDK(t *testing.T) {
+	srv := localsecrets.Start()
+	defer srv.Close()
+	c := secretsmanager.New(secretsmanager.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+	})
+	ctx := context.Background()
+	token := "11111111-2222-3333-4444-555555555555"
+	out, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("app/a"), SecretString: aws.String("v1"), ClientRequestToken: aws.String(token),
+		Tags: []types.Tag{{Key: aws.String("team"), Value: aws.String("platform")}}})
+	if err != nil || aws.ToString(out.VersionId) != token {
+		t.Fatalf("create: %v %v", out, err)
+	}
+	// The same request token and value: a no-op; another value: refused.
+	if _, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("app/a"), SecretString: aws.String("v1"), ClientRequestToken: aws.String(token)}); err != nil {
+		t.Fatalf("idempotent create: %v", err)
+	}
+	var exists *types.ResourceExistsException
+	if _, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("app/a"), SecretString: aws.String("v2")}); !errors.As(err, &exists) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	if _, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("app/a"), SecretString: aws.String("v2")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: out.ARN})
+	if err != nil || aws.ToString(got.SecretString) != "v2" {
+		t.Fatalf("get by ARN: %v %v", got, err)
+	}
+	if _, err := c.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String("app/a"), Tags: []types.Tag{{Key: aws.String("env"), Value: aws.String("prod")}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("other/b"), SecretString: aws.String("x")})
+	list, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{"app/"}}}})
+	if err != nil || len(list.SecretList) != 1 || len(list.SecretList[0].Tags) != 2 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	del, err := c.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("app/a"), RecoveryWindowInDays: aws.Int64(7)})
+	if err != nil || del.DeletionDate == nil {
+		t.Fatalf("delete: %v %v", del, err)
+	}
+	var invalid *types.InvalidRequestException
+	if _, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("app/a")}); !errors.As(err, &invalid) {
+		t.Fatalf("read of a deleted secret: %v", err)
+	}
+	d, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("app/a")})
+	if err != nil || d.DeletedDate == nil {
+		t.Fatalf("describe: %v %v", d, err)
+	}
+	var nf *types.ResourceNotFoundException
+	if _, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("nope")}); !errors.As(err, &nf) {
+		t.Fatalf("missing: %v", err)
+	}
+	var param *types.InvalidParameterException
+	if _, err := c.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("other/b"), RecoveryWindowInDays: aws.Int64(3)}); !errors.As(err, &param) {
+		t.Fatalf("3-day window: %v", err)
+	}
+	srv.Fail("GetSecretValue", 1, localsecrets.Failure{Type: "InternalServiceError"})
+	var internal *types.InternalServiceError
+	if _, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("other/b")}); !errors.As(err, &internal) {
+		t.Fatalf("injected failure: %v", err)
+	}
+	if n := len(srv.Calls("GetSecretValue")); n != 4 {
+		t.Fatalf("%d GetSecretValue calls recorded", n)
+	}
+}
