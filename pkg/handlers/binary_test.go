@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/localdev"
 )
 
 var (
@@ -28,18 +28,8 @@ var (
 func buildFunctions(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "lmtokens-bin-")
-		if buildErr != nil {
-			return
-		}
-		for _, fn := range []string{"list", "create", "toggle", "delete"} {
-			cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w -buildid=",
-				"-o", filepath.Join(binDir, fn, "bootstrap"), "../../functions/"+fn)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("building %s: %v\n%s", fn, err, out)
-				return
-			}
+		if binDir, buildErr = os.MkdirTemp("", "lmtokens-bin-"); buildErr == nil {
+			buildErr = localdev.BuildFunctions("../..", binDir, "")
 		}
 	})
 	if buildErr != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -49,10 +48,10 @@ func RunBenchmarks(ctx context.Context, o BenchOptions) ([]Figure, error) {
 	defer os.RemoveAll(tmp)
 	helloLocal := filepath.Join(tmp, "hello-local")
 	helloRelease := filepath.Join(tmp, "hello-release")
-	if err := buildHello(helloLocal, runtime.GOARCH); err != nil {
+	if err := build(".", helloLocal, "./pkg/localdev/hello", ""); err != nil {
 		return nil, err
 	}
-	if err := buildHello(helloRelease, "arm64"); err != nil {
+	if err := build(".", helloRelease, "./pkg/localdev/hello", "arm64"); err != nil {
 		return nil, err
 	}
 
@@ -78,15 +77,6 @@ func RunBenchmarks(ctx context.Context, o BenchOptions) ([]Figure, error) {
 		figs = append(figs, fig)
 	}
 	return figs, nil
-}
-
-func buildHello(out, arch string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w -buildid=", "-o", out, "./pkg/localdev/hello")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("building the hello-world baseline: %v\n%s", err, b)
-	}
-	return nil
 }
 
 func median(ds []time.Duration) time.Duration {

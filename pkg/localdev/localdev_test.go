@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,16 +31,8 @@ func binaries(t *testing.T) string {
 		t.Skip("builds the function binaries")
 	}
 	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "lmtokens-local-")
-		for _, fn := range Functions {
-			if buildErr != nil {
-				return
-			}
-			cmd := exec.Command("go", "build", "-trimpath", "-tags", "lambda.norpc", "-o", filepath.Join(binDir, fn, "bootstrap"), "../../functions/"+fn)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				buildErr = fmt.Errorf("%v: %s", err, out)
-			}
+		if binDir, buildErr = os.MkdirTemp("", "lmtokens-local-"); buildErr == nil {
+			buildErr = BuildFunctions("../..", binDir, "")
 		}
 	})
 	if buildErr != nil {

@@ -70,6 +70,9 @@ func TestReadmeRunnableBlocks(t *testing.T) {
 
 // The README's curl examples answer 2xx against `make local`'s gateway.
 func TestReadmeCurlExamples(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed; the examples need it")
+	}
 	s := start(t)
 	srv := httptest.NewServer(s.APIGateway())
 	defer srv.Close()

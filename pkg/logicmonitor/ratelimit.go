@@ -85,15 +85,21 @@ func newPacer() *pacer {
 	return &pacer{endpoints: map[string]*endpointPace{}, now: time.Now}
 }
 
+// endpoint returns key's state, creating it; it must be called with p.mu held.
+func (p *pacer) endpoint(key string) *endpointPace {
+	ep := p.endpoints[key]
+	if ep == nil {
+		ep = &endpointPace{learned: make(chan struct{})}
+		p.endpoints[key] = ep
+	}
+	return ep
+}
+
 // wait blocks until a request to key may be sent, and records it as sent.
 func (p *pacer) wait(ctx context.Context, key string) error {
 	for {
 		p.mu.Lock()
-		ep := p.endpoints[key]
-		if ep == nil {
-			ep = &endpointPace{learned: make(chan struct{})}
-			p.endpoints[key] = ep
-		}
+		ep := p.endpoint(key)
 		now := p.now()
 		if !ep.rate.Known() {
 			if ep.learned != nil && ep.probing >= probeBurst {
@@ -151,11 +157,7 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 func (p *pacer) observe(key string, r Rate) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ep := p.endpoints[key]
-	if ep == nil {
-		ep = &endpointPace{}
-		p.endpoints[key] = ep
-	}
+	ep := p.endpoint(key)
 	ep.rate = r
 	ep.remaining = r.Remaining
 	ep.release()
@@ -192,11 +194,7 @@ func (ep *endpointPace) release() {
 func (p *pacer) throttled(key string, wait time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ep := p.endpoints[key]
-	if ep == nil {
-		ep = &endpointPace{}
-		p.endpoints[key] = ep
-	}
+	ep := p.endpoint(key)
 	if nb := p.now().Add(wait); nb.After(ep.notBefore) {
 		ep.notBefore = nb
 	}
