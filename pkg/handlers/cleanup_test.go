@@ -220,3 +220,18 @@ func TestCleanupStoreFailureDuringDeleteIsReported(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 }
+
+// A portal that ignores the status filter returns every token: cleanup still
+// judges each one from its record.
+func TestCleanupDecidesLocallyWhenThePortalIgnoresFilters(t *testing.T) {
+	e := newEnv(t, lmsandbox.Config{IgnoreFilterOn: []string{"status"}})
+	enabled := e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 900, LastUsedDaysAgo: 800})
+	disabled := e.seed(lmsandbox.TokenSpec{AdminID: 2, Status: 1, CreatedDaysAgo: 900, LastUsedDaysAgo: 800})
+	rep := e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{}})
+	if len(rep.Actions) != 1 || rep.Actions[0].TokenID != disabled.ID || rep.Skipped[cleanup.SkipOtherStatus] != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	if _, ok := e.portal.Token(enabled.ID); !ok {
+		t.Fatal("the delete stage deleted an enabled token")
+	}
+}

@@ -179,3 +179,25 @@ func wildcard(pattern, s string) bool {
 	}
 	return s == ""
 }
+
+// without drops the conditions on the given fields.
+func (f filter) without(fields []string) filter {
+	if len(fields) == 0 {
+		return f
+	}
+	skip := map[string]bool{}
+	for _, x := range fields {
+		skip[x] = true
+	}
+	var out filter
+	for _, and := range f {
+		var kept []condition
+		for _, c := range and {
+			if !skip[c.field] {
+				kept = append(kept, c)
+			}
+		}
+		out = append(out, kept)
+	}
+	return out
+}

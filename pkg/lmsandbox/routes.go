@@ -101,6 +101,7 @@ func (p *Portal) list(adminID int64, q map[string][]string) (int, any) {
 	if err != nil {
 		return 400, apiError{400, err.Error()}
 	}
+	f = f.without(p.cfg.IgnoreFilterOn)
 	typ := "lmv1"
 	if get("type") == "bearer" {
 		typ = "bearer"

@@ -49,6 +49,9 @@ type Config struct {
 	MaxEpochSkew time.Duration
 	// Now is the portal's clock (default time.Now).
 	Now func() time.Time
+	// IgnoreFilterOn lists fields whose filter conditions the portal
+	// silently ignores, as real portals do for fields they do not support.
+	IgnoreFilterOn []string
 }
 
 // Admin is a portal user.
@@ -506,7 +509,9 @@ type rateState struct {
 	window, retryAfter time.Duration
 }
 
-var idSegment = func(path string) string {
+// idSegment replaces the ids in a resource path, so that limits apply per
+// endpoint whatever the ids.
+func idSegment(path string) string {
 	parts := strings.Split(path, "/")
 	for i, s := range parts {
 		if _, err := strconv.ParseInt(s, 10, 64); err == nil {

@@ -391,3 +391,16 @@ func TestPacingAvoids429(t *testing.T) {
 		t.Fatalf("rate state %+v", r)
 	}
 }
+
+func TestGetFindsATokenWhenThePortalIgnoresTheFilter(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{IgnoreFilterOn: []string{"id"}})
+	seed(t, srv, 1500, lmsandbox.TokenSpec{AdminID: 2})
+	want := srv.Tokens()[1400]
+	got, err := c.Tokens.Get(context.Background(), 2, want.ID)
+	if err != nil || got.ID != want.ID || got.AccessID != want.AccessID {
+		t.Fatalf("got %+v %v", got, err)
+	}
+	if _, err := c.Tokens.Get(context.Background(), 2, 99999); !logicmonitor.IsNotFound(err) {
+		t.Fatalf("missing token: %v", err)
+	}
+}

@@ -325,18 +325,17 @@ func (s *TokensService) Update(ctx context.Context, adminID, tokenID int64, opts
 }
 
 // Get returns one token of adminID, of either type. The API has no
-// single-token GET, so it lists the user's tokens filtered by id and checks
-// the id itself (the portal may ignore a filter).
+// single-token GET, so it lists the user's tokens filtered by id (both types
+// at once, so one round trip) and checks the id itself: a portal that
+// ignores the filter still answers, through every page.
 func (s *TokensService) Get(ctx context.Context, adminID, tokenID int64) (*Token, error) {
-	for _, typ := range []string{TypeLMv1, TypeBearer} {
-		l, err := s.List(ctx, adminID, ListOptions{Type: typ, Filter: "id:" + strconv.FormatInt(tokenID, 10), Size: 50})
-		if err != nil {
-			return nil, err
-		}
-		for i := range l.Items {
-			if l.Items[i].ID == tokenID {
-				return &l.Items[i], nil
-			}
+	all, err := s.ListAll(ctx, ListAllOptions{AdminID: adminID, Filter: "id:" + strconv.FormatInt(tokenID, 10)})
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].ID == tokenID {
+			return &all[i], nil
 		}
 	}
 	path := tokenPath(adminID, tokenID)
