@@ -123,7 +123,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	claimsArn := secretArn(s.SecretPrefix + "idempotency/*")
 
 	env := map[string]*string{
-		"LM_CREDENTIALS_SECRET":      creds.SecretArn(),
+		// As the user named it: a name, or a full or partial ARN.
+		"LM_CREDENTIALS_SECRET":      str(s.CredentialsSecret),
 		"TOKEN_SECRET_PREFIX":        str(s.SecretPrefix),
 		"TOKEN_SECRET_RECOVERY_DAYS": str(strconv.Itoa(s.RecoveryDays)),
 	}
