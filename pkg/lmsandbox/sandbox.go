@@ -96,11 +96,13 @@ type Fault struct {
 
 // Request records one request the portal received.
 type Request struct {
-	Method   string
-	Path     string // resource path after RestPrefix
-	Query    string
-	Status   int // 0 for a dropped connection
-	AuthID   string
+	Method string
+	Path   string // resource path after RestPrefix
+	Query  string
+	Status int // 0 for a dropped connection
+	AuthID string
+	// Epoch is the LMv1 epoch the request was signed with (0 for bearer).
+	Epoch    int64
 	Received time.Time
 }
 
@@ -373,7 +375,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resource := strings.TrimPrefix(r.URL.Path, RestPrefix)
-	rec := Request{Method: r.Method, Path: resource, Query: r.URL.RawQuery, Received: received}
+	rec := Request{Method: r.Method, Path: resource, Query: r.URL.RawQuery, Received: received, Epoch: lmv1Epoch(r.Header.Get("Authorization"))}
 	v3 := r.Header.Get("X-Version") == "3"
 
 	p.mu.Lock()
@@ -542,6 +544,15 @@ func (p *Portal) countRate(method, resource string) (rateState, bool) {
 	p.rateLog[key] = log
 	st.remaining = p.cfg.RateLimit - len(log)
 	return st, false
+}
+
+// lmv1Epoch reads the epoch of an LMv1 Authorization header.
+func lmv1Epoch(h string) int64 {
+	if !strings.HasPrefix(h, "LMv1 ") {
+		return 0
+	}
+	n, _ := strconv.ParseInt(h[strings.LastIndexByte(h, ':')+1:], 10, 64)
+	return n
 }
 
 // authenticate checks the Authorization header and returns the access id of

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -292,6 +293,12 @@ func TestServerErrorsRetriedForGetNotPost(t *testing.T) {
 	if n := srv.CountRequests("GET"); n != 3 {
 		t.Fatalf("%d GETs, want 3 (503, dropped, ok)", n)
 	}
+	// Our retry is signed afresh. (net/http itself may replay a GET whose
+	// reused connection dropped before any answer, with the same headers.)
+	reqs := srv.Requests()
+	if first, last := reqs[0].Epoch, reqs[len(reqs)-1].Epoch; first == 0 || last <= first {
+		t.Fatalf("epochs %d then %d: the retry was not signed afresh", first, last)
+	}
 
 	srv.Inject(lmsandbox.Fault{Status: 500, Method: "POST", AfterProcessing: true})
 	srv.ResetRequests()
@@ -402,5 +409,24 @@ func TestGetFindsATokenWhenThePortalIgnoresTheFilter(t *testing.T) {
 	}
 	if _, err := c.Tokens.Get(context.Background(), 2, 99999); !logicmonitor.IsNotFound(err) {
 		t.Fatalf("missing token: %v", err)
+	}
+}
+
+func TestResponseBodiesAreSizeLimited(t *testing.T) {
+	huge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"total":1,"items":[{"id":1,"note":"`))
+		chunk := []byte(strings.Repeat("x", 1<<20))
+		for i := 0; i < 9; i++ {
+			w.Write(chunk)
+		}
+		w.Write([]byte(`"}]}`))
+	}))
+	defer huge.Close()
+	auth, _ := lmauth.NewLMv1("id", "key")
+	c, _ := logicmonitor.New(logicmonitor.Options{BaseURL: huge.URL + "/santaba/rest", Auth: auth, MaxRetries: -1})
+	_, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{})
+	if err == nil || !strings.Contains(err.Error(), "over") {
+		t.Fatalf("a 9 MiB answer was accepted: %v", err)
 	}
 }
