@@ -430,3 +430,19 @@ func TestResponseBodiesAreSizeLimited(t *testing.T) {
 		t.Fatalf("a 9 MiB answer was accepted: %v", err)
 	}
 }
+
+// A dropped connection on a fresh connection (which net/http does not replay
+// by itself) is retried by the client for a GET, signed afresh.
+func TestDroppedConnectionRetriedForGet(t *testing.T) {
+	srv, _ := portal(t, lmsandbox.Config{})
+	c := client(t, srv, "OperatorAccessId0001", operatorKey, &http.Client{Transport: &http.Transport{DisableKeepAlives: true}})
+	srv.Inject(lmsandbox.Fault{Drop: true})
+	srv.ResetRequests()
+	if _, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 || reqs[0].Status != 0 || reqs[1].Status != 200 || reqs[1].Epoch <= reqs[0].Epoch {
+		t.Fatalf("requests %+v", reqs)
+	}
+}
