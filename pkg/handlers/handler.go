@@ -21,7 +21,9 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 		start := time.Now()
 		before, _ := s.requests()
 		req, decErr := apievent.Decode(raw)
-		res, err := s.dispatch(ctx, fn, req, decErr)
+		work, cancel := reserveForCleanUp(ctx)
+		res, err := s.dispatch(work, fn, req, decErr)
+		cancel()
 
 		var e *Error
 		if err != nil {
@@ -64,6 +66,20 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 		}
 		return res.body, nil
 	}
+}
+
+// reserveForCleanUp ends the work a little before Lambda's deadline, so that
+// undoing a half-made create (see rollback) still has time to run.
+func reserveForCleanUp(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	reserve := compensationTimeout
+	if left := time.Until(dl); left < 4*reserve {
+		reserve = left / 4
+	}
+	return context.WithDeadline(ctx, dl.Add(-reserve))
 }
 
 func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request, decErr error) (result, error) {

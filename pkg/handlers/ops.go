@@ -56,9 +56,10 @@ type CreateOutput struct {
 	Secret    secrets.SecretRef `json:"secret"`
 }
 
-// compensationTimeout bounds the clean-up after a failed store, which runs
-// even when the invocation's own deadline has passed.
-const compensationTimeout = 10 * time.Second
+// compensationTimeout bounds the clean-up after a failed store. The work of
+// an invocation stops this long before Lambda's deadline (reserveForCleanUp)
+// so that the clean-up, which ignores the work's own deadline, can finish.
+const compensationTimeout = 4 * time.Second
 
 func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	if in.IdempotencyKey == "" {
