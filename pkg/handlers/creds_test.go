@@ -121,3 +121,26 @@ func TestBearerCredentials(t *testing.T) {
 		t.Fatalf("bearer credentials: %d %s", r.Status, r.Raw)
 	}
 }
+
+// After the cache's TTL a rotated secret is picked up without any 401.
+func TestCredentialsReReadAfterTTL(t *testing.T) {
+	e := newEnv(t, lmsandbox.Config{})
+	cfg := e.cfg
+	cfg.CredentialsTTL = 100 * time.Millisecond
+	svc := e.service(cfg)
+	for i := 0; i < 3; i++ {
+		if _, err := e.invokeWith(svc, handlers.List, map[string]any{"size": 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(e.sm.Calls("GetSecretValue")); n != 1 {
+		t.Fatalf("%d reads within the TTL", n)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if _, err := e.invokeWith(svc, handlers.List, map[string]any{"size": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.sm.Calls("GetSecretValue")); n != 2 {
+		t.Fatalf("%d reads after the TTL, want 2", n)
+	}
+}
