@@ -136,21 +136,6 @@ func New(cfg Config) *Portal {
 	return &Portal{cfg: cfg, admins: map[int64]*Admin{}, tokens: map[int64]*Token{}, nextID: 1, rateLog: map[string][]time.Time{}}
 }
 
-// SetRateLimit changes the limit for requests from now on.
-func (p *Portal) SetRateLimit(limit int, window time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg.RateLimit, p.cfg.RateWindow = limit, window
-	p.rateLog = map[string][]time.Time{}
-}
-
-// SetLatency changes the latency added to every request.
-func (p *Portal) SetLatency(d time.Duration) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cfg.Latency = d
-}
-
 // AddAdmin adds (or replaces) a user.
 func (p *Portal) AddAdmin(a Admin) {
 	p.mu.Lock()

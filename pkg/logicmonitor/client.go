@@ -149,9 +149,6 @@ func (c *Client) Rate() Rate {
 // Requests returns how many HTTP requests (attempts) the client has sent.
 func (c *Client) Requests() int64 { return c.requests.Load() }
 
-// AuthID names the credential the client signs with (the access id).
-func (c *Client) AuthID() string { return c.auth.ID() }
-
 // endpointKey groups requests the way LogicMonitor's limits do: per method
 // and endpoint, whatever the ids in the path.
 func endpointKey(method, path string) string {

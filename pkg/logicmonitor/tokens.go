@@ -46,9 +46,6 @@ type Token struct {
 	Type           string   `json:"type,omitempty"`
 }
 
-// Enabled reports whether the token can authenticate.
-func (t Token) Enabled() bool { return t.Status == StatusEnabled }
-
 // CreatedToken is a token just created, with its key: the only time
 // LogicMonitor reveals it. For a bearer token the key is the bearer string.
 type CreatedToken struct {

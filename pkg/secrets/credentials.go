@@ -126,9 +126,6 @@ func NewCredentialSource(api API, secretID string, ttl time.Duration) *Credentia
 	return &CredentialSource{api: api, secretID: secretID, ttl: ttl, now: time.Now}
 }
 
-// SecretID names the secret.
-func (s *CredentialSource) SecretID() string { return s.secretID }
-
 // Reads counts how many times the secret was read from Secrets Manager.
 func (s *CredentialSource) Reads() int {
 	s.mu.Lock()
