@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
 // Settings are the deploy-time choices. They come from CDK context (defaults
@@ -153,17 +155,16 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 }
 
 var (
-	secretNameRE = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
-	scheduleRE   = regexp.MustCompile(`^(rate|cron|at)\(.+\)$`)
-	principalRE  = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+)$`)
+	scheduleRE  = regexp.MustCompile(`^(rate|cron|at)\(.+\)$`)
+	principalRE = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+)$`)
 )
 
 // Validate checks the settings before anything is synthesized.
 func (s Settings) Validate() error {
 	switch {
-	case !strings.HasPrefix(s.CredentialsSecret, "arn:") && !secretNameRE.MatchString(s.CredentialsSecret):
+	case !strings.HasPrefix(s.CredentialsSecret, "arn:") && !secrets.ValidName(s.CredentialsSecret):
 		return fmt.Errorf("credentialsSecret %q is neither a secret name nor an ARN", s.CredentialsSecret)
-	case !secretNameRE.MatchString(s.SecretPrefix):
+	case !secrets.ValidName(s.SecretPrefix):
 		return fmt.Errorf("secretPrefix %q has characters secret names cannot hold", s.SecretPrefix)
 	case s.KMSKeyArn != "" && !strings.HasPrefix(s.KMSKeyArn, "arn:"):
 		return fmt.Errorf("kmsKeyArn must be a key ARN, not %q", s.KMSKeyArn)

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,25 +15,17 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/localdev"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// buildFunctions builds the real bootstrap binaries of the four functions
-// for this machine, with the release flags.
+// buildFunctions returns the four functions' binaries, built for this machine.
 func buildFunctions(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		if binDir, buildErr = os.MkdirTemp("", "lmtokens-bin-"); buildErr == nil {
-			buildErr = localdev.BuildFunctions("../..", binDir, "")
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if testing.Short() {
+		t.Skip("builds the function binaries")
 	}
-	return binDir
+	dir, err := localdev.BuiltFunctions("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func (e *env) startBinary(t *testing.T, fn string, extraEnv ...string) *lambdaruntime.Function {

@@ -36,7 +36,7 @@ func ConfigFromEnv() (Config, error) {
 	if c.CredentialsSecret == "" {
 		return c, fmt.Errorf("LM_CREDENTIALS_SECRET is not set: it must name the secret holding the LogicMonitor credentials")
 	}
-	if !secrets.ValidPrefix(c.SecretPrefix) {
+	if !secrets.ValidName(c.SecretPrefix) {
 		return c, fmt.Errorf("TOKEN_SECRET_PREFIX %q has characters Secrets Manager names cannot hold", c.SecretPrefix)
 	}
 	if v := os.Getenv("TOKEN_SECRET_RECOVERY_DAYS"); v != "" {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 )
 
 // BuildFunctions builds every function as <dir>/<fn>/bootstrap with the
@@ -32,4 +33,22 @@ func build(root, out, pkg, goarch string) error {
 		return fmt.Errorf("building %s: %v\n%s", pkg, err, b)
 	}
 	return nil
+}
+
+var (
+	builtOnce sync.Once
+	builtDir  string
+	builtErr  error
+)
+
+// BuiltFunctions builds the functions for this machine once per process,
+// into a temporary directory, and returns it: tests of several packages run
+// the real binaries without each building them again.
+func BuiltFunctions(root string) (string, error) {
+	builtOnce.Do(func() {
+		if builtDir, builtErr = os.MkdirTemp("", "lmtokens-bin-"); builtErr == nil {
+			builtErr = BuildFunctions(root, builtDir, "")
+		}
+	})
+	return builtDir, builtErr
 }

@@ -11,34 +11,23 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
 )
 
-var (
-	buildOnce sync.Once
-	binDir    string
-	buildErr  error
-)
-
-// binaries builds the four functions for this machine, as make build-local does.
+// binaries returns the four functions' binaries, built for this machine.
 func binaries(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the function binaries")
 	}
-	buildOnce.Do(func() {
-		if binDir, buildErr = os.MkdirTemp("", "lmtokens-local-"); buildErr == nil {
-			buildErr = BuildFunctions("../..", binDir, "")
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	dir, err := BuiltFunctions("../..")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binDir
+	return dir
 }
 
 func start(t *testing.T) *Stack {

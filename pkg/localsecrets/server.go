@@ -21,6 +21,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
 // Region and Account appear in the ARNs the server makes.
@@ -274,20 +276,8 @@ type request struct {
 	IncludePlannedDeletion     bool       `json:"IncludePlannedDeletion"`
 }
 
-func validName(n string) bool {
-	if n == "" || len(n) > 512 {
-		return false
-	}
-	for _, c := range n {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/_+=.@-", c)) {
-			return false
-		}
-	}
-	return true
-}
-
 func (s *Server) create(in request) (any, *awsError) {
-	if !validName(in.Name) {
+	if !secrets.ValidName(in.Name) {
 		return nil, errInvalidParameter("Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!")
 	}
 	if in.SecretString == nil {

@@ -30,13 +30,14 @@ const (
 	ManagedBy    = "lmtokens"
 )
 
-// ValidPrefix reports whether p can start secret names: Secrets Manager's
-// name characters, ending in "/" or not.
-func ValidPrefix(p string) bool {
-	if p == "" || len(p) > 256 {
+// ValidName reports whether s is made of what Secrets Manager allows in a
+// secret's name: 1 to 512 letters, digits and /_+=.@- characters. A prefix
+// of created keys' names must pass it too.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 512 {
 		return false
 	}
-	for _, c := range p {
+	for _, c := range s {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("/_+=.@-", c)) {
 			return false
 		}
