@@ -75,7 +75,7 @@ type endpointPace struct {
 
 // margin absorbs the difference between when a request leaves the client and
 // when the portal counts it.
-const paceMargin = 25 * time.Millisecond
+const paceMargin = 50 * time.Millisecond
 
 // probeBurst is how many requests may go to an endpoint before its limit is
 // known: two, so that listing both token types starts in one round trip.
