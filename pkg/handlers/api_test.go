@@ -190,7 +190,7 @@ func TestCreateStoresKeyAndAnswersWithoutIt(t *testing.T) {
 			t.Errorf("stored %s = %v, want %v", k, stored[k], v)
 		}
 	}
-	if sec.Tags["managed-by"] != "lmtokens" || sec.Tags["lmtokens:admin-id"] != "2" || sec.Tags["lmtokens:token-id"] != fmt.Sprint(id) || sec.Tags["lmtokens:access-id"] != tok.AccessID {
+	if sec.Tags["managed-by"] != "lmtokens" || sec.Tags["lmtokens:admin-id"] != "2" || sec.Tags["lmtokens:admin-name"] != "ci@example.com" || sec.Tags["lmtokens:token-id"] != fmt.Sprint(id) || sec.Tags["lmtokens:access-id"] != tok.AccessID {
 		t.Errorf("tags %v", sec.Tags)
 	}
 	if sec.KmsKeyID != "alias/lmtokens" {

@@ -201,7 +201,7 @@ func (s *Service) createOnce(ctx context.Context, in CreateInput, beforeStore fu
 	ref, err := s.keys.Store(ctx, secrets.StoredKey{
 		Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
 		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn,
-	}, claim)
+	}, tok.AdminName, claim)
 	if err != nil {
 		return result{}, s.rollback(ctx, client, tok, err)
 	}

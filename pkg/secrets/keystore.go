@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -23,6 +24,7 @@ const DefaultPrefix = "logicmonitor/api-tokens/"
 const (
 	TagManagedBy = "managed-by"
 	TagAdminID   = "lmtokens:admin-id"
+	TagAdminName = "lmtokens:admin-name"
 	TagTokenID   = "lmtokens:token-id"
 	TagAccessID  = "lmtokens:access-id"
 	TagType      = "lmtokens:type"
@@ -93,10 +95,10 @@ func (k *KeyStore) Name(adminID, tokenID int64) string {
 	return k.Prefix + strconv.FormatInt(adminID, 10) + "/" + strconv.FormatInt(tokenID, 10)
 }
 
-// Store creates the key's secret, tagged with the user, token id, access id
-// and managed-by, encrypted with the KMS key when one is set. The request
+// Store creates the key's secret, tagged with the user (id and name), token
+// id, access id and managed-by, encrypted with the KMS key when one is set. The request
 // token is derived from the token, so the SDK's own retries are no-ops.
-func (k *KeyStore) Store(ctx context.Context, key StoredKey, claim string) (SecretRef, error) {
+func (k *KeyStore) Store(ctx context.Context, key StoredKey, adminName, claim string) (SecretRef, error) {
 	name := k.Name(key.AdminID, key.TokenID)
 	value, err := json.Marshal(key)
 	if err != nil {
@@ -108,6 +110,9 @@ func (k *KeyStore) Store(ctx context.Context, key StoredKey, claim string) (Secr
 		{Key: aws.String(TagTokenID), Value: aws.String(strconv.FormatInt(key.TokenID, 10))},
 		{Key: aws.String(TagAccessID), Value: aws.String(key.AccessID)},
 		{Key: aws.String(TagType), Value: aws.String(key.Type)},
+	}
+	if name := tagValue(adminName); name != "" {
+		tags = append(tags, types.Tag{Key: aws.String(TagAdminName), Value: aws.String(name)})
 	}
 	if claim != "" {
 		tags = append(tags, types.Tag{Key: aws.String(TagClaim), Value: aws.String(claim)})
@@ -201,4 +206,21 @@ func isNotFound(err error) bool {
 func requestToken(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(h[:])[:48]
+}
+
+// tagValue makes s a valid tag value: at most 256 of the characters tags
+// allow (letters, digits, spaces and _.:/=+-@), others replaced by '_', so
+// that an unusual user name can never make the store fail.
+func tagValue(s string) string {
+	out := []rune{}
+	for _, c := range s {
+		if len(out) == 256 {
+			break
+		}
+		if !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == ' ' || strings.ContainsRune("_.:/=+-@", c)) {
+			c = '_'
+		}
+		out = append(out, c)
+	}
+	return string(out)
 }
