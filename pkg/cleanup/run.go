@@ -49,24 +49,26 @@ type Action struct {
 
 // Report is the outcome of a run. It never holds a key.
 type Report struct {
-	Stage       Stage          `json:"stage"`
-	DryRun      bool           `json:"dryRun"`
-	Policy      Policy         `json:"policy"`
-	Cutoff      time.Time      `json:"cutoff"`
-	Examined    int            `json:"examined"`
-	Eligible    int            `json:"eligible"`
-	Actions     []Action       `json:"actions"`
-	Skipped     map[string]int `json:"skipped"`
-	CapReached  bool           `json:"capReached"`
-	Remaining   int            `json:"remaining"` // eligible tokens left for the next run
-	Succeeded   int            `json:"succeeded"`
-	Failed      int            `json:"failed"`
-	Errors      []string       `json:"errors"`
-	Outcome     string         `json:"outcome"` // ok, partial, failed
-	StartedAt   time.Time      `json:"startedAt"`
-	DurationMs  int64          `json:"durationMs"`
-	LMRequests  int64          `json:"lmRequests,omitempty"`
-	Concurrency int            `json:"concurrency"`
+	Stage      Stage          `json:"stage"`
+	DryRun     bool           `json:"dryRun"`
+	Policy     Policy         `json:"policy"`
+	Cutoff     time.Time      `json:"cutoff"`
+	Examined   int            `json:"examined"`
+	Eligible   int            `json:"eligible"`
+	Actions    []Action       `json:"actions"`
+	Skipped    map[string]int `json:"skipped"`
+	CapReached bool           `json:"capReached"`
+	// StoppedEarly says the run's time ran out before every action started.
+	StoppedEarly bool      `json:"stoppedEarly,omitempty"`
+	Remaining    int       `json:"remaining"` // eligible tokens left for the next run
+	Succeeded    int       `json:"succeeded"`
+	Failed       int       `json:"failed"`
+	Errors       []string  `json:"errors"`
+	Outcome      string    `json:"outcome"` // ok, partial, failed
+	StartedAt    time.Time `json:"startedAt"`
+	DurationMs   int64     `json:"durationMs"`
+	LMRequests   int64     `json:"lmRequests,omitempty"`
+	Concurrency  int       `json:"concurrency"`
 }
 
 // Run is one cleanup run.
@@ -78,6 +80,10 @@ type Run struct {
 	Now  time.Time
 	// Concurrency bounds the actions in flight (default 4).
 	Concurrency int
+	// ActionBudget is the time an action may need: none starts later than
+	// this before the run's deadline, so those in flight can finish
+	// (default 2 s).
+	ActionBudget time.Duration
 }
 
 // LastUse is a token's last use, or its creation when it was never used.
@@ -165,7 +171,10 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		}
 	}
 	if !r.Policy.DryRun {
-		r.act(ctx, target, eligible, rep.Actions)
+		if n := r.act(ctx, target, eligible, rep.Actions); n > 0 {
+			rep.StoppedEarly = true
+			rep.Remaining += n
+		}
 	}
 	for _, a := range rep.Actions {
 		switch {
@@ -190,12 +199,39 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 
 // act runs the actions with at most r.Concurrency in flight; the client's
 // pacer keeps them under the portal's rate limit.
-func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token, actions []Action) {
+//
+// When the run's time is up (the invocation's deadline nears) it starts no
+// further action: those tokens are left for the next run, not failed.
+func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token, actions []Action) (notStarted int) {
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
+	timeUp := make(<-chan time.Time)
+	if dl, ok := ctx.Deadline(); ok {
+		budget := r.ActionBudget
+		if budget <= 0 {
+			budget = 2 * time.Second
+		}
+		t := time.NewTimer(time.Until(dl.Add(-budget)))
+		defer t.Stop()
+		timeUp = t.C
+	}
 	for i := range tokens {
+		stopped := false
+		select {
+		case sem <- struct{}{}:
+		case <-timeUp:
+			stopped = true
+		case <-ctx.Done():
+			stopped = true
+		}
+		if stopped {
+			for j := i; j < len(tokens); j++ {
+				actions[j].Detail = "not started: the run's time ran out; the next run continues"
+			}
+			wg.Wait()
+			return len(tokens) - i
+		}
 		wg.Add(1)
-		sem <- struct{}{}
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
@@ -208,4 +244,5 @@ func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token
 		}(i)
 	}
 	wg.Wait()
+	return 0
 }

@@ -16,6 +16,7 @@ type memTarget struct {
 	tokens []logicmonitor.Token
 	acted  []int64
 	fail   map[int64]bool
+	delay  time.Duration
 }
 
 func (m *memTarget) List(context.Context, Stage) ([]logicmonitor.Token, error) {
@@ -23,6 +24,7 @@ func (m *memTarget) List(context.Context, Stage) ([]logicmonitor.Token, error) {
 }
 
 func (m *memTarget) Act(_ context.Context, _ Stage, t logicmonitor.Token) (string, error) {
+	time.Sleep(m.delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail[t.ID] {
@@ -122,4 +124,23 @@ func FuzzPolicyOverride(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A run whose time runs out leaves the rest for the next run instead of
+// failing them.
+func TestRunStopsStartingActionsAtItsDeadline(t *testing.T) {
+	m := &memTarget{delay: 40 * time.Millisecond}
+	for i := int64(1); i <= 40; i++ {
+		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, Status: 2, CreatedOn: daysAgo(400)})
+	}
+	p := DefaultPolicy(StageDisable)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	rep, err := Run{Stage: StageDisable, Policy: p, Now: now, Concurrency: 4, ActionBudget: 20 * time.Millisecond}.Execute(ctx, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.StoppedEarly || rep.Failed != 0 || rep.Succeeded == 0 || rep.Succeeded+rep.Remaining != 40 || rep.Outcome != "ok" {
+		t.Fatalf("report: stopped %v, succeeded %d, failed %d, remaining %d, outcome %s", rep.StoppedEarly, rep.Succeeded, rep.Failed, rep.Remaining, rep.Outcome)
+	}
 }
