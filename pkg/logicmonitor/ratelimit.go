@@ -69,7 +69,6 @@ type endpointPace struct {
 
 	rate      Rate
 	sent      []time.Time // send times within the window, oldest first
-	remaining int         // the portal's Remaining, less what was sent since
 	notBefore time.Time   // set by a 429 or an exhausted Remaining
 }
 
@@ -130,15 +129,9 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 			until = ep.notBefore
 		case len(ep.sent) >= ep.rate.Limit:
 			until = ep.sent[len(ep.sent)-ep.rate.Limit].Add(ep.rate.Window + paceMargin)
-		case ep.remaining <= 0 && len(ep.sent) == 0:
-			// The portal said the window is used up by others; our own log
-			// is empty, so space requests at the limit's average rate.
-			until = now.Add(ep.rate.Window / time.Duration(ep.rate.Limit))
-			ep.remaining = 1
 		}
 		if until.IsZero() || !until.After(now) {
 			ep.sent = append(ep.sent, now)
-			ep.remaining--
 			p.mu.Unlock()
 			return nil
 		}
@@ -159,7 +152,6 @@ func (p *pacer) observe(key string, r Rate) {
 	defer p.mu.Unlock()
 	ep := p.endpoint(key)
 	ep.rate = r
-	ep.remaining = r.Remaining
 	ep.release()
 	if r.Remaining <= 0 && len(ep.sent) < r.Limit {
 		// Others used the window up: fall back to the average rate.
