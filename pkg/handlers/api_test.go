@@ -14,6 +14,7 @@ import (
 )
 
 func TestListEveryShape(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	for i := 0; i < 3; i++ {
 		e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: fmt.Sprintf("ci %d", i)})
@@ -58,6 +59,7 @@ func TestListEveryShape(t *testing.T) {
 }
 
 func TestBadInputIs4xxAndChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	tok := e.seed(lmsandbox.TokenSpec{AdminID: 2})
 	tid := tok.ID
@@ -138,6 +140,7 @@ func TestBadInputIs4xxAndChangesNothing(t *testing.T) {
 }
 
 func TestUnknownUserOrTokenIs404(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(99, 0), nil, `{}`, nil))
 	if r.Status != 404 || r.Body["type"] != handlers.TypeNotFound {
@@ -156,6 +159,7 @@ func TestUnknownUserOrTokenIs404(t *testing.T) {
 }
 
 func TestCreateStoresKeyAndAnswersWithoutIt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	e.cfg.KMSKeyID = "alias/lmtokens"
 	e.svc = e.service(e.cfg)
@@ -211,6 +215,7 @@ func TestCreateStoresKeyAndAnswersWithoutIt(t *testing.T) {
 }
 
 func TestCreateLeavesNothingOrphaned(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	before := len(e.portal.Tokens())
 	e.sm.Fail("CreateSecret", 1, localsecrets.Failure{Type: "AccessDeniedException", Message: "not authorized to perform secretsmanager:CreateSecret"})
@@ -228,12 +233,13 @@ func TestCreateLeavesNothingOrphaned(t *testing.T) {
 	r = e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{}`, nil))
 	toks := e.portal.Tokens()
 	last := toks[len(toks)-1]
-	if r.Status != 500 || !strings.Contains(r.Raw, fmt.Sprintf("token %d of user 2", last.ID)) || !strings.Contains(r.Raw, "by hand") {
+	if r.Status != 502 || !strings.Contains(r.Raw, fmt.Sprintf("token %d of user 2", last.ID)) || !strings.Contains(r.Raw, "by hand") {
 		t.Fatalf("double failure: %d %s", r.Status, r.Raw)
 	}
 }
 
 func TestIdempotentCreate(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	before := len(e.portal.Tokens())
 	hdr := map[string]string{"Idempotency-Key": "deploy-2026-11-23"}
@@ -273,6 +279,7 @@ func TestIdempotentCreate(t *testing.T) {
 func n(e *env) int { return len(e.portal.Tokens()) }
 
 func TestToggle(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	tok := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "ci"})
 	r := e.http(handlers.Toggle, rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(2, tok.ID), nil, `{"enabled":false}`, nil))
@@ -294,6 +301,7 @@ func TestToggle(t *testing.T) {
 }
 
 func TestDeleteSchedulesSecretDeletion(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{}`, map[string]string{"Idempotency-Key": "k1"}))
 	id := int64(r.Body["id"].(float64))
@@ -324,7 +332,7 @@ func TestDeleteSchedulesSecretDeletion(t *testing.T) {
 	// A delete that stopped after LogicMonitor finishes on retry.
 	r = e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{}`, nil))
 	id2 := int64(r.Body["id"].(float64))
-	e.sm.Fail("DescribeSecret", 1, localsecrets.Failure{Type: "AccessDeniedException"})
+	e.sm.Fail("DeleteSecret", 1, localsecrets.Failure{Type: "AccessDeniedException"})
 	r = e.http(handlers.Delete, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, id2), nil, "", nil))
 	if r.Status != 502 || !strings.Contains(r.Raw, "retry the delete") {
 		t.Fatalf("half-done delete: %d %s", r.Status, r.Raw)
@@ -341,6 +349,7 @@ func TestDeleteSchedulesSecretDeletion(t *testing.T) {
 }
 
 func TestUpstreamFailuresAre5xx(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	e.portal.Inject(lmsandbox.Fault{Status: 500, Count: 4})
 	r := e.http(handlers.List, rest("GET", "/tokens", nil, nil, "", nil))
@@ -364,6 +373,7 @@ func TestUpstreamFailuresAre5xx(t *testing.T) {
 }
 
 func TestUpstreamTimeoutIs504(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	e.portal.Inject(lmsandbox.Fault{Latency: 3 * time.Second, Count: 4})
 	svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: e.api, Logger: logging.New(allLogs), HTTPClient: shortClient()})

@@ -64,6 +64,7 @@ func invokeBinary(t *testing.T, f *lambdaruntime.Function, event any) lambdarunt
 
 // Each function's real binary, driven through the Lambda Runtime API.
 func TestBinariesThroughRuntimeAPI(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the function binaries")
 	}
@@ -129,6 +130,7 @@ func TestBinariesThroughRuntimeAPI(t *testing.T) {
 }
 
 func TestBinaryWithoutConfigurationAnswersNotCrashes(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the function binaries")
 	}

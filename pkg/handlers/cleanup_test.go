@@ -95,6 +95,7 @@ func TestCleanupDisableStageOnSchedule(t *testing.T) {
 }
 
 func TestCleanupDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
 	e, toks := staleEnv(t)
 	before := e.mutations()
 	dry := e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{"dryRun": true, "unusedDays": 200}})
@@ -118,6 +119,7 @@ func TestCleanupDryRunChangesNothing(t *testing.T) {
 }
 
 func TestCleanupDeleteStageSchedulesSecrets(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	// A token created through the functions, then disabled and aged.
 	r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"temp","status":1}`, nil))
@@ -192,6 +194,7 @@ func TestCleanupInvalidPolicy(t *testing.T) {
 }
 
 func TestCleanupPacedUnderRateLimit(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{RateLimit: 10, RateWindow: time.Second})
 	for i := 0; i < 25; i++ {
 		e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 500, LastUsedDaysAgo: 200})
@@ -212,9 +215,10 @@ func TestCleanupPacedUnderRateLimit(t *testing.T) {
 }
 
 func TestCleanupStoreFailureDuringDeleteIsReported(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	e.seed(lmsandbox.TokenSpec{AdminID: 2, Status: 1, CreatedDaysAgo: 500, LastUsedDaysAgo: 400})
-	e.sm.Fail("DescribeSecret", 1, localsecrets.Failure{Type: "AccessDeniedException"})
+	e.sm.Fail("DeleteSecret", 1, localsecrets.Failure{Type: "AccessDeniedException"})
 	rep := e.cleanup(handlers.Delete, scheduledEvent)
 	if rep.Outcome != "failed" || !strings.Contains(rep.Errors[0], "not scheduled for deletion") {
 		t.Fatalf("report %+v", rep)
@@ -224,6 +228,7 @@ func TestCleanupStoreFailureDuringDeleteIsReported(t *testing.T) {
 // A portal that ignores the status filter returns every token: cleanup still
 // judges each one from its record.
 func TestCleanupDecidesLocallyWhenThePortalIgnoresFilters(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{IgnoreFilterOn: []string{"status"}})
 	enabled := e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 900, LastUsedDaysAgo: 800})
 	disabled := e.seed(lmsandbox.TokenSpec{AdminID: 2, Status: 1, CreatedDaysAgo: 900, LastUsedDaysAgo: 800})

@@ -39,6 +39,9 @@ func ConfigFromEnv() (Config, error) {
 	if !secrets.ValidName(c.SecretPrefix) {
 		return c, fmt.Errorf("TOKEN_SECRET_PREFIX %q has characters Secrets Manager names cannot hold", c.SecretPrefix)
 	}
+	if n := len(c.SecretPrefix) + secrets.MaxClaimNameSuffix; n > secrets.MaxNameLength {
+		return c, fmt.Errorf("TOKEN_SECRET_PREFIX is %d characters: the names lmtokens makes under it would reach %d, over Secrets Manager's %d", len(c.SecretPrefix), n, secrets.MaxNameLength)
+	}
 	if v := os.Getenv("TOKEN_SECRET_RECOVERY_DAYS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 7 || n > 30 {

@@ -15,6 +15,7 @@ import (
 func shortClient() *http.Client { return &http.Client{Timeout: 200 * time.Millisecond} }
 
 func TestCredentialsReadOnceWhileWarm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	for i := 0; i < 50; i++ {
 		if _, err := e.invoke(handlers.List, map[string]any{"size": 1}); err != nil {
@@ -27,6 +28,7 @@ func TestCredentialsReadOnceWhileWarm(t *testing.T) {
 }
 
 func TestRotatedKeyIsPickedUpAfter401(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	if _, err := e.invoke(handlers.List, map[string]any{}); err != nil {
 		t.Fatal(err)
@@ -53,6 +55,7 @@ func TestRotatedKeyIsPickedUpAfter401(t *testing.T) {
 }
 
 func TestRejectedKeyNoRetryStorm(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	e.sm.Put(credsSecret, `{"company":"acme","accessId":"OperatorAccessId0001","accessKey":"wrong-key"}`)
 	e.portal.ResetRequests()
@@ -111,6 +114,7 @@ func TestBadCredentialsSecretIsAConfigurationError(t *testing.T) {
 }
 
 func TestBearerCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	tok := e.seed(lmsandbox.TokenSpec{AdminID: 1, Type: "bearer"})
 	e.sm.Put("lmtokens/bearer", fmt.Sprintf(`{"company":"acme","bearerToken":%q}`, tok.AccessKey))
@@ -124,6 +128,7 @@ func TestBearerCredentials(t *testing.T) {
 
 // After the cache's TTL a rotated secret is picked up without any 401.
 func TestCredentialsReReadAfterTTL(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	cfg := e.cfg
 	cfg.CredentialsTTL = 100 * time.Millisecond

@@ -32,9 +32,6 @@ type Error struct {
 	Status     int
 	Message    string
 	RetryAfter time.Duration
-	// rolledBack marks a failed create whose token was deleted again:
-	// nothing was left behind.
-	rolledBack bool
 }
 
 func (e *Error) Error() string { return e.Type + ": " + e.Message }
@@ -75,6 +72,18 @@ func classify(err error, credentialsSecret string) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	var tooMany *logicmonitor.TooManyError
+	if errors.As(err, &tooMany) {
+		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "LogicMonitor: " + tooMany.Error()}
+	}
+	var incomplete *logicmonitor.IncompleteError
+	if errors.As(err, &incomplete) {
+		status := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		return &Error{Type: TypeUpstream, Status: status, Message: "LogicMonitor: " + incomplete.Error()}
 	}
 	var lm *logicmonitor.Error
 	if errors.As(err, &lm) {

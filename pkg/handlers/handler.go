@@ -68,18 +68,37 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 	}
 }
 
-// reserveForCleanUp ends the work a little before Lambda's deadline, so that
-// undoing a half-made create (see rollback) still has time to run.
+// compensationReserve is how long before Lambda's deadline an invocation's
+// work stops, so that undoing or recording a half-made change still fits:
+// reconciling a lost create (a listing, a describe, a delete) and writing
+// the idempotency record, each with the clients' own retries.
+const compensationReserve = 8 * time.Second
+
+type deadlineKey struct{}
+
+// reserveForCleanUp ends the work before Lambda's deadline (by
+// compensationReserve, or a third of the time left when that is shorter)
+// and remembers the real deadline for compensation.
 func reserveForCleanUp(ctx context.Context) (context.Context, context.CancelFunc) {
 	dl, ok := ctx.Deadline()
 	if !ok {
 		return context.WithCancel(ctx)
 	}
-	reserve := compensationTimeout
-	if left := time.Until(dl); left < 4*reserve {
-		reserve = left / 4
+	reserve := compensationReserve
+	if left := time.Until(dl); left < 3*reserve {
+		reserve = left / 3
 	}
-	return context.WithDeadline(ctx, dl.Add(-reserve))
+	return context.WithDeadline(context.WithValue(ctx, deadlineKey{}, dl), dl.Add(-reserve))
+}
+
+// compensation is the context of clean-up work: it ignores the work's own
+// deadline and ends just before Lambda's, so that the answer still goes out.
+func compensation(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Value(deadlineKey{}).(time.Time)
+	if !ok {
+		dl = time.Now().Add(compensationReserve)
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), dl.Add(-250*time.Millisecond))
 }
 
 func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request, decErr error) (result, error) {

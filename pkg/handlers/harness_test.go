@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -124,10 +126,12 @@ func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 }
 
 func (e *env) service(cfg handlers.Config) *handlers.Service {
-	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: logging.New(allLogs)})
+	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger()})
 }
 
-var requestSeq int
+func (e *env) logger() *slog.Logger { return logging.New(allLogs) }
+
+var requestSeq atomic.Int64
 
 // invoke runs fn's handler on an event, as Lambda would, with a request id.
 func (e *env) invoke(fn string, event any) (any, error) {
@@ -143,8 +147,7 @@ func (e *env) invokeWith(svc *handlers.Service, fn string, event any) (any, erro
 			e.t.Fatal(err)
 		}
 	}
-	requestSeq++
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", requestSeq)})
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: fmt.Sprintf("req-%d", requestSeq.Add(1))})
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	out, err := svc.Handler(fn)(ctx, raw)

@@ -92,6 +92,18 @@ type Fault struct {
 	AfterProcessing bool
 	// RetryAfter is sent with a 429 fault (in seconds, with milliseconds).
 	RetryAfter time.Duration
+	// Body replaces the answer's body with these bytes (with Status, or the
+	// real status when Status is 0): HTML from a proxy, an error envelope
+	// with 200, a truncated JSON document.
+	Body string
+	// StallAfter, with Stall, sends the headers and this many bytes of the
+	// body, then holds the connection for Stall (or until the client gives
+	// up) and closes it: an answer that never finishes.
+	StallAfter int
+	Stall      time.Duration
+	// Then runs after the request was served (outside the portal's lock):
+	// a change another user makes between two of the client's requests.
+	Then func(p *Portal)
 }
 
 // Request records one request the portal received.
@@ -406,6 +418,9 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 
+	if fault != nil && fault.Then != nil {
+		defer fault.Then(p)
+	}
 	if fault != nil && fault.AfterProcessing {
 		if fault.Drop {
 			rec.AuthID = authID
@@ -413,9 +428,12 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			dropConnection(w)
 			return
 		}
-		if fault.Status != 0 {
+		if fault.Status != 0 && fault.Body == "" {
 			status, payload = fault.Status, apiError{fault.Status, "injected failure"}
 		}
+	}
+	if fault != nil && fault.Body != "" && fault.Status != 0 {
+		status = fault.Status
 	}
 	rec.Status, rec.AuthID = status, authID
 	p.record(rec)
@@ -432,8 +450,52 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set("Retry-After", strconv.FormatFloat(math.Max(ra.Seconds(), 0.001), 'f', 3, 64))
 	}
+	if fault != nil && (fault.Body != "" || fault.StallAfter > 0) {
+		writeFaulty(w, r, status, fault, encodeAnswer(v3, status, payload))
+		return
+	}
 	writeAnswer(w, v3, status, payload)
 }
+
+// writeFaulty sends a broken answer: a replaced body, or a body that stalls.
+func writeFaulty(w http.ResponseWriter, r *http.Request, status int, f *Fault, body []byte) {
+	if f.Body != "" {
+		body = []byte(f.Body)
+	}
+	if f.StallAfter <= 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(status)
+		_, _ = w.Write(body)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(body[:min(f.StallAfter, len(body))])
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	select {
+	case <-time.After(f.Stall):
+	case <-r.Context().Done():
+	}
+	dropConnection(w)
+}
+
+// encodeAnswer is the body writeAnswer would send.
+func encodeAnswer(v3 bool, status int, payload any) []byte {
+	rec := &bodyRecorder{header: http.Header{}}
+	writeAnswer(rec, v3, status, payload)
+	return rec.body.Bytes()
+}
+
+type bodyRecorder struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (b *bodyRecorder) Header() http.Header         { return b.header }
+func (b *bodyRecorder) Write(p []byte) (int, error) { return b.body.Write(p) }
+func (b *bodyRecorder) WriteHeader(int)             {}
 
 func writeAnswer(w http.ResponseWriter, v3 bool, status int, payload any) {
 	if e, ok := payload.(apiError); ok {

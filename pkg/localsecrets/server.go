@@ -4,9 +4,22 @@
 //
 // It keeps secrets in memory and implements what lmtokens uses: CreateSecret,
 // GetSecretValue, PutSecretValue, DescribeSecret, DeleteSecret (recovery
-// window or forced), TagResource and ListSecrets, with AWS's error types and
-// ClientRequestToken idempotency. Fail queues errors for the next calls of an
-// operation. It does not verify SigV4 signatures, only that one is present.
+// window or forced), TagResource, ListSecrets and UpdateSecretVersionStage,
+// with AWS's documented rules:
+//   - ClientRequestToken is the version id: the same token and value again is
+//     a no-op, the same token with another value is ResourceExistsException;
+//   - a secret scheduled for deletion keeps its name: CreateSecret,
+//     GetSecretValue, PutSecretValue, TagResource and DeleteSecret on it answer
+//     InvalidRequestException; DescribeSecret still describes it;
+//   - version stages AWSCURRENT, AWSPREVIOUS and AWSPENDING move as AWS moves
+//     them;
+//   - reads are eventually consistent when SetLag is set: GetSecretValue,
+//     DescribeSecret and ListSecrets see the state as it was that long ago,
+//     while writes always act on the latest state.
+//
+// Fail queues errors for the next calls of an operation, before or after the
+// call was carried out (an answer lost after Secrets Manager acted). It does
+// not verify SigV4 signatures, only that one is present.
 package localsecrets
 
 import (
@@ -15,8 +28,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +47,13 @@ const (
 	Account = "123456789012"
 )
 
+// Version stages.
+const (
+	StageCurrent  = "AWSCURRENT"
+	StagePrevious = "AWSPREVIOUS"
+	StagePending  = "AWSPENDING"
+)
+
 // Secret is a stored secret.
 type Secret struct {
 	ARN          string
@@ -38,20 +61,43 @@ type Secret struct {
 	Description  string
 	KmsKeyID     string
 	Tags         map[string]string
-	Value        string // AWSCURRENT SecretString
-	VersionID    string
-	Versions     map[string]string // version id (ClientRequestToken) -> value
+	Value        string              // the AWSCURRENT version's SecretString
+	VersionID    string              // the AWSCURRENT version
+	Versions     map[string]string   // version id (ClientRequestToken) -> value
+	Stages       map[string][]string // version id -> its staging labels
 	Created      time.Time
 	DeletedDate  time.Time // zero unless scheduled for deletion
 	RecoveryDays int64
+
+	// history holds what reads may still see while SetLag is in force.
+	history []snapshot
+}
+
+type snapshot struct {
+	at    time.Time
+	state *Secret // nil: the secret did not exist (force-deleted)
+}
+
+// clone copies sec without its history.
+func (sec *Secret) clone() *Secret {
+	cp := *sec
+	cp.Tags = maps.Clone(sec.Tags)
+	cp.Versions = maps.Clone(sec.Versions)
+	cp.Stages = map[string][]string{}
+	for k, v := range sec.Stages {
+		cp.Stages[k] = slices.Clone(v)
+	}
+	cp.history = nil
+	return &cp
 }
 
 // Server is the in-memory Secrets Manager.
 type Server struct {
 	mu      sync.Mutex
-	secrets map[string]*Secret // by name
+	secrets map[string]*Secret // by name; includes force-deleted ones while lag lasts
 	fails   map[string][]Failure
 	calls   map[string][]string // operation -> SecretIds asked for
+	lag     time.Duration
 	srv     *httptest.Server
 	// URL is the endpoint to give the SDK (AWS_ENDPOINT_URL_SECRETS_MANAGER).
 	URL string
@@ -62,6 +108,15 @@ type Failure struct {
 	Type    string // e.g. InternalServiceError, AccessDeniedException
 	Message string
 	Status  int // default 500 for InternalServiceError, else 400
+	// AfterProcessing carries the call out first and then answers the
+	// error: the caller cannot tell that Secrets Manager acted.
+	AfterProcessing bool
+	// Drop closes the connection instead of answering (with
+	// AfterProcessing: after acting).
+	Drop bool
+	// Match, if set, limits the failure to calls whose SecretId (or Name)
+	// contains it; other calls pass it by.
+	Match string
 }
 
 // New returns a server that is not listening; use it as an http.Handler.
@@ -82,6 +137,14 @@ func (s *Server) Close() {
 	if s.srv != nil {
 		s.srv.Close()
 	}
+}
+
+// SetLag makes reads (GetSecretValue, DescribeSecret, ListSecrets) see the
+// state as it was d ago, as Secrets Manager's eventual consistency may.
+func (s *Server) SetLag(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lag = d
 }
 
 // Fail makes the next n calls of operation (e.g. "CreateSecret") fail.
@@ -105,12 +168,12 @@ func (s *Server) Put(name, value string) *Secret {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec := s.newSecret(name)
-	sec.Value, sec.VersionID = value, newID()
-	sec.Versions[sec.VersionID] = value
-	return sec
+	s.addVersion(sec, newID(), value, []string{StageCurrent})
+	s.commit(sec)
+	return sec.clone()
 }
 
-// Get returns a copy of a stored secret by name or ARN.
+// Get returns a copy of a stored secret by name or ARN, as it is now.
 func (s *Server) Get(id string) (Secret, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -118,8 +181,7 @@ func (s *Server) Get(id string) (Secret, bool) {
 	if sec == nil {
 		return Secret{}, false
 	}
-	cp := *sec
-	return cp, true
+	return *sec.clone(), true
 }
 
 // Secrets returns copies of every secret, by name.
@@ -128,7 +190,9 @@ func (s *Server) Secrets() []Secret {
 	defer s.mu.Unlock()
 	var out []Secret
 	for _, sec := range s.secrets {
-		out = append(out, *sec)
+		if !sec.purged() {
+			out = append(out, *sec.clone())
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -141,29 +205,111 @@ func newID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// purged says the secret was deleted without recovery and is kept only so
+// that lagging reads may still see it.
+func (sec *Secret) purged() bool { return sec.Versions == nil }
+
 // newSecret must be called with s.mu held.
 func (s *Server) newSecret(name string) *Secret {
 	suffix := make([]byte, 3)
 	_, _ = rand.Read(suffix)
 	sec := &Secret{
-		Name: name, Tags: map[string]string{}, Versions: map[string]string{}, Created: time.Now(),
+		Name: name, Tags: map[string]string{}, Versions: map[string]string{}, Stages: map[string][]string{}, Created: time.Now(),
 		ARN: fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:%s-%s", Region, Account, name, hex.EncodeToString(suffix)),
+	}
+	if old := s.secrets[name]; old != nil {
+		sec.history = old.history // a lagging read may still see the old one
 	}
 	s.secrets[name] = sec
 	return sec
 }
 
-// find looks a secret up by name or full ARN; it must be called with s.mu held.
+// commit records sec's new state for lagging reads; it must be called with
+// s.mu held after every change.
+func (s *Server) commit(sec *Secret) {
+	now := time.Now()
+	var state *Secret
+	if !sec.purged() {
+		state = sec.clone()
+	}
+	// Keep only what a read within the lag can still see.
+	keep := 0
+	for i, h := range sec.history {
+		if now.Sub(h.at) > s.lag {
+			keep = i
+		}
+	}
+	sec.history = append(sec.history[keep:], snapshot{at: now, state: state})
+}
+
+// find looks up the latest state of a secret by name or full ARN; it must be
+// called with s.mu held.
 func (s *Server) find(id string) *Secret {
-	if sec, ok := s.secrets[id]; ok {
+	if sec, ok := s.secrets[id]; ok && !sec.purged() {
 		return sec
 	}
 	for _, sec := range s.secrets {
-		if sec.ARN == id {
+		if sec.ARN == id && !sec.purged() {
 			return sec
 		}
 	}
 	return nil
+}
+
+// seen looks a secret up as a read sees it, lag included.
+func (s *Server) seen(id string) *Secret {
+	if s.lag <= 0 {
+		return s.find(id)
+	}
+	cutoff := time.Now().Add(-s.lag)
+	for _, sec := range s.secrets {
+		if sec.Name != id && sec.ARN != id {
+			continue
+		}
+		var view *Secret
+		for _, h := range sec.history {
+			if !h.at.After(cutoff) {
+				view = h.state
+			}
+		}
+		if view != nil && (view.Name == id || view.ARN == id) {
+			return view
+		}
+	}
+	return nil
+}
+
+// addVersion stores a version with stages, moving each stage off the
+// version that had it (AWSCURRENT's old version becomes AWSPREVIOUS). It
+// must be called with s.mu held.
+func (s *Server) addVersion(sec *Secret, id, value string, stages []string) {
+	sec.Versions[id] = value
+	if _, ok := sec.Stages[id]; !ok {
+		sec.Stages[id] = []string{}
+	}
+	for _, st := range stages {
+		s.moveStage(sec, st, id)
+	}
+}
+
+// moveStage attaches stage to version to, removing it from any other.
+func (s *Server) moveStage(sec *Secret, stage, to string) {
+	from := ""
+	for v, sts := range sec.Stages {
+		if v != to && slices.Contains(sts, stage) {
+			from = v
+			sec.Stages[v] = slices.DeleteFunc(sts, func(x string) bool { return x == stage })
+		}
+	}
+	if to != "" && !slices.Contains(sec.Stages[to], stage) {
+		sec.Stages[to] = append(sec.Stages[to], stage)
+	}
+	if stage == StageCurrent && to != "" {
+		sec.VersionID, sec.Value = to, sec.Versions[to]
+		if from != "" {
+			s.moveStage(sec, StagePrevious, from)
+		}
+	}
 }
 
 type awsError struct {
@@ -180,6 +326,9 @@ func errInvalidRequest(msg string) *awsError { return &awsError{400, "InvalidReq
 func errInvalidParameter(msg string) *awsError {
 	return &awsError{400, "InvalidParameterException", msg}
 }
+func errVersionExists() *awsError {
+	return &awsError{400, "ResourceExistsException", "You can't modify an existing version, you can only create a new version."}
+}
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
@@ -187,13 +336,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	var out any
 	var aerr *awsError
+	drop := false
 	switch {
 	case r.Method != http.MethodPost || !ok:
 		aerr = &awsError{400, "UnknownOperationException", "expected POST with X-Amz-Target: secretsmanager.<Operation>"}
 	case !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 "):
 		aerr = &awsError{400, "MissingAuthenticationTokenException", "Request is missing a SigV4 Authorization header."}
 	default:
-		out, aerr = s.dispatch(op, body)
+		out, aerr, drop = s.dispatch(op, body)
+	}
+	if drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler)
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-RequestId", newID())
@@ -206,31 +368,46 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-func (s *Server) dispatch(op string, body []byte) (any, *awsError) {
+func (s *Server) dispatch(op string, body []byte) (any, *awsError, bool) {
 	var in request
 	if err := json.Unmarshal(body, &in); err != nil {
-		return nil, errInvalidParameter("malformed JSON request")
+		return nil, errInvalidParameter("malformed JSON request"), false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls[op] = append(s.calls[op], in.SecretID+in.Name)
-	if q := s.fails[op]; len(q) > 0 {
-		f := q[0]
-		s.fails[op] = q[1:]
-		if f.Status == 0 {
-			f.Status = 400
-			if f.Type == "" || f.Type == "InternalServiceError" {
-				f.Status = 500
+	var fail *Failure
+	for i, f := range s.fails[op] {
+		if f.Match != "" && !strings.Contains(in.SecretID+in.Name, f.Match) {
+			continue
+		}
+		fail = &f
+		s.fails[op] = slices.Delete(s.fails[op], i, i+1)
+		if fail.Status == 0 {
+			fail.Status = 400
+			if fail.Type == "" || fail.Type == "InternalServiceError" {
+				fail.Status = 500
 			}
 		}
-		if f.Type == "" {
-			f.Type = "InternalServiceError"
+		if fail.Type == "" {
+			fail.Type = "InternalServiceError"
 		}
-		if f.Message == "" {
-			f.Message = "injected failure"
+		if fail.Message == "" {
+			fail.Message = "injected failure"
 		}
-		return nil, &awsError{f.Status, f.Type, f.Message}
+		if !fail.AfterProcessing {
+			return nil, &awsError{fail.Status, fail.Type, fail.Message}, fail.Drop
+		}
+		break
 	}
+	out, aerr := s.operation(op, in)
+	if fail != nil {
+		return nil, &awsError{fail.Status, fail.Type, fail.Message}, fail.Drop
+	}
+	return out, aerr, false
+}
+
+func (s *Server) operation(op string, in request) (any, *awsError) {
 	switch op {
 	case "CreateSecret":
 		return s.create(in)
@@ -246,6 +423,8 @@ func (s *Server) dispatch(op string, body []byte) (any, *awsError) {
 		return s.tag(in)
 	case "ListSecrets":
 		return s.list(in)
+	case "UpdateSecretVersionStage":
+		return s.updateStage(in)
 	}
 	return nil, &awsError{400, "UnknownOperationException", "operation " + op + " is not supported by the local server"}
 }
@@ -274,6 +453,18 @@ type request struct {
 	MaxResults                 int        `json:"MaxResults"`
 	NextToken                  string     `json:"NextToken"`
 	IncludePlannedDeletion     bool       `json:"IncludePlannedDeletion"`
+	VersionID                  string     `json:"VersionId"`
+	VersionStage               string     `json:"VersionStage"`
+	VersionStages              []string   `json:"VersionStages"`
+	MoveToVersionID            string     `json:"MoveToVersionId"`
+	RemoveFromVersionID        string     `json:"RemoveFromVersionId"`
+}
+
+func checkToken(t string) *awsError {
+	if t != "" && (len(t) < 32 || len(t) > 64) {
+		return errInvalidParameter("ClientRequestToken must be 32 to 64 characters.")
+	}
+	return nil
 }
 
 func (s *Server) create(in request) (any, *awsError) {
@@ -283,10 +474,10 @@ func (s *Server) create(in request) (any, *awsError) {
 	if in.SecretString == nil {
 		return nil, errInvalidParameter("You must provide either SecretString or SecretBinary.")
 	}
-	if in.ClientRequestToken != "" && (len(in.ClientRequestToken) < 32 || len(in.ClientRequestToken) > 64) {
-		return nil, errInvalidParameter("ClientRequestToken must be 32 to 64 characters.")
+	if err := checkToken(in.ClientRequestToken); err != nil {
+		return nil, err
 	}
-	if sec := s.secrets[in.Name]; sec != nil {
+	if sec := s.find(in.Name); sec != nil {
 		if !sec.DeletedDate.IsZero() {
 			return nil, errInvalidRequest("You can't create this secret because a secret with this name is already scheduled for deletion.")
 		}
@@ -296,7 +487,7 @@ func (s *Server) create(in request) (any, *awsError) {
 				if v == *in.SecretString {
 					return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": in.ClientRequestToken}, nil
 				}
-				return nil, errInvalidRequest("You can't modify an existing version, you can only create a new version.")
+				return nil, errVersionExists()
 			}
 		}
 		return nil, &awsError{400, "ResourceExistsException", fmt.Sprintf("The operation failed because the secret %s already exists.", in.Name)}
@@ -306,35 +497,56 @@ func (s *Server) create(in request) (any, *awsError) {
 	for _, t := range in.Tags {
 		sec.Tags[t.Key] = t.Value
 	}
-	sec.VersionID = in.ClientRequestToken
-	if sec.VersionID == "" {
-		sec.VersionID = newID()
+	id := in.ClientRequestToken
+	if id == "" {
+		id = newID()
 	}
-	sec.Value = *in.SecretString
-	sec.Versions[sec.VersionID] = sec.Value
-	return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": sec.VersionID}, nil
+	s.addVersion(sec, id, *in.SecretString, []string{StageCurrent})
+	s.commit(sec)
+	return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": id}, nil
 }
 
-// live finds a secret that is not scheduled for deletion.
+const markedForDeletion = "You can't perform this operation on the secret because it was marked for deletion."
+
+// live finds the latest state of a secret that is not scheduled for deletion.
 func (s *Server) live(id string) (*Secret, *awsError) {
 	sec := s.find(id)
 	if sec == nil {
 		return nil, errNotFound()
 	}
 	if !sec.DeletedDate.IsZero() {
-		return nil, errInvalidRequest("You can't perform this operation on the secret because it was marked for deletion.")
+		return nil, errInvalidRequest(markedForDeletion)
 	}
 	return sec, nil
 }
 
 func (s *Server) getValue(in request) (any, *awsError) {
-	sec, err := s.live(in.SecretID)
-	if err != nil {
-		return nil, err
+	sec := s.seen(in.SecretID)
+	if sec == nil {
+		return nil, errNotFound()
+	}
+	if !sec.DeletedDate.IsZero() {
+		return nil, errInvalidRequest(markedForDeletion)
+	}
+	version := in.VersionID
+	stage := in.VersionStage
+	if version == "" {
+		if stage == "" {
+			stage = StageCurrent
+		}
+		for v, sts := range sec.Stages {
+			if slices.Contains(sts, stage) {
+				version = v
+			}
+		}
+	}
+	value, ok := sec.Versions[version]
+	if !ok || (stage != "" && !slices.Contains(sec.Stages[version], stage)) {
+		return nil, &awsError{400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: " + stage}
 	}
 	return map[string]any{
-		"ARN": sec.ARN, "Name": sec.Name, "SecretString": sec.Value, "VersionId": sec.VersionID,
-		"VersionStages": []string{"AWSCURRENT"}, "CreatedDate": float64(sec.Created.UnixMilli()) / 1000,
+		"ARN": sec.ARN, "Name": sec.Name, "SecretString": value, "VersionId": version,
+		"VersionStages": slices.Clone(sec.Stages[version]), "CreatedDate": float64(sec.Created.UnixMilli()) / 1000,
 	}, nil
 }
 
@@ -346,19 +558,62 @@ func (s *Server) putValue(in request) (any, *awsError) {
 	if in.SecretString == nil {
 		return nil, errInvalidParameter("You must provide either SecretString or SecretBinary.")
 	}
+	if err := checkToken(in.ClientRequestToken); err != nil {
+		return nil, err
+	}
 	token := in.ClientRequestToken
 	if token == "" {
 		token = newID()
 	}
+	stages := in.VersionStages
+	if len(stages) == 0 {
+		stages = []string{StageCurrent}
+	}
 	if v, ok := sec.Versions[token]; ok {
 		if v != *in.SecretString {
-			return nil, errInvalidRequest("You can't modify an existing version, you can only create a new version.")
+			return nil, errVersionExists()
 		}
 	} else {
-		sec.Versions[token] = *in.SecretString
-		sec.Value, sec.VersionID = *in.SecretString, token
+		s.addVersion(sec, token, *in.SecretString, stages)
+		s.commit(sec)
 	}
-	return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": token, "VersionStages": []string{"AWSCURRENT"}}, nil
+	return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "VersionId": token, "VersionStages": slices.Clone(sec.Stages[token])}, nil
+}
+
+func (s *Server) updateStage(in request) (any, *awsError) {
+	sec, err := s.live(in.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	if in.VersionStage == "" {
+		return nil, errInvalidParameter("VersionStage is required.")
+	}
+	if in.MoveToVersionID != "" {
+		if _, ok := sec.Versions[in.MoveToVersionID]; !ok {
+			return nil, errInvalidParameter("MoveToVersionId does not name a version of the secret.")
+		}
+	}
+	holder := ""
+	for v, sts := range sec.Stages {
+		if slices.Contains(sts, in.VersionStage) {
+			holder = v
+		}
+	}
+	if holder != "" && holder != in.MoveToVersionID && holder != in.RemoveFromVersionID {
+		return nil, errInvalidParameter(fmt.Sprintf("The staging label %s is currently attached to version %s. You must specify RemoveFromVersionId.", in.VersionStage, holder))
+	}
+	if in.MoveToVersionID == "" {
+		if in.VersionStage == StageCurrent {
+			return nil, errInvalidParameter("You can't remove AWSCURRENT from a version without moving it to another.")
+		}
+		if holder != "" {
+			sec.Stages[holder] = slices.DeleteFunc(sec.Stages[holder], func(x string) bool { return x == in.VersionStage })
+		}
+	} else {
+		s.moveStage(sec, in.VersionStage, in.MoveToVersionID)
+	}
+	s.commit(sec)
+	return map[string]any{"ARN": sec.ARN, "Name": sec.Name}, nil
 }
 
 func (s *Server) describeOut(sec *Secret) map[string]any {
@@ -371,9 +626,15 @@ func (s *Server) describeOut(sec *Secret) map[string]any {
 	for _, k := range keys {
 		tags = append(tags, tag{k, sec.Tags[k]})
 	}
+	stages := map[string][]string{}
+	for v, sts := range sec.Stages {
+		if len(sts) > 0 {
+			stages[v] = slices.Clone(sts)
+		}
+	}
 	out := map[string]any{
 		"ARN": sec.ARN, "Name": sec.Name, "Tags": tags, "CreatedDate": float64(sec.Created.UnixMilli()) / 1000,
-		"VersionIdsToStages": map[string][]string{sec.VersionID: {"AWSCURRENT"}},
+		"VersionIdsToStages": stages,
 	}
 	if sec.Description != "" {
 		out["Description"] = sec.Description
@@ -388,7 +649,7 @@ func (s *Server) describeOut(sec *Secret) map[string]any {
 }
 
 func (s *Server) describe(in request) (any, *awsError) {
-	sec := s.find(in.SecretID)
+	sec := s.seen(in.SecretID)
 	if sec == nil {
 		return nil, errNotFound()
 	}
@@ -404,7 +665,8 @@ func (s *Server) delete(in request) (any, *awsError) {
 		if in.RecoveryWindowInDays != 0 {
 			return nil, errInvalidParameter("You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.")
 		}
-		delete(s.secrets, sec.Name)
+		sec.Versions, sec.Stages = nil, nil // purged; lagging reads may still see it
+		s.commit(sec)
 		return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "DeletionDate": float64(time.Now().Unix())}, nil
 	}
 	days := in.RecoveryWindowInDays
@@ -414,10 +676,12 @@ func (s *Server) delete(in request) (any, *awsError) {
 	if days < 7 || days > 30 {
 		return nil, errInvalidParameter("RecoveryWindowInDays must be between 7 and 30 days.")
 	}
-	if sec.DeletedDate.IsZero() {
-		sec.DeletedDate = time.Now()
-		sec.RecoveryDays = days
+	if !sec.DeletedDate.IsZero() {
+		return nil, errInvalidRequest("You can't perform this operation on the secret because it was already scheduled for deletion.")
 	}
+	sec.DeletedDate = time.Now()
+	sec.RecoveryDays = days
+	s.commit(sec)
 	deletion := sec.DeletedDate.Add(time.Duration(sec.RecoveryDays) * 24 * time.Hour)
 	return map[string]any{"ARN": sec.ARN, "Name": sec.Name, "DeletionDate": float64(deletion.Unix())}, nil
 }
@@ -430,17 +694,21 @@ func (s *Server) tag(in request) (any, *awsError) {
 	for _, t := range in.Tags {
 		sec.Tags[t.Key] = t.Value
 	}
+	s.commit(sec)
 	return map[string]any{}, nil
 }
 
 func (s *Server) list(in request) (any, *awsError) {
 	var names []string
-	for name, sec := range s.secrets {
-		if !sec.DeletedDate.IsZero() && !in.IncludePlannedDeletion {
+	views := map[string]*Secret{}
+	for name := range s.secrets {
+		sec := s.seen(name)
+		if sec == nil || (!sec.DeletedDate.IsZero() && !in.IncludePlannedDeletion) {
 			continue
 		}
 		if matchFilters(sec, in.Filters) {
 			names = append(names, name)
+			views[name] = sec
 		}
 	}
 	sort.Strings(names)
@@ -455,7 +723,7 @@ func (s *Server) list(in request) (any, *awsError) {
 	list := []any{}
 	end := min(start+size, len(names))
 	for _, n := range names[min(start, len(names)):end] {
-		list = append(list, s.describeOut(s.secrets[n]))
+		list = append(list, s.describeOut(views[n]))
 	}
 	out := map[string]any{"SecretList": list}
 	if end < len(names) {

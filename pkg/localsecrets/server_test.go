@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -78,5 +79,65 @@ func TestWireProtocolWithTheSDK(t *testing.T) {
 	}
 	if n := len(srv.Calls("GetSecretValue")); n != 4 {
 		t.Fatalf("%d GetSecretValue calls recorded", n)
+	}
+}
+
+// AWS's rules the code relies on: a version token is a compare-and-set, a
+// name pending deletion is taken, reads may lag writes, stages move.
+func TestAWSRules(t *testing.T) {
+	srv := localsecrets.Start()
+	defer srv.Close()
+	c := secretsmanager.New(secretsmanager.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+	})
+	ctx := context.Background()
+	tok := "22222222-2222-3333-4444-555555555555"
+	c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("a"), SecretString: aws.String("v1")})
+	if _, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("a"), SecretString: aws.String("v2"), ClientRequestToken: aws.String(tok)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("a"), SecretString: aws.String("v2"), ClientRequestToken: aws.String(tok)}); err != nil {
+		t.Fatalf("same token, same value: %v", err)
+	}
+	var exists *types.ResourceExistsException
+	if _, err := c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("a"), SecretString: aws.String("v3"), ClientRequestToken: aws.String(tok)}); !errors.As(err, &exists) {
+		t.Fatalf("same token, other value: %v", err)
+	}
+	// Stages: a pending version does not become current until moved.
+	pending := "33333333-2222-3333-4444-555555555555"
+	c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("a"), SecretString: aws.String("next"), ClientRequestToken: aws.String(pending), VersionStages: []string{"AWSPENDING"}})
+	if got, _ := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("a")}); aws.ToString(got.SecretString) != "v2" {
+		t.Fatalf("current after a pending put: %s", aws.ToString(got.SecretString))
+	}
+	if _, err := c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("a"), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(pending), RemoveFromVersionId: aws.String(tok)}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("a")})
+	if st := d.VersionIdsToStages[tok]; len(st) != 1 || st[0] != "AWSPREVIOUS" {
+		t.Fatalf("stages: %v", d.VersionIdsToStages)
+	}
+	// Pending deletion keeps the name; a second DeleteSecret is refused.
+	c.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("a"), RecoveryWindowInDays: aws.Int64(7)})
+	var invalid *types.InvalidRequestException
+	if _, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("a"), SecretString: aws.String("x")}); !errors.As(err, &invalid) {
+		t.Fatalf("create over a pending deletion: %v", err)
+	}
+	if _, err := c.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("a"), RecoveryWindowInDays: aws.Int64(7)}); !errors.As(err, &invalid) {
+		t.Fatalf("second delete: %v", err)
+	}
+	// Reads lag writes; writes see the latest state.
+	srv.SetLag(200 * time.Millisecond)
+	c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("b"), SecretString: aws.String("x")})
+	var nf *types.ResourceNotFoundException
+	if _, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("b")}); !errors.As(err, &nf) {
+		t.Fatalf("read right after the write: %v", err)
+	}
+	if _, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("b"), SecretString: aws.String("y")}); !errors.As(err, &exists) {
+		t.Fatalf("write right after the write: %v", err)
+	}
+	time.Sleep(250 * time.Millisecond)
+	if _, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("b")}); err != nil {
+		t.Fatalf("read after the lag: %v", err)
 	}
 }

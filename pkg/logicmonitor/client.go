@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -181,13 +182,18 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	serverFailures, throttles := 0, 0
 	for {
 		if err := c.pacer.wait(ctx, key); err != nil {
+			var long *waitTooLong
+			if errors.As(err, &long) {
+				return nil, &Error{Kind: KindRateLimited, Method: method, Path: path, Message: err.Error(), RetryAfter: long.wait, Rate: c.Rate()}
+			}
 			return nil, &Error{Kind: KindUpstream, Method: method, Path: path, Message: "gave up waiting for the rate limit", Err: err, Rate: c.Rate()}
 		}
 		resp, data, err := c.attempt(ctx, method, path, target, payload)
 		c.pacer.done(key)
 		if err != nil {
-			// Transport failure: the request may or may not have arrived.
-			e := &Error{Kind: KindUpstream, Method: method, Path: path, Message: "request failed", Err: err, Rate: c.Rate()}
+			// Transport failure: the request may or may not have arrived,
+			// unless the connection was never made.
+			e := &Error{Kind: KindUpstream, Method: method, Path: path, Message: "request failed", Err: err, Rate: c.Rate(), Indeterminate: !neverSent(err)}
 			if ctx.Err() != nil || method == http.MethodPost || serverFailures >= c.retries {
 				return nil, e
 			}
@@ -198,12 +204,22 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			continue
 		}
 		if resp.StatusCode < 300 {
+			if env := errorEnvelope(data); env != nil {
+				// An error object under a success status: the portal
+				// says it failed, and no caller may take it as done.
+				env.Method, env.Path, env.Rate = method, path, c.Rate()
+				env.Message += fmt.Sprintf(" (answered with HTTP %d)", resp.StatusCode)
+				return resp, env
+			}
 			if err := decodeV3(data, out); err != nil {
-				return resp, &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate()}
+				// A success status whose body is not the answer (HTML
+				// from a proxy, truncated JSON): the portal may have acted.
+				return resp, &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
 			}
 			return resp, nil
 		}
 		e := c.errorFrom(method, path, resp, data)
+		e.Indeterminate = resp.StatusCode >= 500
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
 			// The portal refused without processing: safe to retry any method.
@@ -299,6 +315,39 @@ func (c *Client) errorFrom(method, path string, resp *http.Response, data []byte
 		e.Message = http.StatusText(resp.StatusCode)
 	}
 	return e
+}
+
+// errorEnvelope returns LogicMonitor's v3 error object when data is one
+// ({"errorMessage","errorCode"}), whatever HTTP status carried it.
+func errorEnvelope(data []byte) *Error {
+	var body struct {
+		ErrorMessage *string `json:"errorMessage"`
+		ErrorCode    *int    `json:"errorCode"`
+	}
+	if json.Unmarshal(data, &body) != nil || (body.ErrorCode == nil && body.ErrorMessage == nil) {
+		return nil
+	}
+	e := &Error{Kind: KindUpstream, Message: "error object in a success answer"}
+	if body.ErrorMessage != nil && *body.ErrorMessage != "" {
+		e.Message = *body.ErrorMessage
+	}
+	if body.ErrorCode != nil {
+		e.Code = *body.ErrorCode
+		if status := *body.ErrorCode - 1000; status >= 400 && status < 600 {
+			e.Kind = kindForStatus(status)
+			e.Indeterminate = status >= 500
+		}
+	} else {
+		e.Indeterminate = true
+	}
+	return e
+}
+
+// neverSent reports whether a transport error happened before the request
+// could leave: the connection was never made.
+func neverSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // v1Probe catches the pre-v3 envelope {"status","errmsg","data"}, which the

@@ -446,3 +446,101 @@ func TestDroppedConnectionRetriedForGet(t *testing.T) {
 		t.Fatalf("requests %+v", reqs)
 	}
 }
+
+// A first page claiming an absurd total is refused before any further page
+// is fetched: requests and memory stay bounded whatever a portal says.
+func TestListAllRefusesAnAbsurdTotal(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	srv.Inject(lmsandbox.Fault{Method: "GET", Count: 2, Body: `{"total": 100000000, "searchId": null, "items": []}`})
+	_, err := c.Tokens.ListAll(context.Background(), logicmonitor.ListAllOptions{})
+	var tooMany *logicmonitor.TooManyError
+	if !errors.As(err, &tooMany) || tooMany.Total < 100000000 {
+		t.Fatalf("got %v", err)
+	}
+	if n := srv.CountRequests("GET"); n > 2 {
+		t.Fatalf("%d requests for a refused listing", n)
+	}
+	// A caller's own, smaller bound holds the same way.
+	srv.ClearFaults()
+	seed(t, srv, 30, lmsandbox.TokenSpec{AdminID: 2})
+	if _, err := c.Tokens.ListAll(context.Background(), logicmonitor.ListAllOptions{MaxTokens: 10}); !errors.As(err, &tooMany) {
+		t.Fatalf("bound of 10: %v", err)
+	}
+}
+
+// A deadline in the middle of paging is an error, never a shorter list.
+func TestListAllNeverReturnsAPartialList(t *testing.T) {
+	srv, _ := portal(t, lmsandbox.Config{})
+	seed(t, srv, 3500, lmsandbox.TokenSpec{AdminID: 2})
+	slow := &slowAfterFirst{next: http.DefaultTransport}
+	c := client(t, srv, "OperatorAccessId0001", operatorKey, &http.Client{Transport: slow})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	items, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{Concurrency: 1})
+	var incomplete *logicmonitor.IncompleteError
+	if !errors.As(err, &incomplete) || items != nil || incomplete.Total < 3500 {
+		t.Fatalf("got %d items, %v", len(items), err)
+	}
+}
+
+// slowAfterFirst lets the first two requests (each type's first page) pass
+// and holds every later one until its context ends.
+type slowAfterFirst struct {
+	next http.RoundTripper
+	n    atomic.Int32
+}
+
+func (s *slowAfterFirst) RoundTrip(r *http.Request) (*http.Response, error) {
+	if s.n.Add(1) > 2 {
+		<-r.Context().Done()
+		return nil, r.Context().Err()
+	}
+	return s.next.RoundTrip(r)
+}
+
+// LogicMonitor's error object is an error whatever status carries it.
+func TestErrorEnvelopeUnderSuccessStatus(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{})
+	tok, _ := srv.AddToken(lmsandbox.TokenSpec{AdminID: 2})
+	srv.Inject(lmsandbox.Fault{Method: "DELETE", Status: 200, Body: `{"errorMessage":"ApiToken not found","errorCode":1404,"errorDetail":null}`})
+	if err := c.Tokens.Delete(context.Background(), 2, tok.ID); !logicmonitor.IsNotFound(err) {
+		t.Fatalf("got %v", err)
+	}
+	srv.Inject(lmsandbox.Fault{Method: "DELETE", Status: 200, Body: `{"errorMessage":"Internal error","errorCode":1500}`})
+	if err := c.Tokens.Delete(context.Background(), 2, tok.ID); err == nil || !strings.Contains(err.Error(), "Internal error") {
+		t.Fatalf("got %v", err)
+	}
+	if _, ok := srv.Token(tok.ID); !ok {
+		t.Fatal("token gone")
+	}
+}
+
+// Which failures leave open whether a POST made a token.
+func TestIndeterminateCreates(t *testing.T) {
+	for name, c := range map[string]struct {
+		fault lmsandbox.Fault
+		want  bool
+	}{
+		"dropped after processing": {lmsandbox.Fault{Drop: true, AfterProcessing: true}, true},
+		"502":                      {lmsandbox.Fault{Status: 502}, true},
+		"HTML 200":                 {lmsandbox.Fault{Body: "<html>", AfterProcessing: true}, true},
+		"400":                      {lmsandbox.Fault{Status: 400}, false},
+		"403":                      {lmsandbox.Fault{Status: 403}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, cl := portal(t, lmsandbox.Config{})
+			c.fault.Method = "POST"
+			srv.Inject(c.fault)
+			_, err := cl.Tokens.Create(context.Background(), 2, logicmonitor.CreateOptions{})
+			if err == nil || logicmonitor.IsIndeterminate(err) != c.want {
+				t.Fatalf("err %v, indeterminate %v", err, logicmonitor.IsIndeterminate(err))
+			}
+		})
+	}
+	// A connection that was never made sent nothing.
+	auth, _ := lmauth.NewLMv1("id", "key")
+	cl, _ := logicmonitor.New(logicmonitor.Options{BaseURL: "http://127.0.0.1:1/santaba/rest", Auth: auth})
+	if _, err := cl.Tokens.Create(context.Background(), 2, logicmonitor.CreateOptions{}); err == nil || logicmonitor.IsIndeterminate(err) {
+		t.Fatalf("refused connection: %v", err)
+	}
+}

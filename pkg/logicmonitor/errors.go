@@ -51,6 +51,18 @@ type Error struct {
 	RetryAfter time.Duration
 	Rate       Rate
 	Err        error // the transport or decoding error, if any
+	// Indeterminate says the portal may have carried the request out
+	// although no success answer arrived: the connection dropped after the
+	// request was sent, a 5xx came back, or the answer was unreadable. For a
+	// POST that means a token may exist.
+	Indeterminate bool
+}
+
+// IsIndeterminate reports whether err leaves open whether LogicMonitor
+// acted on the request.
+func IsIndeterminate(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Indeterminate
 }
 
 func (e *Error) Error() string {

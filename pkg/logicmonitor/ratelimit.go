@@ -136,6 +136,11 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 			return nil
 		}
 		p.mu.Unlock()
+		if dl, ok := ctx.Deadline(); ok && until.After(dl) {
+			// Waiting cannot end in time: say so at once instead of
+			// holding the invocation until its deadline.
+			return &waitTooLong{wait: until.Sub(now)}
+		}
 		t := time.NewTimer(until.Sub(now))
 		select {
 		case <-ctx.Done():
@@ -144,6 +149,14 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 		case <-t.C:
 		}
 	}
+}
+
+// waitTooLong says the rate limit allows the next request only after the
+// caller's deadline.
+type waitTooLong struct{ wait time.Duration }
+
+func (e *waitTooLong) Error() string {
+	return "the rate limit allows the next request in " + e.wait.Round(time.Second).String() + ", after this call's deadline"
 }
 
 // observe records the rate-limit state of a response to key.

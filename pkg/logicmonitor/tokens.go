@@ -172,7 +172,38 @@ type ListAllOptions struct {
 	// Concurrency bounds the pages in flight after each type's first page
 	// (default 4).
 	Concurrency int
+	// MaxTokens bounds what one call may fetch, both types together
+	// (default DefaultMaxTokens): a portal reporting more is refused with a
+	// *TooManyError before the pages are fetched, so memory and requests
+	// stay bounded whatever a first page claims.
+	MaxTokens int
 }
+
+// DefaultMaxTokens is ListAll's default bound: 50 pages of 1,000, about
+// 25 MiB of decoded tokens, well inside a 256 MB function.
+const DefaultMaxTokens = 50000
+
+// TooManyError says a listing is larger than the caller's bound.
+type TooManyError struct {
+	Total, Max int
+}
+
+func (e *TooManyError) Error() string {
+	return fmt.Sprintf("the portal reports %d tokens, more than the %d one listing may fetch: narrow it with a filter or page through it", e.Total, e.Max)
+}
+
+// IncompleteError says a listing stopped before every page arrived; nothing
+// of it is returned, so a partial list is never taken for the whole.
+type IncompleteError struct {
+	Fetched, Total int
+	Err            error
+}
+
+func (e *IncompleteError) Error() string {
+	return fmt.Sprintf("listing stopped after %d of %d tokens: %v", e.Fetched, e.Total, e.Err)
+}
+
+func (e *IncompleteError) Unwrap() error { return e.Err }
 
 // ListAll returns every token of the given types, following pages of 1,000.
 // Each type's first page tells the total; the remaining pages are then
@@ -186,6 +217,10 @@ func (s *TokensService) ListAll(ctx context.Context, opts ListAllOptions) ([]Tok
 	bound := opts.Concurrency
 	if bound <= 0 {
 		bound = 4
+	}
+	maxTokens := opts.MaxTokens
+	if maxTokens <= 0 {
+		maxTokens = DefaultMaxTokens
 	}
 	sem := make(chan struct{}, bound)
 	ctx, cancel := context.WithCancel(ctx)
@@ -205,12 +240,15 @@ func (s *TokensService) ListAll(ctx context.Context, opts ListAllOptions) ([]Tok
 		mu.Unlock()
 	}
 	pagesByType := make([][][]Token, len(types))
+	totals := make([]int, len(types))
+	planned := 0 // tokens the first pages announced, all types
 	var fetch func(ti, page int)
 	fetch = func(ti, page int) {
 		defer wg.Done()
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
+			fail(ctx.Err())
 			return
 		}
 		defer func() { <-sem }()
@@ -222,6 +260,15 @@ func (s *TokensService) ListAll(ctx context.Context, opts ListAllOptions) ([]Tok
 		mu.Lock()
 		defer mu.Unlock()
 		if page == 0 {
+			planned += l.Total
+			if planned > maxTokens {
+				if firstErr == nil {
+					firstErr = &TooManyError{Total: planned, Max: maxTokens}
+					cancel()
+				}
+				return
+			}
+			totals[ti] = l.Total
 			n := (l.Total + MaxPageSize - 1) / MaxPageSize
 			pagesByType[ti] = make([][]Token, max(n, 1))
 			for p := 1; p < n; p++ {
@@ -230,7 +277,11 @@ func (s *TokensService) ListAll(ctx context.Context, opts ListAllOptions) ([]Tok
 			}
 		}
 		if page < len(pagesByType[ti]) {
-			pagesByType[ti][page] = l.Items
+			items := l.Items
+			if items == nil {
+				items = []Token{}
+			}
+			pagesByType[ti][page] = items[:min(len(items), MaxPageSize)]
 		}
 	}
 	for ti := range types {
@@ -238,14 +289,32 @@ func (s *TokensService) ListAll(ctx context.Context, opts ListAllOptions) ([]Tok
 		go fetch(ti, 0)
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
-	}
 	var all []Token
+	complete := true
 	for _, pages := range pagesByType {
 		for _, p := range pages {
+			if p == nil {
+				complete = false
+			}
 			all = append(all, p...)
 		}
+	}
+	if firstErr != nil || !complete {
+		var tooMany *TooManyError
+		if errors.As(firstErr, &tooMany) {
+			return nil, firstErr
+		}
+		total := 0
+		for _, t := range totals {
+			total += t
+		}
+		if firstErr == nil {
+			firstErr = errors.New("pages are missing")
+		}
+		if len(all) == 0 && total == 0 {
+			return nil, firstErr
+		}
+		return nil, &IncompleteError{Fetched: len(all), Total: total, Err: firstErr}
 	}
 	return all, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,128 +17,337 @@ import (
 
 // Claims make create requests idempotent without another AWS service.
 //
-// A request with an idempotency key first creates a claim secret named
-// <prefix>idempotency/<adminId>/<hash of the key>. CreateSecret is atomic on
-// the name, so of two requests with one key exactly one gets the claim; the
-// other reads it and either replays the finished answer or is told the first
-// is still running. The claim holds the answer (never the key), is tagged
-// onto the key's secret, and is deleted together with it.
+// A request with an idempotency key holds a claim: a small secret named
+// <prefix>idempotency/<adminId>/<hash of the key> whose JSON value says how
+// far the request got. It is written before each step that changes
+// LogicMonitor (write-ahead), so whatever instance dies or whatever answer
+// is lost, the claim tells a retry what may exist and must be checked.
+//
+// Every change of a claim is a compare-and-set: PutSecretValue with a
+// ClientRequestToken derived from the version it replaces. Secrets Manager
+// accepts a token once; the same token with another value fails with
+// ResourceExistsException. Two instances that read the same version and
+// both try to take the claim over derive the same token but write different
+// values (each names its owner), so exactly one wins, and the loser learns
+// it lost. An SDK retry of one's own write repeats the same token and value
+// and is a no-op.
+//
+// The claim holds the answer (never the key). It is tagged onto the key's
+// secret and deleted with it; a key whose claim is scheduled for deletion is
+// retired (ErrKeyRetired).
 type Claims struct {
 	API    API
 	Prefix string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
-// Claim states. A claim is pending until the token exists, created once the
-// token exists and its answer is known (but its key may not be stored yet),
-// done when the answer is final, and failed when the request made nothing.
+// Claim states.
 const (
-	ClaimPending = "pending"
+	// ClaimPosting: the holder may be creating the token in LogicMonitor.
+	ClaimPosting = "posting"
+	// ClaimCreated: the token exists (TokenID) and its key is being stored
+	// in SecretName.
 	ClaimCreated = "created"
-	ClaimDone    = "done"
-	ClaimFailed  = "failed"
+	// ClaimDone: the answer is final and replayed to every retry.
+	ClaimDone = "done"
+	// ClaimFree: the request made nothing; the next request takes it.
+	ClaimFree = "free"
+	// ClaimUnresolved: an earlier attempt may have left a token (made
+	// since Since, or TokenID); the next request must check it first.
+	ClaimUnresolved = "unresolved"
 )
 
-// StaleAfter is how long a pending claim may stand before a retry takes it
-// over: longer than any create invocation can run.
+// StaleAfter is how long a claim may stand in posting or created before a
+// retry takes it over: longer than any create invocation can run (the
+// create function's timeout is 25 s).
 const StaleAfter = 2 * time.Minute
 
-type claimDoc struct {
-	State       string          `json:"state"`
-	Fingerprint string          `json:"fingerprint"`
-	Status      int             `json:"status,omitempty"`
-	Response    json.RawMessage `json:"response,omitempty"`
-	// SecretName is the key's secret, for a created claim.
+// ClaimDoc is a claim's JSON value.
+type ClaimDoc struct {
+	State       string `json:"state"`
+	Fingerprint string `json:"fingerprint"`
+	// Owner names the invocation that wrote it: the values of two writers
+	// always differ, which the compare-and-set relies on.
+	Owner string `json:"owner,omitempty"`
+	// Updated is when this state was written (Unix milliseconds).
+	Updated int64 `json:"updated"`
+	// Since is when the earliest create attempt of this claim may have
+	// reached LogicMonitor (Unix seconds); reconciliation looks for tokens
+	// made from then on.
+	Since int64 `json:"since,omitempty"`
+	// TokenID and SecretName name the token made and where its key goes.
+	TokenID    int64  `json:"tokenId,omitempty"`
 	SecretName string `json:"secretName,omitempty"`
+	// Status and Response are the answer: the final one (done) or the one
+	// the holder will give once the key is stored (created).
+	Status   int             `json:"status,omitempty"`
+	Response json.RawMessage `json:"response,omitempty"`
 }
 
-// Replay is an earlier answer to repeat. For a created claim the answer
-// lacks what only the key's secret can tell (its ARN).
+// Stale reports whether a posting or created claim was left behind by an
+// invocation that can no longer be running.
+func (d ClaimDoc) Stale(now time.Time) bool {
+	return now.Sub(time.UnixMilli(d.Updated)) > StaleAfter
+}
+
+// Held is a claim this invocation holds. Previous is what the claim said
+// before this invocation took it: when it is not nil, an earlier attempt may
+// have left a token that must be dealt with before anything else.
+type Held struct {
+	c        *Claims
+	name     string
+	version  string
+	owner    string
+	doc      ClaimDoc
+	Previous *ClaimDoc
+}
+
+// Since is when this claim's earliest attempt may have reached LogicMonitor.
+func (h *Held) Since() time.Time { return time.Unix(h.doc.Since, 0) }
+
+// Name is the claim secret's name.
+func (h *Held) Name() string { return h.name }
+
+// Replay is an earlier final answer to repeat.
 type Replay struct {
-	State      string
 	Status     int
 	Response   json.RawMessage
 	SecretName string
 }
 
-// ErrInProgress says a request with the same key has not finished.
-var ErrInProgress = errors.New("a request with this idempotency key is still in progress")
+// Errors of Acquire.
+var (
+	// ErrInProgress says another invocation is working on the same key.
+	ErrInProgress = errors.New("a request with this idempotency key is still in progress")
+	// ErrKeyReused says the key was used before for a different request.
+	ErrKeyReused = errors.New("this idempotency key was used for a different request")
+	// ErrKeyRetired says the key's token was deleted and its record is
+	// scheduled for deletion with it: the key cannot be used again.
+	ErrKeyRetired = errors.New("the token this idempotency key created was deleted")
+	// ErrClaimLost says another invocation took the claim over.
+	ErrClaimLost = errors.New("the idempotency claim was taken over by another request")
+)
 
-// ErrKeyReused says the key was used before for a different request.
-var ErrKeyReused = errors.New("this idempotency key was used for a different request")
+// TagFingerprint on a claim secret holds the request's fingerprint, which
+// DescribeSecret still shows once the claim is scheduled for deletion.
+const TagFingerprint = "lmtokens:request-hash"
 
 // Name returns the claim secret's name.
 func (c *Claims) Name(adminID int64, key string) string {
 	h := sha256.Sum256([]byte(key))
-	return c.Prefix + "idempotency/" + strconv.FormatInt(adminID, 10) + "/" + hex.EncodeToString(h[:20])
+	return c.Prefix + ClaimPath + strconv.FormatInt(adminID, 10) + "/" + hex.EncodeToString(h[:20])
 }
 
-// Acquire claims key for a request whose content hashes to fingerprint. It
-// returns a Replay when the request already finished, ErrInProgress or
-// ErrKeyReused when it may not go ahead, and (nil, nil) when the caller now
-// holds the claim and must Complete or Abandon it.
-func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint string) (*Replay, error) {
+// ClaimPath is where claims live under the prefix.
+const ClaimPath = "idempotency/"
+
+// MaxClaimNameSuffix is the longest name a claim adds to the prefix:
+// "idempotency/" + a 19-digit id + "/" + 40 hex digits.
+const MaxClaimNameSuffix = len(ClaimPath) + 19 + 1 + 40
+
+func (c *Claims) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// Acquire claims key for a request whose content hashes to fingerprint, on
+// behalf of owner (unique per invocation). It returns the held claim, or a
+// Replay when the request already finished, or ErrInProgress, ErrKeyReused,
+// ErrKeyRetired, or an *UnavailableError.
+func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint, owner string) (*Held, *Replay, error) {
 	name := c.Name(adminID, key)
-	pending, _ := json.Marshal(claimDoc{State: ClaimPending, Fingerprint: fingerprint})
+	now := c.now()
+	doc := ClaimDoc{State: ClaimPosting, Fingerprint: fingerprint, Owner: owner, Updated: now.UnixMilli(), Since: now.Unix()}
+	value, _ := json.Marshal(doc)
+	token := requestToken("claim", name, owner)
 	_, err := c.API.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name:         aws.String(name),
-		Description:  aws.String("lmtokens idempotency record of a create request; holds no key"),
-		SecretString: aws.String(string(pending)),
-		Tags:         []types.Tag{{Key: aws.String(TagManagedBy), Value: aws.String(ManagedBy)}, {Key: aws.String(TagAdminID), Value: aws.String(strconv.FormatInt(adminID, 10))}},
+		Name:               aws.String(name),
+		Description:        aws.String("lmtokens idempotency record of a create request; holds no key"),
+		SecretString:       aws.String(string(value)),
+		ClientRequestToken: aws.String(token),
+		Tags: []types.Tag{
+			{Key: aws.String(TagManagedBy), Value: aws.String(ManagedBy)},
+			{Key: aws.String(TagAdminID), Value: aws.String(strconv.FormatInt(adminID, 10))},
+			{Key: aws.String(TagFingerprint), Value: aws.String(fingerprint)},
+		},
 	})
 	if err == nil {
-		return nil, nil
+		return &Held{c: c, name: name, version: token, owner: owner, doc: doc}, nil, nil
 	}
 	var exists *types.ResourceExistsException
-	if !errors.As(err, &exists) {
-		return nil, &UnavailableError{Op: "CreateSecret " + name, Err: err}
+	switch {
+	case isScheduledForDeletion(err):
+		return nil, nil, c.retired(ctx, name, fingerprint)
+	case !errors.As(err, &exists):
+		return nil, nil, &UnavailableError{Op: "CreateSecret " + name, Err: err}
 	}
+	cur, version, err := c.read(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cur == nil {
+		// Created an instant ago and not yet visible to reads.
+		return nil, nil, ErrInProgress
+	}
+	if cur.Owner == owner && version == token {
+		// Our own CreateSecret, whose first answer was lost.
+		return &Held{c: c, name: name, version: token, owner: owner, doc: doc}, nil, nil
+	}
+	if cur.Fingerprint != fingerprint {
+		return nil, nil, ErrKeyReused
+	}
+	switch cur.State {
+	case ClaimDone:
+		return nil, &Replay{Status: cur.Status, Response: cur.Response, SecretName: cur.SecretName}, nil
+	case ClaimCreated:
+		// The token exists; once its key is stored the request has in
+		// effect succeeded, even if its holder never recorded the end.
+		live, err := c.secretLive(ctx, cur.SecretName)
+		if err != nil {
+			return nil, nil, err
+		}
+		if live {
+			h := &Held{c: c, name: name, version: version, owner: owner, doc: *cur}
+			_ = h.Done(ctx, cur.Status, cur.Response, cur.SecretName) // the next retry finds it done, or repeats this
+			return nil, &Replay{Status: cur.Status, Response: cur.Response, SecretName: cur.SecretName}, nil
+		}
+		if !cur.Stale(now) {
+			return nil, nil, ErrInProgress
+		}
+	case ClaimPosting:
+		if !cur.Stale(now) {
+			return nil, nil, ErrInProgress
+		}
+	}
+	// Free, unresolved or stale: take it over, keeping the earliest time an
+	// attempt may have reached LogicMonitor.
+	next := ClaimDoc{State: ClaimPosting, Fingerprint: fingerprint, Owner: owner, Updated: now.UnixMilli(), Since: now.Unix()}
+	prev := *cur
+	if cur.State != ClaimFree && cur.Since != 0 {
+		next.Since = cur.Since
+		next.TokenID, next.SecretName = cur.TokenID, cur.SecretName
+	}
+	h := &Held{c: c, name: name, version: version, owner: owner, doc: *cur}
+	if err := h.put(ctx, next); err != nil {
+		if errors.Is(err, ErrClaimLost) {
+			return nil, nil, ErrInProgress
+		}
+		return nil, nil, err
+	}
+	if prev.State != ClaimFree {
+		h.Previous = &prev
+	}
+	return h, nil, nil
+}
+
+// read returns a claim's current value and version (nil when not found).
+func (c *Claims) read(ctx context.Context, name string) (*ClaimDoc, string, error) {
 	out, err := c.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
 	if err != nil {
-		return nil, &UnavailableError{Op: "GetSecretValue " + name, Err: err}
-	}
-	var doc claimDoc
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc); err != nil {
-		return nil, &UnavailableError{Op: "GetSecretValue " + name, Err: errors.New("claim is not valid JSON")}
-	}
-	stale := out.CreatedDate != nil && time.Since(*out.CreatedDate) > StaleAfter
-	switch {
-	case doc.Fingerprint != fingerprint:
-		return nil, ErrKeyReused
-	case doc.State == ClaimDone || doc.State == ClaimCreated:
-		return &Replay{State: doc.State, Status: doc.Status, Response: doc.Response, SecretName: doc.SecretName}, nil
-	case doc.State == ClaimFailed || (doc.State == ClaimPending && stale):
-		// The earlier request made nothing (or died before making
-		// anything): this one takes the claim over.
-		if err := c.put(ctx, name, claimDoc{State: ClaimPending, Fingerprint: fingerprint}); err != nil {
-			return nil, err
+		if isNotFound(err) {
+			return nil, "", nil
 		}
-		return nil, nil
+		return nil, "", &UnavailableError{Op: "GetSecretValue " + name, Err: err}
 	}
-	return nil, ErrInProgress
+	var doc ClaimDoc
+	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc); err != nil || doc.State == "" {
+		return nil, "", &UnavailableError{Op: "GetSecretValue " + name, Err: errors.New("the idempotency record is not lmtokens' JSON")}
+	}
+	return &doc, aws.ToString(out.VersionId), nil
 }
 
-// Created records that the token exists, with its answer and the name of
-// the secret its key goes to. It comes before the key is stored, so that a
-// failure to record it can still be undone by deleting the token.
-func (c *Claims) Created(ctx context.Context, adminID int64, key, fingerprint, secretName string, status int, response json.RawMessage) error {
-	return c.put(ctx, c.Name(adminID, key), claimDoc{State: ClaimCreated, Fingerprint: fingerprint, Status: status, Response: response, SecretName: secretName})
-}
-
-// Complete records the answer to replay.
-func (c *Claims) Complete(ctx context.Context, adminID int64, key, fingerprint string, status int, response json.RawMessage) error {
-	return c.put(ctx, c.Name(adminID, key), claimDoc{State: ClaimDone, Fingerprint: fingerprint, Status: status, Response: response})
-}
-
-// Abandon releases a claim whose request made nothing, so a retry runs again.
-func (c *Claims) Abandon(ctx context.Context, adminID int64, key, fingerprint string) error {
-	return c.put(ctx, c.Name(adminID, key), claimDoc{State: ClaimFailed, Fingerprint: fingerprint})
-}
-
-func (c *Claims) put(ctx context.Context, name string, doc claimDoc) error {
-	v, _ := json.Marshal(doc)
-	_, err := c.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(string(v))})
+// secretLive reports whether a secret exists and is not scheduled for deletion.
+func (c *Claims) secretLive(ctx context.Context, name string) (bool, error) {
+	if name == "" {
+		return false, nil
+	}
+	desc, err := c.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	if err != nil {
-		return &UnavailableError{Op: "PutSecretValue " + name, Err: err}
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
 	}
+	return desc.DeletedDate == nil, nil
+}
+
+// retired tells a retired key from a reused one by the fingerprint tag a
+// scheduled-for-deletion claim still shows.
+func (c *Claims) retired(ctx context.Context, name, fingerprint string) error {
+	desc, err := c.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		return &UnavailableError{Op: "DescribeSecret " + name, Err: err}
+	}
+	for _, t := range desc.Tags {
+		if aws.ToString(t.Key) == TagFingerprint && aws.ToString(t.Value) != fingerprint {
+			return ErrKeyReused
+		}
+	}
+	return ErrKeyRetired
+}
+
+// Created records, before the key is stored, that token tokenID exists and
+// that its key goes to secretName, with the answer to give.
+func (h *Held) Created(ctx context.Context, tokenID int64, secretName string, status int, response json.RawMessage) error {
+	d := h.doc
+	d.State, d.TokenID, d.SecretName, d.Status, d.Response = ClaimCreated, tokenID, secretName, status, response
+	return h.put(ctx, d)
+}
+
+// Done records the final answer. It carries no owner: instances that
+// finish the same claim write the same value.
+func (h *Held) Done(ctx context.Context, status int, response json.RawMessage, secretName string) error {
+	return h.put(ctx, ClaimDoc{State: ClaimDone, Fingerprint: h.doc.Fingerprint, Status: status, Response: response, SecretName: secretName})
+}
+
+// Release frees the claim: the request made nothing, so a retry runs anew.
+func (h *Held) Release(ctx context.Context) error {
+	return h.put(ctx, ClaimDoc{State: ClaimFree, Fingerprint: h.doc.Fingerprint, Owner: h.owner, Updated: h.c.now().UnixMilli()})
+}
+
+// Unresolved records that a token may be left (made since since, or
+// tokenID): the next request with the key checks before it creates.
+func (h *Held) Unresolved(ctx context.Context, since time.Time, tokenID int64) error {
+	return h.put(ctx, ClaimDoc{State: ClaimUnresolved, Fingerprint: h.doc.Fingerprint, Owner: h.owner, Updated: h.c.now().UnixMilli(), Since: since.Unix(), TokenID: tokenID})
+}
+
+// put replaces the claim's value if it still is the version this holder
+// last saw (see Claims).
+func (h *Held) put(ctx context.Context, d ClaimDoc) error {
+	if d.Updated == 0 && d.State != ClaimDone {
+		d.Updated = h.c.now().UnixMilli()
+	}
+	if d.Owner == "" && d.State != ClaimDone {
+		d.Owner = h.owner
+	}
+	value, _ := json.Marshal(d)
+	token := requestToken("claim-next", h.name, h.version)
+	_, err := h.c.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(h.name), SecretString: aws.String(string(value)), ClientRequestToken: aws.String(token),
+	})
+	if err != nil {
+		if isVersionConflict(err) {
+			return ErrClaimLost
+		}
+		return &UnavailableError{Op: "PutSecretValue " + h.name, Err: err}
+	}
+	h.version, h.doc = token, d
 	return nil
+}
+
+// isVersionConflict reports Secrets Manager's refusal to change an existing
+// version: the compare-and-set lost.
+func isVersionConflict(err error) bool {
+	var exists *types.ResourceExistsException
+	return errors.As(err, &exists)
+}
+
+// isScheduledForDeletion reports the refusal of an operation on a secret
+// that is scheduled for deletion.
+func isScheduledForDeletion(err error) bool {
+	var ir *types.InvalidRequestException
+	return errors.As(err, &ir) && strings.Contains(strings.ToLower(ir.ErrorMessage()), "deletion")
 }

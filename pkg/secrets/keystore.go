@@ -32,11 +32,14 @@ const (
 	ManagedBy    = "lmtokens"
 )
 
+// MaxNameLength is the longest secret name Secrets Manager accepts.
+const MaxNameLength = 512
+
 // ValidName reports whether s is made of what Secrets Manager allows in a
 // secret's name: 1 to 512 letters, digits and /_+=.@- characters. A prefix
 // of created keys' names must pass it too.
 func ValidName(s string) bool {
-	if s == "" || len(s) > 512 {
+	if s == "" || len(s) > MaxNameLength {
 		return false
 	}
 	for _, c := range s {
@@ -149,34 +152,77 @@ func (k *KeyStore) Describe(ctx context.Context, name string) (*SecretRef, error
 // ScheduleDeletion schedules the deletion of a token's secret, and of the
 // idempotency claim that created it, with the recovery window. A token with
 // no stored secret gives a nil ref and no error.
+//
+// It deletes first and reads after: DeleteSecret acts on Secrets Manager's
+// latest state, while a read just after the key was stored may not see it
+// yet. A secret that was already scheduled (an earlier, interrupted attempt)
+// still has its claim followed, so a retry always finishes the job;
+// ref.WasScheduled is true only when this call found nothing left to do.
 func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
 	name := k.Name(adminID, tokenID)
-	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
-	if err != nil {
-		var nf *types.ResourceNotFoundException
-		if errors.As(err, &nf) {
-			return nil, nil
-		}
-		return nil, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
+	ref, already, err := k.deleteSecret(ctx, name)
+	if err != nil || ref == nil {
+		return ref, err
 	}
-	if desc.DeletedDate != nil {
-		// Already scheduled (an earlier attempt, or by hand).
-		d := desc.DeletedDate.Add(time.Duration(k.recoveryDays()) * 24 * time.Hour)
-		return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: &d, WasScheduled: true}, nil
-	}
-	ref, err := k.deleteSecret(ctx, name)
+	claim, err := k.claimOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
+	claimAlready := true
+	if claim != "" {
+		cref, was, err := k.deleteSecret(ctx, claim)
+		if err != nil {
+			return nil, err
+		}
+		claimAlready = cref == nil || was
+	}
+	ref.WasScheduled = already && claimAlready
+	return ref, nil
+}
+
+// claimOf reads the idempotency-claim tag of a key's secret, which is known
+// to exist.
+func (k *KeyStore) claimOf(ctx context.Context, name string) (string, error) {
+	desc, err := k.describeEventually(ctx, name)
+	if err != nil || desc == nil {
+		return "", err
+	}
 	for _, t := range desc.Tags {
-		if aws.ToString(t.Key) == TagClaim && strings.HasPrefix(aws.ToString(t.Value), k.Prefix) {
-			// The claim only answered retries of the create; it goes too.
-			if _, err := k.deleteSecret(ctx, aws.ToString(t.Value)); err != nil && !isNotFound(err) {
-				return ref, err
-			}
+		if aws.ToString(t.Key) == TagClaim && strings.HasPrefix(aws.ToString(t.Value), k.Prefix+ClaimPath) {
+			return aws.ToString(t.Value), nil
 		}
 	}
-	return ref, nil
+	return "", nil
+}
+
+// DescribeEventually is Describe for a secret that should exist: a read that
+// does not see it yet (Secrets Manager's reads lag its writes) is repeated
+// for about a second and a half before nil is believed.
+func (k *KeyStore) DescribeEventually(ctx context.Context, name string) (*SecretRef, error) {
+	desc, err := k.describeEventually(ctx, name)
+	if err != nil || desc == nil {
+		return nil, err
+	}
+	return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: desc.DeletedDate, WasScheduled: desc.DeletedDate != nil}, nil
+}
+
+func (k *KeyStore) describeEventually(ctx context.Context, name string) (*secretsmanager.DescribeSecretOutput, error) {
+	for attempt := 0; ; attempt++ {
+		desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+		switch {
+		case err == nil:
+			return desc, nil
+		case !isNotFound(err):
+			return nil, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
+		case attempt == 4:
+			return nil, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &UnavailableError{Op: "DescribeSecret " + name, Err: ctx.Err()}
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
 }
 
 func (k *KeyStore) recoveryDays() int32 {
@@ -186,15 +232,31 @@ func (k *KeyStore) recoveryDays() int32 {
 	return k.RecoveryDays
 }
 
-func (k *KeyStore) deleteSecret(ctx context.Context, name string) (*SecretRef, error) {
+// deleteSecret schedules a secret's deletion. It returns nil when there is
+// no such secret, and already when it was scheduled before this call.
+func (k *KeyStore) deleteSecret(ctx context.Context, name string) (ref *SecretRef, already bool, err error) {
 	out, err := k.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
 		SecretId:             aws.String(name),
 		RecoveryWindowInDays: aws.Int64(int64(k.recoveryDays())),
 	})
-	if err != nil {
-		return nil, &UnavailableError{Op: "DeleteSecret " + name, Err: err}
+	switch {
+	case err == nil:
+		return &SecretRef{Name: name, ARN: aws.ToString(out.ARN), DeletionDate: out.DeletionDate}, false, nil
+	case isNotFound(err):
+		return nil, false, nil
+	case !isScheduledForDeletion(err):
+		return nil, false, &UnavailableError{Op: "DeleteSecret " + name, Err: err}
 	}
-	return &SecretRef{Name: name, ARN: aws.ToString(out.ARN), DeletionDate: out.DeletionDate}, nil
+	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	if err != nil {
+		return nil, false, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
+	}
+	ref = &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), WasScheduled: true}
+	if desc.DeletedDate != nil {
+		d := desc.DeletedDate.Add(time.Duration(k.recoveryDays()) * 24 * time.Hour)
+		ref.DeletionDate = &d
+	}
+	return ref, true, nil
 }
 
 func isNotFound(err error) bool {

@@ -1,0 +1,352 @@
+package handlers
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
+)
+
+// CreateOutput is the answer to a create: the token's metadata and where its
+// key is kept. The key itself is never in it.
+type CreateOutput struct {
+	ID        int64             `json:"id"`
+	AccessID  string            `json:"accessId"`
+	AdminID   int64             `json:"adminId"`
+	Type      string            `json:"type"`
+	Status    int               `json:"status"`
+	Note      string            `json:"note"`
+	CreatedOn int64             `json:"createdOn"`
+	Secret    secrets.SecretRef `json:"secret"`
+}
+
+// reconcileSlack widens the window in which a lost create's token is looked
+// for: LogicMonitor stamps createdOn in whole seconds on its own clock.
+const reconcileSlack = 10 * time.Second
+
+// create makes a token and stores its key, so that whatever fails nothing is
+// left orphaned and, with an idempotency key, at most one token is ever made
+// for the key:
+//
+//   - The credentials are read before the key is claimed: a failure there
+//     asks nothing of LogicMonitor and leaves the key free.
+//   - The claim is written before every step that changes LogicMonitor
+//     (see secrets.Claims), so a retry always knows what may exist.
+//   - A POST whose answer is lost is reconciled: the token it may have made
+//     is found and deleted (its key is unrecoverable), and the answer says
+//     nothing was kept. The POST itself is never retried.
+func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
+	if _, _, err := s.lmClient(ctx); err != nil {
+		return result{}, err
+	}
+	if in.IdempotencyKey == "" {
+		return s.createToken(ctx, in, nil)
+	}
+	held, replay, err := s.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx))
+	switch {
+	case errors.Is(err, secrets.ErrKeyReused):
+		return result{}, &Error{Type: TypeConflict, Status: http.StatusUnprocessableEntity, Message: "the idempotency key was already used for a different create request"}
+	case errors.Is(err, secrets.ErrKeyRetired):
+		return result{}, &Error{Type: TypeConflict, Status: http.StatusGone, Message: "the token this idempotency key created has been deleted: use a new idempotency key to create another"}
+	case errors.Is(err, secrets.ErrInProgress):
+		return result{}, &Error{Type: TypeConflict, Status: http.StatusConflict, RetryAfter: 5 * time.Second, Message: fmt.Sprintf(
+			"a create request with this idempotency key is in progress; retry later (one that stopped is taken over after %v)", secrets.StaleAfter)}
+	case err != nil:
+		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: err.Error() + ": nothing was created; retrying is safe"}
+	case replay != nil:
+		return s.replay(ctx, replay)
+	}
+	if held.Previous != nil {
+		if err := s.resolvePrevious(ctx, in, held); err != nil {
+			return result{}, err
+		}
+	}
+	return s.createToken(ctx, in, held)
+}
+
+// resolvePrevious deals with what an earlier attempt of a claim may have
+// left in LogicMonitor before this one creates anything.
+func (s *Service) resolvePrevious(ctx context.Context, in CreateInput, held *secrets.Held) error {
+	prev := held.Previous
+	c, _, err := s.lmClient(ctx)
+	if err != nil {
+		s.release(ctx, held)
+		return err
+	}
+	r := s.reconcile(ctx, c, in, held.Since(), prev.TokenID)
+	switch r.kind {
+	case cleared:
+		return nil
+	case ambiguous:
+		e := &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+			"an earlier attempt with this idempotency key may have made one of tokens %v of user %d (same note and type, made at that time), whose key was never stored; lmtokens cannot tell which, so it deleted none: check them and delete the one no one else made",
+			r.candidates, in.AdminID)}
+		s.finish(ctx, held, e)
+		return e
+	}
+	cctx, cancel := compensation(ctx)
+	defer cancel()
+	s.unresolved(cctx, held, held.Since(), r.tokenID)
+	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+		"an earlier attempt with this idempotency key may have left a token whose key was never stored, and checking it failed (%v): nothing new was made; retry with the same Idempotency-Key to finish the check", r.err)}
+}
+
+// createToken posts the token, records it in the claim, stores its key and
+// records the answer.
+func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets.Held) (result, error) {
+	since := s.now()
+	var tok *logicmonitor.CreatedToken
+	var creds secrets.Credentials
+	var client *logicmonitor.Client
+	err := s.withLM(ctx, func(c *logicmonitor.Client, cr secrets.Credentials) error {
+		t, err := c.Tokens.Create(ctx, in.AdminID, logicmonitor.CreateOptions{Type: in.Type, Note: in.Note, Status: in.Status})
+		tok, creds, client = t, cr, c
+		return err
+	})
+	if err != nil {
+		if client == nil || !logicmonitor.IsIndeterminate(err) {
+			// Refused, or never sent: nothing was made.
+			s.release(ctx, held)
+			return result{}, err
+		}
+		return result{}, s.lostCreate(ctx, client, in, held, since, err)
+	}
+	out := CreateOutput{
+		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, Type: tok.Type, Status: tok.Status,
+		Note: tok.Note, CreatedOn: tok.CreatedOn, Secret: secrets.SecretRef{Name: s.keys.Name(in.AdminID, tok.ID)},
+	}
+	if tok.AccessKey == "" {
+		return result{}, s.rollback(ctx, client, tok, held, errors.New("LogicMonitor's create answer carried no key"))
+	}
+	// The answer as recorded: replays add the secret's ARN.
+	recorded, _ := json.Marshal(out)
+	claimName := ""
+	if held != nil {
+		claimName = held.Name()
+		if err := held.Created(ctx, tok.ID, out.Secret.Name, http.StatusCreated, recorded); err != nil {
+			return result{}, s.rollback(ctx, client, tok, held, fmt.Errorf("the idempotency record could not be updated: %w", err))
+		}
+	}
+	ref, err := s.keys.Store(ctx, secrets.StoredKey{
+		Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
+		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn,
+	}, tok.AdminName, claimName)
+	if err != nil {
+		return result{}, s.rollback(ctx, client, tok, held, err)
+	}
+	out.Secret = ref
+	if held != nil {
+		cctx, cancel := compensation(ctx)
+		defer cancel()
+		if err := held.Done(cctx, http.StatusCreated, recorded, ref.Name); err != nil {
+			// The key is stored, so a retry finds the claim created with a
+			// live secret and replays this answer all the same.
+			s.log.WarnContext(ctx, "could not record the idempotency outcome", "error", err.Error())
+		}
+	}
+	return result{http.StatusCreated, out}, nil
+}
+
+// lostCreate handles a POST that may have made a token whose answer, and so
+// whose key, was lost.
+func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, in CreateInput, held *secrets.Held, since time.Time, cause error) error {
+	cctx, cancel := compensation(ctx)
+	defer cancel()
+	msg := "LogicMonitor's answer to the create was lost (" + classify(cause, s.cfg.CredentialsSecret).Message + ")"
+	r := s.reconcile(cctx, c, in, since, 0)
+	switch r.kind {
+	case cleared:
+		s.release(cctx, held)
+		if r.deleted != 0 {
+			msg += fmt.Sprintf("; the token it made (%d) was found and deleted, since its key cannot be recovered: nothing was kept; retrying is safe", r.deleted)
+		} else {
+			msg += "; it made no token: nothing was kept; retrying is safe"
+		}
+		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
+	case ambiguous:
+		e := &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg + fmt.Sprintf(
+			"; it may have made one of tokens %v of user %d (same note and type, made at that time), whose key is lost; lmtokens cannot tell which, so it deleted none: check them and delete the one no one else made",
+			r.candidates, in.AdminID)}
+		s.finish(cctx, held, e)
+		return e
+	}
+	s.log.ErrorContext(ctx, "a lost create could not be reconciled", "adminId", in.AdminID, "since", since.Unix(), "error", r.err.Error())
+	if held != nil {
+		s.unresolved(cctx, held, since, r.tokenID)
+		msg += fmt.Sprintf("; checking whether it made a token failed (%v): retry with the same Idempotency-Key, which finishes that check (deleting such a token) before it creates", r.err)
+	} else {
+		msg += fmt.Sprintf("; checking whether it made a token failed (%v): look for a token of user %d with this note made at %s and delete it, since its key is lost",
+			r.err, in.AdminID, since.UTC().Format(time.RFC3339))
+	}
+	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
+}
+
+type reconcileKind int
+
+const (
+	cleared   reconcileKind = iota // nothing is left: none was made, or it was deleted
+	ambiguous                      // several tokens could be the one
+	failed                         // the check itself failed
+)
+
+type reconciliation struct {
+	kind       reconcileKind
+	deleted    int64   // the token deleted, if any
+	tokenID    int64   // the token known to be left, when failed
+	candidates []int64 // when ambiguous
+	err        error
+}
+
+// reconcile finds and deletes the token an attempt may have made: tokenID
+// when it is known, else the user's token of the same type and note made
+// since since whose key lmtokens did not store. Several such tokens cannot
+// be told apart, and none is deleted.
+func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, in CreateInput, since time.Time, tokenID int64) reconciliation {
+	if tokenID == 0 {
+		typ := in.Type
+		if typ == "" {
+			typ = logicmonitor.TypeLMv1
+		}
+		from := since.Add(-reconcileSlack).Unix()
+		toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{AdminID: in.AdminID, Types: []string{typ}, Filter: fmt.Sprintf("createdOn>:%d", from)})
+		if err != nil {
+			return reconciliation{kind: failed, err: err}
+		}
+		var candidates []int64
+		for _, t := range toks {
+			if t.Note != in.Note || t.Type != typ || t.CreatedOn < from {
+				continue
+			}
+			ref, err := s.keys.Describe(ctx, s.keys.Name(in.AdminID, t.ID))
+			if err != nil {
+				return reconciliation{kind: failed, err: err}
+			}
+			if ref == nil {
+				candidates = append(candidates, t.ID)
+			}
+		}
+		switch len(candidates) {
+		case 0:
+			return reconciliation{kind: cleared}
+		case 1:
+			tokenID = candidates[0]
+		default:
+			slices.Sort(candidates)
+			return reconciliation{kind: ambiguous, candidates: candidates}
+		}
+	}
+	if err := c.Tokens.Delete(ctx, in.AdminID, tokenID); err != nil {
+		if logicmonitor.IsNotFound(err) {
+			return reconciliation{kind: cleared}
+		}
+		return reconciliation{kind: failed, tokenID: tokenID, err: err}
+	}
+	s.log.WarnContext(ctx, "deleted a token whose key was lost", "adminId", in.AdminID, "tokenId", tokenID)
+	return reconciliation{kind: cleared, deleted: tokenID}
+}
+
+// rollback deletes a token whose key could not be kept.
+func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, tok *logicmonitor.CreatedToken, held *secrets.Held, cause error) error {
+	cctx, cancel := compensation(ctx)
+	defer cancel()
+	err := c.Tokens.Delete(cctx, tok.AdminID, tok.ID)
+	if err == nil || logicmonitor.IsNotFound(err) {
+		s.release(cctx, held)
+		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+			"the key was not kept: %v; the new token %d was deleted from LogicMonitor again: nothing was kept; retrying is safe", cause, tok.ID)}
+	}
+	s.log.ErrorContext(ctx, "orphaned token: its key was not stored and it could not be deleted",
+		"adminId", tok.AdminID, "tokenId", tok.ID, "accessId", tok.AccessID, "storeError", cause.Error(), "deleteError", err.Error())
+	advice := "delete it by hand (its key is lost)"
+	if held != nil {
+		s.unresolved(cctx, held, time.Time{}, tok.ID)
+		advice = "retry with the same Idempotency-Key, which deletes it before creating another, or delete it by hand (its key is lost)"
+	}
+	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+		"the key could not be stored (%v) and token %d of user %d could not be deleted again (%v): %s", cause, tok.ID, tok.AdminID, err, advice)}
+}
+
+// release frees a claim whose request made nothing. If that fails, the claim
+// is taken over once stale, after a check that finds nothing.
+func (s *Service) release(ctx context.Context, held *secrets.Held) {
+	if held == nil {
+		return
+	}
+	cctx, cancel := compensation(ctx)
+	defer cancel()
+	if err := held.Release(cctx); err != nil {
+		s.log.WarnContext(ctx, "could not free the idempotency key", "claim", held.Name(), "error", err.Error())
+	}
+}
+
+// unresolved records that a token may be left for the next attempt to check.
+func (s *Service) unresolved(ctx context.Context, held *secrets.Held, since time.Time, tokenID int64) {
+	if since.IsZero() {
+		since = held.Since()
+	}
+	if err := held.Unresolved(ctx, since, tokenID); err != nil {
+		s.log.WarnContext(ctx, "could not record what the next attempt must check", "claim", held.Name(), "error", err.Error())
+	}
+}
+
+// finish records a final error answer that every retry replays.
+func (s *Service) finish(ctx context.Context, held *secrets.Held, e *Error) {
+	if held == nil {
+		return
+	}
+	body, _ := json.Marshal(e.body())
+	if err := held.Done(ctx, e.Status, body, ""); err != nil {
+		s.log.WarnContext(ctx, "could not record the idempotency outcome", "claim", held.Name(), "error", err.Error())
+	}
+}
+
+// replay repeats an earlier answer. A success is replayed only while the
+// key's secret is there: once the token was deleted the key is retired.
+func (s *Service) replay(ctx context.Context, r *secrets.Replay) (result, error) {
+	if r.Status >= 400 {
+		var body struct{ Type, Message string }
+		_ = json.Unmarshal(r.Response, &body)
+		return result{}, &Error{Type: body.Type, Status: r.Status, Message: body.Message}
+	}
+	var out CreateOutput
+	if err := json.Unmarshal(r.Response, &out); err != nil {
+		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "the idempotency record is unreadable"}
+	}
+	ref, err := s.keys.DescribeEventually(ctx, r.SecretName)
+	if err != nil {
+		return result{}, err
+	}
+	if ref == nil || ref.WasScheduled {
+		return result{}, &Error{Type: TypeConflict, Status: http.StatusGone, Message: fmt.Sprintf(
+			"the token this idempotency key created (%d) has been deleted: use a new idempotency key to create another", out.ID)}
+	}
+	out.Secret = secrets.SecretRef{Name: ref.Name, ARN: ref.ARN}
+	return result{http.StatusCreated, out}, nil
+}
+
+func fingerprint(in CreateInput) string {
+	h := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%s\x00%d\x00%s", in.AdminID, in.Type, in.Status, in.Note)))
+	return hex.EncodeToString(h[:])
+}
+
+// owner names this invocation in the claims it writes.
+func owner(ctx context.Context) string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	id := hex.EncodeToString(b)
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		id = lc.AwsRequestID + "/" + id
+	}
+	return id
+}

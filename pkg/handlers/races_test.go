@@ -1,0 +1,151 @@
+package handlers_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
+	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
+)
+
+// instances is how many Lambda instances run the same request at once.
+const instances = 12
+
+// Twelve create functions (separate processes, each its own Runtime API)
+// get the same request with the same Idempotency-Key at the same moment,
+// with the key in each state a claim can be in. Exactly one token is made,
+// nothing is orphaned, and every answer is that token's 201 or a 409 to
+// retry; a retry afterwards replays the 201.
+func TestConcurrentCreatesWithOneKeyMakeOneToken(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the real binaries")
+	}
+	const key = "race-key"
+	req := rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"race"}`, map[string]string{"Idempotency-Key": key})
+	scenarios := map[string]func(e *env){
+		"new key": func(*env) {},
+		// The first attempt's store failed and its token was deleted: the
+		// claim is free and every instance may take it.
+		"after a rollback": func(e *env) {
+			e.sm.Fail("CreateSecret", 1, localsecrets.Failure{Type: "AccessDeniedException", Match: "api-tokens/2/"})
+			if r := e.http(handlers.Create, req); r.Status != 502 {
+				t.Fatalf("first attempt: %d %s", r.Status, r.Raw)
+			}
+		},
+		// An instance died right after its POST, whose token (key lost)
+		// exists: the claim is stale, one taker deletes that token, and
+		// one new token is made.
+		"stale claim of a dead instance": func(e *env) {
+			e.sm.Fail("CreateSecret", 1, localsecrets.Failure{Type: "AccessDeniedException", Match: "api-tokens/2/"})
+			e.http(handlers.Create, req)
+			claim := e.claimName(key)
+			var doc secrets.ClaimDoc
+			sec, _ := e.sm.Get(claim)
+			_ = json.Unmarshal([]byte(sec.Value), &doc)
+			dead := time.Now().Add(-3 * time.Minute)
+			doc.State, doc.Owner, doc.Updated, doc.Since = secrets.ClaimPosting, "dead-instance", dead.UnixMilli(), dead.Unix()
+			v, _ := json.Marshal(doc)
+			if _, err := e.api.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(claim), SecretString: aws.String(string(v))}); err != nil {
+				t.Fatal(err)
+			}
+			e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "race", CreatedDaysAgo: 3.0 / 24 / 60})
+		},
+		// The first attempt's answer was lost and so was its check.
+		"unresolved claim": func(e *env) {
+			e.portal.Inject(lmsandbox.Fault{Method: http.MethodPost, Drop: true, AfterProcessing: true})
+			e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Status: 500, Count: 20})
+			if r := e.http(handlers.Create, req); r.Status != 502 {
+				t.Fatalf("first attempt: %d %s", r.Status, r.Raw)
+			}
+			e.portal.ClearFaults()
+		},
+	}
+	for name, prepare := range scenarios {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, lmsandbox.Config{Latency: 5 * time.Millisecond})
+			l := e.ledger(2)
+			fns := make([]*lambdaruntime.Function, instances)
+			for i := range fns {
+				fns[i] = e.startBinary(t, "create")
+			}
+			prepare(e)
+
+			answers := make([]httpResp, instances)
+			results := make([]lambdaruntime.Result, instances)
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			raw, _ := json.Marshal(req)
+			for i, f := range fns {
+				wg.Add(1)
+				go func(i int, f *lambdaruntime.Function) {
+					defer wg.Done()
+					<-start
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					results[i], _ = f.Invoke(ctx, raw)
+				}(i, f)
+			}
+			close(start)
+			wg.Wait()
+			for i, res := range results {
+				var resp events.APIGatewayProxyResponse
+				if err := json.Unmarshal(res.Payload, &resp); err != nil || res.Failed() {
+					t.Fatalf("instance %d: %+v", i, res)
+				}
+				answers[i] = asHTTP(t, resp, nil)
+			}
+
+			var id any
+			for _, a := range answers {
+				switch a.Status {
+				case 201:
+					if id != nil && a.Body["id"] != id {
+						t.Fatalf("two tokens answered: %v and %v", id, a.Body["id"])
+					}
+					id = a.Body["id"]
+				case 409:
+					if a.Headers["Retry-After"] == "" {
+						t.Fatalf("409 without Retry-After: %s", a.Raw)
+					}
+				default:
+					t.Fatalf("unexpected answer %d %s", a.Status, a.Raw)
+				}
+			}
+			l.want(t, 1, 0)
+			final := e.http(handlers.Create, req)
+			if final.Status != 201 || (id != nil && final.Body["id"] != id) {
+				t.Fatalf("retry afterwards: %d %s (racers answered %v)", final.Status, final.Raw, id)
+			}
+		})
+	}
+}
+
+// The SDK retries the claim's CreateSecret after Secrets Manager made it but
+// the answer was lost: the instance recognises its own claim.
+func TestOwnClaimRecognisedAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	l := e.ledger(2)
+	e.sm.Fail("CreateSecret", 1, localsecrets.Failure{AfterProcessing: true, Match: "idempotency/"})
+	r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{}`, map[string]string{"Idempotency-Key": "sdk-retry"}))
+	if r.Status != 201 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	l.want(t, 1, 0)
+}
+
+func (e *env) claimName(key string) string {
+	return (&secrets.Claims{Prefix: e.cfg.SecretPrefix}).Name(2, key)
+}
