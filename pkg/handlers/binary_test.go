@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
@@ -29,9 +31,14 @@ func buildFunctions(t *testing.T) string {
 }
 
 func (e *env) startBinary(t *testing.T, fn string, extraEnv ...string) *lambdaruntime.Function {
+	return e.startBinaryTimeout(t, fn, 0, extraEnv...)
+}
+
+// startBinaryTimeout starts fn with Lambda's per-invocation timeout set.
+func (e *env) startBinaryTimeout(t *testing.T, fn string, timeout time.Duration, extraEnv ...string) *lambdaruntime.Function {
 	dir := buildFunctions(t)
 	f, err := lambdaruntime.Start(lambdaruntime.Options{
-		Name: "lmtokens-" + fn, Binary: filepath.Join(dir, fn, "bootstrap"), Stdout: allLogs, Stderr: allLogs,
+		Name: "lmtokens-" + fn, Binary: filepath.Join(dir, fn, "bootstrap"), Stdout: allLogs, Stderr: allLogs, Timeout: timeout,
 		Env: append([]string{
 			"LM_CREDENTIALS_SECRET=" + credsSecret, "LM_BASE_URL=" + e.portal.URL,
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.sm.URL, "AWS_REGION=us-east-1",
@@ -142,6 +149,18 @@ func TestBinaryWithoutConfigurationAnswersNotCrashes(t *testing.T) {
 			t.Fatalf("unconfigured: %+v", res)
 		}
 	}
+}
+
+// binaryHTTP invokes a running binary with an API Gateway REST event and
+// returns its HTTP answer.
+func binaryHTTP(t *testing.T, f *lambdaruntime.Function, event any) httpResp {
+	t.Helper()
+	res := invokeBinary(t, f, event)
+	var resp events.APIGatewayProxyResponse
+	if err := json.Unmarshal(res.Payload, &resp); err != nil || res.Failed() {
+		t.Fatalf("%s: %+v", f.Name, res)
+	}
+	return asHTTP(t, resp, nil)
 }
 
 func tail(s string) string {

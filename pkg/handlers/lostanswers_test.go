@@ -57,6 +57,8 @@ func (l *ledger) want(t *testing.T, made, orphans int) {
 // The POST's answer is lost after LogicMonitor made the token, in every way
 // an answer can be lost. Each time the token is found and deleted, the answer
 // says nothing was kept, and a retry with the same key makes exactly one.
+// Requests without a key run in process; those with a key run the real
+// create binary through the Runtime API.
 func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 	t.Parallel()
 	cases := map[string]lmsandbox.Fault{
@@ -69,10 +71,10 @@ func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 		"200 truncated JSON":           {AfterProcessing: true, Body: `{"id": 12, "accessId": "AB`},
 		"200 error envelope":           {AfterProcessing: true, Status: 200, Body: `{"errorMessage":"Internal Server Error","errorCode":1500}`},
 		"200 empty body":               {AfterProcessing: true, Status: 200, Body: " "},
-		"stalled body":                 {AfterProcessing: true, StallAfter: 20, Stall: 5 * time.Second},
+		"stalled body":                 {AfterProcessing: true, StallAfter: 20, Stall: 8 * time.Second},
 		"500 before processing":        {Status: 500},
 		"dropped before processing":    {Drop: true},
-		"answer slower than timeout":   {AfterProcessing: true, Latency: 3 * time.Second},
+		"answer slower than timeout":   {AfterProcessing: true, Latency: 6 * time.Second},
 		"500 HTML before processing":   {Status: 500, Body: "<html>oops</html>"},
 		"200 error 1500 not processed": {Status: 200, Body: `{"errorMessage":"busy","errorCode":1503}`},
 	}
@@ -81,7 +83,16 @@ func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/key=%v", name, key != ""), func(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t, lmsandbox.Config{})
-				svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: e.api, Logger: e.logger(), HTTPClient: &http.Client{Timeout: 2 * time.Second}})
+				var call func(event any) httpResp
+				if key == "" {
+					// In process, with a short HTTP timeout.
+					svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: e.api, Logger: e.logger(), HTTPClient: &http.Client{Timeout: 2 * time.Second}})
+					call = func(ev any) httpResp { return e.httpWith(svc, handlers.Create, ev) }
+				} else {
+					// The real binary, whose invocation deadline ends the wait.
+					f := e.startBinaryTimeout(t, "create", 7*time.Second)
+					call = func(ev any) httpResp { return binaryHTTP(t, f, ev) }
+				}
 				l := e.ledger(2)
 				f := fault
 				f.Method = http.MethodPost
@@ -91,7 +102,7 @@ func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 					hdr["Idempotency-Key"] = key
 				}
 				req := rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"deploy"}`, hdr)
-				r := e.httpWith(svc, handlers.Create, req)
+				r := call(req)
 				if r.Status != 502 || !strings.Contains(r.Raw, "nothing was kept; retrying is safe") {
 					t.Fatalf("first answer: %d %s", r.Status, r.Raw)
 				}
@@ -99,11 +110,11 @@ func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 				if key == "" {
 					return
 				}
-				r = e.httpWith(svc, handlers.Create, req)
+				r = call(req)
 				if r.Status != 201 {
 					t.Fatalf("retry: %d %s", r.Status, r.Raw)
 				}
-				again := e.httpWith(svc, handlers.Create, req)
+				again := call(req)
 				if again.Status != 201 || again.Body["id"] != r.Body["id"] {
 					t.Fatalf("second retry: %d %s", again.Status, again.Raw)
 				}

@@ -62,6 +62,8 @@ type Function struct {
 	inflight  map[string]*invocation
 	initError *Result
 
+	timeout   time.Duration
+
 	started   time.Time
 	firstPoll chan time.Time
 	pollOnce  sync.Once
@@ -88,7 +90,10 @@ func Start(o Options) (*Function, error) {
 	}
 	f := &Function{
 		Name: o.Name, ln: ln, queue: make(chan *invocation), inflight: map[string]*invocation{},
-		firstPoll: make(chan time.Time, 1), exited: make(chan struct{}),
+		firstPoll: make(chan time.Time, 1), exited: make(chan struct{}), timeout: o.Timeout,
+	}
+	if f.timeout <= 0 {
+		f.timeout = 30 * time.Second
 	}
 	f.srv = &http.Server{Handler: http.HandlerFunc(f.serve), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = f.srv.Serve(ln) }()
@@ -155,8 +160,8 @@ func (f *Function) exitError() error {
 // Invoke sends one event and waits for the function's answer.
 func (f *Function) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	inv := &invocation{id: newRequestID(), payload: payload, done: make(chan Result, 1)}
-	inv.deadline = time.Now().Add(30 * time.Second)
-	if dl, ok := ctx.Deadline(); ok {
+	inv.deadline = time.Now().Add(f.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(inv.deadline) {
 		inv.deadline = dl
 	}
 	select {
