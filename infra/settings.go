@@ -41,6 +41,9 @@ type Settings struct {
 	ScheduleTimezone string
 	// SchedulesEnabled turns both schedules on or off.
 	SchedulesEnabled bool
+	// AllowPolicyWidening lets a cleanup request loosen the configured
+	// policy (CLEANUP_ALLOW_WIDENING); off, requests can only narrow it.
+	AllowPolicyWidening bool
 
 	LogRetentionDays int
 	LogLevel         string // application log level: DEBUG, INFO, WARN, ERROR
@@ -133,6 +136,9 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	s.RecoveryDays, s.LogRetentionDays = int(recovery), int(retention)
 	if v := get("schedulesEnabled"); v != nil {
 		s.SchedulesEnabled = fmt.Sprint(v) == "true"
+	}
+	if v := get("allowPolicyWidening"); v != nil {
+		s.AllowPolicyWidening = fmt.Sprint(v) == "true"
 	}
 	if v := get("allowedPrincipals"); v != nil {
 		switch p := v.(type) {

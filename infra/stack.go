@@ -25,6 +25,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 )
 
 // StackProps are the stack's props and settings.
@@ -48,6 +50,7 @@ type function struct {
 	reserved                float64 // reserved concurrency; 0 = none
 	stage                   string  // cleanup stage, for the cleanup functions
 	policy                  map[string]any
+	env                     map[string]string // the catalog's own settings
 }
 
 var retention = map[int]awslogs.RetentionDays{
@@ -135,13 +138,23 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 		env["LM_BASE_URL"] = str(s.LMBaseURL)
 	}
 
-	fns := []function{
-		{id: "List", binary: "list", description: "lmtokens: list LogicMonitor API tokens", timeout: 25, memory: 128},
-		{id: "Create", binary: "create", description: "lmtokens: create a token and store its key in Secrets Manager", timeout: 25, memory: 128, reserved: 5},
-		{id: "Toggle", binary: "toggle", description: "lmtokens: enable or disable a token", timeout: 25, memory: 128, reserved: 5},
-		{id: "Delete", binary: "delete", description: "lmtokens: delete a token and schedule its secret's deletion", timeout: 25, memory: 128, reserved: 5},
-		{id: "CleanupDisable", binary: "toggle", description: "lmtokens: cleanup stage 1, disable unused tokens", timeout: 300, memory: 256, reserved: 1, stage: "disable", policy: s.DisablePolicy},
-		{id: "CleanupDelete", binary: "delete", description: "lmtokens: cleanup stage 2, delete long-disabled tokens", timeout: 300, memory: 256, reserved: 1, stage: "delete", policy: s.DeletePolicy},
+	// Every function of the catalog; reserved concurrency keeps the
+	// mutating ones from flooding the portal's account-wide rate limit.
+	reserved := map[string]float64{"Create": 5, "Toggle": 5, "Delete": 5, "CleanupDisable": 1, "CleanupDelete": 1}
+	var fns []function
+	for _, c := range catalog.Functions {
+		f := function{id: c.ID, binary: c.Binary, description: c.Description, timeout: c.TimeoutSeconds, memory: c.MemoryMB,
+			reserved: reserved[c.ID], stage: c.CleanupStage, env: c.Env()}
+		switch c.CleanupStage {
+		case "disable":
+			f.policy = s.DisablePolicy
+		case "delete":
+			f.policy = s.DeletePolicy
+		}
+		fns = append(fns, f)
+	}
+	if s.AllowPolicyWidening {
+		env["CLEANUP_ALLOW_WIDENING"] = str("true")
 	}
 	for _, f := range fns {
 		fenv := map[string]*string{}
@@ -149,6 +162,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 			fenv[k] = v
 		}
 		for k, v := range policyEnv(f.policy) {
+			fenv[k] = str(v)
+		}
+		for k, v := range f.env {
 			fenv[k] = str(v)
 		}
 		logs := awslogs.NewLogGroup(stack, str(f.id+"Logs"), &awslogs.LogGroupProps{Retention: logRetention})
@@ -220,19 +236,16 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	out.API = newAPI(stack, s, logRetention, out.Functions)
 	alarm("Api5xx", out.API.MetricServerError(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(num(5))}), "lmtokens API answered 5xx")
 
-	// The cleanup schedules.
+	// The cleanup schedules. Their input is the plain request to run: the
+	// policy is the function's own configuration, which input could only
+	// narrow.
 	for _, sch := range []struct {
 		id, expr string
 		fn       awslambda.Function
-		policy   map[string]any
 	}{
-		{"CleanupDisableSchedule", s.DisableSchedule, out.Functions["CleanupDisable"], s.DisablePolicy},
-		{"CleanupDeleteSchedule", s.DeleteSchedule, out.Functions["CleanupDelete"], s.DeletePolicy},
+		{"CleanupDisableSchedule", s.DisableSchedule, out.Functions["CleanupDisable"]},
+		{"CleanupDeleteSchedule", s.DeleteSchedule, out.Functions["CleanupDelete"]},
 	} {
-		policy := sch.policy
-		if policy == nil {
-			policy = map[string]any{}
-		}
 		role := awsiam.NewRole(stack, str(sch.id+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(str("scheduler.amazonaws.com"), nil),
 			Description: str("lmtokens: lets EventBridge Scheduler invoke the cleanup"),
@@ -242,7 +255,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 			Description: str("lmtokens " + sch.id),
 			Enabled:     jsii.Bool(s.SchedulesEnabled),
 			Target: awsschedulertargets.NewLambdaInvoke(sch.fn, &awsschedulertargets.ScheduleTargetBaseProps{
-				Input:           awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"cleanup": policy}),
+				Input:           awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"cleanup": map[string]any{}}),
 				RetryAttempts:   num(2),
 				MaxEventAge:     awscdk.Duration_Hours(num(1)),
 				DeadLetterQueue: scheduleDLQ,
@@ -340,14 +353,29 @@ func newAPI(stack awscdk.Stack, s Settings, logRetention awslogs.RetentionDays, 
 			RequestParameters: &req,
 		})
 	}
-	tokens := api.Root().AddResource(str("tokens"), nil)
-	method(tokens, "GET", "List")
-	userTokens := api.Root().AddResource(str("admins"), nil).AddResource(str("{adminId}"), nil).AddResource(str("tokens"), nil)
-	method(userTokens, "GET", "List", "adminId")
-	method(userTokens, "POST", "Create", "adminId")
-	token := userTokens.AddResource(str("{tokenId}"), nil)
-	method(token, "PATCH", "Toggle", "adminId", "tokenId")
-	method(token, "DELETE", "Delete", "adminId", "tokenId")
+	// The catalog's routes, as a resource tree.
+	resources := map[string]awsapigateway.IResource{"": api.Root()}
+	var resource func(path string) awsapigateway.IResource
+	resource = func(path string) awsapigateway.IResource {
+		if r, ok := resources[path]; ok {
+			return r
+		}
+		parent, last := path[:strings.LastIndex(path, "/")], path[strings.LastIndex(path, "/")+1:]
+		r := resource(parent).AddResource(str(last), nil)
+		resources[path] = r
+		return r
+	}
+	for _, f := range catalog.Functions {
+		for _, r := range f.Routes {
+			var params []string
+			for _, seg := range strings.Split(r.Path, "/") {
+				if strings.HasPrefix(seg, "{") {
+					params = append(params, strings.Trim(seg, "{}"))
+				}
+			}
+			method(resource(r.Path), r.Method, f.ID, params...)
+		}
+	}
 
 	cdknag.NagSuppressions_AddResourceSuppressions(api, &[]*cdknag.NagPackSuppression{
 		{Id: str("AwsSolutions-APIG3"), Reason: str("Every method requires SigV4 (AWS_IAM) and the stage is throttled; a WAF web ACL adds cost without a public surface to protect. Attach one if your organisation requires it.")},

@@ -178,11 +178,39 @@ func TestSchedules(t *testing.T) {
 			t.Errorf("schedule %v", p)
 		}
 	}
-	var disable, del map[string]map[string]any
-	_ = json.Unmarshal([]byte(inputs["cron(0 3 * * ? *)"]), &disable)
-	_ = json.Unmarshal([]byte(inputs["cron(0 4 ? * MON *)"]), &del)
-	if disable["cleanup"]["unusedDays"] != 60.0 || disable["cleanup"]["dryRun"] != true || del["cleanup"]["unusedDays"] != 180.0 {
-		t.Fatalf("inputs %v", inputs)
+	// The input only asks for a run; the policy is the function's own.
+	for expr, in := range inputs {
+		var v map[string]map[string]any
+		if err := json.Unmarshal([]byte(in), &v); err != nil || len(v) != 1 || v["cleanup"] == nil || len(v["cleanup"]) != 0 {
+			t.Fatalf("schedule %s input %s", expr, in)
+		}
+	}
+	cleanups := 0
+	for _, fn := range ts.ofType("AWS::Lambda::Function") {
+		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+		desc := fmt.Sprint(fn["Description"])
+		isCleanup := strings.Contains(desc, "cleanup stage")
+		if (vars["CLEANUP_ENABLED"] == "true") != isCleanup {
+			t.Errorf("%s: CLEANUP_ENABLED %v", desc, vars["CLEANUP_ENABLED"])
+		}
+		if strings.Contains(desc, "stage 1") {
+			cleanups++
+			if vars["CLEANUP_UNUSED_DAYS"] != "60" || vars["CLEANUP_DRY_RUN"] != "true" {
+				t.Errorf("disable stage policy %v", vars)
+			}
+		}
+		if strings.Contains(desc, "stage 2") {
+			cleanups++
+			if vars["CLEANUP_UNUSED_DAYS"] != "180" {
+				t.Errorf("delete stage policy %v", vars)
+			}
+		}
+		if vars["CLEANUP_ALLOW_WIDENING"] != nil {
+			t.Errorf("%s: widening allowed by default", desc)
+		}
+	}
+	if cleanups != 2 {
+		t.Fatalf("%d cleanup functions", cleanups)
 	}
 }
 

@@ -64,38 +64,41 @@ type Request struct {
 // Header returns a request header, case-insensitively.
 func (r *Request) Header(name string) string { return r.Headers[strings.ToLower(name)] }
 
-// probe reads just enough of any event to tell its shape.
-type probe struct {
-	HTTPMethod     *string         `json:"httpMethod"`
-	RequestContext json.RawMessage `json:"requestContext"`
-	Version        *string         `json:"version"`
-	RouteKey       *string         `json:"routeKey"`
-	DetailType     *string         `json:"detail-type"`
-	Source         *string         `json:"source"`
-	Detail         json.RawMessage `json:"detail"`
-}
-
 // ErrNotObject says a direct invocation's payload is not a JSON object.
 var ErrNotObject = errors.New("the event must be a JSON object")
 
-// Decode reads an event of any shape.
+// Decode reads an event of any shape. Shapes are told apart by their
+// top-level field names, matched exactly (encoding/json alone would take
+// "Detail" for "detail").
 func Decode(raw []byte) (*Request, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return &Request{Shape: Direct, Payload: raw}, ErrNotObject
 	}
-	var p probe
-	if err := json.Unmarshal(trimmed, &p); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &top); err != nil {
 		return &Request{Shape: Direct, Payload: raw}, ErrNotObject
 	}
-	hasContext := len(p.RequestContext) > 0 && !bytes.Equal(p.RequestContext, []byte("null"))
+	present := func(k string) bool {
+		v, ok := top[k]
+		return ok && !bytes.Equal(v, []byte("null"))
+	}
+	str := func(k string) (string, bool) {
+		var s string
+		return s, present(k) && json.Unmarshal(top[k], &s) == nil
+	}
+	version, _ := str("version")
+	_, hasRouteKey := str("routeKey")
+	_, hasMethod := str("httpMethod")
+	detailType, hasDetailType := str("detail-type")
+	source, hasSource := str("source")
 	switch {
-	case p.HTTPMethod != nil && hasContext:
+	case hasMethod && present("requestContext"):
 		return decodeREST(trimmed)
-	case p.Version != nil && *p.Version == "2.0" && p.RouteKey != nil && hasContext:
+	case version == "2.0" && hasRouteKey && present("requestContext"):
 		return decodeHTTPAPI(trimmed)
-	case p.DetailType != nil && p.Source != nil && len(p.Detail) > 0:
-		return &Request{Shape: EventBridge, Payload: p.Detail, Source: *p.Source, DetailType: *p.DetailType}, nil
+	case hasDetailType && hasSource && present("detail"):
+		return &Request{Shape: EventBridge, Payload: top["detail"], Source: source, DetailType: detailType}, nil
 	}
 	return &Request{Shape: Direct, Payload: trimmed}, nil
 }
@@ -175,7 +178,7 @@ func Response(shape Shape, status int, body any, headers map[string]string) any 
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			b = []byte(`{"error":{"type":"Internal","message":"could not encode the answer"}}`)
+			b = []byte(`{"type":"Upstream","message":"could not encode the answer"}`)
 			status = 500
 		}
 		text = string(b)

@@ -14,9 +14,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
 // Stage is a cleanup stage.
@@ -29,10 +30,12 @@ const (
 
 // Policy says what a run may touch.
 type Policy struct {
-	UnusedDays         int      `json:"unusedDays"`
-	DryRun             bool     `json:"dryRun"`
-	MaxActions         int      `json:"maxActions"`
-	KeepMarker         string   `json:"keepMarker"`
+	UnusedDays int  `json:"unusedDays"`
+	DryRun     bool `json:"dryRun"`
+	MaxActions int  `json:"maxActions"`
+	// KeepMarkers: a token whose note contains any of them (case-insensitive)
+	// is never touched.
+	KeepMarkers        []string `json:"keepMarkers"`
 	ProtectedAccessIDs []string `json:"protectedAccessIds"`
 }
 
@@ -53,7 +56,7 @@ func invalid(format string, args ...any) error {
 
 // DefaultPolicy is a stage's policy before the environment and the event.
 func DefaultPolicy(s Stage) Policy {
-	p := Policy{UnusedDays: 90, MaxActions: 50, KeepMarker: "#keep", ProtectedAccessIDs: []string{}}
+	p := Policy{UnusedDays: 90, MaxActions: 50, KeepMarkers: []string{"#keep"}, ProtectedAccessIDs: []string{}}
 	if s == StageDelete {
 		p.UnusedDays = 180
 	}
@@ -62,7 +65,7 @@ func DefaultPolicy(s Stage) Policy {
 
 // PolicyFromEnv applies CLEANUP_UNUSED_DAYS, CLEANUP_DRY_RUN,
 // CLEANUP_MAX_ACTIONS, CLEANUP_KEEP_MARKER and CLEANUP_PROTECTED_ACCESS_IDS
-// (comma-separated) over the stage's defaults.
+// (both comma-separated) over the stage's defaults.
 func PolicyFromEnv(s Stage, getenv func(string) string) (Policy, error) {
 	p := DefaultPolicy(s)
 	var err error
@@ -81,27 +84,33 @@ func PolicyFromEnv(s Stage, getenv func(string) string) (Policy, error) {
 			return p, invalid("CLEANUP_MAX_ACTIONS %q is not a whole number", v)
 		}
 	}
-	if v, ok := lookup(getenv, "CLEANUP_KEEP_MARKER"); ok {
-		p.KeepMarker = v
+	if v := getenv("CLEANUP_KEEP_MARKER"); v != "" {
+		p.KeepMarkers = splitList(v)
 	}
 	if v := getenv("CLEANUP_PROTECTED_ACCESS_IDS"); v != "" {
-		for _, id := range strings.Split(v, ",") {
-			if id = strings.TrimSpace(id); id != "" {
-				p.ProtectedAccessIDs = append(p.ProtectedAccessIDs, id)
-			}
-		}
+		p.ProtectedAccessIDs = splitList(v)
 	}
 	return p, p.Validate()
 }
 
-func lookup(getenv func(string) string, k string) (string, bool) {
-	v := getenv(k)
-	return v, v != ""
+func splitList(v string) []string {
+	out := []string{}
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
-// Override applies the fields of a {"cleanup": {...}} object over p. Unknown
-// fields are refused, so a typo cannot silently run the default policy.
-func (p Policy) Override(raw json.RawMessage) (Policy, error) {
+// Override applies the fields of a {"cleanup": {...}} object over p, the
+// configured policy. An event may only narrow what the configuration
+// allows: unusedDays only up, maxActions only down, dryRun only on, keep
+// markers and protected ids only added. allowWidening (a deployment
+// setting, off by default) lifts that rule for the first three. Field names
+// match exactly and unknown fields are refused, so a typo or a case variant
+// can never silently run the configured policy.
+func (p Policy) Override(raw json.RawMessage, allowWidening bool) (Policy, error) {
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || bytes.Equal(trimmed, []byte("null")) {
 		return p, p.Validate()
@@ -113,38 +122,46 @@ func (p Policy) Override(raw json.RawMessage) (Policy, error) {
 		UnusedDays         *int      `json:"unusedDays"`
 		DryRun             *bool     `json:"dryRun"`
 		MaxActions         *int      `json:"maxActions"`
-		KeepMarker         *string   `json:"keepMarker"`
+		KeepMarkers        *[]string `json:"keepMarkers"`
 		ProtectedAccessIDs *[]string `json:"protectedAccessIds"`
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
+	if err := strictjson.Decode(trimmed, &o); err != nil {
 		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
+		var se *strictjson.Error
+		switch {
+		case errors.As(err, &ute):
 			return p, invalid("cleanup.%s has the wrong type", ute.Field)
-		}
-		if strings.HasPrefix(err.Error(), "json: unknown field ") {
-			return p, invalid("cleanup has an unknown field %s (known: unusedDays, dryRun, maxActions, keepMarker, protectedAccessIds)", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case errors.As(err, &se):
+			return p, invalid("cleanup: %s (known: unusedDays, dryRun, maxActions, keepMarkers, protectedAccessIds)", se.Msg)
 		}
 		return p, invalid("cleanup is not valid JSON")
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return p, invalid("cleanup has data after its object")
+	widen := func(what string, args ...any) error {
+		return invalid("cleanup."+what+": an event may only narrow the configured policy (the deployment's allowPolicyWidening setting permits more)", args...)
 	}
 	if o.UnusedDays != nil {
+		if *o.UnusedDays < p.UnusedDays && !allowWidening {
+			return p, widen("unusedDays %d is below the configured %d", *o.UnusedDays, p.UnusedDays)
+		}
 		p.UnusedDays = *o.UnusedDays
 	}
 	if o.DryRun != nil {
+		if p.DryRun && !*o.DryRun && !allowWidening {
+			return p, widen("dryRun false would act although the configuration says dry run")
+		}
 		p.DryRun = *o.DryRun
 	}
 	if o.MaxActions != nil {
+		if *o.MaxActions > p.MaxActions && !allowWidening {
+			return p, widen("maxActions %d is above the configured %d", *o.MaxActions, p.MaxActions)
+		}
 		p.MaxActions = *o.MaxActions
 	}
-	if o.KeepMarker != nil {
-		p.KeepMarker = *o.KeepMarker
+	// Markers and protected ids only grow: the configured ones stay.
+	if o.KeepMarkers != nil {
+		p.KeepMarkers = append(append([]string{}, p.KeepMarkers...), *o.KeepMarkers...)
 	}
 	if o.ProtectedAccessIDs != nil {
-		// Protection only grows: the configured ids stay protected.
 		p.ProtectedAccessIDs = append(append([]string{}, p.ProtectedAccessIDs...), *o.ProtectedAccessIDs...)
 	}
 	return p, p.Validate()
@@ -157,10 +174,16 @@ func (p Policy) Validate() error {
 		return invalid("unusedDays must be from 1 to %d, not %d", MaxUnusedDays, p.UnusedDays)
 	case p.MaxActions < 1 || p.MaxActions > MaxMaxActions:
 		return invalid("maxActions must be from 1 to %d, not %d", MaxMaxActions, p.MaxActions)
-	case strings.TrimSpace(p.KeepMarker) == "":
-		return invalid("keepMarker must not be empty")
-	case len(p.KeepMarker) > 100:
-		return invalid("keepMarker is over 100 characters")
+	case len(p.KeepMarkers) == 0:
+		return invalid("keepMarkers must name at least one marker")
+	}
+	for _, m := range p.KeepMarkers {
+		switch {
+		case strings.TrimSpace(m) == "":
+			return invalid("keepMarkers holds an empty marker")
+		case len(m) > 100:
+			return invalid("a keep marker is over 100 characters")
+		}
 	}
 	for _, id := range p.ProtectedAccessIDs {
 		if strings.TrimSpace(id) == "" {

@@ -2,7 +2,9 @@ package cleanup
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -17,18 +19,45 @@ const (
 	SkipKept        = "kept"
 	SkipProtected   = "protected"
 	SkipSelf        = "self"
+	SkipSelfUser    = "selfUser"
 	SkipOtherStatus = "otherStatus"
+	// SkipIncomplete: the record lacks a field a rule depends on.
+	SkipIncomplete = "incomplete"
+	// SkipChanged: the fresh read right before acting no longer made the
+	// token eligible (re-enabled, used, kept, ...).
+	SkipChanged = "changed"
+	// SkipGone: the token was gone by the time the run got to it (another
+	// run, or a person, deleted it).
+	SkipGone = "gone"
 )
 
 // Target is what a run acts through: the LogicMonitor client and, for the
 // delete stage, the key store.
 type Target interface {
-	// List returns every token the stage might act on (both types).
+	// List returns every token the stage might act on (both types), or an
+	// error: never a partial list.
 	List(ctx context.Context, stage Stage) ([]logicmonitor.Token, error)
-	// Act disables or deletes one token; detail is an optional note for the
-	// report (such as the secret scheduled for deletion).
+	// Get reads one token afresh (a logicmonitor not-found error when gone).
+	Get(ctx context.Context, t logicmonitor.Token) (*logicmonitor.Token, error)
+	// Act disables or deletes one token, changing nothing else; detail is
+	// an optional note for the report (such as the secret scheduled for
+	// deletion).
 	Act(ctx context.Context, stage Stage, t logicmonitor.Token) (detail string, err error)
 }
+
+// Self identifies the token the functions authenticate with, which a run
+// never touches.
+type Self struct {
+	AccessID string // the LMv1 access id
+	TokenID  int64  // the token id, when the credentials secret names it
+	AdminID  int64  // the credentials' user, when the secret names it
+}
+
+// known reports whether the token itself can be recognised.
+func (s Self) known() bool { return s.AccessID != "" || s.TokenID != 0 }
+
+// ErrSelfUnknown refuses a run that could not tell the functions' own token.
+var ErrSelfUnknown = errors.New(`the functions' own token cannot be identified (bearer credentials carry no access id): add "tokenId" (or at least "adminId") to the credentials secret so cleanup can never disable the token it runs with`)
 
 // Action is a token acted on, or that a dry run would act on.
 type Action struct {
@@ -43,8 +72,11 @@ type Action struct {
 	LastUse    time.Time `json:"lastUse"`
 	DaysUnused int       `json:"daysUnused"`
 	Done       bool      `json:"done"`
-	Detail     string    `json:"detail,omitempty"`
-	Error      string    `json:"error,omitempty"`
+	// Skipped says why the run left the token after all: its fresh record
+	// no longer made it eligible (changed: <reason>), or it was gone.
+	Skipped string `json:"skipped,omitempty"`
+	Detail  string `json:"detail,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Report is the outcome of a run. It never holds a key.
@@ -75,8 +107,8 @@ type Report struct {
 type Run struct {
 	Stage  Stage
 	Policy Policy
-	// Self is the access id the functions authenticate with: never touched.
-	Self string
+	// Self is the token the functions authenticate with: never touched.
+	Self Self
 	Now  time.Time
 	// Concurrency bounds the actions in flight (default 4).
 	Concurrency int
@@ -94,20 +126,31 @@ func LastUse(t logicmonitor.Token) time.Time {
 	return time.Unix(t.CreatedOn, 0).UTC()
 }
 
-// decide returns "" when the stage should act on t, or the reason to skip it.
+// decide returns "" when the stage should act on t, or the reason to skip
+// it. A record that lacks a field a rule needs is never acted on.
 func (r Run) decide(t logicmonitor.Token, cutoff time.Time, protected map[string]bool) string {
+	need := []string{logicmonitor.FieldID, logicmonitor.FieldAdminID, logicmonitor.FieldAccessID, logicmonitor.FieldStatus, logicmonitor.FieldNote, logicmonitor.FieldLastUsedOn}
+	if t.LastUsedOn <= 0 {
+		need = append(need, logicmonitor.FieldCreatedOn) // age counts from creation
+	}
+	if len(t.Missing(need...)) > 0 || t.ID <= 0 || t.AdminID <= 0 || (t.LastUsedOn <= 0 && t.CreatedOn <= 0) {
+		return SkipIncomplete
+	}
 	wantStatus := logicmonitor.StatusEnabled
 	if r.Stage == StageDelete {
 		wantStatus = logicmonitor.StatusDisabled
 	}
+	note := strings.ToLower(t.Note)
 	switch {
 	case t.Status != wantStatus:
 		return SkipOtherStatus
-	case r.Self != "" && t.AccessID == r.Self:
+	case (r.Self.AccessID != "" && t.AccessID == r.Self.AccessID) || (r.Self.TokenID != 0 && t.ID == r.Self.TokenID):
 		return SkipSelf
+	case !r.Self.known() && t.AdminID == r.Self.AdminID:
+		return SkipSelfUser
 	case protected[t.AccessID]:
 		return SkipProtected
-	case r.Policy.KeepMarker != "" && strings.Contains(strings.ToLower(t.Note), strings.ToLower(r.Policy.KeepMarker)):
+	case slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) }):
 		return SkipKept
 	case !LastUse(t).Before(cutoff):
 		return SkipFresh
@@ -129,12 +172,19 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	cutoff := r.Now.Add(-time.Duration(r.Policy.UnusedDays) * 24 * time.Hour).UTC()
 	rep := Report{
 		Stage: r.Stage, DryRun: r.Policy.DryRun, Policy: r.Policy, Cutoff: cutoff, StartedAt: r.Now.UTC(),
-		Skipped: map[string]int{SkipFresh: 0, SkipKept: 0, SkipProtected: 0, SkipSelf: 0, SkipOtherStatus: 0},
+		Skipped: map[string]int{SkipFresh: 0, SkipKept: 0, SkipProtected: 0, SkipSelf: 0, SkipOtherStatus: 0, SkipIncomplete: 0, SkipChanged: 0, SkipGone: 0},
 		Actions: []Action{}, Errors: []string{}, Concurrency: r.Concurrency,
+	}
+	if !r.Self.known() {
+		rep.Skipped[SkipSelfUser] = 0
+		if r.Self.AdminID == 0 {
+			return rep.fail(start, ErrSelfUnknown), ErrSelfUnknown
+		}
 	}
 	tokens, err := target.List(ctx, r.Stage)
 	if err != nil {
-		return rep, err
+		// A run that did not see every token acts on none.
+		return rep.fail(start, fmt.Errorf("listing the tokens: %w", err)), err
 	}
 	protected := map[string]bool{}
 	for _, id := range r.Policy.ProtectedAccessIDs {
@@ -171,7 +221,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		}
 	}
 	if !r.Policy.DryRun {
-		if n := r.act(ctx, target, eligible, rep.Actions); n > 0 {
+		if n := r.act(ctx, target, eligible, rep.Actions, cutoff, protected); n > 0 {
 			rep.StoppedEarly = true
 			rep.Remaining += n
 		}
@@ -183,6 +233,10 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 			rep.Errors = append(rep.Errors, a.Error)
 		case a.Done:
 			rep.Succeeded++
+		case a.Skipped == SkipGone:
+			rep.Skipped[SkipGone]++
+		case a.Skipped != "":
+			rep.Skipped[SkipChanged]++
 		}
 	}
 	switch {
@@ -202,7 +256,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 //
 // When the run's time is up (the invocation's deadline nears) it starts no
 // further action: those tokens are left for the next run, not failed.
-func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token, actions []Action) (notStarted int) {
+func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token, actions []Action, cutoff time.Time, protected map[string]bool) (notStarted int) {
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
 	timeUp := make(<-chan time.Time)
@@ -235,14 +289,45 @@ func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			detail, err := target.Act(ctx, r.Stage, tokens[i])
-			if err != nil {
-				actions[i].Error = fmt.Sprintf("token %d of user %d: %v", tokens[i].ID, tokens[i].AdminID, err)
-				return
-			}
-			actions[i].Done, actions[i].Detail = true, detail
+			r.actOn(ctx, target, tokens[i], &actions[i], cutoff, protected)
 		}(i)
 	}
 	wg.Wait()
 	return 0
+}
+
+// actOn re-reads one token and acts on it only if its fresh record still
+// makes it eligible: the listing may be minutes old, and a person may have
+// re-enabled it, used it or marked it #keep since.
+func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token, a *Action, cutoff time.Time, protected map[string]bool) {
+	fresh, err := target.Get(ctx, listed)
+	switch {
+	case logicmonitor.IsNotFound(err):
+		a.Skipped = SkipGone
+		return
+	case err != nil:
+		a.Error = fmt.Sprintf("token %d of user %d: re-reading it: %v", listed.ID, listed.AdminID, err)
+		return
+	}
+	if reason := r.decide(*fresh, cutoff, protected); reason != "" {
+		a.Skipped = SkipChanged + ": " + reason
+		return
+	}
+	detail, err := target.Act(ctx, r.Stage, *fresh)
+	switch {
+	case logicmonitor.IsNotFound(err):
+		a.Skipped = SkipGone
+	case err != nil:
+		a.Error = fmt.Sprintf("token %d of user %d: %v", listed.ID, listed.AdminID, err)
+	default:
+		a.Done, a.Detail = true, detail
+	}
+}
+
+// fail marks a report of a run that could not look at every token.
+func (rep Report) fail(start time.Time, err error) Report {
+	rep.Outcome = "failed"
+	rep.Errors = append(rep.Errors, err.Error())
+	rep.DurationMs = time.Since(start).Milliseconds()
+	return rep
 }

@@ -2,7 +2,9 @@ package cleanup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,10 +19,27 @@ type memTarget struct {
 	acted  []int64
 	fail   map[int64]bool
 	delay  time.Duration
+	// changed holds what Get returns instead of the listed token (nil: gone).
+	changed map[int64]*logicmonitor.Token
 }
 
 func (m *memTarget) List(context.Context, Stage) ([]logicmonitor.Token, error) {
 	return append([]logicmonitor.Token(nil), m.tokens...), nil
+}
+
+// Get returns the token as it is now, after the change hook if any.
+func (m *memTarget) Get(_ context.Context, t logicmonitor.Token) (*logicmonitor.Token, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.changed != nil {
+		if c, ok := m.changed[t.ID]; ok {
+			if c == nil {
+				return nil, &logicmonitor.Error{Kind: logicmonitor.KindNotFound, Message: "gone"}
+			}
+			return c, nil
+		}
+	}
+	return &t, nil
 }
 
 func (m *memTarget) Act(_ context.Context, _ Stage, t logicmonitor.Token) (string, error) {
@@ -40,18 +59,18 @@ func daysAgo(d int) int64 { return now.Add(-time.Duration(d) * 24 * time.Hour).U
 
 func TestDecisions(t *testing.T) {
 	m := &memTarget{tokens: []logicmonitor.Token{
-		{ID: 1, AccessID: "SELF", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
-		{ID: 2, AccessID: "A", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(91)},
-		{ID: 3, AccessID: "B", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(89)},
-		{ID: 4, AccessID: "C", Status: 2, CreatedOn: daysAgo(95)}, // never used, created 95 days ago
-		{ID: 5, AccessID: "D", Status: 2, CreatedOn: daysAgo(10)}, // never used, new
-		{ID: 6, AccessID: "E", Status: 2, CreatedOn: daysAgo(900), Note: "prod #Keep it"},
-		{ID: 7, AccessID: "P", Status: 2, CreatedOn: daysAgo(900)},
-		{ID: 8, AccessID: "F", Status: 1, CreatedOn: daysAgo(900)}, // disabled: not this stage's
+		{ID: 1, AdminID: 1, AccessID: "SELF", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
+		{ID: 2, AdminID: 2, AccessID: "A", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(91)},
+		{ID: 3, AdminID: 2, AccessID: "B", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(89)},
+		{ID: 4, AdminID: 2, AccessID: "C", Status: 2, CreatedOn: daysAgo(95)}, // never used, created 95 days ago
+		{ID: 5, AdminID: 2, AccessID: "D", Status: 2, CreatedOn: daysAgo(10)}, // never used, new
+		{ID: 6, AdminID: 2, AccessID: "E", Status: 2, CreatedOn: daysAgo(900), Note: "prod #Keep it"},
+		{ID: 7, AdminID: 2, AccessID: "P", Status: 2, CreatedOn: daysAgo(900)},
+		{ID: 8, AdminID: 2, AccessID: "F", Status: 1, CreatedOn: daysAgo(900)}, // disabled: not this stage's
 	}}
 	p := DefaultPolicy(StageDisable)
 	p.ProtectedAccessIDs = []string{"P"}
-	rep, err := Run{Stage: StageDisable, Policy: p, Self: "SELF", Now: now}.Execute(context.Background(), m)
+	rep, err := Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,12 +92,12 @@ func TestDecisions(t *testing.T) {
 func TestDeleteStageOnlyDisabledAndCapped(t *testing.T) {
 	m := &memTarget{fail: map[int64]bool{3: true}}
 	for i := int64(1); i <= 5; i++ {
-		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AccessID: "X", Status: 1, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(190 + int(i))})
+		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 1, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(190 + int(i))})
 	}
-	m.tokens = append(m.tokens, logicmonitor.Token{ID: 9, Status: 2, CreatedOn: daysAgo(900)})
+	m.tokens = append(m.tokens, logicmonitor.Token{ID: 9, AdminID: 2, AccessID: "Y", Status: 2, CreatedOn: daysAgo(900)})
 	p := DefaultPolicy(StageDelete)
 	p.MaxActions = 3
-	rep, _ := Run{Stage: StageDelete, Policy: p, Now: now}.Execute(context.Background(), m)
+	rep, _ := Run{Stage: StageDelete, Policy: p, Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
 	if !rep.CapReached || rep.Remaining != 2 || len(rep.Actions) != 3 || rep.Failed != 1 || rep.Outcome != "partial" {
 		t.Fatalf("report %+v", rep)
 	}
@@ -90,15 +109,26 @@ func TestDeleteStageOnlyDisabledAndCapped(t *testing.T) {
 func TestPolicyOverrides(t *testing.T) {
 	env := map[string]string{"CLEANUP_UNUSED_DAYS": "120", "CLEANUP_DRY_RUN": "true", "CLEANUP_PROTECTED_ACCESS_IDS": "a, b"}
 	p, err := PolicyFromEnv(StageDisable, func(k string) string { return env[k] })
-	if err != nil || p.UnusedDays != 120 || !p.DryRun || len(p.ProtectedAccessIDs) != 2 || p.KeepMarker != "#keep" {
+	if err != nil || p.UnusedDays != 120 || !p.DryRun || len(p.ProtectedAccessIDs) != 2 || len(p.KeepMarkers) != 1 || p.KeepMarkers[0] != "#keep" {
 		t.Fatalf("%+v %v", p, err)
 	}
-	q, err := p.Override([]byte(`{"dryRun":false,"maxActions":5,"protectedAccessIds":["c"]}`))
-	if err != nil || q.DryRun || q.MaxActions != 5 || len(q.ProtectedAccessIDs) != 3 || q.UnusedDays != 120 {
+	// Narrowing is always allowed; protection and markers only grow.
+	q, err := p.Override([]byte(`{"unusedDays":200,"maxActions":5,"protectedAccessIds":["c"],"keepMarkers":["#hold"]}`), false)
+	if err != nil || !q.DryRun || q.MaxActions != 5 || len(q.ProtectedAccessIDs) != 3 || q.UnusedDays != 200 || len(q.KeepMarkers) != 2 {
 		t.Fatalf("%+v %v", q, err)
 	}
-	for _, bad := range []string{`{"unusedDays":0}`, `{"unusedDays":4000}`, `{"maxActions":0}`, `{"x":1}`, `{"keepMarker":" "}`, `{"protectedAccessIds":[""]}`, `"x"`} {
-		if _, err := p.Override([]byte(bad)); err == nil {
+	// Widening is refused unless the deployment allows it.
+	for _, widen := range []string{`{"dryRun":false}`, `{"unusedDays":30}`, `{"maxActions":51}`} {
+		if _, err := p.Override([]byte(widen), false); err == nil || !strings.Contains(err.Error(), "only narrow") {
+			t.Errorf("%s: %v", widen, err)
+		}
+		if _, err := p.Override([]byte(widen), true); err != nil {
+			t.Errorf("%s with widening allowed: %v", widen, err)
+		}
+	}
+	for _, bad := range []string{`{"unusedDays":4000}`, `{"maxActions":0}`, `{"x":1}`, `{"keepMarkers":[" "]}`, `{"protectedAccessIds":[""]}`, `"x"`,
+		`{"DryRun":true}`, `{"dryRun":true,"dryRun":false}`, `{"keepMarker":"#k"}`} {
+		if _, err := p.Override([]byte(bad), true); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}
@@ -110,20 +140,107 @@ func TestPolicyOverrides(t *testing.T) {
 	}
 }
 
-// FuzzPolicyOverride: any cleanup object either yields a valid policy or an
-// error, never a panic or an invalid policy.
+// FuzzPolicyOverride: any cleanup object either yields a valid policy that
+// is no wider than the configured one, or an error; never a panic.
 func FuzzPolicyOverride(f *testing.F) {
-	for _, s := range []string{`{}`, `{"unusedDays":30}`, `{"dryRun":true,"maxActions":5,"keepMarker":"#k","protectedAccessIds":["a"]}`, `null`, `[]`, `{"unusedDays":1e9}`} {
+	for _, s := range []string{`{}`, `{"unusedDays":300}`, `{"dryRun":true,"maxActions":5,"keepMarkers":["#k"],"protectedAccessIds":["a"]}`, `null`, `[]`, `{"unusedDays":1e9}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		p, err := DefaultPolicy(StageDisable).Override(raw)
+		base := DefaultPolicy(StageDisable)
+		p, err := base.Override(raw, false)
 		if err == nil {
 			if verr := p.Validate(); verr != nil {
 				t.Fatalf("accepted an invalid policy %+v from %q: %v", p, raw, verr)
 			}
+			if p.UnusedDays < base.UnusedDays || p.MaxActions > base.MaxActions || len(p.KeepMarkers) < len(base.KeepMarkers) {
+				t.Fatalf("%q widened the policy to %+v", raw, p)
+			}
 		}
 	})
+}
+
+// Records that lack a field a rule needs are never acted on.
+func TestIncompleteRecordsAreSkipped(t *testing.T) {
+	var toks []logicmonitor.Token
+	for _, raw := range []string{
+		`{"id":1,"adminId":2,"status":2,"note":"","createdOn":1,"lastUsedOn":1}`,                  // no accessId
+		`{"id":2,"adminId":2,"accessId":"B","status":2,"note":"","createdOn":1}`,                  // no lastUsedOn
+		`{"id":3,"adminId":2,"accessId":"C","status":2,"note":"","lastUsedOn":0}`,                 // never used, no createdOn
+		`{"id":4,"adminId":2,"accessId":"D","status":2,"createdOn":1,"lastUsedOn":1}`,             // no note
+		`{"id":5,"adminId":2,"accessId":"E","note":"","createdOn":1,"lastUsedOn":1}`,              // no status
+		`{"id":6,"accessId":"F","status":2,"note":"","createdOn":1,"lastUsedOn":1}`,               // no adminId
+		`{"id":7,"adminId":2,"accessId":"G","status":2,"note":null,"createdOn":1,"lastUsedOn":1}`, // null note
+		`{"id":8,"adminId":2,"accessId":"H","status":2,"note":"","createdOn":1,"lastUsedOn":1}`,   // complete
+	} {
+		var tok logicmonitor.Token
+		if err := json.Unmarshal([]byte(raw), &tok); err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+	}
+	m := &memTarget{tokens: toks}
+	rep, err := Run{Stage: StageDisable, Policy: DefaultPolicy(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
+	if err != nil || rep.Skipped[SkipIncomplete] != 7 || len(m.acted) != 1 || m.acted[0] != 8 {
+		t.Fatalf("acted on %v, report %+v, %v", m.acted, rep.Skipped, err)
+	}
+}
+
+// The fresh read right before acting wins over the listing.
+func TestFreshRecordDecides(t *testing.T) {
+	m := &memTarget{changed: map[int64]*logicmonitor.Token{}}
+	for i := int64(1); i <= 4; i++ {
+		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(300)})
+	}
+	used, kept, disabled := m.tokens[0], m.tokens[1], m.tokens[2]
+	used.LastUsedOn = daysAgo(0)
+	kept.Note = "#keep: needed after all"
+	disabled.Status = 1
+	m.changed[1], m.changed[2], m.changed[3], m.changed[4] = &used, &kept, &disabled, nil
+	rep, _ := Run{Stage: StageDisable, Policy: DefaultPolicy(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
+	if len(m.acted) != 0 || rep.Skipped[SkipChanged] != 3 || rep.Skipped[SkipGone] != 1 || rep.Outcome != "ok" || rep.Failed != 0 {
+		t.Fatalf("acted on %v, report %+v", m.acted, rep)
+	}
+}
+
+// Without an access id or token id (bearer credentials), the functions' own
+// user's tokens are all left alone; knowing nothing, the run refuses.
+func TestSelfWithBearerCredentials(t *testing.T) {
+	m := &memTarget{tokens: []logicmonitor.Token{
+		{ID: 1, AdminID: 1, AccessID: "own", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
+		{ID: 2, AdminID: 1, AccessID: "own2", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
+		{ID: 3, AdminID: 2, AccessID: "x", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
+	}}
+	p := DefaultPolicy(StageDisable)
+	rep, _ := Run{Stage: StageDisable, Policy: p, Self: Self{TokenID: 1, AdminID: 1}, Now: now}.Execute(context.Background(), m)
+	if rep.Skipped[SkipSelf] != 1 || len(m.acted) != 2 {
+		t.Fatalf("by token id: acted on %v", m.acted)
+	}
+	m.acted = nil
+	rep, _ = Run{Stage: StageDisable, Policy: p, Self: Self{AdminID: 1}, Now: now}.Execute(context.Background(), m)
+	if rep.Skipped[SkipSelfUser] != 2 || len(m.acted) != 1 || m.acted[0] != 3 {
+		t.Fatalf("by user: acted on %v", m.acted)
+	}
+	m.acted = nil
+	rep, err := Run{Stage: StageDisable, Policy: p, Now: now}.Execute(context.Background(), m)
+	if !errors.Is(err, ErrSelfUnknown) || rep.Outcome != "failed" || len(m.acted) != 0 {
+		t.Fatalf("unknown self: %v %+v", err, rep)
+	}
+}
+
+// A listing that failed part-way acts on nothing and says so.
+func TestFailedListingActsOnNothing(t *testing.T) {
+	m := &listFails{}
+	rep, err := Run{Stage: StageDisable, Policy: DefaultPolicy(StageDisable), Self: Self{AccessID: "S"}, Now: now}.Execute(context.Background(), m)
+	if err == nil || rep.Outcome != "failed" || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "listing") {
+		t.Fatalf("%v %+v", err, rep)
+	}
+}
+
+type listFails struct{ memTarget }
+
+func (*listFails) List(context.Context, Stage) ([]logicmonitor.Token, error) {
+	return nil, &logicmonitor.IncompleteError{Fetched: 31, Total: 5000, Err: context.DeadlineExceeded}
 }
 
 // A run whose time runs out leaves the rest for the next run instead of
@@ -131,12 +248,12 @@ func FuzzPolicyOverride(f *testing.F) {
 func TestRunStopsStartingActionsAtItsDeadline(t *testing.T) {
 	m := &memTarget{delay: 40 * time.Millisecond}
 	for i := int64(1); i <= 40; i++ {
-		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, Status: 2, CreatedOn: daysAgo(400)})
+		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400)})
 	}
 	p := DefaultPolicy(StageDisable)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	rep, err := Run{Stage: StageDisable, Policy: p, Now: now, Concurrency: 4, ActionBudget: 20 * time.Millisecond}.Execute(ctx, m)
+	rep, err := Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "S"}, Now: now, Concurrency: 4, ActionBudget: 20 * time.Millisecond}.Execute(ctx, m)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,12 +104,21 @@ func TestBinariesThroughRuntimeAPI(t *testing.T) {
 		t.Fatalf("list: %s", res.Payload)
 	}
 
-	toggle := e.startBinary(t, "toggle", "CLEANUP_DRY_RUN=true")
+	toggle := e.startBinary(t, "toggle")
 	res = invokeBinary(t, toggle, map[string]any{"adminId": 2, "tokenId": created.ID, "enabled": false})
 	if res.Failed() || !strings.Contains(string(res.Payload), `"status":1`) {
 		t.Fatalf("toggle: %+v %s", res, res.Payload)
 	}
-	res = invokeBinary(t, toggle, scheduledEvent)
+	// The API function refuses a cleanup; the cleanup function (the same
+	// binary with CLEANUP_ENABLED) runs it, and refuses API requests.
+	if res = invokeBinary(t, toggle, scheduledEvent); res.ErrorType != handlers.TypeValidation {
+		t.Fatalf("scheduled event to the API function: %+v", res)
+	}
+	cleanupFn := e.startBinary(t, "toggle", "CLEANUP_ENABLED=true", "CLEANUP_DRY_RUN=true")
+	if res = invokeBinary(t, cleanupFn, map[string]any{"adminId": 2, "tokenId": created.ID, "enabled": true}); res.ErrorType != handlers.TypeValidation {
+		t.Fatalf("toggle request to the cleanup function: %+v", res)
+	}
+	res = invokeBinary(t, cleanupFn, scheduledEvent)
 	if res.Failed() || !strings.Contains(string(res.Payload), `"dryRun":true`) || !strings.Contains(string(res.Payload), fmt.Sprintf(`"tokenId":%d`, stale.ID)) {
 		t.Fatalf("scheduled dry run: %s", res.Payload)
 	}

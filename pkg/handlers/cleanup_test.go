@@ -19,10 +19,25 @@ var scheduledEvent = map[string]any{
 	"resources": []string{"arn:aws:events:us-east-1:123456789012:rule/lmtokens-disable"}, "detail": map[string]any{},
 }
 
-func (e *env) cleanup(fn string, event any) cleanup.Report {
+// cleanup runs a cleanup function (fn with CLEANUP_ENABLED=true) on event,
+// with the CLEANUP_* settings given as KEY=VALUE.
+func (e *env) cleanup(fn string, event any, settings ...string) cleanup.Report {
 	e.t.Helper()
-	out, err := e.invoke(fn, event)
+	out, err := e.invokeCleanup(fn, event, settings...)
 	return report(e.t, out, err)
+}
+
+func (e *env) invokeCleanup(fn string, event any, settings ...string) (any, error) {
+	e.t.Helper()
+	vars := map[string]string{"CLEANUP_ENABLED": "true"}
+	for _, kv := range settings {
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
+	}
+	cfg := e.cfg
+	var err error
+	cfg.Cleanup, err = handlers.CleanupConfigFromEnv(func(k string) string { return vars[k] })
+	return e.invokeWith(handlers.New(handlers.Options{Config: cfg, ConfigErr: err, SecretsAPI: e.api, Logger: e.logger()}), fn, event)
 }
 
 func report(t testing.TB, out any, err error) cleanup.Report {
@@ -59,9 +74,9 @@ func staleEnv(t *testing.T) (*env, map[string]lmsandbox.Token) {
 }
 
 func TestCleanupDisableStageOnSchedule(t *testing.T) {
+	t.Parallel()
 	e, toks := staleEnv(t)
-	t.Setenv("CLEANUP_PROTECTED_ACCESS_IDS", "ProtectedAccessId001, other")
-	rep := e.cleanup(handlers.Toggle, scheduledEvent)
+	rep := e.cleanup(handlers.Toggle, scheduledEvent, "CLEANUP_PROTECTED_ACCESS_IDS=ProtectedAccessId001, other")
 	if rep.Stage != cleanup.StageDisable || rep.DryRun || rep.Policy.UnusedDays != 90 || rep.Outcome != "ok" {
 		t.Fatalf("report %+v", rep)
 	}
@@ -125,8 +140,7 @@ func TestCleanupDeleteStageSchedulesSecrets(t *testing.T) {
 	r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"temp","status":1}`, nil))
 	id := int64(r.Body["id"].(float64))
 	e.portal.Age(id, 400, 300)
-	// Through an EventBridge event carrying the cleanup object in detail.
-	rep := e.cleanup(handlers.Delete, map[string]any{"source": "lmtokens.ops", "detail-type": "Cleanup", "detail": map[string]any{"cleanup": map[string]any{}}})
+	rep := e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{}})
 	if rep.Stage != cleanup.StageDelete || rep.Policy.UnusedDays != 180 || len(rep.Actions) != 1 || !strings.Contains(rep.Actions[0].Detail, "scheduled for deletion") {
 		t.Fatalf("report %+v", rep)
 	}
@@ -136,17 +150,17 @@ func TestCleanupDeleteStageSchedulesSecrets(t *testing.T) {
 }
 
 func TestCleanupCapAndContinuation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	for i := 0; i < 7; i++ {
 		e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 500, LastUsedDaysAgo: float64(100 + i)})
 	}
-	t.Setenv("CLEANUP_MAX_ACTIONS", "3")
-	first := e.cleanup(handlers.Toggle, scheduledEvent)
+	first := e.cleanup(handlers.Toggle, scheduledEvent, "CLEANUP_MAX_ACTIONS=3")
 	if !first.CapReached || len(first.Actions) != 3 || first.Remaining != 4 || first.Eligible != 7 {
 		t.Fatalf("first run %+v", first)
 	}
-	second := e.cleanup(handlers.Toggle, scheduledEvent)
-	third := e.cleanup(handlers.Toggle, scheduledEvent)
+	second := e.cleanup(handlers.Toggle, scheduledEvent, "CLEANUP_MAX_ACTIONS=3")
+	third := e.cleanup(handlers.Toggle, scheduledEvent, "CLEANUP_MAX_ACTIONS=3")
 	if len(second.Actions) != 3 || len(third.Actions) != 1 || third.CapReached {
 		t.Fatalf("continuation: %d then %d (cap %v)", len(second.Actions), len(third.Actions), third.CapReached)
 	}
@@ -157,11 +171,11 @@ func TestCleanupCapAndContinuation(t *testing.T) {
 }
 
 func TestCleanupPartialFailure(t *testing.T) {
+	t.Parallel()
 	e, toks := staleEnv(t)
-	t.Setenv("CLEANUP_PROTECTED_ACCESS_IDS", "ProtectedAccessId001")
 	// Every attempt to disable one token fails; the others go through.
-	e.portal.Inject(lmsandbox.Fault{Method: "PUT", Path: fmt.Sprintf("/apitokens/%d", toks["stale"].ID), Status: 500, Count: 10})
-	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	e.portal.Inject(lmsandbox.Fault{Method: "PATCH", Path: fmt.Sprintf("/apitokens/%d", toks["stale"].ID), Status: 500, Count: 10})
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}}, "CLEANUP_PROTECTED_ACCESS_IDS=ProtectedAccessId001")
 	if rep.Outcome != "partial" || rep.Failed != 1 || rep.Succeeded != 2 || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "token") {
 		t.Fatalf("report %+v", rep)
 	}
@@ -177,16 +191,16 @@ func TestCleanupPartialFailure(t *testing.T) {
 }
 
 func TestCleanupInvalidPolicy(t *testing.T) {
+	t.Parallel()
 	e, _ := staleEnv(t)
 	for _, bad := range []string{
 		`{"cleanup":{"unusedDays":0}}`, `{"cleanup":{"unusedDays":"90"}}`, `{"cleanup":{"maxActions":-1}}`,
-		`{"cleanup":{"keepMarker":""}}`, `{"cleanup":{"unusedDay":30}}`, `{"cleanup":[1]}`,
+		`{"cleanup":{"keepMarkers":[""]}}`, `{"cleanup":{"unusedDay":30}}`, `{"cleanup":[1]}`,
 	} {
-		_, err := e.invoke(handlers.Toggle, []byte(bad))
+		_, err := e.invokeCleanup(handlers.Toggle, []byte(bad))
 		fnError(t, err, handlers.TypeValidation, "")
 	}
-	t.Setenv("CLEANUP_UNUSED_DAYS", "ninety")
-	_, err := e.invoke(handlers.Toggle, scheduledEvent)
+	_, err := e.invokeCleanup(handlers.Toggle, scheduledEvent, "CLEANUP_UNUSED_DAYS=ninety")
 	fnError(t, err, handlers.TypeConfiguration, "CLEANUP_UNUSED_DAYS")
 	if e.mutations() != 0 {
 		t.Fatal("an invalid policy changed tokens")

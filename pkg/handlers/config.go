@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -17,6 +18,45 @@ type Config struct {
 	KMSKeyID          string        // TOKEN_SECRET_KMS_KEY_ID
 	RecoveryDays      int32         // TOKEN_SECRET_RECOVERY_DAYS, 7..30
 	CredentialsTTL    time.Duration // LM_CREDENTIALS_TTL, how long credentials are cached
+	Cleanup           CleanupConfig
+}
+
+// CleanupConfig is what makes a function a cleanup function, and its policy.
+type CleanupConfig struct {
+	// Enabled (CLEANUP_ENABLED=true) makes the function a cleanup
+	// function: it runs its stage and nothing else. Without it, cleanup
+	// requests are refused.
+	Enabled bool
+	// AllowWidening (CLEANUP_ALLOW_WIDENING=true) lets an event loosen the
+	// configured policy; by default an event can only narrow it.
+	AllowWidening bool
+	// Policies are each stage's configured policy (CLEANUP_* variables).
+	Policies map[cleanup.Stage]cleanup.Policy
+}
+
+// CleanupConfigFromEnv reads the cleanup settings; an invalid policy is an
+// error only for a cleanup function.
+func CleanupConfigFromEnv(getenv func(string) string) (CleanupConfig, error) {
+	c := CleanupConfig{Policies: map[cleanup.Stage]cleanup.Policy{}}
+	var err error
+	if v := getenv("CLEANUP_ENABLED"); v != "" {
+		if c.Enabled, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("CLEANUP_ENABLED %q is not true or false", v)
+		}
+	}
+	if v := getenv("CLEANUP_ALLOW_WIDENING"); v != "" {
+		if c.AllowWidening, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("CLEANUP_ALLOW_WIDENING %q is not true or false", v)
+		}
+	}
+	for _, st := range []cleanup.Stage{cleanup.StageDisable, cleanup.StageDelete} {
+		p, err := cleanup.PolicyFromEnv(st, getenv)
+		if err != nil && c.Enabled {
+			return c, err
+		}
+		c.Policies[st] = p
+	}
+	return c, nil
 }
 
 // ConfigFromEnv reads the environment. An invalid setting is an error that
@@ -48,6 +88,10 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("TOKEN_SECRET_RECOVERY_DAYS %q must be a whole number of days from 7 to 30", v)
 		}
 		c.RecoveryDays = int32(n)
+	}
+	var err error
+	if c.Cleanup, err = CleanupConfigFromEnv(os.Getenv); err != nil {
+		return c, err
 	}
 	if v := os.Getenv("LM_CREDENTIALS_TTL"); v != "" {
 		d, err := time.ParseDuration(v)

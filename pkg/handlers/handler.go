@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/apievent"
+	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
 // Handler returns the Lambda handler of function fn (List, Create, Toggle or
@@ -19,7 +20,7 @@ import (
 func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		start := time.Now()
-		before, _ := s.requests()
+		lmRequests := s.counter()
 		req, decErr := apievent.Decode(raw)
 		work, cancel := reserveForCleanUp(ctx)
 		res, err := s.dispatch(work, fn, req, decErr)
@@ -29,10 +30,10 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 		if err != nil {
 			e = classify(err, s.cfg.CredentialsSecret)
 		}
-		after, rate := s.requests()
+		rate := s.rate()
 		attrs := []any{
 			slog.String("function", fn), slog.String("shape", req.Shape.String()),
-			slog.Int64("lmRequests", after-before), slog.Int64("durationMs", time.Since(start).Milliseconds()),
+			slog.Int64("lmRequests", lmRequests()), slog.Int64("durationMs", time.Since(start).Milliseconds()),
 		}
 		if req.Shape.IsHTTP() {
 			attrs = append(attrs, slog.String("method", req.Method), slog.String("path", req.Path))
@@ -105,16 +106,19 @@ func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request
 	if decErr != nil {
 		return result{}, invalid("%v", decErr)
 	}
+	if s.cfgErr != nil {
+		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
+	}
+	if s.cfg.Cleanup.Enabled {
+		return s.dispatchCleanup(ctx, fn, req)
+	}
 	if req.Shape.IsHTTP() {
 		return s.dispatchHTTP(ctx, fn, req)
 	}
-	payload := req.Payload
 	if req.Shape == apievent.EventBridge && isScheduledEvent(req) {
-		return s.cleanup(ctx, fn, nil)
+		return result{}, invalid("%v: a scheduled cleanup event reached the %s function, which does not run cleanups", errNoCleanup, fn)
 	}
-	if spec, ok := cleanupSpec(payload); ok {
-		return s.cleanup(ctx, fn, spec)
-	}
+	payload := req.Payload
 	switch fn {
 	case List:
 		in, err := listFromJSON(payload)
@@ -142,6 +146,35 @@ func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request
 		return s.remove(ctx, in)
 	}
 	return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+}
+
+// dispatchCleanup serves a cleanup function. It takes exactly two inputs: a
+// scheduled-rule event (source aws.events, detail-type Scheduled Event, an
+// empty detail) and a direct {"cleanup": {...}} object with no other field,
+// which is what EventBridge Scheduler, Step Functions and a manual invoke
+// send. Anything else, a delete that also says cleanup included, is refused.
+func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.Request) (result, error) {
+	const takes = `a cleanup function takes a scheduled-rule event or {"cleanup": {...}} alone`
+	switch {
+	case req.Shape.IsHTTP():
+		return result{}, &Error{Type: TypeValidation, Status: http.StatusBadRequest, Message: takes + ", not HTTP requests"}
+	case req.Shape == apievent.EventBridge:
+		if !isScheduledEvent(req) || !bytes.Equal(bytes.Join(bytes.Fields(req.Payload), nil), []byte("{}")) {
+			return result{}, invalid("%s; this event (source %q, detail-type %q) is neither", takes, req.Source, req.DetailType)
+		}
+		return s.cleanup(ctx, fn, nil)
+	}
+	var in struct {
+		Cleanup json.RawMessage `json:"cleanup"`
+	}
+	if err := strictjson.Decode(req.Payload, &in); err != nil || len(in.Cleanup) == 0 {
+		msg := takes
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		return result{}, invalid("%s", msg)
+	}
+	return s.cleanup(ctx, fn, in.Cleanup)
 }
 
 func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Request) (result, error) {
@@ -217,15 +250,4 @@ func isScheduledEvent(req *apievent.Request) bool {
 	return req.Source == "aws.events" && req.DetailType == "Scheduled Event"
 }
 
-// cleanupSpec finds {"cleanup": {...}} in a direct request or an event's detail.
-func cleanupSpec(payload json.RawMessage) (json.RawMessage, bool) {
-	var probe struct {
-		Cleanup json.RawMessage `json:"cleanup"`
-	}
-	if err := json.Unmarshal(payload, &probe); err != nil || len(probe.Cleanup) == 0 {
-		return nil, false
-	}
-	return probe.Cleanup, true
-}
-
-var errNoCleanup = errors.New("cleanup runs in the toggle (disable stage) and delete (delete stage) functions")
+var errNoCleanup = errors.New("cleanups run only in the cleanup functions (CLEANUP_ENABLED=true)")

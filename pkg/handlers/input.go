@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"sort"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
 // Input limits of the public contract.
@@ -61,7 +61,10 @@ type DeleteInput struct {
 type id int64
 
 func (v *id) UnmarshalJSON(b []byte) error {
-	s := string(bytes.Trim(b, `"`))
+	s := string(b)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
 	n, err := parseID(s)
 	if err != nil {
 		return err
@@ -70,10 +73,13 @@ func (v *id) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var errBadID = errors.New("must be a positive whole number")
+var errBadID = errors.New("must be a positive whole number written canonically (digits only, no sign, no leading zero)")
 
+// parseID accepts only the canonical spelling of an id: IAM policies match
+// API Gateway's method ARNs by the literal path, so /admins/002 must not
+// reach user 2 through a policy that names admins/2.
 func parseID(s string) (int64, error) {
-	if s == "" || len(s) > 19 {
+	if s == "" || len(s) > 19 || s[0] == '0' {
 		return 0, errBadID
 	}
 	for _, c := range s {
@@ -98,13 +104,15 @@ func decodeObject(data []byte, v any) *Error {
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return invalid("the body must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(trimmed))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := strictjson.Decode(trimmed, v); err != nil {
+		var se *strictjson.Error
+		if errors.As(err, &se) {
+			if se.Field == "cleanup" {
+				return invalid("%s: %v", se.Msg, errNoCleanup)
+			}
+			return invalid("%s", se.Msg)
+		}
 		return jsonError(err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return invalid("the body has data after its JSON object")
 	}
 	return nil
 }
@@ -118,7 +126,7 @@ func jsonError(err error) *Error {
 	case errors.As(err, &synt):
 		return invalid("the body is not valid JSON (at byte %d)", synt.Offset)
 	case errors.Is(err, errBadID):
-		return invalid("adminId and tokenId must be positive whole numbers")
+		return invalid("adminId and tokenId %v", errBadID)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return invalid("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}

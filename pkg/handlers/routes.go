@@ -1,9 +1,10 @@
 package handlers
 
 import (
-	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 )
 
 // route is one HTTP route of the public contract.
@@ -12,12 +13,13 @@ type route struct {
 	template string // e.g. /admins/{adminId}/tokens
 }
 
-// routes of each function.
-var routes = map[string][]route{
-	List:   {{http.MethodGet, "/tokens"}, {http.MethodGet, "/admins/{adminId}/tokens"}},
-	Create: {{http.MethodPost, "/admins/{adminId}/tokens"}},
-	Toggle: {{http.MethodPatch, "/admins/{adminId}/tokens/{tokenId}"}},
-	Delete: {{http.MethodDelete, "/admins/{adminId}/tokens/{tokenId}"}},
+// routesOf returns the routes of the API function fn, from the catalog.
+func routesOf(fn string) []route {
+	var out []route
+	for _, r := range catalog.RoutesOf(fn) {
+		out = append(out, route{r.Method, r.Path})
+	}
+	return out
 }
 
 func segments(p string) []string {
@@ -37,7 +39,7 @@ func match(fn, method, template, path string, params map[string]string) (route, 
 	useTemplate := template != "" && template != "$default" && !strings.Contains(template, "+}")
 	pathOnly := false
 	// Longest routes first: /prod/admins/2/tokens must not match /tokens.
-	candidates := append([]route(nil), routes[fn]...)
+	candidates := routesOf(fn)
 	sort.SliceStable(candidates, func(i, j int) bool {
 		return len(segments(candidates[i].template)) > len(segments(candidates[j].template))
 	})
@@ -91,7 +93,7 @@ func match(fn, method, template, path string, params map[string]string) (route, 
 func allowed(fn string) string {
 	seen := map[string]bool{}
 	var ms []string
-	for _, r := range routes[fn] {
+	for _, r := range routesOf(fn) {
 		if !seen[r.method] {
 			seen[r.method] = true
 			ms = append(ms, r.method)

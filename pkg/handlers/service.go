@@ -11,19 +11,21 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
-// Function names.
+// Function names: the binaries of the catalog.
 const (
-	List   = "list"
-	Create = "create"
-	Toggle = "toggle"
-	Delete = "delete"
+	List   = catalog.List
+	Create = catalog.Create
+	Toggle = catalog.Toggle
+	Delete = catalog.Delete
 )
 
 // Service holds what the functions share across warm invocations: the
@@ -42,6 +44,8 @@ type Service struct {
 	mu        sync.Mutex
 	client    *logicmonitor.Client
 	clientVer string
+	// lmRequests counts the requests of every client the service built.
+	lmRequests atomic.Int64
 
 	now func() time.Time
 }
@@ -108,7 +112,7 @@ func (s *Service) lmClient(ctx context.Context) (*logicmonitor.Client, secrets.C
 	if s.client != nil && s.clientVer == creds.Version {
 		return s.client, creds, nil
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.cfg.BaseURL, Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1"})
+	c, err := logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.cfg.BaseURL, Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
 	if err != nil {
 		return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
 	}
@@ -139,13 +143,20 @@ func (s *Service) withLM(ctx context.Context, fn func(*logicmonitor.Client, secr
 	return fn(c2, creds2)
 }
 
-// requests returns the LogicMonitor requests sent so far, for the
-// per-invocation log line.
-func (s *Service) requests() (int64, logicmonitor.Rate) {
+// counter starts counting this invocation's LogicMonitor requests, across
+// every client it uses (the credentials may rotate mid-invocation). A
+// Lambda instance runs one invocation at a time.
+func (s *Service) counter() func() int64 {
+	before := s.lmRequests.Load()
+	return func() int64 { return s.lmRequests.Load() - before }
+}
+
+// rate returns the rate-limit state of the current client's latest answer.
+func (s *Service) rate() logicmonitor.Rate {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.client == nil {
-		return 0, logicmonitor.Rate{}
+		return logicmonitor.Rate{}
 	}
-	return s.client.Requests(), s.client.Rate()
+	return s.client.Rate()
 }

@@ -62,7 +62,7 @@ type Function struct {
 	inflight  map[string]*invocation
 	initError *Result
 
-	timeout   time.Duration
+	timeout time.Duration
 
 	started   time.Time
 	firstPoll chan time.Time

@@ -72,6 +72,9 @@ func (p *Portal) view(t *Token) map[string]any {
 			m["roles"] = a.Roles
 		}
 	}
+	for _, f := range p.stripped[t.ID] {
+		delete(m, f)
+	}
 	return m
 }
 

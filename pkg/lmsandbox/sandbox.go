@@ -52,6 +52,10 @@ type Config struct {
 	// IgnoreFilterOn lists fields whose filter conditions the portal
 	// silently ignores, as real portals do for fields they do not support.
 	IgnoreFilterOn []string
+	// KeepLastUsed stops the portal from stamping lastUsedOn when a token
+	// authenticates (real portals update it lazily): a token in use can
+	// then look stale.
+	KeepLastUsed bool
 }
 
 // Admin is a portal user.
@@ -129,6 +133,7 @@ type Portal struct {
 	faults   []*Fault
 	rateLog  map[string][]time.Time
 	requests []Request
+	stripped map[int64][]string // fields left out of a token's records
 }
 
 // New returns an empty portal.
@@ -145,7 +150,7 @@ func New(cfg Config) *Portal {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Portal{cfg: cfg, admins: map[int64]*Admin{}, tokens: map[int64]*Token{}, nextID: 1, rateLog: map[string][]time.Time{}}
+	return &Portal{cfg: cfg, admins: map[int64]*Admin{}, tokens: map[int64]*Token{}, nextID: 1, rateLog: map[string][]time.Time{}, stripped: map[int64][]string{}}
 }
 
 // AddAdmin adds (or replaces) a user.
@@ -261,6 +266,24 @@ func (p *Portal) Age(id int64, createdDaysAgo, lastUsedDaysAgo float64) {
 	t.LastUsedOn = 0
 	if lastUsedDaysAgo >= 0 {
 		t.LastUsedOn = now.Add(-days(lastUsedDaysAgo)).Unix()
+	}
+}
+
+// StripFields leaves fields out of every record of token id the portal
+// sends (a damaged or trimmed record).
+func (p *Portal) StripFields(id int64, fields ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stripped[id] = append(p.stripped[id], fields...)
+}
+
+// Update changes a stored token as a person in the UI would; f runs under
+// the portal's lock.
+func (p *Portal) Update(id int64, f func(t *Token)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t, ok := p.tokens[id]; ok {
+		f(t)
 	}
 }
 
@@ -664,7 +687,9 @@ func (p *Portal) authenticate(r *http.Request, resource string, body []byte, now
 	if tok.Status != 2 {
 		return "", &apiError{401, "Authentication failed: token is disabled"}
 	}
-	tok.LastUsedOn = now.Unix()
+	if !p.cfg.KeepLastUsed {
+		tok.LastUsedOn = now.Unix()
+	}
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		tok.LastAuthIP = host
 	}

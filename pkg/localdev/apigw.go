@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 )
 
 // route maps an HTTP route of the API to the function behind it, as the CDK
@@ -18,19 +20,22 @@ type route struct {
 	method, template, function string
 }
 
-var apiRoutes = []route{
-	{http.MethodGet, "/tokens", "list"},
-	{http.MethodGet, "/admins/{adminId}/tokens", "list"},
-	{http.MethodPost, "/admins/{adminId}/tokens", "create"},
-	{http.MethodPatch, "/admins/{adminId}/tokens/{tokenId}", "toggle"},
-	{http.MethodDelete, "/admins/{adminId}/tokens/{tokenId}", "delete"},
+// apiRoutes are the catalog's routes.
+func apiRoutes() []route {
+	var out []route
+	for _, f := range catalog.Functions {
+		for _, r := range f.Routes {
+			out = append(out, route{r.Method, r.Path, f.Name})
+		}
+	}
+	return out
 }
 
 // matchRoute finds the route of a request path, with its path parameters.
 func matchRoute(method, path string) (route, map[string]string, bool) {
 	got := strings.Split(strings.Trim(path, "/"), "/")
 	pathMatched := false
-	for _, r := range apiRoutes {
+	for _, r := range apiRoutes() {
 		want := strings.Split(strings.Trim(r.template, "/"), "/")
 		if len(want) != len(got) {
 			continue

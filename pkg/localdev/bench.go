@@ -1,6 +1,8 @@
 package localdev
 
 import (
+	"github.com/lmtokens/lmtokens/pkg/catalog"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -104,7 +106,7 @@ func coldStarts(ctx context.Context, o BenchOptions, hello string) ([]Figure, er
 	samples := map[string][]time.Duration{}
 	// Interleave the binaries so that drift in the machine's load hits all alike.
 	for i := 0; i < o.Starts; i++ {
-		for _, name := range append([]string{"hello"}, Functions...) {
+		for _, name := range append([]string{"hello"}, catalog.Binaries()...) {
 			bin := hello
 			if name != "hello" {
 				bin = filepath.Join(o.LocalBin, name, "bootstrap")
@@ -118,7 +120,7 @@ func coldStarts(ctx context.Context, o BenchOptions, hello string) ([]Figure, er
 	}
 	base := median(samples["hello"])
 	var figs []Figure
-	for _, fn := range Functions {
+	for _, fn := range catalog.Binaries() {
 		m := median(samples[fn])
 		r := float64(m) / float64(base)
 		figs = append(figs, Figure{
@@ -136,7 +138,7 @@ func sizes(o BenchOptions, hello string) ([]Figure, error) {
 		return nil, err
 	}
 	var figs []Figure
-	for _, fn := range Functions {
+	for _, fn := range catalog.Binaries() {
 		st, err := os.Stat(filepath.Join(o.ReleaseBin, fn, "bootstrap"))
 		if err != nil {
 			return nil, fmt.Errorf("%v (run make build first)", err)

@@ -1,6 +1,8 @@
 package localdev
 
 import (
+	"github.com/lmtokens/lmtokens/pkg/catalog"
+
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +15,7 @@ import (
 // module's root directory. Tests and benchmarks use it to run the real
 // binaries.
 func BuildFunctions(root, dir, goarch string) error {
-	for _, fn := range Functions {
+	for _, fn := range catalog.Binaries() {
 		if err := build(root, filepath.Join(dir, fn, "bootstrap"), "./functions/"+fn, goarch); err != nil {
 			return err
 		}

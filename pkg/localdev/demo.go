@@ -129,7 +129,7 @@ func (d *Demo) Run(ctx context.Context) error {
 	var planned []int64
 	do("cleanup, disable stage, dry run", func() (string, string, error) {
 		before := s.Portal.Tokens()
-		rep, err := d.cleanup(ctx, "toggle", `{"cleanup":{"dryRun":true}}`)
+		rep, err := d.cleanup(ctx, "cleanup-disable", `{"cleanup":{"dryRun":true}}`)
 		if err != nil {
 			return "error", "", err
 		}
@@ -148,7 +148,7 @@ func (d *Demo) Run(ctx context.Context) error {
 		return "ok", fmt.Sprintf("would disable %s; skipped %s; nothing changed", d.tokenList(rep), skipped(rep)), nil
 	})
 	do("cleanup, disable stage (scheduled event)", func() (string, string, error) {
-		rep, err := d.cleanup(ctx, "toggle", scheduledEvent)
+		rep, err := d.cleanup(ctx, "cleanup-disable", scheduledEvent)
 		if err != nil {
 			return "error", "", err
 		}

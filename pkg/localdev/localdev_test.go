@@ -1,6 +1,8 @@
 package localdev
 
 import (
+	"github.com/lmtokens/lmtokens/pkg/catalog"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -78,11 +80,8 @@ func TestSampleEvents(t *testing.T) {
 	shapes := map[string]bool{}
 	for _, f := range files {
 		name := filepath.Base(f)
-		fn := map[string]string{"cleanup-disable": "toggle", "cleanup-delete": "delete"}[strings.Join(strings.SplitN(name, "-", 3)[:2], "-")]
-		if fn == "" {
-			fn = strings.SplitN(name, "-", 2)[0]
-		}
-		shapes[fn+"/"+strings.TrimSuffix(strings.SplitN(name, "-", 2)[1], ".json")] = true
+		fn := FunctionForEvent(name)
+		shapes[fn+"/"+strings.TrimSuffix(strings.TrimPrefix(name, fn+"-"), ".json")] = true
 		t.Run(name, func(t *testing.T) {
 			s := start(t)
 			ev, _ := os.ReadFile(f)
@@ -99,7 +98,7 @@ func TestSampleEvents(t *testing.T) {
 			}
 		})
 	}
-	for _, fn := range Functions {
+	for _, fn := range []string{catalog.List, catalog.Create, catalog.Toggle, catalog.Delete} {
 		for _, shape := range []string{"rest", "httpapi", "direct", "eventbridge"} {
 			if !shapes[fn+"/"+shape] {
 				t.Errorf("no sample event %s-%s.json", fn, shape)

@@ -16,9 +16,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/localsecrets"
@@ -33,9 +35,6 @@ var DefaultSeed []byte
 // CredentialsSecret is the name of the functions' credentials secret in the
 // local Secrets Manager.
 const CredentialsSecret = "lmtokens/local/credentials"
-
-// Functions are the four functions, in the order they are started.
-var Functions = []string{"list", "create", "toggle", "delete"}
 
 // Stack is a running local lmtokens.
 type Stack struct {
@@ -78,7 +77,7 @@ func Start(o Options) (*Stack, error) {
 	if s.logs == nil {
 		s.logs = io.Discard
 	}
-	for _, fn := range Functions {
+	for _, fn := range catalog.Binaries() {
 		if _, err := os.Stat(filepath.Join(o.BinDir, fn, "bootstrap")); err != nil {
 			return nil, fmt.Errorf("no %s binary in %s: build them first (make build-local)", fn, o.BinDir)
 		}
@@ -146,17 +145,25 @@ func (s *Stack) serve(h http.Handler) (string, error) {
 	return "http://" + ln.Addr().String(), nil
 }
 
-// Function returns the running function fn, starting it (a cold start) the
-// first time.
+// Function returns the running function fn (a catalog name), starting it
+// (a cold start) the first time.
 func (s *Stack) Function(ctx context.Context, fn string) (*lambdaruntime.Function, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f := s.functions[fn]; f != nil {
 		return f, nil
 	}
+	def, ok := catalog.Lookup(fn)
+	if !ok {
+		return nil, fmt.Errorf("no function %q", fn)
+	}
+	env := append([]string(nil), s.env...)
+	for k, v := range def.Env() {
+		env = append(env, k+"="+v)
+	}
 	f, err := lambdaruntime.Start(lambdaruntime.Options{
-		Name: "lmtokens-" + fn, Binary: filepath.Join(s.binDir, fn, "bootstrap"),
-		Env: s.env, Stdout: s.logs, Stderr: s.logs,
+		Name: "lmtokens-" + fn, Binary: filepath.Join(s.binDir, def.Binary, "bootstrap"),
+		Env: env, Stdout: s.logs, Stderr: s.logs, Timeout: time.Duration(def.TimeoutSeconds) * time.Second,
 	})
 	if err != nil {
 		return nil, err
@@ -189,4 +196,18 @@ func (s *Stack) Close() {
 	for _, srv := range s.servers {
 		_ = srv.Close()
 	}
+}
+
+// FunctionForEvent infers the function from an event file's name: the
+// catalog's function whose name starts it (list-*, create-*, toggle-*,
+// delete-*, cleanup-disable-*, cleanup-delete-*).
+func FunctionForEvent(path string) string {
+	base := filepath.Base(path)
+	best := ""
+	for _, f := range catalog.Functions {
+		if (strings.HasPrefix(base, f.Name+"-") || strings.HasPrefix(base, f.Name+".")) && len(f.Name) > len(best) {
+			best = f.Name
+		}
+	}
+	return best
 }

@@ -51,6 +51,9 @@ type Options struct {
 	RetryBase, RetryCap time.Duration
 	// UserAgent is sent with every request.
 	UserAgent string
+	// RequestCounter, if set, is incremented with every request sent, as
+	// well as the client's own count (Requests).
+	RequestCounter *atomic.Int64
 }
 
 // Client talks to one LogicMonitor portal. It is safe for concurrent use.
@@ -66,6 +69,7 @@ type Client struct {
 	pacer     *pacer
 
 	requests atomic.Int64
+	counter  *atomic.Int64
 	rate     atomic.Pointer[Rate]
 
 	// Tokens is the API-token service.
@@ -114,6 +118,7 @@ func New(opts Options) (*Client, error) {
 		retryCap:  opts.RetryCap,
 		userAgent: opts.UserAgent,
 		pacer:     newPacer(),
+		counter:   opts.RequestCounter,
 	}
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 25 * time.Second}
@@ -266,6 +271,9 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, paylo
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	c.requests.Add(1)
+	if c.counter != nil {
+		c.counter.Add(1)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, nil, scrubURLError(err)

@@ -2,6 +2,7 @@ package logicmonitor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,6 +45,101 @@ type Token struct {
 	UserPermission string   `json:"userPermission,omitempty"`
 	LastAuthIP     string   `json:"lastAuthIp,omitempty"`
 	Type           string   `json:"type,omitempty"`
+
+	// present records which of the fields a decision may rest on the
+	// portal actually sent (a trimmed or damaged record lacks some).
+	present fieldSet
+}
+
+// Fields whose presence a Token records, for Missing.
+const (
+	FieldID         = "id"
+	FieldAdminID    = "adminId"
+	FieldAccessID   = "accessId"
+	FieldStatus     = "status"
+	FieldNote       = "note"
+	FieldCreatedOn  = "createdOn"
+	FieldLastUsedOn = "lastUsedOn"
+)
+
+type fieldSet uint8
+
+// decoded marks a Token read from the portal, whose presence bits count.
+const decoded fieldSet = 128
+
+var fieldBits = map[string]fieldSet{
+	FieldID: 1, FieldAdminID: 2, FieldAccessID: 4, FieldStatus: 8, FieldNote: 16, FieldCreatedOn: 32, FieldLastUsedOn: 64,
+}
+
+// UnmarshalJSON decodes a token and records which fields were present (a
+// null counts as absent).
+func (t *Token) UnmarshalJSON(b []byte) error {
+	type plain Token
+	var w struct {
+		plain
+		ID         *int64  `json:"id"`
+		AdminID    *int64  `json:"adminId"`
+		AccessID   *string `json:"accessId"`
+		Status     *int    `json:"status"`
+		Note       *string `json:"note"`
+		CreatedOn  *int64  `json:"createdOn"`
+		LastUsedOn *int64  `json:"lastUsedOn"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*t = Token(w.plain)
+	t.present = decoded
+	set := func(name string, ok bool) {
+		if ok {
+			t.present |= fieldBits[name]
+		}
+	}
+	if w.ID != nil {
+		t.ID = *w.ID
+	}
+	if w.AdminID != nil {
+		t.AdminID = *w.AdminID
+	}
+	if w.AccessID != nil {
+		t.AccessID = *w.AccessID
+	}
+	if w.Status != nil {
+		t.Status = *w.Status
+	}
+	if w.Note != nil {
+		t.Note = *w.Note
+	}
+	if w.CreatedOn != nil {
+		t.CreatedOn = *w.CreatedOn
+	}
+	if w.LastUsedOn != nil {
+		t.LastUsedOn = *w.LastUsedOn
+	}
+	set(FieldID, w.ID != nil)
+	set(FieldAdminID, w.AdminID != nil)
+	set(FieldAccessID, w.AccessID != nil)
+	set(FieldStatus, w.Status != nil)
+	set(FieldNote, w.Note != nil)
+	set(FieldCreatedOn, w.CreatedOn != nil)
+	set(FieldLastUsedOn, w.LastUsedOn != nil)
+	return nil
+}
+
+// Missing returns those of fields (the Field constants) that the portal did
+// not send for this token. A Token built in code rather than decoded misses
+// nothing.
+func (t Token) Missing(fields ...string) []string {
+	if t.present&decoded == 0 {
+		return nil
+	}
+	var out []string
+	for _, f := range fields {
+		if t.present&fieldBits[f] == 0 {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // CreatedToken is a token just created, with its key: the only time
@@ -51,6 +147,22 @@ type Token struct {
 type CreatedToken struct {
 	Token
 	AccessKey string `json:"accessKey"`
+}
+
+// UnmarshalJSON decodes the token and its key (Token's own UnmarshalJSON
+// would otherwise be promoted and drop the key).
+func (t *CreatedToken) UnmarshalJSON(b []byte) error {
+	if err := t.Token.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	var k struct {
+		AccessKey string `json:"accessKey"`
+	}
+	if err := json.Unmarshal(b, &k); err != nil {
+		return err
+	}
+	t.AccessKey = k.AccessKey
+	return nil
 }
 
 // String never prints the key.
@@ -394,8 +506,10 @@ func (s *TokensService) Update(ctx context.Context, adminID, tokenID int64, opts
 // single-token GET, so it lists the user's tokens filtered by id (both types
 // at once, so one round trip) and checks the id itself: a portal that
 // ignores the filter still answers, through every page.
-func (s *TokensService) Get(ctx context.Context, adminID, tokenID int64) (*Token, error) {
-	all, err := s.ListAll(ctx, ListAllOptions{AdminID: adminID, Filter: "id:" + strconv.FormatInt(tokenID, 10)})
+//
+// Naming the token's type (when the caller knows it) halves the requests.
+func (s *TokensService) Get(ctx context.Context, adminID, tokenID int64, types ...string) (*Token, error) {
+	all, err := s.ListAll(ctx, ListAllOptions{AdminID: adminID, Types: types, Filter: "id:" + strconv.FormatInt(tokenID, 10)})
 	if err != nil {
 		return nil, err
 	}
@@ -406,6 +520,22 @@ func (s *TokensService) Get(ctx context.Context, adminID, tokenID int64) (*Token
 	}
 	path := tokenPath(adminID, tokenID)
 	return nil, &Error{Kind: KindNotFound, Method: http.MethodGet, Path: path, StatusCode: http.StatusNotFound, Message: fmt.Sprintf("user %d has no token %d", adminID, tokenID)}
+}
+
+// SetStatus changes only a token's status, with PATCH, which changes only
+// the fields it is sent: a note written since the token was read stays.
+func (s *TokensService) SetStatus(ctx context.Context, adminID, tokenID int64, status int) (*Token, error) {
+	var w tokenWire
+	body := struct {
+		Status int `json:"status"`
+	}{status}
+	if _, err := s.c.do(ctx, http.MethodPatch, tokenPath(adminID, tokenID), nil, body, &w); err != nil {
+		return nil, err
+	}
+	if w.AdminID == 0 {
+		w.AdminID = adminID
+	}
+	return &w.Token, nil
 }
 
 // Delete removes a token.

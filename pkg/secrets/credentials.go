@@ -15,6 +15,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
 // ConfigError says the functions' own configuration is unusable: the
@@ -49,9 +50,11 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 type Credentials struct {
 	Company string
 	Auth    lmauth.Authenticator
-	// AccessID is the LMv1 access id (or the masked bearer token): the
-	// token cleanup must never touch.
+	// AccessID is the LMv1 access id ("" for bearer credentials).
 	AccessID string
+	// AdminID and TokenID optionally name the credentials' own user and
+	// token, so that cleanup recognises it also with bearer credentials.
+	AdminID, TokenID int64
 	// Version is the secret version they were read from.
 	Version string
 }
@@ -62,35 +65,40 @@ type credentialsDoc struct {
 	AccessID    string `json:"accessId"`
 	AccessKey   string `json:"accessKey"`
 	BearerToken string `json:"bearerToken"`
+	AdminID     int64  `json:"adminId"`
+	TokenID     int64  `json:"tokenId"`
 }
 
 // ParseCredentials reads a credentials secret's JSON: {"company","accessId",
 // "accessKey"} or {"company","bearerToken"}. Errors never quote the value.
 func ParseCredentials(value string) (Credentials, error) {
 	var d credentialsDoc
-	dec := json.NewDecoder(strings.NewReader(value))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
+	if err := strictjson.Decode([]byte(strings.TrimSpace(value)), &d); err != nil {
 		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return Credentials{}, fmt.Errorf("field %q must be a string", ute.Field)
-		}
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			return Credentials{}, errors.New("unknown field (want company, accessId and accessKey, or company and bearerToken)")
+		var se *strictjson.Error
+		switch {
+		case errors.As(err, &ute):
+			return Credentials{}, fmt.Errorf("field %q has the wrong type", ute.Field)
+		case errors.As(err, &se) && se.Field != "":
+			// Never quote the value; the field name is safe to show.
+			return Credentials{}, fmt.Errorf("%s (want company, accessId and accessKey, or company and bearerToken; optionally adminId and tokenId)", se.Msg)
 		}
 		return Credentials{}, errors.New("value is not a JSON object")
 	}
 	if !logicmonitor.ValidCompany(d.Company) {
 		return Credentials{}, errors.New(`"company" must be the portal name, a DNS label (letters, digits, hyphens)`)
 	}
-	c := Credentials{Company: d.Company}
+	if d.AdminID < 0 || d.TokenID < 0 || (d.TokenID != 0 && d.AdminID == 0) {
+		return Credentials{}, errors.New(`"adminId" and "tokenId" must be positive ids, and "tokenId" needs "adminId"`)
+	}
+	c := Credentials{Company: d.Company, AdminID: d.AdminID, TokenID: d.TokenID}
 	switch {
 	case d.BearerToken != "" && d.AccessID == "" && d.AccessKey == "":
 		b, err := lmauth.NewBearer(d.BearerToken)
 		if err != nil {
 			return Credentials{}, err
 		}
-		c.Auth, c.AccessID = b, b.ID()
+		c.Auth = b
 	case d.BearerToken == "" && d.AccessID != "" && d.AccessKey != "":
 		s, err := lmauth.NewLMv1(d.AccessID, d.AccessKey)
 		if err != nil {

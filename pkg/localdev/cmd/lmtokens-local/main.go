@@ -22,7 +22,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -66,28 +65,9 @@ func useReal() bool {
 	return os.Getenv("LM_CREDENTIALS_SECRET") != "" && os.Getenv("LMTOKENS_LOCAL_SANDBOX") != "1"
 }
 
-// functionFor infers the function from an event file's name:
-// list-*, create-*, toggle-*, delete-*, cleanup-disable-* (toggle),
-// cleanup-delete-* (delete).
-func functionFor(path string) string {
-	base := filepath.Base(path)
-	switch {
-	case strings.HasPrefix(base, "cleanup-disable"):
-		return "toggle"
-	case strings.HasPrefix(base, "cleanup-delete"):
-		return "delete"
-	}
-	for _, fn := range localdev.Functions {
-		if strings.HasPrefix(base, fn+"-") || strings.HasPrefix(base, fn+".") {
-			return fn
-		}
-	}
-	return ""
-}
-
 func invoke(args []string) error {
 	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
-	fn := fs.String("fn", "", "function: list, create, toggle or delete (default: from the event file's name)")
+	fn := fs.String("fn", "", "function: list, create, toggle, delete, cleanup-disable or cleanup-delete (default: from the event file's name)")
 	bin := fs.String("bin", "bin/local", "directory of <fn>/bootstrap binaries built for this machine")
 	quiet := fs.Bool("q", false, "do not print the function's log lines")
 	_ = fs.Parse(args)
@@ -99,7 +79,7 @@ func invoke(args []string) error {
 		return err
 	}
 	if *fn == "" {
-		if *fn = functionFor(fs.Arg(0)); *fn == "" {
+		if *fn = localdev.FunctionForEvent(fs.Arg(0)); *fn == "" {
 			return fmt.Errorf("cannot tell the function from %s: give -fn", fs.Arg(0))
 		}
 	}
