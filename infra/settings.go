@@ -23,8 +23,15 @@ type Settings struct {
 	CredentialsSecret string
 	// SecretPrefix is where created keys are stored.
 	SecretPrefix string
-	// KMSKeyArn optionally encrypts the created keys' secrets.
-	KMSKeyArn string
+	// KMSKeyArn is your own KMS key for the created keys' secrets. Unset,
+	// the stack creates a customer-managed key for them (rotation on),
+	// unless UseAWSManagedKey keeps Secrets Manager's aws/secretsmanager.
+	KMSKeyArn        string
+	UseAWSManagedKey bool
+	// ProtectedRoles and ProtectedAdminIDs name LogicMonitor users create
+	// refuses to mint keys for (PROTECTED_ROLES, PROTECTED_ADMIN_IDS).
+	ProtectedRoles    []string
+	ProtectedAdminIDs []string
 	// RecoveryDays is the recovery window of deleted keys' secrets.
 	RecoveryDays int
 	// LMBaseURL optionally replaces https://<company>.logicmonitor.com/santaba/rest.
@@ -74,6 +81,7 @@ func DefaultSettings() Settings {
 		ThrottleRate:      10,
 		ThrottleBurst:     20,
 		BinDir:            "bin",
+		ProtectedRoles:    []string{"administrator"},
 	}
 }
 
@@ -140,20 +148,31 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	if v := get("allowPolicyWidening"); v != nil {
 		s.AllowPolicyWidening = fmt.Sprint(v) == "true"
 	}
-	if v := get("allowedPrincipals"); v != nil {
+	if v := get("useAwsManagedKey"); v != nil {
+		s.UseAWSManagedKey = fmt.Sprint(v) == "true"
+	}
+	list := func(key string, dst *[]string) {
+		v := get(key)
+		if v == nil {
+			return
+		}
+		*dst = []string{}
 		switch p := v.(type) {
 		case []any:
 			for _, x := range p {
-				s.AllowedPrincipals = append(s.AllowedPrincipals, fmt.Sprint(x))
+				*dst = append(*dst, fmt.Sprint(x))
 			}
 		default:
 			for _, x := range strings.Split(fmt.Sprint(v), ",") {
 				if x = strings.TrimSpace(x); x != "" {
-					s.AllowedPrincipals = append(s.AllowedPrincipals, x)
+					*dst = append(*dst, x)
 				}
 			}
 		}
 	}
+	list("allowedPrincipals", &s.AllowedPrincipals)
+	list("protectedRoles", &s.ProtectedRoles)
+	list("protectedAdminIds", &s.ProtectedAdminIDs)
 	if err != nil {
 		return s, err
 	}
@@ -163,6 +182,7 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 var (
 	scheduleRE  = regexp.MustCompile(`^(rate|cron|at)\(.+\)$`)
 	principalRE = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+)$`)
+	adminIDRE   = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
 )
 
 // Validate checks the settings before anything is synthesized.
@@ -187,6 +207,14 @@ func (s Settings) Validate() error {
 	case "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL":
 	default:
 		return fmt.Errorf("logLevel %q is not one of DEBUG, INFO, WARN, ERROR", s.LogLevel)
+	}
+	for _, id := range s.ProtectedAdminIDs {
+		if !adminIDRE.MatchString(id) {
+			return fmt.Errorf("protectedAdminIds: %q is not a LogicMonitor user id", id)
+		}
+	}
+	if s.KMSKeyArn != "" && s.UseAWSManagedKey {
+		return fmt.Errorf("kmsKeyArn and useAwsManagedKey contradict each other: set one")
 	}
 	for _, p := range s.AllowedPrincipals {
 		if !principalRE.MatchString(p) {

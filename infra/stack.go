@@ -131,8 +131,34 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 		"TOKEN_SECRET_PREFIX":        str(s.SecretPrefix),
 		"TOKEN_SECRET_RECOVERY_DAYS": str(strconv.Itoa(s.RecoveryDays)),
 	}
-	if s.KMSKeyArn != "" {
-		env["TOKEN_SECRET_KMS_KEY_ID"] = str(s.KMSKeyArn)
+	// The created keys' secrets are encrypted with the stack's own key by
+	// default, so reading one needs kms:Decrypt on it as well as
+	// GetSecretValue: a role with GetSecretValue on * reads none of them.
+	var keyArn *string
+	switch {
+	case s.KMSKeyArn != "":
+		keyArn = str(s.KMSKeyArn)
+	case !s.UseAWSManagedKey:
+		key := awskms.NewKey(stack, str("CreatedKeysKey"), &awskms.KeyProps{
+			Description:       str("lmtokens: encrypts the LogicMonitor keys stored under " + s.SecretPrefix),
+			EnableKeyRotation: jsii.Bool(true),
+			// Deleting the key would make every stored key unreadable.
+			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+		keyArn = key.KeyArn()
+		awscdk.NewCfnOutput(stack, str("CreatedKeysKmsKeyArn"), &awscdk.CfnOutputProps{Value: keyArn,
+			Description: str("KMS key of the created keys' secrets: readers need kms:Decrypt on it (via Secrets Manager)")})
+	}
+	if keyArn != nil {
+		env["TOKEN_SECRET_KMS_KEY_ID"] = keyArn
+	}
+	if len(s.ProtectedRoles) > 0 {
+		env["PROTECTED_ROLES"] = str(strings.Join(s.ProtectedRoles, ","))
+	} else {
+		env["PROTECTED_ROLES"] = str("")
+	}
+	if len(s.ProtectedAdminIDs) > 0 {
+		env["PROTECTED_ADMIN_IDS"] = str(strings.Join(s.ProtectedAdminIDs, ","))
 	}
 	if s.LMBaseURL != "" {
 		env["LM_BASE_URL"] = str(s.LMBaseURL)
@@ -203,11 +229,13 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
 				Resources: &[]*string{claimsArn},
 			}))
-			if s.KMSKeyArn != "" {
+			if keyArn != nil {
+				// Secrets Manager needs both to create a secret under a
+				// customer-managed key; nothing else in the stack gets either.
 				fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 					Sid:        str("EncryptCreatedKeys"),
 					Actions:    jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
-					Resources:  jsii.Strings(s.KMSKeyArn),
+					Resources:  &[]*string{keyArn},
 					Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": fmt.Sprintf("secretsmanager.%s.amazonaws.com", *stack.Region())}},
 				}))
 			}
@@ -301,23 +329,7 @@ func policyEnv(p map[string]any) map[string]string {
 func newAPI(stack awscdk.Stack, s Settings, logRetention awslogs.RetentionDays, fns map[string]awslambda.Function) awsapigateway.RestApi {
 	str := jsii.String
 	accessLogs := awslogs.NewLogGroup(stack, str("ApiAccessLogs"), &awslogs.LogGroupProps{Retention: logRetention})
-	var policy awsiam.PolicyDocument
-	if len(s.AllowedPrincipals) > 0 {
-		var principals []awsiam.IPrincipal
-		for _, p := range s.AllowedPrincipals {
-			if strings.HasPrefix(p, "arn:") {
-				principals = append(principals, awsiam.NewArnPrincipal(str(p)))
-			} else {
-				principals = append(principals, awsiam.NewAccountPrincipal(str(p)))
-			}
-		}
-		policy = awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &[]awsiam.PolicyStatement{
-			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Effect: awsiam.Effect_ALLOW, Principals: &principals,
-				Actions: jsii.Strings("execute-api:Invoke"), Resources: jsii.Strings("execute-api:/*"),
-			}),
-		}})
-	}
+	policy := allowOnly(s.AllowedPrincipals)
 	api := awsapigateway.NewRestApi(stack, str("Api"), &awsapigateway.RestApiProps{
 		RestApiName:    str("lmtokens"),
 		Description:    str("LogicMonitor API tokens: list, create, toggle, delete"),
@@ -327,10 +339,7 @@ func newAPI(stack awscdk.Stack, s Settings, logRetention awslogs.RetentionDays, 
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName:            str("v1"),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),
-			AccessLogFormat: awsapigateway.AccessLogFormat_JsonWithStandardFields(&awsapigateway.JsonWithStandardFieldProps{
-				Caller: jsii.Bool(true), HttpMethod: jsii.Bool(true), Ip: jsii.Bool(true), Protocol: jsii.Bool(true), RequestTime: jsii.Bool(true),
-				ResourcePath: jsii.Bool(true), ResponseLength: jsii.Bool(true), Status: jsii.Bool(true), User: jsii.Bool(true),
-			}),
+			AccessLogFormat:      awsapigateway.AccessLogFormat_Custom(str(accessLogFormat)),
 			ThrottlingRateLimit:  jsii.Number(s.ThrottleRate),
 			ThrottlingBurstLimit: jsii.Number(s.ThrottleBurst),
 			MetricsEnabled:       jsii.Bool(true),
@@ -384,4 +393,60 @@ func newAPI(stack awscdk.Stack, s Settings, logRetention awslogs.RetentionDays, 
 			AppliesTo: &[]any{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}},
 	}, jsii.Bool(true))
 	return api
+}
+
+// accessLogFormat is one JSON line per API request: the real path (IAM
+// policies match it), the caller's ARN, and API Gateway's request id, which
+// the function's own log line carries too (apiRequestId), so "who created
+// token 9" is one join.
+const accessLogFormat = `{"requestId":"$context.requestId","extendedRequestId":"$context.extendedRequestId",` +
+	`"requestTime":"$context.requestTime","httpMethod":"$context.httpMethod","path":"$context.path",` +
+	`"resourcePath":"$context.resourcePath","caller":"$context.identity.caller","userArn":"$context.identity.userArn",` +
+	`"accountId":"$context.identity.accountId","sourceIp":"$context.identity.sourceIp","status":"$context.status",` +
+	`"integrationStatus":"$context.integration.status","integrationLatency":"$context.integration.latency",` +
+	`"responseLatency":"$context.responseLatency","errorMessage":"$context.error.message"}`
+
+// allowOnly is the API's resource policy when callers are restricted, or nil.
+//
+// For an IAM-authorized API in the same account a caller whose own IAM
+// policy allows execute-api:Invoke gets in even if the resource policy does
+// not name it, so an Allow alone restricts nobody. The explicit Deny for
+// every principal outside the list is what restricts; the Allow lets the
+// listed principals of other accounts in (they also need their own grant).
+func allowOnly(principals []string) awsiam.PolicyDocument {
+	if len(principals) == 0 {
+		return nil
+	}
+	str := jsii.String
+	var allowed []awsiam.IPrincipal
+	var arns, accounts []string
+	for _, p := range principals {
+		if strings.HasPrefix(p, "arn:") {
+			allowed = append(allowed, awsiam.NewArnPrincipal(str(p)))
+			arns = append(arns, p)
+		} else {
+			allowed = append(allowed, awsiam.NewAccountPrincipal(str(p)))
+			accounts = append(accounts, p)
+		}
+	}
+	// Deny when the caller matches none of the list: outside every listed
+	// account AND unlike every listed ARN (conditions of one statement
+	// must all hold).
+	conditions := map[string]any{}
+	if len(arns) > 0 {
+		conditions["ArnNotLike"] = map[string]any{"aws:PrincipalArn": arns}
+	}
+	if len(accounts) > 0 {
+		conditions["StringNotEquals"] = map[string]any{"aws:PrincipalAccount": accounts}
+	}
+	return awsiam.NewPolicyDocument(&awsiam.PolicyDocumentProps{Statements: &[]awsiam.PolicyStatement{
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: str("AllowListedPrincipals"), Effect: awsiam.Effect_ALLOW, Principals: &allowed,
+			Actions: jsii.Strings("execute-api:Invoke"), Resources: jsii.Strings("execute-api:/*"),
+		}),
+		awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: str("DenyEveryoneElse"), Effect: awsiam.Effect_DENY, Principals: &[]awsiam.IPrincipal{awsiam.NewAnyPrincipal()},
+			Actions: jsii.Strings("execute-api:Invoke"), Resources: jsii.Strings("execute-api:/*"), Conditions: &conditions,
+		}),
+	}})
 }

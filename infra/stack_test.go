@@ -15,8 +15,21 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
-// synth builds the stack once for all tests (jsii start-up is the slow part).
+// synth builds the stack once for all tests (jsii start-up is the slow
+// part): with your own KMS key, restricted callers and a dry-run policy.
 var synth = sync.OnceValues(func() (*testStack, error) {
+	s := DefaultSettings()
+	s.KMSKeyArn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	s.AlarmEmail = "ops@example.com"
+	s.AllowedPrincipals = []string{"arn:aws:iam::123456789012:role/platform-ops", "210987654321"}
+	s.DisablePolicy = map[string]any{"unusedDays": 60, "dryRun": true, "maxActions": 25, "protectedAccessIds": []any{"abc", "def"}}
+	return synthesize(s)
+})
+
+// synthDefaults is the stack as cdk.json's defaults make it.
+var synthDefaults = sync.OnceValues(func() (*testStack, error) { return synthesize(DefaultSettings()) })
+
+func synthesize(s Settings) (*testStack, error) {
 	dir, err := os.MkdirTemp("", "lmtokens-cdk-")
 	if err != nil {
 		return nil, err
@@ -27,12 +40,7 @@ var synth = sync.OnceValues(func() (*testStack, error) {
 			return nil, err
 		}
 	}
-	s := DefaultSettings()
 	s.BinDir = dir
-	s.KMSKeyArn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-	s.AlarmEmail = "ops@example.com"
-	s.AllowedPrincipals = []string{"arn:aws:iam::123456789012:role/platform-ops", "210987654321"}
-	s.DisablePolicy = map[string]any{"unusedDays": 60, "dryRun": true, "maxActions": 25, "protectedAccessIds": []any{"abc", "def"}}
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(filepath.Join(dir, "cdk.out"))})
 	st, err := NewStack(app, "LMTokensTest", &StackProps{Settings: s})
 	if err != nil {
@@ -46,7 +54,7 @@ var synth = sync.OnceValues(func() (*testStack, error) {
 		return nil, err
 	}
 	return &testStack{stack: st, tpl: tpl, doc: doc, settings: s}, nil
-})
+}
 
 type testStack struct {
 	stack    *Stack
@@ -331,9 +339,11 @@ func TestAlarmsAndOutputs(t *testing.T) {
 
 func TestCdkNagAwsSolutions(t *testing.T) {
 	ts := load(t)
-	errs := assertions.Annotations_FromStack(ts.stack.Stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-	for _, e := range *errs {
-		t.Errorf("%s: %v", *e.Id, e.Entry.Data)
+	for _, st := range []*testStack{ts, loadDefaults(t)} {
+		errs := assertions.Annotations_FromStack(st.stack.Stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+		for _, e := range *errs {
+			t.Errorf("%s: %v", *e.Id, e.Entry.Data)
+		}
 	}
 	warns := assertions.Annotations_FromStack(ts.stack.Stack).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
 	for _, w := range *warns {
@@ -358,6 +368,152 @@ func TestSettings(t *testing.T) {
 			return nil
 		}); err == nil {
 			t.Errorf("%s=%v accepted", key, bad)
+		}
+	}
+}
+
+// allowedPrincipals restricts for real: the resource policy's explicit Deny
+// refuses a same-account role that is not listed even when its own IAM
+// policy allows execute-api:Invoke, and lets the listed ones through.
+func TestAllowedPrincipalsDenyEveryoneElse(t *testing.T) {
+	ts := load(t)
+	api := ts.ofType("AWS::ApiGateway::RestApi")
+	var doc map[string]any
+	for _, a := range api {
+		doc = a["Policy"].(map[string]any)
+	}
+	type caller struct{ arn, account string }
+	for c, wantDenied := range map[caller]bool{
+		{"arn:aws:iam::123456789012:role/some-pipeline", "123456789012"}: true,  // same account, not listed
+		{"arn:aws:iam::123456789012:role/platform-ops", "123456789012"}:  false, // listed ARN
+		{"arn:aws:iam::210987654321:role/anything", "210987654321"}:      false, // listed account
+		{"arn:aws:iam::999999999999:user/mallory", "999999999999"}:       true,
+	} {
+		if got := explicitlyDenied(doc, c.arn, c.account); got != wantDenied {
+			t.Errorf("%s: denied %v, want %v", c.arn, got, wantDenied)
+		}
+	}
+	// Without the setting there is no resource policy at all.
+	for _, a := range loadDefaults(t).ofType("AWS::ApiGateway::RestApi") {
+		if a["Policy"] != nil {
+			t.Errorf("default API has a resource policy %v", a["Policy"])
+		}
+	}
+}
+
+// explicitlyDenied evaluates the Deny statements of a resource policy for
+// execute-api:Invoke by a principal, with the condition operators the stack
+// uses (ArnNotLike with * wildcards, StringNotEquals).
+func explicitlyDenied(doc map[string]any, arn, account string) bool {
+	for _, raw := range doc["Statement"].([]any) {
+		st := raw.(map[string]any)
+		if st["Effect"] != "Deny" || !strings.Contains(fmt.Sprint(st["Action"]), "execute-api:Invoke") {
+			continue
+		}
+		all := true
+		for op, kv := range st["Condition"].(map[string]any) {
+			for key, vals := range kv.(map[string]any) {
+				value := map[string]string{"aws:PrincipalArn": arn, "aws:PrincipalAccount": account}[key]
+				matchesAny := false
+				for _, v := range list(vals) {
+					ok, _ := filepath.Match(strings.ReplaceAll(v, "/", "\\/"), value)
+					if op == "StringNotEquals" {
+						ok = v == value
+					}
+					matchesAny = matchesAny || ok
+				}
+				switch op {
+				case "ArnNotLike", "StringNotEquals":
+					all = all && !matchesAny
+				default:
+					all = false // an operator this evaluator does not know: fail the test
+				}
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+func loadDefaults(t *testing.T) *testStack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("synthesizes the CDK stack")
+	}
+	ts, err := synthDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// By default the created keys are encrypted with the stack's own key:
+// rotation on, kept on delete, usable by the create function alone and only
+// through Secrets Manager.
+func TestCreatedKeysUnderTheStacksOwnKey(t *testing.T) {
+	ts := loadDefaults(t)
+	keys := ts.ofType("AWS::KMS::Key")
+	if len(keys) != 1 {
+		t.Fatalf("%d KMS keys", len(keys))
+	}
+	var keyID string
+	for id, k := range keys {
+		keyID = id
+		if k["EnableKeyRotation"] != true {
+			t.Errorf("key rotation off: %v", k)
+		}
+	}
+	if ts.doc.Resources[keyID].Type == "" {
+		t.Fatal("no key")
+	}
+	if !strings.Contains(fmt.Sprint(ts.doc.Outputs["CreatedKeysKmsKeyArn"]), keyID) {
+		t.Errorf("no output of the key's ARN: %v", ts.doc.Outputs["CreatedKeysKmsKeyArn"])
+	}
+	users := 0
+	for policy, sts := range ts.statements() {
+		for _, st := range sts {
+			if !strings.Contains(fmt.Sprint(st["Action"]), "kms:") {
+				continue
+			}
+			users++
+			if !strings.HasPrefix(policy, "Create") || !strings.Contains(fmt.Sprint(st["Condition"]), "kms:ViaService") || !strings.Contains(fmt.Sprint(st["Resource"]), keyID) {
+				t.Errorf("%s: %v", policy, st)
+			}
+		}
+	}
+	if users != 1 {
+		t.Errorf("%d statements grant KMS actions, want the create function's one", users)
+	}
+	for _, fn := range ts.ofType("AWS::Lambda::Function") {
+		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if !strings.Contains(fmt.Sprint(vars["TOKEN_SECRET_KMS_KEY_ID"]), keyID) || vars["PROTECTED_ROLES"] != "administrator" {
+			t.Errorf("%v", vars)
+		}
+	}
+	// The opt-out keeps the AWS-managed key, and creates none.
+	s := DefaultSettings()
+	s.UseAWSManagedKey, s.KMSKeyArn = true, "arn:aws:kms:us-east-1:123456789012:key/x"
+	if err := s.Validate(); err == nil {
+		t.Error("useAwsManagedKey with kmsKeyArn accepted")
+	}
+}
+
+// The access log records what the audit trail joins on.
+func TestAccessLogFormat(t *testing.T) {
+	ts := load(t)
+	for _, st := range ts.ofType("AWS::ApiGateway::Stage") {
+		format := fmt.Sprint(st["AccessLogSetting"].(map[string]any)["Format"])
+		for _, v := range []string{"$context.path", "$context.identity.userArn", "$context.requestId", "$context.status",
+			"$context.integration.status", "$context.integration.latency", "$context.error.message"} {
+			if !strings.Contains(format, v) {
+				t.Errorf("access log lacks %s: %s", v, format)
+			}
+		}
+		var probe map[string]any
+		if err := json.Unmarshal([]byte(format), &probe); err != nil {
+			t.Errorf("access log format is not JSON: %v", err)
 		}
 	}
 }

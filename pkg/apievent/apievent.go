@@ -59,6 +59,13 @@ type Request struct {
 	Payload json.RawMessage
 	// EventBridge only.
 	Source, DetailType string
+
+	// Caller is who invoked: the IAM ARN API Gateway authenticated (REST
+	// identity.userArn, HTTP API authorizer.iam.userArn), "schedule" for a
+	// scheduled-rule event, "events:<source>" for another EventBridge
+	// event, "direct" for anything else. APIRequestID is API Gateway's
+	// request id ($context.requestId).
+	Caller, APIRequestID string
 }
 
 // Header returns a request header, case-insensitively.
@@ -98,9 +105,13 @@ func Decode(raw []byte) (*Request, error) {
 	case version == "2.0" && hasRouteKey && present("requestContext"):
 		return decodeHTTPAPI(trimmed)
 	case hasDetailType && hasSource && present("detail"):
-		return &Request{Shape: EventBridge, Payload: top["detail"], Source: source, DetailType: detailType}, nil
+		caller := "events:" + source
+		if source == "aws.events" && detailType == "Scheduled Event" {
+			caller = "schedule"
+		}
+		return &Request{Shape: EventBridge, Payload: top["detail"], Source: source, DetailType: detailType, Caller: caller}, nil
 	}
-	return &Request{Shape: Direct, Payload: trimmed}, nil
+	return &Request{Shape: Direct, Payload: trimmed, Caller: "direct"}, nil
 }
 
 func decodeREST(raw []byte) (*Request, error) {
@@ -108,7 +119,8 @@ func decodeREST(raw []byte) (*Request, error) {
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return &Request{Shape: REST}, errors.New("malformed API Gateway REST event")
 	}
-	r := &Request{Shape: REST, Method: e.HTTPMethod, Path: e.Path, Route: e.Resource, PathParams: e.PathParameters, Query: url.Values{}, Headers: map[string]string{}}
+	r := &Request{Shape: REST, Method: e.HTTPMethod, Path: e.Path, Route: e.Resource, PathParams: e.PathParameters, Query: url.Values{}, Headers: map[string]string{},
+		Caller: callerOf(e.RequestContext.Identity.UserArn), APIRequestID: e.RequestContext.RequestID}
 	for k, vs := range e.MultiValueQueryStringParameters {
 		r.Query[k] = vs
 	}
@@ -133,7 +145,12 @@ func decodeHTTPAPI(raw []byte) (*Request, error) {
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return &Request{Shape: HTTPAPI}, errors.New("malformed API Gateway HTTP API event")
 	}
-	r := &Request{Shape: HTTPAPI, Method: e.RequestContext.HTTP.Method, Path: e.RawPath, PathParams: e.PathParameters, Headers: map[string]string{}}
+	r := &Request{Shape: HTTPAPI, Method: e.RequestContext.HTTP.Method, Path: e.RawPath, PathParams: e.PathParameters, Headers: map[string]string{},
+		APIRequestID: e.RequestContext.RequestID}
+	if e.RequestContext.Authorizer != nil && e.RequestContext.Authorizer.IAM != nil {
+		r.Caller = e.RequestContext.Authorizer.IAM.UserARN
+	}
+	r.Caller = callerOf(r.Caller)
 	if _, route, ok := strings.Cut(e.RouteKey, " "); ok {
 		r.Route = route
 	}
@@ -152,6 +169,14 @@ func decodeHTTPAPI(raw []byte) (*Request, error) {
 		r.Headers[strings.ToLower(k)] = v
 	}
 	return r, r.setBody(e.Body, e.IsBase64Encoded)
+}
+
+// callerOf names an HTTP caller; without IAM authorization there is none.
+func callerOf(arn string) string {
+	if arn == "" {
+		return "unauthenticated"
+	}
+	return arn
 }
 
 func (r *Request) setBody(body string, b64 bool) error {

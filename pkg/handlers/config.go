@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
@@ -19,6 +20,12 @@ type Config struct {
 	RecoveryDays      int32         // TOKEN_SECRET_RECOVERY_DAYS, 7..30
 	CredentialsTTL    time.Duration // LM_CREDENTIALS_TTL, how long credentials are cached
 	Cleanup           CleanupConfig
+	// ProtectedRoles (PROTECTED_ROLES, comma-separated, default
+	// "administrator"; set it empty to protect no role) and
+	// ProtectedAdminIDs (PROTECTED_ADMIN_IDS) name users create refuses
+	// to mint keys for.
+	ProtectedRoles    []string
+	ProtectedAdminIDs []int64
 }
 
 // CleanupConfig is what makes a function a cleanup function, and its policy.
@@ -93,6 +100,17 @@ func ConfigFromEnv() (Config, error) {
 	if c.Cleanup, err = CleanupConfigFromEnv(os.Getenv); err != nil {
 		return c, err
 	}
+	c.ProtectedRoles = []string{"administrator"}
+	if v, ok := os.LookupEnv("PROTECTED_ROLES"); ok {
+		c.ProtectedRoles = splitList(v)
+	}
+	for _, v := range splitList(os.Getenv("PROTECTED_ADMIN_IDS")) {
+		id, err := parseID(v)
+		if err != nil {
+			return c, fmt.Errorf("PROTECTED_ADMIN_IDS: %q %v", v, err)
+		}
+		c.ProtectedAdminIDs = append(c.ProtectedAdminIDs, id)
+	}
 	if v := os.Getenv("LM_CREDENTIALS_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
@@ -101,4 +119,14 @@ func ConfigFromEnv() (Config, error) {
 		c.CredentialsTTL = d
 	}
 	return c, nil
+}
+
+func splitList(v string) []string {
+	out := []string{}
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }

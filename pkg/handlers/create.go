@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
@@ -21,13 +22,15 @@ import (
 // CreateOutput is the answer to a create: the token's metadata and where its
 // key is kept. The key itself is never in it.
 type CreateOutput struct {
-	ID        int64             `json:"id"`
-	AccessID  string            `json:"accessId"`
-	AdminID   int64             `json:"adminId"`
-	Type      string            `json:"type"`
-	Status    int               `json:"status"`
-	Note      string            `json:"note"`
-	CreatedOn int64             `json:"createdOn"`
+	ID        int64  `json:"id"`
+	AccessID  string `json:"accessId"`
+	AdminID   int64  `json:"adminId"`
+	Type      string `json:"type"`
+	Status    int    `json:"status"`
+	Note      string `json:"note"`
+	CreatedOn int64  `json:"createdOn"`
+	// CreatedBy is the caller who asked for it, as recorded on its secret.
+	CreatedBy string            `json:"createdBy"`
 	Secret    secrets.SecretRef `json:"secret"`
 }
 
@@ -48,6 +51,9 @@ const reconcileSlack = 10 * time.Second
 //     nothing was kept. The POST itself is never retried.
 func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	if _, _, err := s.lmClient(ctx); err != nil {
+		return result{}, err
+	}
+	if err := s.guardProtected(ctx, in.AdminID); err != nil {
 		return result{}, err
 	}
 	if in.IdempotencyKey == "" {
@@ -124,7 +130,7 @@ func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets
 	}
 	out := CreateOutput{
 		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, Type: tok.Type, Status: tok.Status,
-		Note: tok.Note, CreatedOn: tok.CreatedOn, Secret: secrets.SecretRef{Name: s.keys.Name(in.AdminID, tok.ID)},
+		Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: s.keys.Name(in.AdminID, tok.ID)},
 	}
 	if tok.AccessKey == "" {
 		return result{}, s.rollback(ctx, client, tok, held, errors.New("LogicMonitor's create answer carried no key"))
@@ -140,7 +146,7 @@ func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets
 	}
 	ref, err := s.keys.Store(ctx, secrets.StoredKey{
 		Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
-		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn,
+		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: out.CreatedBy,
 	}, tok.AdminName, claimName)
 	if err != nil {
 		return result{}, s.rollback(ctx, client, tok, held, err)

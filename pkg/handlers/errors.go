@@ -24,6 +24,7 @@ const (
 	TypeUpstream      = "Upstream"
 	TypeConfiguration = "Configuration"
 	TypeConflict      = "Conflict"
+	TypeForbidden     = "Forbidden"
 )
 
 // Error is a failed request, with the HTTP status it answers.

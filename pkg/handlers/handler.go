@@ -7,9 +7,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/apievent"
+	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
@@ -22,6 +24,7 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 		start := time.Now()
 		lmRequests := s.counter()
 		req, decErr := apievent.Decode(raw)
+		ctx = logging.WithWho(ctx, logging.Who{Caller: req.Caller, APIRequestID: req.APIRequestID})
 		work, cancel := reserveForCleanUp(ctx)
 		res, err := s.dispatch(work, fn, req, decErr)
 		cancel()
@@ -188,6 +191,9 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 		}
 		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "no route " + req.Method + " " + req.Path + " in the " + fn + " function"}
 	}
+	if e := samePath(r, params, req.Path); e != nil {
+		return result{}, e
+	}
 	var adminID, tokenID int64
 	var e *Error
 	if _, ok := params["adminId"]; ok {
@@ -235,6 +241,27 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 		return s.remove(ctx, DeleteInput{AdminID: adminID, TokenID: tokenID})
 	}
 	return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+}
+
+// samePath checks that the ids API Gateway passed are spelled in the
+// request's path exactly as they are: IAM policies match the literal path of
+// the method ARN, so a path that reaches a user by another spelling (an
+// encoded digit, say) must not pass.
+func samePath(r route, params map[string]string, path string) *Error {
+	if path == "" {
+		return nil
+	}
+	want, got := segments(r.template), segments(path)
+	if len(got) < len(want) {
+		return invalid("the path %q does not match %s", path, r.template)
+	}
+	got = got[len(got)-len(want):]
+	for i, w := range want {
+		if name, ok := strings.CutPrefix(w, "{"); ok && got[i] != params[strings.TrimSuffix(name, "}")] {
+			return invalid("the path %q does not spell %s as API Gateway passed it", path, w)
+		}
+	}
+	return nil
 }
 
 func noQuery(req *apievent.Request) *Error {

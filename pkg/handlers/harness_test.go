@@ -120,7 +120,8 @@ func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 	}
 	e.sm.Put(credsSecret, fmt.Sprintf(`{"company":"acme","accessId":%q,"accessKey":%q}`, operatorID, operatorKey))
 	e.api = smClient(e.sm.URL)
-	e.cfg = handlers.Config{CredentialsSecret: credsSecret, BaseURL: e.portal.URL, SecretPrefix: "logicmonitor/api-tokens/", RecoveryDays: 7, CredentialsTTL: 5 * time.Minute}
+	e.cfg = handlers.Config{CredentialsSecret: credsSecret, BaseURL: e.portal.URL, SecretPrefix: "logicmonitor/api-tokens/", RecoveryDays: 7, CredentialsTTL: 5 * time.Minute,
+		ProtectedRoles: []string{"administrator"}}
 	e.svc = e.service(e.cfg)
 	return e
 }

@@ -157,7 +157,7 @@ func TestLostCreateWhoseCheckFailsIsFinishedByTheRetry(t *testing.T) {
 	e := newEnv(t, lmsandbox.Config{})
 	l := e.ledger(2)
 	e.portal.Inject(lmsandbox.Fault{Method: http.MethodPost, Drop: true, AfterProcessing: true})
-	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Status: 500, Count: 20})
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "apitokens", Status: 500, Count: 20})
 	req := rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"x"}`, map[string]string{"Idempotency-Key": "unsure"})
 	r := e.http(handlers.Create, req)
 	if r.Status != 502 || !strings.Contains(r.Raw, "retry with the same Idempotency-Key") {
@@ -172,7 +172,7 @@ func TestLostCreateWhoseCheckFailsIsFinishedByTheRetry(t *testing.T) {
 
 	// Without a key the answer tells the user exactly what to look for.
 	e.portal.Inject(lmsandbox.Fault{Method: http.MethodPost, Drop: true, AfterProcessing: true})
-	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Status: 500, Count: 20})
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "apitokens", Status: 500, Count: 20})
 	r = e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"y"}`, nil))
 	if r.Status != 502 || !strings.Contains(r.Raw, "look for a token of user 2") {
 		t.Fatalf("%d %s", r.Status, r.Raw)

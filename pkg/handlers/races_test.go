@@ -65,7 +65,7 @@ func TestConcurrentCreatesWithOneKeyMakeOneToken(t *testing.T) {
 		// The first attempt's answer was lost and so was its check.
 		"unresolved claim": func(e *env) {
 			e.portal.Inject(lmsandbox.Fault{Method: http.MethodPost, Drop: true, AfterProcessing: true})
-			e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Status: 500, Count: 20})
+			e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "apitokens", Status: 500, Count: 20})
 			if r := e.http(handlers.Create, req); r.Status != 502 {
 				t.Fatalf("first attempt: %d %s", r.Status, r.Raw)
 			}

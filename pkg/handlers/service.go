@@ -47,6 +47,8 @@ type Service struct {
 	// lmRequests counts the requests of every client the service built.
 	lmRequests atomic.Int64
 
+	users userCache
+
 	now func() time.Time
 }
 

@@ -19,6 +19,20 @@ func (p *Portal) route(r *http.Request, resource string, body []byte, authID str
 	switch {
 	case len(seg) == 3 && seg[2] == "apitokens" && r.Method == http.MethodGet:
 		return p.list(0, q)
+	case len(seg) == 3 && r.Method == http.MethodGet:
+		adminID, err := strconv.ParseInt(seg[2], 10, 64)
+		if err != nil {
+			return 400, apiError{400, "adminId must be a number"}
+		}
+		a, ok := p.admins[adminID]
+		if !ok {
+			return 404, apiError{404, fmt.Sprintf("User(id=%d) not found", adminID)}
+		}
+		roles := []map[string]any{}
+		for i, name := range a.Roles {
+			roles = append(roles, map[string]any{"id": i + 1, "name": name})
+		}
+		return 200, map[string]any{"id": a.ID, "username": a.Username, "roles": roles, "status": "active"}
 	case len(seg) == 4 && seg[3] == "apitokens":
 		adminID, err := strconv.ParseInt(seg[2], 10, 64)
 		if err != nil {

@@ -33,12 +33,40 @@ func levelFromEnv() slog.Level {
 	return slog.LevelInfo
 }
 
-// requestIDHandler adds the invocation's request id to every record.
+// Who is the invocation's caller, for the audit trail: the IAM ARN of an
+// HTTP caller with API Gateway's request id, or the kind of invoker.
+type Who struct {
+	Caller       string // IAM user or role ARN, "direct", "schedule", "events:<source>"
+	APIRequestID string // API Gateway's $context.requestId, for HTTP callers
+}
+
+type whoKey struct{}
+
+// WithWho returns ctx whose log lines carry who.
+func WithWho(ctx context.Context, who Who) context.Context {
+	return context.WithValue(ctx, whoKey{}, who)
+}
+
+// WhoFrom returns the caller stored by WithWho.
+func WhoFrom(ctx context.Context) Who {
+	w, _ := ctx.Value(whoKey{}).(Who)
+	return w
+}
+
+// requestIDHandler adds the invocation's request id, and its caller, to
+// every record, so one line joins the function's log to API Gateway's
+// access log and says who asked.
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
 	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
 		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
+	}
+	if w := WhoFrom(ctx); w.Caller != "" {
+		r.AddAttrs(slog.String("caller", w.Caller))
+		if w.APIRequestID != "" {
+			r.AddAttrs(slog.String("apiRequestId", w.APIRequestID))
+		}
 	}
 	return h.Handler.Handle(ctx, r)
 }

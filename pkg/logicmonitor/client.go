@@ -74,6 +74,8 @@ type Client struct {
 
 	// Tokens is the API-token service.
 	Tokens *TokensService
+	// Admins is the user service (reading a user's roles).
+	Admins *AdminsService
 }
 
 // ValidCompany reports whether name is usable as the portal's DNS label:
@@ -138,6 +140,7 @@ func New(opts Options) (*Client, error) {
 		c.userAgent = "lmtokens"
 	}
 	c.Tokens = &TokensService{c: c}
+	c.Admins = &AdminsService{c: c}
 	return c, nil
 }
 

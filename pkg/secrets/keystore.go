@@ -29,6 +29,7 @@ const (
 	TagAccessID  = "lmtokens:access-id"
 	TagType      = "lmtokens:type"
 	TagClaim     = "lmtokens:idempotency-claim"
+	TagCreatedBy = "lmtokens:created-by"
 	ManagedBy    = "lmtokens"
 )
 
@@ -70,6 +71,9 @@ type StoredKey struct {
 	Type      string `json:"type"`
 	Note      string `json:"note"`
 	CreatedOn int64  `json:"createdOn"`
+	// CreatedBy is who asked lmtokens for the token (an IAM ARN, or the
+	// invoker's kind).
+	CreatedBy string `json:"createdBy,omitempty"`
 }
 
 // SecretRef names a stored secret.
@@ -116,6 +120,9 @@ func (k *KeyStore) Store(ctx context.Context, key StoredKey, adminName, claim st
 	}
 	if name := tagValue(adminName); name != "" {
 		tags = append(tags, types.Tag{Key: aws.String(TagAdminName), Value: aws.String(name)})
+	}
+	if by := tagValue(key.CreatedBy); by != "" {
+		tags = append(tags, types.Tag{Key: aws.String(TagCreatedBy), Value: aws.String(by)})
 	}
 	if claim != "" {
 		tags = append(tags, types.Tag{Key: aws.String(TagClaim), Value: aws.String(claim)})
