@@ -2,12 +2,10 @@
 SHELL := /bin/bash
 GO ?= go
 ARCH ?= arm64
-FUNCTIONS := list create toggle delete
-# Lambda's provided.al2023 runtime: static, stripped, reproducible binaries
-# without the RPC mode that only the go1.x runtime needed.
-BUILD_FLAGS := -trimpath -tags lambda.norpc -ldflags "-s -w -buildid="
+# Linters run by version, outside the product's module graph.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-local test vet staticcheck unit bench fuzz fmt clean invoke demo local synth deploy diff bootstrap
+.PHONY: all build build-local test vet staticcheck tidy unit bench fuzz fmt clean invoke demo local synth deploy diff bootstrap
 # Binaries for this machine, for the local runs (make invoke, demo, local).
 LOCAL_BIN := bin/local
 LOCAL_TOOL := $(LOCAL_BIN)/lmtokens-local
@@ -22,20 +20,14 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
 all: build
 
-build: $(addprefix bin/,$(addsuffix /bootstrap,$(FUNCTIONS)))
-
-bin/%/bootstrap: FORCE
-	@mkdir -p $(@D)
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(ARCH) $(GO) build $(BUILD_FLAGS) -o $@ ./functions/$*
-
-FORCE:
+# The release binaries, bin/<binary>/bootstrap (flags in pkg/release).
+build:
+	$(GO) run ./infra/build -out bin -arch $(ARCH)
 
 # The functions and the local tool, built for this machine.
 build-local:
-	@mkdir -p $(LOCAL_BIN)
-	@for fn in $(FUNCTIONS); do \
-	  CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o $(LOCAL_BIN)/$$fn/bootstrap ./functions/$$fn || exit 1; done
-	@$(GO) build -o $(LOCAL_TOOL) ./pkg/localdev/cmd/lmtokens-local
+	@$(GO) run ./infra/build -out $(LOCAL_BIN) -arch ""
+	@$(GO) build -o $(LOCAL_TOOL) ./pkg/local/localdev/cmd/lmtokens-local
 
 # Run one event through a function's real binary against the sandbox:
 #   make invoke FN=create EVENT=events/create-rest.json
@@ -50,7 +42,7 @@ demo: build-local
 local: build-local
 	@$(LOCAL_TOOL) serve -bin $(LOCAL_BIN) -addr 127.0.0.1:$(PORT)
 
-test: vet staticcheck unit
+test: vet staticcheck tidy unit
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -58,7 +50,11 @@ vet:
 	$(GO) vet ./...
 
 staticcheck:
-	$(GO) tool staticcheck ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# go.mod and go.sum must already be tidy.
+tidy:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 unit:
 	$(GO) test -race -count=1 ./...

@@ -48,7 +48,6 @@ type function struct {
 	timeout                 float64 // seconds
 	memory                  float64
 	reserved                float64 // reserved concurrency; 0 = none
-	stage                   string  // cleanup stage, for the cleanup functions
 	policy                  map[string]any
 	env                     map[string]string // the catalog's own settings
 }
@@ -170,7 +169,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	var fns []function
 	for _, c := range catalog.Functions {
 		f := function{id: c.ID, binary: c.Binary, description: c.Description, timeout: c.TimeoutSeconds, memory: c.MemoryMB,
-			reserved: reserved[c.ID], stage: c.CleanupStage, env: c.Env()}
+			reserved: reserved[c.ID], env: c.Env()}
 		switch c.CleanupStage {
 		case "disable":
 			f.policy = s.DisablePolicy

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 )
 
 // synth builds the stack once for all tests (jsii start-up is the slow
@@ -34,7 +36,7 @@ func synthesize(s Settings) (*testStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, fn := range []string{"list", "create", "toggle", "delete"} {
+	for _, fn := range catalog.Binaries() {
 		_ = os.MkdirAll(filepath.Join(dir, fn), 0o755)
 		if err := os.WriteFile(filepath.Join(dir, fn, "bootstrap"), []byte("binary of "+fn), 0o755); err != nil {
 			return nil, err

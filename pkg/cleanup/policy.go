@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lmtokens/lmtokens/pkg/envlist"
 	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
@@ -85,22 +86,12 @@ func PolicyFromEnv(s Stage, getenv func(string) string) (Policy, error) {
 		}
 	}
 	if v := getenv("CLEANUP_KEEP_MARKER"); v != "" {
-		p.KeepMarkers = splitList(v)
+		p.KeepMarkers = envlist.Split(v)
 	}
 	if v := getenv("CLEANUP_PROTECTED_ACCESS_IDS"); v != "" {
-		p.ProtectedAccessIDs = splitList(v)
+		p.ProtectedAccessIDs = envlist.Split(v)
 	}
 	return p, p.Validate()
-}
-
-func splitList(v string) []string {
-	out := []string{}
-	for _, x := range strings.Split(v, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // Override applies the fields of a {"cleanup": {...}} object over p, the

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 )
 
@@ -21,18 +21,19 @@ func TestListEveryShape(t *testing.T) {
 	}
 	e.seed(lmsandbox.TokenSpec{AdminID: 3, Type: "bearer", Note: "traces"})
 
+	var page handlers.ListOutput
 	r := e.http(handlers.List, rest("GET", "/tokens", nil, nil, "", nil))
-	if r.Status != 200 || r.Body["total"] != 4.0 || len(r.Body["items"].([]any)) != 4 {
+	if r.into(t, &page); r.Status != 200 || page.Total != 4 || len(page.Items) != 4 {
 		t.Fatalf("REST GET /tokens: %d %s", r.Status, r.Raw)
 	}
 	r = e.http(handlers.List, httpAPI("GET", "/admins/{adminId}/tokens", ids(3, 0), "type=bearer", "", nil))
-	items := r.Body["items"].([]any)
-	if r.Status != 200 || len(items) != 1 || items[0].(map[string]any)["type"] != "bearer" {
+	page = handlers.ListOutput{}
+	if r.into(t, &page); r.Status != 200 || len(page.Items) != 1 || page.Items[0].Type != "bearer" {
 		t.Fatalf("HTTP API bearer list: %d %s", r.Status, r.Raw)
 	}
 	r = e.http(handlers.List, httpAPI("GET", "/admins/{adminId}/tokens", ids(2, 0), "size=2&offset=1&fields=id,note&filter="+`note~"ci"`, "", nil))
-	items = r.Body["items"].([]any)
-	if r.Status != 200 || r.Body["total"] != 3.0 || len(items) != 2 || items[0].(map[string]any)["note"] != "ci 1" {
+	page = handlers.ListOutput{}
+	if r.into(t, &page); r.Status != 200 || page.Total != 3 || len(page.Items) != 2 || page.Items[0].Note != "ci 1" {
 		t.Fatalf("paged, filtered list: %d %s", r.Status, r.Raw)
 	}
 
@@ -167,12 +168,14 @@ func TestCreateStoresKeyAndAnswersWithoutIt(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Raw)
 	}
-	id := int64(r.Body["id"].(float64))
+	var out handlers.CreateOutput
+	r.into(t, &out)
+	id := out.ID
 	tok, ok := e.portal.Token(id)
 	if !ok || tok.Status != 1 || tok.Note != "deploy bot" || tok.AdminID != 2 {
 		t.Fatalf("portal has %+v", tok)
 	}
-	if r.Body["accessId"] != tok.AccessID || r.Body["type"] != "lmv1" || r.Body["status"] != 1.0 || r.Body["adminId"] != 2.0 {
+	if out.AccessID != tok.AccessID || out.Type != "lmv1" || out.Status != 1 || out.AdminID != 2 || out.CreatedBy != "unauthenticated" {
 		t.Fatalf("answer %s", r.Raw)
 	}
 	if strings.Contains(r.Raw, tok.AccessKey) {
@@ -180,9 +183,8 @@ func TestCreateStoresKeyAndAnswersWithoutIt(t *testing.T) {
 	}
 	name := fmt.Sprintf("logicmonitor/api-tokens/2/%d", id)
 	sec, ok := e.sm.Get(name)
-	secret := r.Body["secret"].(map[string]any)
-	if !ok || secret["name"] != name || secret["arn"] != sec.ARN || !strings.HasPrefix(sec.ARN, "arn:aws:secretsmanager:") {
-		t.Fatalf("secret %v, stored %+v", secret, sec)
+	if !ok || out.Secret.Name != name || out.Secret.ARN != sec.ARN || !strings.HasPrefix(sec.ARN, "arn:aws:secretsmanager:") {
+		t.Fatalf("secret %v, stored %+v", out.Secret, sec)
 	}
 	var stored map[string]any
 	if err := json.Unmarshal([]byte(sec.Value), &stored); err != nil {
@@ -202,11 +204,11 @@ func TestCreateStoresKeyAndAnswersWithoutIt(t *testing.T) {
 	}
 
 	// A bearer token, by direct invocation: the bearer string is the key.
-	out, err := e.invoke(handlers.Create, map[string]any{"adminId": 3, "type": "bearer"})
+	direct, err := e.invoke(handlers.Create, map[string]any{"adminId": 3, "type": "bearer"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := toMap(t, out)
+	m := toMap(t, direct)
 	btok, _ := e.portal.Token(int64(m["id"].(float64)))
 	bsec, _ := e.sm.Get(m["secret"].(map[string]any)["name"].(string))
 	if m["type"] != "bearer" || !strings.Contains(bsec.Value, btok.AccessKey) || strings.Contains(fmt.Sprint(m), btok.AccessKey) {
@@ -308,7 +310,8 @@ func TestDeleteSchedulesSecretDeletion(t *testing.T) {
 	name := fmt.Sprintf("logicmonitor/api-tokens/2/%d", id)
 
 	r = e.http(handlers.Delete, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, id), nil, "", nil))
-	if r.Status != 200 || r.Body["deleted"] != true {
+	var del handlers.DeleteOutput
+	if r.into(t, &del); r.Status != 200 || !del.Deleted || del.Secret == nil || del.Secret.Name != name || del.Secret.DeletionDate == nil {
 		t.Fatalf("delete: %d %s", r.Status, r.Raw)
 	}
 	if _, ok := e.portal.Token(id); ok {

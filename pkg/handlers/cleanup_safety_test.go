@@ -12,8 +12,8 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 )
 
 // Cleanup's safety guarantees, each through the real cleanup binaries (the

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/envlist"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -102,9 +102,9 @@ func ConfigFromEnv() (Config, error) {
 	}
 	c.ProtectedRoles = []string{"administrator"}
 	if v, ok := os.LookupEnv("PROTECTED_ROLES"); ok {
-		c.ProtectedRoles = splitList(v)
+		c.ProtectedRoles = envlist.Split(v)
 	}
-	for _, v := range splitList(os.Getenv("PROTECTED_ADMIN_IDS")) {
+	for _, v := range envlist.Split(os.Getenv("PROTECTED_ADMIN_IDS")) {
 		id, err := parseID(v)
 		if err != nil {
 			return c, fmt.Errorf("PROTECTED_ADMIN_IDS: %q %v", v, err)
@@ -119,14 +119,4 @@ func ConfigFromEnv() (Config, error) {
 		c.CredentialsTTL = d
 	}
 	return c, nil
-}
-
-func splitList(v string) []string {
-	out := []string{}
-	for _, x := range strings.Split(v, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
-	}
-	return out
 }

@@ -140,7 +140,7 @@ func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets
 	claimName := ""
 	if held != nil {
 		claimName = held.Name()
-		if err := held.Created(ctx, tok.ID, out.Secret.Name, http.StatusCreated, recorded); err != nil {
+		if err := held.RecordCreated(ctx, tok.ID, out.Secret.Name, http.StatusCreated, recorded); err != nil {
 			return result{}, s.rollback(ctx, client, tok, held, fmt.Errorf("the idempotency record could not be updated: %w", err))
 		}
 	}
@@ -155,7 +155,7 @@ func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets
 	if held != nil {
 		cctx, cancel := compensation(ctx)
 		defer cancel()
-		if err := held.Done(cctx, http.StatusCreated, recorded, ref.Name); err != nil {
+		if err := held.RecordDone(cctx, http.StatusCreated, recorded, ref.Name); err != nil {
 			// The key is stored, so a retry finds the claim created with a
 			// live secret and replays this answer all the same.
 			s.log.WarnContext(ctx, "could not record the idempotency outcome", "error", err.Error())
@@ -301,7 +301,7 @@ func (s *Service) unresolved(ctx context.Context, held *secrets.Held, since time
 	if since.IsZero() {
 		since = held.Since()
 	}
-	if err := held.Unresolved(ctx, since, tokenID); err != nil {
+	if err := held.RecordUnresolved(ctx, since, tokenID); err != nil {
 		s.log.WarnContext(ctx, "could not record what the next attempt must check", "claim", held.Name(), "error", err.Error())
 	}
 }
@@ -312,7 +312,7 @@ func (s *Service) finish(ctx context.Context, held *secrets.Held, e *Error) {
 		return
 	}
 	body, _ := json.Marshal(e.body())
-	if err := held.Done(ctx, e.Status, body, ""); err != nil {
+	if err := held.RecordDone(ctx, e.Status, body, ""); err != nil {
 		s.log.WarnContext(ctx, "could not record the idempotency outcome", "claim", held.Name(), "error", err.Error())
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 )
 

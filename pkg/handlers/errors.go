@@ -97,10 +97,7 @@ func classify(err error, credentialsSecret string) *Error {
 		case logicmonitor.KindValidation:
 			return &Error{Type: TypeValidation, Status: 400, Message: "LogicMonitor refused the request: " + lm.Message}
 		case logicmonitor.KindRateLimited:
-			wait := lm.RetryAfter
-			if wait <= 0 {
-				wait = lm.Rate.Window
-			}
+			wait := lm.RetryWait()
 			if wait <= 0 {
 				wait = time.Second
 			}

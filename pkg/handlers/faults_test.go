@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 )
 
 // The fault suite: faults and bad input lose nothing.

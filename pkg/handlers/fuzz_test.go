@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 )
 
 var fuzzFunctions = []string{handlers.List, handlers.Create, handlers.Toggle, handlers.Delete}

@@ -148,7 +148,7 @@ func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request
 		}
 		return s.remove(ctx, in)
 	}
-	return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+	return result{}, unknownFunction(fn)
 }
 
 // dispatchCleanup serves a cleanup function. It takes exactly two inputs: a
@@ -240,7 +240,7 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 		}
 		return s.remove(ctx, DeleteInput{AdminID: adminID, TokenID: tokenID})
 	}
-	return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+	return result{}, unknownFunction(fn)
 }
 
 // samePath checks that the ids API Gateway passed are spelled in the
@@ -278,3 +278,7 @@ func isScheduledEvent(req *apievent.Request) bool {
 }
 
 var errNoCleanup = errors.New("cleanups run only in the cleanup functions (CLEANUP_ENABLED=true)")
+
+func unknownFunction(fn string) *Error {
+	return &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+}

@@ -22,8 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localdev"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 )
 
@@ -70,6 +71,7 @@ func rememberKeys(p *lmsandbox.Server) {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	localdev.RemoveBuilt()
 	logs := allLogs.String()
 	secretsSeen.Lock()
 	for _, k := range secretsSeen.keys {
@@ -167,6 +169,17 @@ type httpResp struct {
 	Headers map[string]string
 	Body    map[string]any
 	Raw     string
+}
+
+// into decodes the body into the contract's output type, refusing any field
+// the type does not have: a change of the answer's shape fails here.
+func (r httpResp) into(t testing.TB, v any) {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(r.Raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("answer %d does not decode into %T: %v: %s", r.Status, v, err, r.Raw)
+	}
 }
 
 func asHTTP(t testing.TB, out any, err error) httpResp {

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 )
 
 // ledger counts what a test's creates left behind in the portal and in
@@ -52,6 +52,16 @@ func (l *ledger) want(t *testing.T, made, orphans int) {
 	if m != made || o != orphans {
 		t.Fatalf("%d tokens made (want %d), %d orphaned (want %d)", m, made, o, orphans)
 	}
+}
+
+// retryMakesOne retries a create and expects its token: the only one made
+// since the ledger opened, with its key stored.
+func (l *ledger) retryMakesOne(t *testing.T, req any) {
+	t.Helper()
+	if r := l.e.http(handlers.Create, req); r.Status != 201 {
+		t.Fatalf("retry: %d %s", r.Status, r.Raw)
+	}
+	l.want(t, 1, 0)
 }
 
 // The POST's answer is lost after LogicMonitor made the token, in every way
@@ -164,11 +174,7 @@ func TestLostCreateWhoseCheckFailsIsFinishedByTheRetry(t *testing.T) {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}
 	e.portal.ClearFaults()
-	r = e.http(handlers.Create, req)
-	if r.Status != 201 {
-		t.Fatalf("retry: %d %s", r.Status, r.Raw)
-	}
-	l.want(t, 1, 0)
+	l.retryMakesOne(t, req)
 
 	// Without a key the answer tells the user exactly what to look for.
 	e.portal.Inject(lmsandbox.Fault{Method: http.MethodPost, Drop: true, AfterProcessing: true})
@@ -197,11 +203,7 @@ func TestKeyStaysFreeWhenNothingWasMade(t *testing.T) {
 			if r.Status < 500 || e.portal.CountRequests("") != 0 {
 				t.Fatalf("%d %s, %d LogicMonitor requests", r.Status, r.Raw, e.portal.CountRequests(""))
 			}
-			r = e.http(handlers.Create, req)
-			if r.Status != 201 {
-				t.Fatalf("retry: %d %s", r.Status, r.Raw)
-			}
-			l.want(t, 1, 0)
+			l.retryMakesOne(t, req)
 		})
 	}
 }
@@ -222,11 +224,7 @@ func TestRollbackThenRetry(t *testing.T) {
 	}
 	l.want(t, 1, 1) // the one the message names
 	e.portal.ClearFaults()
-	r = e.http(handlers.Create, req)
-	if r.Status != 201 {
-		t.Fatalf("retry: %d %s", r.Status, r.Raw)
-	}
-	l.want(t, 1, 0)
+	l.retryMakesOne(t, req)
 }
 
 // An idempotency key whose token was deleted is retired: the same body gets
@@ -268,11 +266,7 @@ func TestThrottledClaimDeletionIsFinishedByRetry(t *testing.T) {
 	if r := e.http(handlers.Create, req); r.Status != 410 {
 		t.Fatalf("replay after deletion: %d %s", r.Status, r.Raw)
 	}
-	for _, s := range e.sm.Secrets() {
-		if s.DeletedDate.IsZero() && strings.Contains(s.Name, "api-tokens/2/") {
-			t.Fatalf("%s left live", s.Name)
-		}
-	}
+	e.noLiveSecrets(t, "logicmonitor/api-tokens/2/")
 }
 
 // A DELETE answered 200 with LogicMonitor's error object did not delete the
@@ -305,11 +299,7 @@ func TestCreateThenDeleteUnderReadLag(t *testing.T) {
 	if r := e.http(handlers.Delete, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, id), nil, "", nil)); r.Status != 200 {
 		t.Fatalf("delete: %d %s", r.Status, r.Raw)
 	}
-	for _, s := range e.sm.Secrets() {
-		if s.DeletedDate.IsZero() && strings.HasPrefix(s.Name, "logicmonitor/") {
-			t.Fatalf("%s left live", s.Name)
-		}
-	}
+	e.noLiveSecrets(t, "logicmonitor/")
 }
 
 // A 429 whose Retry-After cannot fit the invocation is answered at once with
@@ -332,5 +322,15 @@ func TestLongSecretPrefixIsAConfigurationError(t *testing.T) {
 	t.Setenv("TOKEN_SECRET_PREFIX", strings.Repeat("p", 450))
 	if _, err := handlers.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "512") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// noLiveSecrets fails if a secret under prefix is not scheduled for deletion.
+func (e *env) noLiveSecrets(t *testing.T, prefix string) {
+	t.Helper()
+	for _, s := range e.sm.Secrets() {
+		if s.DeletedDate.IsZero() && strings.HasPrefix(s.Name, prefix) {
+			t.Fatalf("%s left live", s.Name)
+		}
 	}
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 

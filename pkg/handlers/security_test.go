@@ -12,7 +12,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 )
 
 // IAM policies match the literal path of API Gateway's method ARN, so only

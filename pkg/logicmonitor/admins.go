@@ -38,7 +38,7 @@ type AdminsService struct{ c *Client }
 // Get returns one user with its roles.
 func (s *AdminsService) Get(ctx context.Context, adminID int64) (*Admin, error) {
 	var w adminWire
-	if _, err := s.c.do(ctx, http.MethodGet, "/setting/admins/"+strconv.FormatInt(adminID, 10), nil, nil, &w); err != nil {
+	if err := s.c.do(ctx, http.MethodGet, "/setting/admins/"+strconv.FormatInt(adminID, 10), nil, nil, &w); err != nil {
 		return nil, err
 	}
 	return &w.Admin, nil

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/portal"
 )
 
 // MaxResponseBytes bounds how much of a response body is read. A page of
@@ -78,22 +79,6 @@ type Client struct {
 	Admins *AdminsService
 }
 
-// ValidCompany reports whether name is usable as the portal's DNS label:
-// 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen.
-// (Plain code, not a regexp: compiling one at init costs every cold start.)
-func ValidCompany(name string) bool {
-	if len(name) == 0 || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
 // New returns a client for the portal described by opts.
 func New(opts Options) (*Client, error) {
 	if opts.Auth == nil {
@@ -101,7 +86,7 @@ func New(opts Options) (*Client, error) {
 	}
 	raw := opts.BaseURL
 	if raw == "" {
-		if !ValidCompany(opts.Company) {
+		if !portal.ValidName(opts.Company) {
 			return nil, fmt.Errorf("logicmonitor: company %q is not a valid portal name (a DNS label: letters, digits, hyphens)", opts.Company)
 		}
 		raw = "https://" + strings.ToLower(opts.Company) + ".logicmonitor.com/santaba/rest"
@@ -172,12 +157,12 @@ func endpointKey(method, path string) string {
 
 // do sends one logical request, with pacing and retries, and decodes a
 // successful JSON answer into out (which may be nil).
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, out any) (*http.Response, error) {
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, out any) error {
 	var payload []byte
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return nil, fmt.Errorf("logicmonitor: encoding %s %s: %w", method, path, err)
+			return fmt.Errorf("logicmonitor: encoding %s %s: %w", method, path, err)
 		}
 	}
 	u := *c.base
@@ -192,9 +177,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if err := c.pacer.wait(ctx, key); err != nil {
 			var long *waitTooLong
 			if errors.As(err, &long) {
-				return nil, &Error{Kind: KindRateLimited, Method: method, Path: path, Message: err.Error(), RetryAfter: long.wait, Rate: c.Rate()}
+				return &Error{Kind: KindRateLimited, Method: method, Path: path, Message: err.Error(), RetryAfter: long.wait, Rate: c.Rate()}
 			}
-			return nil, &Error{Kind: KindUpstream, Method: method, Path: path, Message: "gave up waiting for the rate limit", Err: err, Rate: c.Rate()}
+			return &Error{Kind: KindUpstream, Method: method, Path: path, Message: "gave up waiting for the rate limit", Err: err, Rate: c.Rate()}
 		}
 		resp, data, err := c.attempt(ctx, method, path, target, payload)
 		c.pacer.done(key)
@@ -203,11 +188,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			// unless the connection was never made.
 			e := &Error{Kind: KindUpstream, Method: method, Path: path, Message: "request failed", Err: err, Rate: c.Rate(), Indeterminate: !neverSent(err)}
 			if ctx.Err() != nil || method == http.MethodPost || serverFailures >= c.retries {
-				return nil, e
+				return e
 			}
 			serverFailures++
 			if !c.sleep(ctx, c.backoff(serverFailures)) {
-				return nil, e
+				return e
 			}
 			continue
 		}
@@ -217,44 +202,41 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 				// says it failed, and no caller may take it as done.
 				env.Method, env.Path, env.Rate = method, path, c.Rate()
 				env.Message += fmt.Sprintf(" (answered with HTTP %d)", resp.StatusCode)
-				return resp, env
+				return env
 			}
 			if err := decodeV3(data, out); err != nil {
 				// A success status whose body is not the answer (HTML
 				// from a proxy, truncated JSON): the portal may have acted.
-				return resp, &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
+				return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
 			}
-			return resp, nil
+			return nil
 		}
 		e := c.errorFrom(method, path, resp, data)
 		e.Indeterminate = resp.StatusCode >= 500
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests:
 			// The portal refused without processing: safe to retry any method.
-			wait := e.RetryAfter
-			if wait <= 0 {
-				wait = e.Rate.Window
-			}
+			wait := e.RetryWait()
 			if wait <= 0 {
 				wait = c.backoff(throttles + 1)
 			}
 			c.pacer.throttled(key, wait)
 			if throttles >= max(c.retries, 4) || !fitsDeadline(ctx, wait) {
-				return resp, e
+				return e
 			}
 			throttles++
 			continue // the pacer waits
 		case resp.StatusCode >= 500 && method != http.MethodPost && serverFailures < c.retries:
 			serverFailures++
 			if !c.sleep(ctx, c.backoff(serverFailures)) {
-				return resp, e
+				return e
 			}
 			continue
 		case resp.StatusCode == http.StatusNotFound && method == http.MethodDelete && serverFailures > 0:
 			// An earlier attempt failed in transit but may have deleted it.
-			return resp, nil
+			return nil
 		}
-		return resp, e
+		return e
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 )
 

@@ -85,6 +85,15 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// RetryWait is how long the portal asked to wait before a retry: its
+// Retry-After, else its rate-limit window, else 0 (the caller chooses).
+func (e *Error) RetryWait() time.Duration {
+	if e.RetryAfter > 0 {
+		return e.RetryAfter
+	}
+	return e.Rate.Window
+}
+
 // KindOf returns the Kind of err, and false when err is not a LogicMonitor error.
 func KindOf(err error) (Kind, bool) {
 	var e *Error

@@ -260,7 +260,7 @@ func (s *TokensService) List(ctx context.Context, adminID int64, opts ListOption
 		return nil, &Error{Kind: KindValidation, Method: http.MethodGet, Path: path, Message: err.Error()}
 	}
 	var w tokenListWire
-	if _, err := s.c.do(ctx, http.MethodGet, path, q, nil, &w); err != nil {
+	if err := s.c.do(ctx, http.MethodGet, path, q, nil, &w); err != nil {
 		return nil, err
 	}
 	typ := TypeLMv1
@@ -456,7 +456,7 @@ func (s *TokensService) Create(ctx context.Context, adminID int64, opts CreateOp
 		Status int    `json:"status,omitempty"`
 	}{opts.Note, opts.Status}
 	var w tokenWire
-	if _, err := s.c.do(ctx, http.MethodPost, path, q, body, &w); err != nil {
+	if err := s.c.do(ctx, http.MethodPost, path, q, body, &w); err != nil {
 		return nil, err
 	}
 	if w.Type == "" {
@@ -493,7 +493,7 @@ func (s *TokensService) Update(ctx context.Context, adminID, tokenID int64, opts
 		}
 	}
 	var w tokenWire
-	if _, err := s.c.do(ctx, http.MethodPut, tokenPath(adminID, tokenID), nil, opts, &w); err != nil {
+	if err := s.c.do(ctx, http.MethodPut, tokenPath(adminID, tokenID), nil, opts, &w); err != nil {
 		return nil, err
 	}
 	if w.AdminID == 0 {
@@ -529,7 +529,7 @@ func (s *TokensService) SetStatus(ctx context.Context, adminID, tokenID int64, s
 	body := struct {
 		Status int `json:"status"`
 	}{status}
-	if _, err := s.c.do(ctx, http.MethodPatch, tokenPath(adminID, tokenID), nil, body, &w); err != nil {
+	if err := s.c.do(ctx, http.MethodPatch, tokenPath(adminID, tokenID), nil, body, &w); err != nil {
 		return nil, err
 	}
 	if w.AdminID == 0 {
@@ -540,6 +540,6 @@ func (s *TokensService) SetStatus(ctx context.Context, adminID, tokenID int64, s
 
 // Delete removes a token.
 func (s *TokensService) Delete(ctx context.Context, adminID, tokenID int64) error {
-	_, err := s.c.do(ctx, http.MethodDelete, tokenPath(adminID, tokenID), nil, nil, nil)
+	err := s.c.do(ctx, http.MethodDelete, tokenPath(adminID, tokenID), nil, nil, nil)
 	return err
 }

@@ -211,7 +211,7 @@ func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint, o
 		}
 		if live {
 			h := &Held{c: c, name: name, version: version, owner: owner, doc: *cur}
-			_ = h.Done(ctx, cur.Status, cur.Response, cur.SecretName) // the next retry finds it done, or repeats this
+			_ = h.RecordDone(ctx, cur.Status, cur.Response, cur.SecretName) // the next retry finds it done, or repeats this
 			return nil, &Replay{Status: cur.Status, Response: cur.Response, SecretName: cur.SecretName}, nil
 		}
 		if !cur.Stale(now) {
@@ -289,17 +289,17 @@ func (c *Claims) retired(ctx context.Context, name, fingerprint string) error {
 	return ErrKeyRetired
 }
 
-// Created records, before the key is stored, that token tokenID exists and
+// RecordCreated records, before the key is stored, that token tokenID exists and
 // that its key goes to secretName, with the answer to give.
-func (h *Held) Created(ctx context.Context, tokenID int64, secretName string, status int, response json.RawMessage) error {
+func (h *Held) RecordCreated(ctx context.Context, tokenID int64, secretName string, status int, response json.RawMessage) error {
 	d := h.doc
 	d.State, d.TokenID, d.SecretName, d.Status, d.Response = ClaimCreated, tokenID, secretName, status, response
 	return h.put(ctx, d)
 }
 
-// Done records the final answer. It carries no owner: instances that
+// RecordDone records the final answer. It carries no owner: instances that
 // finish the same claim write the same value.
-func (h *Held) Done(ctx context.Context, status int, response json.RawMessage, secretName string) error {
+func (h *Held) RecordDone(ctx context.Context, status int, response json.RawMessage, secretName string) error {
 	return h.put(ctx, ClaimDoc{State: ClaimDone, Fingerprint: h.doc.Fingerprint, Status: status, Response: response, SecretName: secretName})
 }
 
@@ -308,9 +308,9 @@ func (h *Held) Release(ctx context.Context) error {
 	return h.put(ctx, ClaimDoc{State: ClaimFree, Fingerprint: h.doc.Fingerprint, Owner: h.owner, Updated: h.c.now().UnixMilli()})
 }
 
-// Unresolved records that a token may be left (made since since, or
+// RecordUnresolved records that a token may be left (made since since, or
 // tokenID): the next request with the key checks before it creates.
-func (h *Held) Unresolved(ctx context.Context, since time.Time, tokenID int64) error {
+func (h *Held) RecordUnresolved(ctx context.Context, since time.Time, tokenID int64) error {
 	return h.put(ctx, ClaimDoc{State: ClaimUnresolved, Fingerprint: h.doc.Fingerprint, Owner: h.owner, Updated: h.c.now().UnixMilli(), Since: since.Unix(), TokenID: tokenID})
 }
 

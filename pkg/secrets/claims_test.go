@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -52,14 +52,14 @@ func TestClaimLifecycle(t *testing.T) {
 	if err != nil || h == nil || h.Previous != nil {
 		t.Fatalf("after release: %v %v", h, err)
 	}
-	if err := h.Created(ctx, 9, "p/2/9", http.StatusCreated, []byte(`{"id":9}`)); err != nil {
+	if err := h.RecordCreated(ctx, 9, "p/2/9", http.StatusCreated, []byte(`{"id":9}`)); err != nil {
 		t.Fatal(err)
 	}
 	// Created but its key is not stored yet (no secret p/2/9): in progress.
 	if _, _, err := c.Acquire(ctx, 2, "k", "fp", "c"); !errors.Is(err, secrets.ErrInProgress) {
 		t.Fatalf("while storing: %v", err)
 	}
-	if err := h.Done(ctx, 201, []byte(`{"id":9}`), "p/2/9"); err != nil {
+	if err := h.RecordDone(ctx, 201, []byte(`{"id":9}`), "p/2/9"); err != nil {
 		t.Fatal(err)
 	}
 	_, replay, err = c.Acquire(ctx, 2, "k", "fp", "c")
@@ -87,7 +87,7 @@ func TestStaleClaimIsTakenOverWithWhatToCheck(t *testing.T) {
 func TestCompareAndSetHasOneWinner(t *testing.T) {
 	c, _, _ := claims(t)
 	h, _, _ := c.Acquire(ctx, 2, "k", "fp", "a")
-	_ = h.Unresolved(ctx, time.Now(), 0)
+	_ = h.RecordUnresolved(ctx, time.Now(), 0)
 	// Both see the unresolved claim and try to take it.
 	h1, _, err1 := c.Acquire(ctx, 2, "k", "fp", "x")
 	_, _, err2 := c.Acquire(ctx, 2, "k", "fp", "y")
@@ -108,7 +108,7 @@ func TestCompareAndSetHasOneWinner(t *testing.T) {
 func TestRetiredKey(t *testing.T) {
 	c, srv, _ := claims(t)
 	h, _, _ := c.Acquire(ctx, 2, "k", "fp", "a")
-	_ = h.Done(ctx, 201, []byte(`{}`), "p/2/1")
+	_ = h.RecordDone(ctx, 201, []byte(`{}`), "p/2/1")
 	if _, err := c.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(h.Name()), RecoveryWindowInDays: aws.Int64(7)}); err != nil {
 		t.Fatal(err)
 	}

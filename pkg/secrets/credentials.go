@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
-	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/portal"
 	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
@@ -85,7 +85,7 @@ func ParseCredentials(value string) (Credentials, error) {
 		}
 		return Credentials{}, errors.New("value is not a JSON object")
 	}
-	if !logicmonitor.ValidCompany(d.Company) {
+	if !portal.ValidName(d.Company) {
 		return Credentials{}, errors.New(`"company" must be the portal name, a DNS label (letters, digits, hyphens)`)
 	}
 	if d.AdminID < 0 || d.TokenID < 0 || (d.TokenID != 0 && d.AdminID == 0) {

@@ -11,17 +11,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 )
 
 // The server, driven by the real SDK client over HTTP.
 func TestWireProtocolWithTheSDK(t *testing.T) {
-	srv := localsecrets.Start()
-	defer srv.Close()
-	c := secretsmanager.New(secretsmanager.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
-	})
+	srv, c := server(t)
 	ctx := context.Background()
 	token := "11111111-2222-3333-4444-555555555555"
 	out, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("app/a"), SecretString: aws.String("v1"), ClientRequestToken: aws.String(token),
@@ -85,12 +80,7 @@ func TestWireProtocolWithTheSDK(t *testing.T) {
 // AWS's rules the code relies on: a version token is a compare-and-set, a
 // name pending deletion is taken, reads may lag writes, stages move.
 func TestAWSRules(t *testing.T) {
-	srv := localsecrets.Start()
-	defer srv.Close()
-	c := secretsmanager.New(secretsmanager.Options{
-		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
-		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
-	})
+	srv, c := server(t)
 	ctx := context.Background()
 	tok := "22222222-2222-3333-4444-555555555555"
 	c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("a"), SecretString: aws.String("v1")})
@@ -140,4 +130,14 @@ func TestAWSRules(t *testing.T) {
 	if _, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("b")}); err != nil {
 		t.Fatalf("read after the lag: %v", err)
 	}
+}
+
+// server starts the local Secrets Manager and a real SDK client for it.
+func server(t *testing.T) (*localsecrets.Server, *secretsmanager.Client) {
+	srv := localsecrets.Start()
+	t.Cleanup(srv.Close)
+	return srv, secretsmanager.New(secretsmanager.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
+		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
+	})
 }

@@ -15,7 +15,7 @@ import (
 // string is "sh <tag>".
 func readmeBlocks(t *testing.T, tag string) []string {
 	t.Helper()
-	f, err := os.Open("../../README.md")
+	f, err := os.Open("../../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestReadmeRunnableBlocks(t *testing.T) {
 		t.Fatalf("only %d runnable README lines", len(lines))
 	}
 	for _, l := range lines {
-		out := run(t, "../..", l)
+		out := run(t, "../../..", l)
 		if strings.Contains(out, "accessKey\":") {
 			t.Fatalf("%q printed a key field:\n%s", l, out)
 		}

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -38,6 +37,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/local/httpfault"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -346,16 +346,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, aerr, drop = s.dispatch(op, body)
 	}
 	if drop {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0)
-				}
-				conn.Close()
-				return
-			}
-		}
-		panic(http.ErrAbortHandler)
+		httpfault.Drop(w)
+		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-RequestId", newID())

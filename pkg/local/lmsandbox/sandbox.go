@@ -29,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/local/httpfault"
 )
 
 // RestPrefix is where the portal's REST resources live.
@@ -414,7 +416,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if fault != nil && fault.Drop && !fault.AfterProcessing {
 		p.record(rec)
-		dropConnection(w)
+		httpfault.Drop(w)
 		return
 	}
 
@@ -448,7 +450,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if fault.Drop {
 			rec.AuthID = authID
 			p.record(rec)
-			dropConnection(w)
+			httpfault.Drop(w)
 			return
 		}
 		if fault.Status != 0 && fault.Body == "" {
@@ -501,7 +503,7 @@ func writeFaulty(w http.ResponseWriter, r *http.Request, status int, f *Fault, b
 	case <-time.After(f.Stall):
 	case <-r.Context().Done():
 	}
-	dropConnection(w)
+	httpfault.Drop(w)
 }
 
 // encodeAnswer is the body writeAnswer would send.
@@ -541,19 +543,6 @@ func writeAnswer(w http.ResponseWriter, v3 bool, status int, payload any) {
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
-}
-
-func dropConnection(w http.ResponseWriter) {
-	if hj, ok := w.(http.Hijacker); ok {
-		if conn, _, err := hj.Hijack(); err == nil {
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			conn.Close()
-			return
-		}
-	}
-	panic(http.ErrAbortHandler)
 }
 
 func (p *Portal) record(r Request) {

@@ -26,8 +26,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
-	"github.com/lmtokens/lmtokens/pkg/localdev"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localdev"
 )
 
 func main() {

@@ -1,8 +1,6 @@
 package localdev
 
 import (
-	"github.com/lmtokens/lmtokens/pkg/catalog"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,16 +14,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 )
 
-// binaries returns the four functions' binaries, built for this machine.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	RemoveBuilt()
+	os.Exit(code)
+}
+
+// binaries returns the functions' binaries, built for this machine.
 func binaries(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the function binaries")
 	}
-	dir, err := BuiltFunctions("../..")
+	dir, err := BuiltFunctions("../../..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +78,7 @@ func TestDemoFailsOnAMisbehavingStep(t *testing.T) {
 
 // Every sample event runs through its function against a fresh sandbox.
 func TestSampleEvents(t *testing.T) {
-	files, _ := filepath.Glob("../../events/*.json")
+	files, _ := filepath.Glob("../../../events/*.json")
 	if len(files) < 20 {
 		t.Fatalf("only %d sample events", len(files))
 	}

@@ -21,9 +21,9 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
-	"github.com/lmtokens/lmtokens/pkg/lambdaruntime"
-	"github.com/lmtokens/lmtokens/pkg/lmsandbox"
-	"github.com/lmtokens/lmtokens/pkg/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 )
 
 // DefaultSeed is the sandbox's starting portal: three users, a service

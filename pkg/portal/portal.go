@@ -1,0 +1,20 @@
+// Package portal holds what names a LogicMonitor portal: its company name,
+// the DNS label in https://<company>.logicmonitor.com. It is the one check
+// that a name may become part of a host name or a secret name.
+package portal
+
+// ValidName reports whether name is usable as a portal's DNS label: 1 to
+// 63 letters, digits and hyphens, not starting or ending with a hyphen.
+// (Plain code, not a regexp: compiling one at init costs every cold start.)
+func ValidName(name string) bool {
+	if len(name) == 0 || len(name) > 63 || name[0] == '-' || name[len(name)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
