@@ -1,11 +1,10 @@
 # lmtokens: build, test and run the LogicMonitor token functions.
 SHELL := /bin/bash
 GO ?= go
-ARCH ?= arm64
 # Linters run by version, outside the product's module graph.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-local test vet staticcheck tidy unit bench fuzz fmt clean invoke demo local synth deploy diff bootstrap
+.PHONY: all build build-local test test-deploy vet staticcheck tidy unit bench fuzz fmt clean invoke demo local synth deploy diff bootstrap
 # Binaries for this machine, for the local runs (make invoke, demo, local).
 LOCAL_BIN := bin/local
 LOCAL_TOOL := $(LOCAL_BIN)/lmtokens-local
@@ -20,9 +19,11 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
 
 all: build
 
-# The release binaries, bin/<binary>/bootstrap (flags in pkg/release).
+# The release binaries, bin/<binary>/bootstrap (flags in pkg/release), for
+# the architecture cdk.json declares. Deploying needs none of this: the
+# CDK app builds them itself.
 build:
-	$(GO) run ./infra/build -out bin -arch $(ARCH)
+	$(GO) run ./infra/build -out bin
 
 # The functions and the local tool, built for this machine.
 build-local:
@@ -72,20 +73,26 @@ fuzz:
 	$(GO) test ./pkg/apievent -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/cleanup -run '^$$' -fuzz FuzzPolicyOverride -fuzztime $(FUZZTIME)
 
-# The CloudFormation template and assets in cdk.out/, without the CDK CLI.
-synth: build
+# The CloudFormation template and assets in cdk.out/, without the CDK CLI:
+# the same template cdk synth makes (make test-deploy checks it).
+synth:
 	rm -rf cdk.out
 	$(GO) run ./infra/app
-	@echo "cdk.out/LMTokens.template.json written"
+	@echo "cdk.out written"
+
+# The deploy path from a fresh clone: the pinned CLI's synth against make synth.
+test-deploy:
+	LMTOKENS_TEST_DEPLOY=1 $(GO) test -count=1 -run TestCLISynthFromAFreshCloneMatchesMakeSynth ./infra
 
 # For users with an AWS account (credentials in the environment or a profile).
+# The app builds the binaries for the stack's architecture on every synth.
 bootstrap:
 	$(CDK) bootstrap
 
-diff: build
+diff:
 	$(CDK) diff
 
-deploy: build
+deploy:
 	$(CDK) deploy --require-approval broadening
 
 fmt:

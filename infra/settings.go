@@ -12,12 +12,35 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
 // Settings are the deploy-time choices. They come from CDK context (defaults
 // in cdk.json, -c key=value overrides); see SettingsFromContext.
 type Settings struct {
+	// Env names the environment (dev, prod, ...): it suffixes the stack,
+	// the API, the alarms and the dashboard, and the default secret prefix,
+	// so that several deploy side by side in one account and region. Empty
+	// is the unsuffixed default.
+	Env string
+	// Architecture of the functions, arm64 or x86_64; the app builds the
+	// binaries for it.
+	Architecture string
+	// ReservedConcurrency, when above 0, reserves that many executions for
+	// each mutating API function and one for each cleanup function;
+	// ConcurrencyQuota is the account's concurrent-executions quota the
+	// reservation must fit (Lambda keeps 100 unreserved).
+	ReservedConcurrency int
+	ConcurrencyQuota    int
+	// ManageAPIGatewayAccountRole makes the stack own the region's API
+	// Gateway CloudWatch logging role (AWS::ApiGateway::Account).
+	ManageAPIGatewayAccountRole bool
+	// Tracing turns on X-Ray for the functions and the API stage.
+	Tracing bool
+	// TerminationProtection protects the stack from deletion.
+	TerminationProtection bool
+
 	// CredentialsSecret is the name or full ARN of the secret holding the
 	// functions' LogicMonitor credentials. The user creates it.
 	CredentialsSecret string
@@ -67,6 +90,8 @@ type Settings struct {
 // DefaultSettings are the values cdk.json also holds.
 func DefaultSettings() Settings {
 	return Settings{
+		Architecture:      "arm64",
+		ConcurrencyQuota:  1000,
 		CredentialsSecret: "lmtokens/logicmonitor-credentials",
 		SecretPrefix:      "logicmonitor/api-tokens/",
 		RecoveryDays:      7,
@@ -80,7 +105,6 @@ func DefaultSettings() Settings {
 		LogLevel:          "INFO",
 		ThrottleRate:      10,
 		ThrottleBurst:     20,
-		BinDir:            "bin",
 		ProtectedRoles:    []string{"administrator"},
 	}
 }
@@ -124,6 +148,11 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 			*dst = m
 		}
 	}
+	str("env", &s.Env)
+	str("architecture", &s.Architecture)
+	if s.Env != "" {
+		s.SecretPrefix = DefaultSettings().SecretPrefix + s.Env + "/"
+	}
 	str("credentialsSecret", &s.CredentialsSecret)
 	str("secretPrefix", &s.SecretPrefix)
 	str("kmsKeyArn", &s.KMSKeyArn)
@@ -133,7 +162,7 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	str("scheduleTimezone", &s.ScheduleTimezone)
 	str("logLevel", &s.LogLevel)
 	str("alarmEmail", &s.AlarmEmail)
-	str("binDir", &s.BinDir)
+	str("binDir", &s.BinDir) // prebuilt binaries; unset, the app builds them
 	policy("disablePolicy", &s.DisablePolicy)
 	policy("deletePolicy", &s.DeletePolicy)
 	var recovery, retention float64 = float64(s.RecoveryDays), float64(s.LogRetentionDays)
@@ -141,7 +170,19 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	num("logRetentionDays", &retention)
 	num("apiThrottleRate", &s.ThrottleRate)
 	num("apiThrottleBurst", &s.ThrottleBurst)
+	reserved, quota := float64(s.ReservedConcurrency), float64(s.ConcurrencyQuota)
+	num("reservedConcurrency", &reserved)
+	num("concurrencyQuota", &quota)
 	s.RecoveryDays, s.LogRetentionDays = int(recovery), int(retention)
+	s.ReservedConcurrency, s.ConcurrencyQuota = int(reserved), int(quota)
+	flag := func(key string, dst *bool) {
+		if v := get(key); v != nil {
+			*dst = fmt.Sprint(v) == "true"
+		}
+	}
+	flag("manageApiGatewayAccountRole", &s.ManageAPIGatewayAccountRole)
+	flag("tracing", &s.Tracing)
+	flag("terminationProtection", &s.TerminationProtection)
 	if v := get("schedulesEnabled"); v != nil {
 		s.SchedulesEnabled = fmt.Sprint(v) == "true"
 	}
@@ -183,11 +224,74 @@ var (
 	scheduleRE  = regexp.MustCompile(`^(rate|cron|at)\(.+\)$`)
 	principalRE = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+)$`)
 	adminIDRE   = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
+	envRE       = regexp.MustCompile(`^([a-z][a-z0-9-]{0,15})?$`)
 )
+
+// EnvName is the environment's name, "default" when none is set.
+func (s Settings) EnvName() string {
+	if s.Env == "" {
+		return "default"
+	}
+	return s.Env
+}
+
+// Name suffixes base with the environment: lmtokens, lmtokens-dev.
+func (s Settings) Name(base string) string {
+	if s.Env == "" {
+		return base
+	}
+	return base + "-" + s.Env
+}
+
+// GOARCH is the Go architecture of the functions' binaries.
+func (s Settings) GOARCH() string {
+	if s.Architecture == "x86_64" {
+		return "amd64"
+	}
+	return "arm64"
+}
+
+// StackName is the CloudFormation stack's name.
+func (s Settings) StackName() string { return s.Name("LMTokens") }
+
+// reservedFor is the reserved concurrency of one function (0: none).
+func (s Settings) reservedFor(f catalog.Function) int {
+	switch {
+	case s.ReservedConcurrency <= 0:
+		return 0
+	case f.CleanupStage != "":
+		return 1 // one run at a time
+	case f.Binary == catalog.List:
+		return 0 // reads only
+	}
+	return s.ReservedConcurrency
+}
+
+// reservedTotal is what the stack reserves of the account's quota.
+func (s Settings) reservedTotal() int {
+	n := 0
+	for _, f := range catalog.Functions {
+		n += s.reservedFor(f)
+	}
+	return n
+}
+
+// minUnreserved is the concurrency Lambda keeps unreserved in an account.
+const minUnreserved = 100
 
 // Validate checks the settings before anything is synthesized.
 func (s Settings) Validate() error {
+	if total := s.reservedTotal(); total > 0 && s.ConcurrencyQuota-total < minUnreserved {
+		return fmt.Errorf("reservedConcurrency %d reserves %d concurrent executions, but the account's quota is %d (concurrencyQuota) and Lambda keeps %d unreserved: the deploy would fail. Lower reservedConcurrency (0 reserves none) or raise the quota in Service Quotas (Lambda, Concurrent executions) and set concurrencyQuota",
+			s.ReservedConcurrency, total, s.ConcurrencyQuota, minUnreserved)
+	}
 	switch {
+	case !envRE.MatchString(s.Env):
+		return fmt.Errorf("env %q must be a short lower-case name (letters, digits, hyphens; at most 16)", s.Env)
+	case s.Architecture != "arm64" && s.Architecture != "x86_64":
+		return fmt.Errorf("architecture %q must be arm64 or x86_64", s.Architecture)
+	case s.ReservedConcurrency < 0 || s.ConcurrencyQuota < 0:
+		return fmt.Errorf("reservedConcurrency and concurrencyQuota must not be negative")
 	case !strings.HasPrefix(s.CredentialsSecret, "arn:") && !secrets.ValidName(s.CredentialsSecret):
 		return fmt.Errorf("credentialsSecret %q is neither a secret name nor an ARN", s.CredentialsSecret)
 	case !secrets.ValidName(s.SecretPrefix):

@@ -25,6 +25,8 @@ var synth = sync.OnceValues(func() (*testStack, error) {
 	s.AlarmEmail = "ops@example.com"
 	s.AllowedPrincipals = []string{"arn:aws:iam::123456789012:role/platform-ops", "210987654321"}
 	s.DisablePolicy = map[string]any{"unusedDays": 60, "dryRun": true, "maxActions": 25, "protectedAccessIds": []any{"abc", "def"}}
+	s.ReservedConcurrency = 5
+	s.Tracing, s.TerminationProtection, s.ManageAPIGatewayAccountRole = true, true, true
 	return synthesize(s)
 })
 
@@ -320,15 +322,21 @@ func TestLeastPrivilege(t *testing.T) {
 func TestAlarmsAndOutputs(t *testing.T) {
 	ts := load(t)
 	alarms := ts.ofType("AWS::CloudWatch::Alarm")
-	if len(alarms) != 6*2+2+1 {
+	// Errors and throttles of each function, both queues, API 5xx, and per
+	// cleanup stage: runs not ok, and the heartbeat.
+	if len(alarms) != 6*2+2+1+2+2 {
 		t.Fatalf("%d alarms", len(alarms))
 	}
 	ts.tpl.AllResourcesProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{"AlarmActions": assertions.Match_AnyValue()})
 	metrics := map[string]int{}
 	for _, a := range alarms {
 		metrics[fmt.Sprint(a["MetricName"])]++
+		if !strings.HasPrefix(fmt.Sprint(a["AlarmName"]), "lmtokens-") || a["AlarmDescription"] == nil {
+			t.Errorf("alarm %v", a["AlarmName"])
+		}
 	}
-	if metrics["Errors"] != 6 || metrics["Throttles"] != 6 || metrics["ApproximateNumberOfMessagesVisible"] != 2 || metrics["5XXError"] != 1 {
+	if metrics["Errors"] != 6 || metrics["Throttles"] != 6 || metrics["ApproximateNumberOfMessagesVisible"] != 2 || metrics["5XXError"] != 1 ||
+		metrics["CleanupRunsNotOkCleanupDisable"] != 1 || metrics["CleanupRunsNotOkCleanupDelete"] != 1 {
 		t.Fatalf("alarm metrics %v", metrics)
 	}
 	ts.tpl.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), &map[string]any{"Protocol": "email", "Endpoint": "ops@example.com"})
@@ -516,6 +524,158 @@ func TestAccessLogFormat(t *testing.T) {
 		var probe map[string]any
 		if err := json.Unmarshal([]byte(format), &probe); err != nil {
 			t.Errorf("access log format is not JSON: %v", err)
+		}
+	}
+}
+
+// Two environments deploy side by side: nothing named twice.
+func TestEnvironmentsSideBySide(t *testing.T) {
+	if testing.Short() {
+		t.Skip("synthesizes the CDK stack")
+	}
+	names := map[string]map[string]bool{}
+	for _, env := range []string{"dev", "prod"} {
+		s, err := SettingsFromContext(func(k string) any { return map[string]any{"env": env}[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.SecretPrefix != "logicmonitor/api-tokens/"+env+"/" || s.StackName() != "LMTokens-"+env {
+			t.Fatalf("%s: prefix %s, stack %s", env, s.SecretPrefix, s.StackName())
+		}
+		ts, err := synthesize(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		set := map[string]bool{s.StackName(): true, s.SecretPrefix: true}
+		for _, typ := range []string{"AWS::ApiGateway::RestApi", "AWS::CloudWatch::Alarm", "AWS::CloudWatch::Dashboard"} {
+			for _, r := range ts.ofType(typ) {
+				for _, k := range []string{"Name", "AlarmName", "DashboardName"} {
+					if v, ok := r[k]; ok {
+						set[fmt.Sprint(v)] = true
+					}
+				}
+			}
+		}
+		names[env] = set
+		// Every taggable resource carries the project and the environment.
+		for id, r := range ts.doc.Resources {
+			switch r.Type {
+			case "AWS::Lambda::Function", "AWS::Logs::LogGroup", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::KMS::Key", "AWS::IAM::Role", "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Stage":
+				tags := fmt.Sprint(r.Properties["Tags"])
+				if !strings.Contains(tags, "project") || !strings.Contains(tags, env) {
+					t.Errorf("%s %s: tags %s", env, id, tags)
+				}
+			}
+		}
+	}
+	for n := range names["dev"] {
+		if names["prod"][n] {
+			t.Errorf("dev and prod both use the name %q", n)
+		}
+	}
+	if len(names["dev"]) < 20 {
+		t.Fatalf("only %d names compared", len(names["dev"]))
+	}
+}
+
+// A reservation the account's quota cannot hold is refused at synth.
+func TestReservedConcurrencyMustFitTheQuota(t *testing.T) {
+	s := DefaultSettings()
+	if s.reservedTotal() != 0 {
+		t.Fatal("the default reserves concurrency")
+	}
+	for _, c := range []struct {
+		reserved, quota int
+		ok              bool
+	}{{0, 10, true}, {1, 10, false}, {5, 50, false}, {5, 1000, true}, {300, 1000, false}} {
+		s.ReservedConcurrency, s.ConcurrencyQuota = c.reserved, c.quota
+		err := s.Validate()
+		if (err == nil) != c.ok || (err != nil && !strings.Contains(err.Error(), "Service Quotas")) {
+			t.Errorf("reserve %d of %d: %v", c.reserved, c.quota, err)
+		}
+	}
+}
+
+func TestHardening(t *testing.T) {
+	ts, def := load(t), loadDefaults(t)
+	for _, api := range def.ofType("AWS::ApiGateway::RestApi") {
+		if api["SecurityPolicy"] != "TLS_1_2" {
+			t.Errorf("security policy %v", api["SecurityPolicy"])
+		}
+	}
+	// The region-wide logging role only when asked for.
+	if n := len(def.ofType("AWS::ApiGateway::Account")); n != 0 {
+		t.Errorf("the default stack takes over the region's API Gateway account settings")
+	}
+	if n := len(ts.ofType("AWS::ApiGateway::Account")); n != 1 {
+		t.Errorf("manageApiGatewayAccountRole: %d account resources", n)
+	}
+	if n := len(def.ofType("AWS::ApiGateway::RequestValidator")); n != 0 {
+		t.Errorf("%d request validators that validate nothing", n)
+	}
+	// Scheduler may assume the roles only for this account's schedules.
+	for id, r := range def.ofType("AWS::IAM::Role") {
+		doc := fmt.Sprint(r["AssumeRolePolicyDocument"])
+		if strings.Contains(doc, "scheduler.amazonaws.com") && (!strings.Contains(doc, "aws:SourceAccount") || !strings.Contains(doc, "aws:SourceArn")) {
+			t.Errorf("%s trusts the scheduler without conditions: %s", id, doc)
+		}
+	}
+	// Tracing and termination protection are options.
+	for id, fn := range ts.ofType("AWS::Lambda::Function") {
+		if fmt.Sprint(fn["TracingConfig"]) != "map[Mode:Active]" {
+			t.Errorf("%s tracing %v", id, fn["TracingConfig"])
+		}
+	}
+	for id, fn := range def.ofType("AWS::Lambda::Function") {
+		if fn["TracingConfig"] != nil || fn["ReservedConcurrentExecutions"] != nil {
+			t.Errorf("%s: tracing or reserved concurrency by default", id)
+		}
+	}
+	if !*ts.stack.TerminationProtection() || *def.stack.TerminationProtection() {
+		t.Error("termination protection")
+	}
+}
+
+// Operators are told: failed or partial cleanup runs and per-token errors
+// become metrics with an alarm; a cleanup that does not run raises its
+// heartbeat; a dashboard shows it all.
+func TestOperatorsAreTold(t *testing.T) {
+	ts := loadDefaults(t)
+	patterns := map[string]string{}
+	for _, f := range ts.ofType("AWS::Logs::MetricFilter") {
+		for _, m := range f["MetricTransformations"].([]any) {
+			patterns[fmt.Sprint(m.(map[string]any)["MetricName"])] = fmt.Sprint(f["FilterPattern"])
+		}
+	}
+	for _, stage := range []string{"CleanupDisable", "CleanupDelete"} {
+		if p := patterns["CleanupRunsNotOk"+stage]; !strings.Contains(p, `$.report.outcome = "partial"`) || !strings.Contains(p, `$.report.outcome = "failed"`) {
+			t.Errorf("%s: not-ok filter %q", stage, p)
+		}
+		if p := patterns["CleanupTokenErrors"+stage]; !strings.Contains(p, "$.report.failed > 0") {
+			t.Errorf("%s: token-error filter %q", stage, p)
+		}
+	}
+	if patterns["LogicMonitorRequestsCreate"] == "" || patterns["RateLimitRemainingList"] == "" {
+		t.Errorf("request metrics missing: %v", patterns)
+	}
+	beats := map[string]map[string]any{}
+	for _, a := range ts.ofType("AWS::CloudWatch::Alarm") {
+		if name := fmt.Sprint(a["AlarmName"]); strings.HasSuffix(name, "Heartbeat") {
+			beats[name] = a
+		}
+	}
+	for name, days := range map[string]float64{"lmtokens-CleanupDisableHeartbeat": 2, "lmtokens-CleanupDeleteHeartbeat": 7} {
+		a := beats[name]
+		if a == nil || a["TreatMissingData"] != "breaching" || a["ComparisonOperator"] != "LessThanThreshold" || a["EvaluationPeriods"] != days || a["DatapointsToAlarm"] != days {
+			t.Errorf("%s: %v", name, a)
+		}
+	}
+	if len(ts.ofType("AWS::CloudWatch::Dashboard")) != 1 {
+		t.Error("no dashboard")
+	}
+	for expr, want := range map[string]int{"cron(0 3 * * ? *)": 2, "cron(0 4 ? * MON *)": 7, "rate(3 days)": 4, "rate(12 hours)": 2, "rate(30 days)": 7} {
+		if got := heartbeatDays(expr); got != want {
+			t.Errorf("heartbeatDays(%s) = %d, want %d", expr, got, want)
 		}
 	}
 }

@@ -1,5 +1,6 @@
-// Command app is the CDK app of lmtokens (cdk.json runs it). It only reads
-// the settings from CDK context and builds the stack that infra defines.
+// Command app is the CDK app of lmtokens (cdk.json runs it). It reads the
+// settings from CDK context, builds the function binaries for the stack's
+// architecture, and synthesizes the stack that infra defines.
 package main
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/lmtokens/lmtokens/infra"
+	"github.com/lmtokens/lmtokens/pkg/release"
 )
 
 func main() {
@@ -23,16 +25,32 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lmtokens settings:", err)
 		os.Exit(1)
 	}
-	name := "LMTokens"
+	name := settings.StackName()
 	if v, ok := app.Node().TryGetContext(jsii.String("stackName")).(string); ok && v != "" {
 		name = v
+	}
+	// The binaries are built here, for the architecture the stack declares,
+	// from the source being synthesized: a stale or foreign binary cannot
+	// be deployed. (-c binDir=... deploys prebuilt ones instead.)
+	if settings.BinDir == "" {
+		dir, err := os.MkdirTemp("", "lmtokens-build-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "lmtokens build:", err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(dir)
+		if err := release.BuildAll(".", dir, settings.GOARCH()); err != nil {
+			fmt.Fprintln(os.Stderr, "lmtokens build:", err)
+			os.Exit(1)
+		}
+		settings.BinDir = dir
 	}
 	if _, err := infra.NewStack(app, name, &infra.StackProps{Settings: settings}); err != nil {
 		fmt.Fprintln(os.Stderr, "lmtokens stack:", err)
 		os.Exit(1)
 	}
 	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
-	app.Synth(nil)
+	app.Synth(nil) // copies the binaries into the cloud assembly as assets
 }
 
 // appProps lets the app also run without the CDK CLI (make synth): the CLI
@@ -52,6 +70,16 @@ func appProps() *awscdk.AppProps {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		fmt.Fprintln(os.Stderr, "cdk.json:", err)
 		os.Exit(1)
+	}
+	// What the CDK CLI adds to every synth, so that this template is the
+	// one cdk synth and cdk deploy make.
+	for k, v := range map[string]any{
+		"aws:cdk:enable-path-metadata": true, "aws:cdk:enable-asset-metadata": true,
+		"aws:cdk:version-reporting": true, "aws:cdk:bundling-stacks": []any{"**"},
+	} {
+		if _, set := doc.Context[k]; !set {
+			doc.Context[k] = v
+		}
 	}
 	return &awscdk.AppProps{Outdir: jsii.String("cdk.out"), Context: &doc.Context}
 }

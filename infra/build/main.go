@@ -1,8 +1,10 @@
 // Command build writes the release binaries of every function to
-// <out>/<binary>/bootstrap (make build runs it).
+// <out>/<binary>/bootstrap (make build runs it), by default for the
+// architecture cdk.json declares.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -12,10 +14,30 @@ import (
 
 func main() {
 	out := flag.String("out", "bin", "directory to write <binary>/bootstrap to")
-	arch := flag.String("arch", release.Arch, `GOARCH for linux, or "" for this machine`)
+	arch := flag.String("arch", "cdk.json", `GOARCH for linux, "" for this machine, or cdk.json for its architecture setting`)
 	flag.Parse()
-	if err := release.BuildAll(".", *out, *arch); err != nil {
+	goarch := *arch
+	if goarch == "cdk.json" {
+		goarch = fromCdkJSON()
+	}
+	if err := release.BuildAll(".", *out, goarch); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+}
+
+// fromCdkJSON maps cdk.json's architecture (arm64, x86_64) to a GOARCH.
+func fromCdkJSON() string {
+	var doc struct {
+		Context struct {
+			Architecture string `json:"architecture"`
+		} `json:"context"`
+	}
+	if raw, err := os.ReadFile("cdk.json"); err == nil {
+		_ = json.Unmarshal(raw, &doc)
+	}
+	if doc.Context.Architecture == "x86_64" {
+		return "amd64"
+	}
+	return "arm64"
 }

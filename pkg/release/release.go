@@ -17,10 +17,6 @@ import (
 // Flags are the go build flags of a release binary (CGO_ENABLED=0 too).
 var Flags = []string{"-trimpath", "-tags", "lambda.norpc", "-ldflags", "-s -w -buildid="}
 
-// Arch is the architecture the stack deploys (arm64, Graviton) unless told
-// otherwise; the stack and the build read this one value.
-const Arch = "arm64"
-
 // BuildAll builds every binary of the catalog as <dir>/<binary>/bootstrap
 // for linux/goarch ("" builds for this machine). root is the module's root.
 func BuildAll(root, dir, goarch string) error {

@@ -1,0 +1,190 @@
+package infra
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/lmtokens/lmtokens/pkg/catalog"
+)
+
+var completeSecretArn = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
+
+// functions deploys every function of the catalog with least privilege:
+// each reads the credentials secret; create writes under the prefix;
+// the delete binaries delete there.
+func (b *builder) functions() error {
+	s := b.s
+	creds := b.credentialsSecret()
+	secretArn := func(pattern string) *string {
+		return b.stack.FormatArn(&awscdk.ArnComponents{
+			Service: str("secretsmanager"), Resource: str("secret"), ResourceName: str(pattern), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		})
+	}
+	prefixArn := secretArn(s.SecretPrefix + "*")
+	claimsArn := secretArn(s.SecretPrefix + "idempotency/*")
+	shared := b.sharedEnv()
+	arch := awslambda.Architecture_ARM_64()
+	if s.Architecture == "x86_64" {
+		arch = awslambda.Architecture_X86_64()
+	}
+	for _, c := range catalog.Functions {
+		env := map[string]*string{}
+		for k, v := range shared {
+			env[k] = v
+		}
+		for k, v := range policyEnv(b.policyOf(c)) {
+			env[k] = str(v)
+		}
+		for k, v := range c.Env() {
+			env[k] = str(v)
+		}
+		logs := awslogs.NewLogGroup(b.stack, str(c.ID+"Logs"), &awslogs.LogGroupProps{Retention: b.logRetention})
+		b.logGroups[c.ID] = logs
+		props := &awslambda.FunctionProps{
+			Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
+			Architecture:          arch,
+			Handler:               str("bootstrap"),
+			Code:                  awslambda.Code_FromAsset(str(filepath.Join(s.BinDir, c.Binary)), nil),
+			Description:           str(c.Description),
+			MemorySize:            num(c.MemoryMB),
+			Timeout:               awscdk.Duration_Seconds(num(c.TimeoutSeconds)),
+			Environment:           &env,
+			LoggingFormat:         awslambda.LoggingFormat_JSON,
+			ApplicationLogLevelV2: awslambda.ApplicationLogLevel(s.LogLevel),
+			SystemLogLevelV2:      awslambda.SystemLogLevel_WARN,
+			LogGroup:              logs,
+			RetryAttempts:         num(2),
+			MaxEventAge:           awscdk.Duration_Hours(num(1)),
+			OnFailure:             awslambdadestinations.NewSqsDestination(b.failures),
+		}
+		if n := s.reservedFor(c); n > 0 {
+			props.ReservedConcurrentExecutions = num(float64(n))
+		}
+		if s.Tracing {
+			props.Tracing = awslambda.Tracing_ACTIVE
+		}
+		fn := awslambda.NewFunction(b.stack, str(c.ID), props)
+		b.out.Functions[c.ID] = fn
+		creds.GrantRead(fn, nil)
+		switch c.Binary {
+		case catalog.Create:
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("StoreCreatedKeys"),
+				Actions:   jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:TagResource", "secretsmanager:DescribeSecret"),
+				Resources: &[]*string{prefixArn},
+			}))
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("ReadIdempotencyClaims"),
+				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
+				Resources: &[]*string{claimsArn},
+			}))
+			if b.keyArn != nil {
+				// Secrets Manager needs both to create a secret under a
+				// customer-managed key; nothing else in the stack gets either.
+				fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+					Sid:        str("EncryptCreatedKeys"),
+					Actions:    jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+					Resources:  &[]*string{b.keyArn},
+					Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": fmt.Sprintf("secretsmanager.%s.amazonaws.com", *b.stack.Region())}},
+				}))
+			}
+		case catalog.Delete:
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("ScheduleDeletionOfStoredKeys"),
+				Actions:   jsii.Strings("secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret"),
+				Resources: &[]*string{prefixArn},
+			}))
+		}
+		suppress := []*cdknag.NagPackSuppression{
+			{Id: str("AwsSolutions-IAM4"), Reason: str("AWSLambdaBasicExecutionRole only lets the function write its own logs."),
+				AppliesTo: &[]any{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}},
+			{Id: str("AwsSolutions-IAM5"), Reason: str("Created keys are one secret per token, named under the configured prefix: the wildcard is that prefix and nothing wider; X-Ray, when tracing is on, takes no resource."),
+				AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*",
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "idempotency/*", "Resource::*"}},
+		}
+		cdknag.NagSuppressions_AddResourceSuppressions(fn, &suppress, jsii.Bool(true))
+		awscdk.NewCfnOutput(b.stack, str(c.ID+"FunctionArn"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(), Description: str(c.Description)})
+	}
+	return nil
+}
+
+// credentialsSecret is the user's secret, by name or ARN.
+func (b *builder) credentialsSecret() awssecretsmanager.ISecret {
+	name := b.s.CredentialsSecret
+	switch {
+	case strings.HasPrefix(name, "arn:") && completeSecretArn.MatchString(name):
+		return awssecretsmanager.Secret_FromSecretAttributes(b.stack, str("Credentials"), &awssecretsmanager.SecretAttributes{SecretCompleteArn: str(name)})
+	case strings.HasPrefix(name, "arn:"):
+		return awssecretsmanager.Secret_FromSecretAttributes(b.stack, str("Credentials"), &awssecretsmanager.SecretAttributes{SecretPartialArn: str(name)})
+	}
+	return awssecretsmanager.Secret_FromSecretNameV2(b.stack, str("Credentials"), str(name))
+}
+
+// sharedEnv is every function's environment.
+func (b *builder) sharedEnv() map[string]*string {
+	s := b.s
+	env := map[string]*string{
+		// As the user named it: a name, or a full or partial ARN.
+		"LM_CREDENTIALS_SECRET":      str(s.CredentialsSecret),
+		"TOKEN_SECRET_PREFIX":        str(s.SecretPrefix),
+		"TOKEN_SECRET_RECOVERY_DAYS": str(strconv.Itoa(s.RecoveryDays)),
+		"PROTECTED_ROLES":            str(strings.Join(s.ProtectedRoles, ",")),
+	}
+	if b.keyArn != nil {
+		env["TOKEN_SECRET_KMS_KEY_ID"] = b.keyArn
+	}
+	if len(s.ProtectedAdminIDs) > 0 {
+		env["PROTECTED_ADMIN_IDS"] = str(strings.Join(s.ProtectedAdminIDs, ","))
+	}
+	if s.LMBaseURL != "" {
+		env["LM_BASE_URL"] = str(s.LMBaseURL)
+	}
+	if s.AllowPolicyWidening {
+		env["CLEANUP_ALLOW_WIDENING"] = str("true")
+	}
+	return env
+}
+
+// policyOf is a cleanup function's configured policy (nil for the others).
+func (b *builder) policyOf(c catalog.Function) map[string]any {
+	switch c.CleanupStage {
+	case "disable":
+		return b.s.DisablePolicy
+	case "delete":
+		return b.s.DeletePolicy
+	}
+	return nil
+}
+
+// policyEnv turns a cleanup policy into the CLEANUP_* settings of a function.
+func policyEnv(p map[string]any) map[string]string {
+	env := map[string]string{}
+	keys := map[string]string{"unusedDays": "CLEANUP_UNUSED_DAYS", "dryRun": "CLEANUP_DRY_RUN", "maxActions": "CLEANUP_MAX_ACTIONS", "keepMarker": "CLEANUP_KEEP_MARKER"}
+	for k, v := range p {
+		if name, ok := keys[k]; ok {
+			env[name] = fmt.Sprint(v)
+		}
+		if k == "protectedAccessIds" {
+			if ids, ok := v.([]any); ok {
+				var parts []string
+				for _, id := range ids {
+					parts = append(parts, fmt.Sprint(id))
+				}
+				env["CLEANUP_PROTECTED_ACCESS_IDS"] = strings.Join(parts, ",")
+			}
+		}
+	}
+	return env
+}

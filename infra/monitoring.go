@@ -1,0 +1,126 @@
+package infra
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+
+	"github.com/lmtokens/lmtokens/pkg/catalog"
+)
+
+// alarm sends to the topic when metric reaches threshold. Missing data is
+// fine unless breaching is said (a heartbeat).
+func (b *builder) alarm(id string, metric awscloudwatch.IMetric, description string, opts ...func(*awscloudwatch.AlarmProps)) {
+	props := &awscloudwatch.AlarmProps{
+		AlarmName: str(b.s.Name("lmtokens") + "-" + id), Metric: metric, Threshold: num(1), EvaluationPeriods: num(1),
+		AlarmDescription:   str(description),
+		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+	}
+	for _, o := range opts {
+		o(props)
+	}
+	awscloudwatch.NewAlarm(b.stack, str(id), props).AddAlarmAction(awscloudwatchactions.NewSnsAction(b.topic))
+}
+
+// namespace of the metrics lmtokens derives from its log lines.
+func (b *builder) namespace() string { return "lmtokens/" + b.s.EnvName() }
+
+// logMetric turns matching log lines of a function into a metric.
+func (b *builder) logMetric(fnID, name, pattern, value string) awscloudwatch.Metric {
+	f := b.logGroups[fnID].AddMetricFilter(str(fnID+name), &awslogs.MetricFilterOptions{
+		FilterPattern: awslogs.FilterPattern_Literal(str(pattern)), MetricNamespace: str(b.namespace()),
+		MetricName: str(name + fnID), MetricValue: str(value), DefaultValue: nil,
+	})
+	return f.Metric(&awscloudwatch.MetricOptions{Statistic: str("Sum"), Period: awscdk.Duration_Minutes(num(5))})
+}
+
+// monitoring: alarms on every function, the queues and the API; the cleanup
+// report turned into metrics; a heartbeat per cleanup stage; a dashboard.
+func (b *builder) monitoring() {
+	five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(num(5))}
+	var invocations, errors, requests, remaining []awscloudwatch.IMetric
+	for _, c := range catalog.Functions {
+		fn := b.out.Functions[c.ID]
+		b.alarm(c.ID+"Errors", fn.MetricErrors(five), "lmtokens "+c.ID+" function errors: read its log group for the failed invocation's error line")
+		b.alarm(c.ID+"Throttles", fn.MetricThrottles(five), "lmtokens "+c.ID+" function throttled: its reserved concurrency is too low for the load")
+		invocations = append(invocations, fn.MetricInvocations(five))
+		errors = append(errors, fn.MetricErrors(five))
+		requests = append(requests, b.logMetric(c.ID, "LogicMonitorRequests", `{ $.lmRequests >= 0 }`, "$.lmRequests"))
+		remaining = append(remaining, b.logMetric(c.ID, "RateLimitRemaining", `{ $.rateRemaining >= 0 }`, "$.rateRemaining").With(&awscloudwatch.MetricOptions{Statistic: str("Minimum")}))
+	}
+	b.alarm("FailedInvocationsQueued", b.failures.MetricApproximateNumberOfMessagesVisible(nil), "lmtokens asynchronous invocations failed for good: read the messages in the FailedInvocations queue")
+	b.alarm("ScheduleDeadLettersQueued", b.scheduleDLQ.MetricApproximateNumberOfMessagesVisible(nil), "lmtokens schedules could not invoke a cleanup function: check the schedule role and the function")
+	b.alarm("Api5xx", b.out.API.MetricServerError(five), "lmtokens API answered 5xx: the access log and the function logs name the cause")
+
+	var actions, notOK []awscloudwatch.IMetric
+	for _, sch := range b.cleanupSchedules() {
+		fn := b.out.Functions[sch.fn]
+		bad := b.logMetric(sch.fn, "CleanupRunsNotOk", `{ $.msg = "cleanup report" && ($.report.outcome = "partial" || $.report.outcome = "failed") }`, "1")
+		tokenErrors := b.logMetric(sch.fn, "CleanupTokenErrors", `{ $.msg = "cleanup report" && $.report.failed > 0 }`, "$.report.failed")
+		actions = append(actions, b.logMetric(sch.fn, "CleanupActions", `{ $.msg = "cleanup report" }`, "$.report.succeeded"))
+		notOK = append(notOK, bad, tokenErrors)
+		b.alarm(sch.fn+"NotOk", bad, "lmtokens "+sch.fn+" run ended partial or failed: its report (\"msg\":\"cleanup report\") lists the errors")
+		// The heartbeat: a run that succeeded within the schedule's period.
+		// Missing data breaches, so a disabled schedule or a role broken
+		// before the invocation raises it too.
+		days := heartbeatDays(sch.expr)
+		ok := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression:    str("FILL(inv, 0) - FILL(err, 0)"),
+			UsingMetrics:  &map[string]awscloudwatch.IMetric{"inv": fn.MetricInvocations(nil), "err": fn.MetricErrors(nil)},
+			Period:        awscdk.Duration_Days(num(1)),
+			Label:         str("successful runs"),
+			SearchAccount: nil,
+		})
+		b.alarm(sch.fn+"Heartbeat", ok, "lmtokens "+sch.fn+" has not run successfully for "+strconv.Itoa(days)+" day(s): check that its schedule is enabled, its role can invoke it, and its recent errors", func(p *awscloudwatch.AlarmProps) {
+			p.ComparisonOperator = awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD
+			p.EvaluationPeriods, p.DatapointsToAlarm = num(float64(days)), num(float64(days))
+			p.TreatMissingData = awscloudwatch.TreatMissingData_BREACHING
+		})
+	}
+
+	graph := func(title string, metrics []awscloudwatch.IMetric) awscloudwatch.IWidget {
+		return awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: str(title), Left: &metrics, Width: num(12)})
+	}
+	queues := []awscloudwatch.IMetric{b.failures.MetricApproximateNumberOfMessagesVisible(nil), b.scheduleDLQ.MetricApproximateNumberOfMessagesVisible(nil)}
+	awscloudwatch.NewDashboard(b.stack, str("Dashboard"), &awscloudwatch.DashboardProps{
+		// Dashboard names are global to the account: the region joins them.
+		DashboardName: str(b.s.Name("lmtokens") + "-" + *b.stack.Region()),
+		Widgets: &[]*[]awscloudwatch.IWidget{
+			{graph("Invocations", invocations), graph("Errors", errors)},
+			{graph("LogicMonitor requests", requests), graph("Remaining rate limit (lowest)", remaining)},
+			{graph("Cleanup actions per run", actions), graph("Cleanup runs not ok, per-token errors", notOK)},
+			{graph("Dead-letter queues", queues), graph("API 5xx", []awscloudwatch.IMetric{b.out.API.MetricServerError(five)})},
+		},
+	})
+}
+
+var weekday = regexp.MustCompile(`^(MON|TUE|WED|THU|FRI|SAT|SUN|[1-7])([,-].*)?$`)
+
+// heartbeatDays is how many days may pass without a run before the
+// heartbeat alarm fires: one period of the schedule and a day of slack,
+// within CloudWatch's seven-day limit on an alarm's window.
+func heartbeatDays(expr string) int {
+	inner := strings.TrimSuffix(expr[strings.Index(expr, "(")+1:], ")")
+	switch {
+	case strings.HasPrefix(expr, "rate("):
+		f := strings.Fields(inner)
+		n, _ := strconv.Atoi(f[0])
+		if len(f) == 2 && strings.HasPrefix(f[1], "day") {
+			return min(n+1, 7)
+		}
+		return 2
+	case strings.HasPrefix(expr, "cron("):
+		f := strings.Fields(inner)
+		if len(f) == 6 && weekday.MatchString(strings.ToUpper(f[4])) {
+			return 7 // weekly: any seven days hold one run
+		}
+		return 2
+	}
+	return 7 // at(...): a one-time schedule
+}
