@@ -61,6 +61,7 @@ var ErrSelfUnknown = errors.New(`the functions' own token cannot be identified (
 
 // Action is a token acted on, or that a dry run would act on.
 type Action struct {
+	Portal     string `json:"portal,omitempty"` // a registered portal; "" the default one
 	AdminID    int64  `json:"adminId"`
 	TokenID    int64  `json:"tokenId"`
 	AccessID   string `json:"accessId"`
@@ -81,6 +82,8 @@ type Action struct {
 
 // Report is the outcome of a run. It never holds a key.
 type Report struct {
+	// Portal names a registered portal's report; "" is the default portal.
+	Portal     string         `json:"portal,omitempty"`
 	Stage      Stage          `json:"stage"`
 	DryRun     bool           `json:"dryRun"`
 	Policy     Policy         `json:"policy"`
@@ -101,6 +104,9 @@ type Report struct {
 	DurationMs   int64     `json:"durationMs"`
 	LMRequests   int64     `json:"lmRequests,omitempty"`
 	Concurrency  int       `json:"concurrency"`
+	// Portals holds each portal's own report when the run covered several;
+	// the fields above are then their total.
+	Portals []Report `json:"portals,omitempty"`
 }
 
 // Run is one cleanup run.
@@ -330,4 +336,60 @@ func (rep Report) fail(start time.Time, err error) Report {
 	rep.Errors = append(rep.Errors, err.Error())
 	rep.DurationMs = time.Since(start).Milliseconds()
 	return rep
+}
+
+// Combine totals the reports of one run over several portals (errs[i] is
+// portal i's failure, if any). Its outcome is ok when every portal's was,
+// failed when no portal got anywhere, partial otherwise; the error is
+// returned only when every portal failed.
+func Combine(portals []string, reports []Report, errs []error) (Report, error) {
+	total := Report{Stage: reports[0].Stage, DryRun: reports[0].DryRun, Policy: reports[0].Policy, Cutoff: reports[0].Cutoff,
+		StartedAt: reports[0].StartedAt, Skipped: map[string]int{}, Actions: []Action{}, Errors: []string{}, Concurrency: reports[0].Concurrency}
+	failedPortals := 0
+	for i, r := range reports {
+		r.Portal = portals[i]
+		if errs[i] != nil || r.Outcome == "failed" && r.Succeeded == 0 {
+			failedPortals++
+		}
+		total.Examined += r.Examined
+		total.Eligible += r.Eligible
+		total.Remaining += r.Remaining
+		total.Succeeded += r.Succeeded
+		total.Failed += r.Failed
+		total.CapReached = total.CapReached || r.CapReached
+		total.StoppedEarly = total.StoppedEarly || r.StoppedEarly
+		total.DurationMs = max(total.DurationMs, r.DurationMs)
+		for k, v := range r.Skipped {
+			total.Skipped[k] += v
+		}
+		for _, a := range r.Actions {
+			a.Portal = portals[i]
+			total.Actions = append(total.Actions, a)
+		}
+		label := portals[i]
+		if label == "" {
+			label = "default portal"
+		}
+		for _, e := range r.Errors {
+			total.Errors = append(total.Errors, label+": "+e)
+		}
+		if errs[i] != nil && len(r.Errors) == 0 {
+			total.Errors = append(total.Errors, label+": "+errs[i].Error())
+		}
+		total.Portals = append(total.Portals, r)
+	}
+	switch {
+	case failedPortals == len(reports):
+		total.Outcome = "failed"
+		for _, err := range errs {
+			if err != nil {
+				return total, err
+			}
+		}
+	case failedPortals == 0 && total.Failed == 0:
+		total.Outcome = "ok"
+	default:
+		total.Outcome = "partial"
+	}
+	return total, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -23,8 +24,11 @@ func cleanupStage(fn string) (cleanup.Stage, bool) {
 	return "", false
 }
 
-// cleanup runs the function's cleanup stage with its configured policy,
-// narrowed by spec ({"cleanup": spec}; nil for a scheduled-rule event).
+// cleanup runs the function's cleanup stage over every portal at once (the
+// default one and each registered one), with the configured policy
+// narrowed by spec ({"cleanup": spec}; nil for a scheduled-rule event) and
+// by each portal's own overrides. One portal failing is reported and does
+// not stop the others.
 func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) (result, error) {
 	stage, ok := cleanupStage(fn)
 	if !ok {
@@ -34,33 +38,71 @@ func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) 
 	if err != nil {
 		return result{}, invalid("%v", err)
 	}
-	var rep cleanup.Report
-	var runErr error
 	counter := s.counter()
-	err = s.withLM(ctx, func(c *logicmonitor.Client, creds secrets.Credentials) error {
-		run := cleanup.Run{Stage: stage, Policy: policy, Now: s.now(),
+	names, _, err := s.portalNames(ctx, true)
+	if err != nil {
+		return result{}, fmt.Errorf("cleanup acted on nothing: the registered portals could not be listed: %w", err)
+	}
+	portals := append([]string{""}, names...)
+	reports := make([]cleanup.Report, len(portals))
+	errs := make([]error, len(portals))
+	var wg sync.WaitGroup
+	for i, name := range portals {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reports[i], errs[i] = s.cleanupPortal(ctx, stage, policy, name)
+		}()
+	}
+	wg.Wait()
+
+	rep, err := reports[0], errs[0]
+	if len(portals) > 1 {
+		rep, err = cleanup.Combine(portals, reports, errs)
+	}
+	rep.LMRequests = counter()
+	s.log.InfoContext(ctx, "cleanup report", "report", rep)
+	switch {
+	case errors.Is(err, cleanup.ErrSelfUnknown):
+		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "cleanup refused: " + err.Error()}
+	case err != nil:
+		// The run saw only part of what it had to and acted on nothing.
+		e := classify(err, s.cfg.CredentialsSecret)
+		e.Message = "cleanup acted on nothing: " + e.Message
+		return result{}, e
+	}
+	return result{http.StatusOK, rep}, nil
+}
+
+// cleanupPortal runs one portal's part of a cleanup, paced by that portal's
+// own rate limits.
+func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy cleanup.Policy, name string) (cleanup.Report, error) {
+	rep := cleanup.Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Portal: name, Outcome: "failed"}
+	p, err := s.portal(ctx, name)
+	if err != nil {
+		rep.Errors = []string{err.Error()}
+		return rep, err
+	}
+	var runErr error
+	err = s.withLM(ctx, p, func(c *logicmonitor.Client, creds secrets.Credentials) error {
+		pol, err := policy.Override(creds.Cleanup, false) // a portal's own overrides only narrow
+		if err != nil {
+			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("configuration: the cleanup overrides of portal %q: %v", name, err)}
+		}
+		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(),
 			Self: cleanup.Self{AccessID: creds.AccessID, AdminID: creds.AdminID, TokenID: creds.TokenID}}
-		rep, runErr = run.Execute(ctx, &cleanupTarget{client: c, keys: s.keys})
+		rep, runErr = run.Execute(ctx, &cleanupTarget{client: c, keys: p.keys})
+		rep.Portal = name
 		if logicmonitor.IsUnauthorized(runErr) {
 			return runErr // the credentials may have rotated: withLM reads them again
 		}
 		return nil
 	})
 	if err != nil {
-		return result{}, err
+		rep.Outcome, rep.Errors = "failed", append(rep.Errors, classify(err, s.cfg.CredentialsSecret).Message)
+		return rep, err
 	}
-	rep.LMRequests = counter()
-	s.log.InfoContext(ctx, "cleanup report", "report", rep)
-	switch {
-	case errors.Is(runErr, cleanup.ErrSelfUnknown):
-		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "cleanup refused: " + runErr.Error()}
-	case runErr != nil:
-		// The run saw only part of the portal and acted on nothing.
-		e := classify(runErr, s.cfg.CredentialsSecret)
-		e.Message = "cleanup acted on nothing: " + e.Message
-		return result{}, e
-	}
-	return result{http.StatusOK, rep}, nil
+	return rep, runErr
 }
 
 // cleanupTarget acts through the LogicMonitor client and the key store.

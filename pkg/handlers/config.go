@@ -11,9 +11,14 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
+// DefaultPortalsPrefix is where portals are registered unless
+// LM_PORTALS_PREFIX says otherwise.
+const DefaultPortalsPrefix = "lmtokens/portals/"
+
 // Config is the functions' environment.
 type Config struct {
-	CredentialsSecret string        // LM_CREDENTIALS_SECRET, required
+	CredentialsSecret string        // LM_CREDENTIALS_SECRET, required: the default portal
+	PortalsPrefix     string        // LM_PORTALS_PREFIX: <prefix><portal> registers a portal
 	BaseURL           string        // LM_BASE_URL, optional
 	SecretPrefix      string        // TOKEN_SECRET_PREFIX
 	KMSKeyID          string        // TOKEN_SECRET_KMS_KEY_ID
@@ -76,6 +81,10 @@ func ConfigFromEnv() (Config, error) {
 		KMSKeyID:          os.Getenv("TOKEN_SECRET_KMS_KEY_ID"),
 		RecoveryDays:      7,
 		CredentialsTTL:    5 * time.Minute,
+		PortalsPrefix:     DefaultPortalsPrefix,
+	}
+	if v, ok := os.LookupEnv("LM_PORTALS_PREFIX"); ok && v != "" {
+		c.PortalsPrefix = v
 	}
 	if c.SecretPrefix == "" {
 		c.SecretPrefix = secrets.DefaultPrefix
@@ -86,7 +95,11 @@ func ConfigFromEnv() (Config, error) {
 	if !secrets.ValidName(c.SecretPrefix) {
 		return c, fmt.Errorf("TOKEN_SECRET_PREFIX %q has characters Secrets Manager names cannot hold", c.SecretPrefix)
 	}
-	if n := len(c.SecretPrefix) + secrets.MaxClaimNameSuffix; n > secrets.MaxNameLength {
+	if !secrets.ValidName(c.PortalsPrefix) || len(c.PortalsPrefix)+63 > secrets.MaxNameLength {
+		return c, fmt.Errorf("LM_PORTALS_PREFIX %q is not a usable secret-name prefix", c.PortalsPrefix)
+	}
+	// The longest name lmtokens makes: a claim under a portal's prefix.
+	if n := len(c.SecretPrefix) + 64 + secrets.MaxClaimNameSuffix; n > secrets.MaxNameLength {
 		return c, fmt.Errorf("TOKEN_SECRET_PREFIX is %d characters: the names lmtokens makes under it would reach %d, over Secrets Manager's %d", len(c.SecretPrefix), n, secrets.MaxNameLength)
 	}
 	if v := os.Getenv("TOKEN_SECRET_RECOVERY_DAYS"); v != "" {

@@ -50,16 +50,20 @@ const reconcileSlack = 10 * time.Second
 //     is found and deleted (its key is unrecoverable), and the answer says
 //     nothing was kept. The POST itself is never retried.
 func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
-	if _, _, err := s.lmClient(ctx); err != nil {
+	p, err := s.portal(ctx, in.Portal)
+	if err != nil {
 		return result{}, err
 	}
-	if err := s.guardProtected(ctx, in.AdminID); err != nil {
+	if _, _, err := s.lmClient(ctx, p); err != nil {
+		return result{}, err
+	}
+	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
 		return result{}, err
 	}
 	if in.IdempotencyKey == "" {
-		return s.createToken(ctx, in, nil)
+		return s.createToken(ctx, p, in, nil)
 	}
-	held, replay, err := s.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx))
+	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx))
 	switch {
 	case errors.Is(err, secrets.ErrKeyReused):
 		return result{}, &Error{Type: TypeConflict, Status: http.StatusUnprocessableEntity, Message: "the idempotency key was already used for a different create request"}
@@ -71,26 +75,26 @@ func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	case err != nil:
 		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: err.Error() + ": nothing was created; retrying is safe"}
 	case replay != nil:
-		return s.replay(ctx, replay)
+		return s.replay(ctx, p, replay)
 	}
 	if held.Previous != nil {
-		if err := s.resolvePrevious(ctx, in, held); err != nil {
+		if err := s.resolvePrevious(ctx, p, in, held); err != nil {
 			return result{}, err
 		}
 	}
-	return s.createToken(ctx, in, held)
+	return s.createToken(ctx, p, in, held)
 }
 
 // resolvePrevious deals with what an earlier attempt of a claim may have
 // left in LogicMonitor before this one creates anything.
-func (s *Service) resolvePrevious(ctx context.Context, in CreateInput, held *secrets.Held) error {
+func (s *Service) resolvePrevious(ctx context.Context, p *portalState, in CreateInput, held *secrets.Held) error {
 	prev := held.Previous
-	c, _, err := s.lmClient(ctx)
+	c, _, err := s.lmClient(ctx, p)
 	if err != nil {
 		s.release(ctx, held)
 		return err
 	}
-	r := s.reconcile(ctx, c, in, held.Since(), prev.TokenID)
+	r := s.reconcile(ctx, c, p, in, held.Since(), prev.TokenID)
 	switch r.kind {
 	case cleared:
 		return nil
@@ -110,12 +114,12 @@ func (s *Service) resolvePrevious(ctx context.Context, in CreateInput, held *sec
 
 // createToken posts the token, records it in the claim, stores its key and
 // records the answer.
-func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets.Held) (result, error) {
+func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInput, held *secrets.Held) (result, error) {
 	since := s.now()
 	var tok *logicmonitor.CreatedToken
 	var creds secrets.Credentials
 	var client *logicmonitor.Client
-	err := s.withLM(ctx, func(c *logicmonitor.Client, cr secrets.Credentials) error {
+	err := s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
 		t, err := c.Tokens.Create(ctx, in.AdminID, logicmonitor.CreateOptions{Type: in.Type, Note: in.Note, Status: in.Status})
 		tok, creds, client = t, cr, c
 		return err
@@ -126,11 +130,11 @@ func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets
 			s.release(ctx, held)
 			return result{}, err
 		}
-		return result{}, s.lostCreate(ctx, client, in, held, since, err)
+		return result{}, s.lostCreate(ctx, client, p, in, held, since, err)
 	}
 	out := CreateOutput{
 		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, Type: tok.Type, Status: tok.Status,
-		Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: s.keys.Name(in.AdminID, tok.ID)},
+		Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: p.keys.Name(in.AdminID, tok.ID)},
 	}
 	if tok.AccessKey == "" {
 		return result{}, s.rollback(ctx, client, tok, held, errors.New("LogicMonitor's create answer carried no key"))
@@ -144,7 +148,7 @@ func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets
 			return result{}, s.rollback(ctx, client, tok, held, fmt.Errorf("the idempotency record could not be updated: %w", err))
 		}
 	}
-	ref, err := s.keys.Store(ctx, secrets.StoredKey{
+	ref, err := p.keys.Store(ctx, secrets.StoredKey{
 		Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
 		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: out.CreatedBy,
 	}, tok.AdminName, claimName)
@@ -166,11 +170,11 @@ func (s *Service) createToken(ctx context.Context, in CreateInput, held *secrets
 
 // lostCreate handles a POST that may have made a token whose answer, and so
 // whose key, was lost.
-func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, in CreateInput, held *secrets.Held, since time.Time, cause error) error {
+func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time, cause error) error {
 	cctx, cancel := compensation(ctx)
 	defer cancel()
 	msg := "LogicMonitor's answer to the create was lost (" + classify(cause, s.cfg.CredentialsSecret).Message + ")"
-	r := s.reconcile(cctx, c, in, since, 0)
+	r := s.reconcile(cctx, c, p, in, since, 0)
 	switch r.kind {
 	case cleared:
 		s.release(cctx, held)
@@ -218,7 +222,7 @@ type reconciliation struct {
 // when it is known, else the user's token of the same type and note made
 // since since whose key lmtokens did not store. Several such tokens cannot
 // be told apart, and none is deleted.
-func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, in CreateInput, since time.Time, tokenID int64) reconciliation {
+func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, since time.Time, tokenID int64) reconciliation {
 	if tokenID == 0 {
 		typ := in.Type
 		if typ == "" {
@@ -234,7 +238,7 @@ func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, in Crea
 			if t.Note != in.Note || t.Type != typ || t.CreatedOn < from {
 				continue
 			}
-			ref, err := s.keys.Describe(ctx, s.keys.Name(in.AdminID, t.ID))
+			ref, err := p.keys.Describe(ctx, p.keys.Name(in.AdminID, t.ID))
 			if err != nil {
 				return reconciliation{kind: failed, err: err}
 			}
@@ -319,7 +323,7 @@ func (s *Service) finish(ctx context.Context, held *secrets.Held, e *Error) {
 
 // replay repeats an earlier answer. A success is replayed only while the
 // key's secret is there: once the token was deleted the key is retired.
-func (s *Service) replay(ctx context.Context, r *secrets.Replay) (result, error) {
+func (s *Service) replay(ctx context.Context, p *portalState, r *secrets.Replay) (result, error) {
 	if r.Status >= 400 {
 		var body struct{ Type, Message string }
 		_ = json.Unmarshal(r.Response, &body)
@@ -329,7 +333,7 @@ func (s *Service) replay(ctx context.Context, r *secrets.Replay) (result, error)
 	if err := json.Unmarshal(r.Response, &out); err != nil {
 		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "the idempotency record is unreadable"}
 	}
-	ref, err := s.keys.DescribeEventually(ctx, r.SecretName)
+	ref, err := p.keys.DescribeEventually(ctx, r.SecretName)
 	if err != nil {
 		return result{}, err
 	}

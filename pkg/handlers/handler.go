@@ -206,12 +206,23 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 			return result{}, e
 		}
 	}
+	portalName, portalRoute := params["portal"]
+	if portalRoute && portalName == "" {
+		return result{}, invalid("path parameter portal is missing")
+	}
 	switch fn {
 	case List:
+		if r.template == "/portals" {
+			if err := noQuery(req); err != nil {
+				return result{}, err
+			}
+			return s.portalsStatus(ctx)
+		}
 		in, err := listFromQuery(adminID, req.Query)
 		if err != nil {
 			return result{}, err
 		}
+		in.Portal = portalName
 		return s.list(ctx, in)
 	case Create:
 		if err := noQuery(req); err != nil {
@@ -221,6 +232,7 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 		if err != nil {
 			return result{}, err
 		}
+		in.Portal = portalName
 		return s.create(ctx, in)
 	case Toggle:
 		if err := noQuery(req); err != nil {
@@ -230,6 +242,7 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 		if err != nil {
 			return result{}, err
 		}
+		in.Portal = portalName
 		return s.toggle(ctx, in)
 	case Delete:
 		if err := noQuery(req); err != nil {
@@ -238,7 +251,7 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 		if b := bytes.TrimSpace(req.Body); len(b) > 0 && !bytes.Equal(b, []byte("{}")) {
 			return result{}, invalid("DELETE takes no body")
 		}
-		return s.remove(ctx, DeleteInput{AdminID: adminID, TokenID: tokenID})
+		return s.remove(ctx, DeleteInput{Portal: portalName, AdminID: adminID, TokenID: tokenID})
 	}
 	return result{}, unknownFunction(fn)
 }

@@ -23,8 +23,11 @@ const (
 	MaxIdemKeyLen  = 255
 )
 
-// ListInput lists one page of tokens, across users (AdminID 0) or of one.
+// ListInput lists one page of tokens, across users (AdminID 0) or of one,
+// or with All every token (the inventory).
 type ListInput struct {
+	Portal     string // "" for the default portal
+	All        bool
 	AdminID    int64
 	Type       string
 	Permission string
@@ -36,6 +39,7 @@ type ListInput struct {
 
 // CreateInput creates a token for a user.
 type CreateInput struct {
+	Portal         string
 	AdminID        int64
 	Note           string
 	Type           string
@@ -45,6 +49,7 @@ type CreateInput struct {
 
 // ToggleInput changes a token's status and/or note.
 type ToggleInput struct {
+	Portal  string
 	AdminID int64
 	TokenID int64
 	Status  *int
@@ -53,6 +58,7 @@ type ToggleInput struct {
 
 // DeleteInput deletes a token and schedules its secret's deletion.
 type DeleteInput struct {
+	Portal  string
 	AdminID int64
 	TokenID int64
 }
@@ -240,8 +246,13 @@ func listFromQuery(adminID int64, q url.Values) (ListInput, *Error) {
 			if in.Offset, err = strconv.Atoi(v); err != nil {
 				return in, invalid("offset must be a whole number, 0 or more")
 			}
+		case "all":
+			if v != "true" && v != "false" {
+				return in, invalid("all must be true or false")
+			}
+			in.All = v == "true"
 		default:
-			return in, invalid("unknown query parameter %q (known: type, permission, fields, size, offset, filter)", k)
+			return in, invalid("unknown query parameter %q (known: type, permission, fields, size, offset, filter, all)", k)
 		}
 	}
 	return in, in.validate()
@@ -250,6 +261,8 @@ func listFromQuery(adminID int64, q url.Values) (ListInput, *Error) {
 // listFromJSON reads a direct list request.
 func listFromJSON(data []byte) (ListInput, *Error) {
 	var d struct {
+		Portal     string `json:"portal"`
+		All        bool   `json:"all"`
 		AdminID    *id    `json:"adminId"`
 		Type       string `json:"type"`
 		Permission string `json:"permission"`
@@ -261,7 +274,7 @@ func listFromJSON(data []byte) (ListInput, *Error) {
 	if err := decodeObject(data, &d); err != nil {
 		return ListInput{}, err
 	}
-	in := ListInput{Type: d.Type, Permission: d.Permission, Fields: d.Fields, Filter: d.Filter, Offset: d.Offset}
+	in := ListInput{Portal: d.Portal, All: d.All, Type: d.Type, Permission: d.Permission, Fields: d.Fields, Filter: d.Filter, Offset: d.Offset}
 	if d.AdminID != nil {
 		in.AdminID = int64(*d.AdminID)
 	}
@@ -324,7 +337,8 @@ func createFromHTTP(adminID int64, body []byte, key string) (CreateInput, *Error
 
 func createFromJSON(data []byte) (CreateInput, *Error) {
 	var d struct {
-		AdminID *id `json:"adminId"`
+		Portal  string `json:"portal"`
+		AdminID *id    `json:"adminId"`
 		createBody
 		IdempotencyKey string `json:"idempotencyKey"`
 	}
@@ -334,7 +348,9 @@ func createFromJSON(data []byte) (CreateInput, *Error) {
 	if d.AdminID == nil {
 		return CreateInput{}, invalid("adminId is required")
 	}
-	return d.createBody.input(int64(*d.AdminID), d.IdempotencyKey)
+	in, err := d.createBody.input(int64(*d.AdminID), d.IdempotencyKey)
+	in.Portal = d.Portal
+	return in, err
 }
 
 type toggleBody struct {
@@ -388,8 +404,9 @@ func toggleFromHTTP(adminID, tokenID int64, body []byte) (ToggleInput, *Error) {
 
 func toggleFromJSON(data []byte) (ToggleInput, *Error) {
 	var d struct {
-		AdminID *id `json:"adminId"`
-		TokenID *id `json:"tokenId"`
+		Portal  string `json:"portal"`
+		AdminID *id    `json:"adminId"`
+		TokenID *id    `json:"tokenId"`
 		toggleBody
 	}
 	if err := decodeObject(data, &d); err != nil {
@@ -398,13 +415,16 @@ func toggleFromJSON(data []byte) (ToggleInput, *Error) {
 	if d.AdminID == nil || d.TokenID == nil {
 		return ToggleInput{}, invalid("adminId and tokenId are required")
 	}
-	return d.toggleBody.input(int64(*d.AdminID), int64(*d.TokenID))
+	in, err := d.toggleBody.input(int64(*d.AdminID), int64(*d.TokenID))
+	in.Portal = d.Portal
+	return in, err
 }
 
 func deleteFromJSON(data []byte) (DeleteInput, *Error) {
 	var d struct {
-		AdminID *id `json:"adminId"`
-		TokenID *id `json:"tokenId"`
+		Portal  string `json:"portal"`
+		AdminID *id    `json:"adminId"`
+		TokenID *id    `json:"tokenId"`
 	}
 	if err := decodeObject(data, &d); err != nil {
 		return DeleteInput{}, err
@@ -412,7 +432,7 @@ func deleteFromJSON(data []byte) (DeleteInput, *Error) {
 	if d.AdminID == nil || d.TokenID == nil {
 		return DeleteInput{}, invalid("adminId and tokenId are required")
 	}
-	return DeleteInput{AdminID: int64(*d.AdminID), TokenID: int64(*d.TokenID)}, nil
+	return DeleteInput{Portal: d.Portal, AdminID: int64(*d.AdminID), TokenID: int64(*d.TokenID)}, nil
 }
 
 // pathID reads an id path parameter.

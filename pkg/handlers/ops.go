@@ -2,8 +2,11 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
@@ -22,8 +25,15 @@ type ListOutput struct {
 }
 
 func (s *Service) list(ctx context.Context, in ListInput) (result, error) {
+	p, err := s.portal(ctx, in.Portal)
+	if err != nil {
+		return result{}, err
+	}
+	if in.All {
+		return s.inventory(ctx, p, in)
+	}
 	var out ListOutput
-	err := s.withLM(ctx, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		l, err := c.Tokens.List(ctx, in.AdminID, logicmonitor.ListOptions{
 			Type: in.Type, Permission: in.Permission, Fields: in.Fields, Filter: in.Filter, Size: in.Size, Offset: in.Offset,
 		})
@@ -39,9 +49,102 @@ func (s *Service) list(ctx context.Context, in ListInput) (result, error) {
 	return result{http.StatusOK, out}, err
 }
 
+// Inventory bounds: one answer holds at most MaxInventoryTokens tokens and
+// MaxInventoryBytes of JSON, under Lambda's 6 MB result (API Gateway
+// compresses what it sends on).
+const (
+	MaxInventoryTokens = 15000
+	MaxInventoryBytes  = 5 << 20
+)
+
+// inventory lists every token of both types (or the types asked for), pages
+// fetched concurrently after the first, within the inventory bounds.
+func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (result, error) {
+	var all []logicmonitor.Token
+	types := []string{logicmonitor.TypeLMv1, logicmonitor.TypeBearer}
+	if in.Type != "" {
+		types = []string{in.Type}
+	}
+	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+		var err error
+		all, err = c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{
+			AdminID: in.AdminID, Types: types, Filter: in.Filter, Fields: in.Fields, MaxTokens: MaxInventoryTokens,
+		})
+		return err
+	})
+	var tooMany *logicmonitor.TooManyError
+	if errors.As(err, &tooMany) {
+		return result{}, &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf(
+			"the inventory holds %d tokens, more than the %d one answer carries: page through it with size and offset (or narrow it with a filter)", tooMany.Total, MaxInventoryTokens)}
+	}
+	if err != nil {
+		return result{}, err
+	}
+	out := ListOutput{Total: len(all), Items: all}
+	if out.Items == nil {
+		out.Items = []logicmonitor.Token{}
+	}
+	if b, _ := json.Marshal(out); len(b) > MaxInventoryBytes {
+		return result{}, &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf(
+			"the inventory is %d bytes, more than the %d one answer carries: page through it with size and offset, or ask for fewer fields", len(b), MaxInventoryBytes)}
+	}
+	return result{http.StatusOK, out}, nil
+}
+
+// PortalStatus is one portal of GET /portals: never a key.
+type PortalStatus struct {
+	Name    string `json:"name"`
+	Default bool   `json:"default,omitempty"`
+	// Credentials is "ok", or what is wrong with them.
+	Credentials string `json:"credentials"`
+}
+
+// PortalsOutput lists the portals a deployment serves.
+type PortalsOutput struct {
+	Portals []PortalStatus `json:"portals"`
+}
+
+// portalsStatus lists the default portal and every registered one, each
+// checked with one small request, all at once.
+func (s *Service) portalsStatus(ctx context.Context) (result, error) {
+	names, _, err := s.portalNames(ctx, true)
+	if err != nil {
+		return result{}, err
+	}
+	out := PortalsOutput{Portals: make([]PortalStatus, len(names)+1)}
+	var wg sync.WaitGroup
+	for i, name := range append([]string{""}, names...) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := PortalStatus{Name: name, Default: name == "", Credentials: "ok"}
+			p, err := s.portal(ctx, name)
+			if err == nil {
+				err = s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
+					if st.Default {
+						st.Name = cr.Company
+					}
+					_, err := c.Tokens.List(ctx, 0, logicmonitor.ListOptions{Size: 1, Fields: "id"})
+					return err
+				})
+			}
+			if err != nil {
+				st.Credentials = classify(err, s.cfg.CredentialsSecret).Message
+			}
+			out.Portals[i] = st
+		}()
+	}
+	wg.Wait()
+	return result{http.StatusOK, out}, nil
+}
+
 func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
+	p, err := s.portal(ctx, in.Portal)
+	if err != nil {
+		return result{}, err
+	}
 	var tok *logicmonitor.Token
-	err := s.withLM(ctx, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		t, err := c.Tokens.Update(ctx, in.AdminID, in.TokenID, logicmonitor.UpdateOptions{Status: in.Status, Note: in.Note})
 		tok = t
 		return err
@@ -67,13 +170,17 @@ type DeleteOutput struct {
 // LogicMonitor no longer has still gets its secret cleaned up, so retrying a
 // delete that failed halfway finishes it.
 func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
-	lmErr := s.withLM(ctx, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	p, err := s.portal(ctx, in.Portal)
+	if err != nil {
+		return result{}, err
+	}
+	lmErr := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		return c.Tokens.Delete(ctx, in.AdminID, in.TokenID)
 	})
 	if lmErr != nil && !logicmonitor.IsNotFound(lmErr) {
 		return result{}, lmErr
 	}
-	ref, err := s.keys.ScheduleDeletion(ctx, in.AdminID, in.TokenID)
+	ref, err := p.keys.ScheduleDeletion(ctx, in.AdminID, in.TokenID)
 	if err != nil {
 		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
 			"token %d is deleted from LogicMonitor, but its secret could not be scheduled for deletion (%v): retry the delete to finish", in.TokenID, err)}

@@ -17,10 +17,15 @@ import (
 // of creates reads them once, short enough that a promotion counts soon.
 const rolesTTL = time.Minute
 
-// userCache remembers users' roles briefly.
+// userCache remembers users' roles briefly, per portal.
 type userCache struct {
 	mu    sync.Mutex
-	users map[int64]cachedUser
+	users map[userKey]cachedUser
+}
+
+type userKey struct {
+	portal  string
+	adminID int64
 }
 
 type cachedUser struct {
@@ -32,7 +37,7 @@ type cachedUser struct {
 // PROTECTED_ADMIN_IDS or holding a role in PROTECTED_ROLES (by default
 // administrator). A user's roles cost one request, cached for rolesTTL; if
 // they cannot be read nothing is created.
-func (s *Service) guardProtected(ctx context.Context, adminID int64) error {
+func (s *Service) guardProtected(ctx context.Context, p *portalState, adminID int64) error {
 	if slices.Contains(s.cfg.ProtectedAdminIDs, adminID) {
 		return &Error{Type: TypeForbidden, Status: http.StatusForbidden, Message: fmt.Sprintf(
 			"user %d is protected (PROTECTED_ADMIN_IDS): lmtokens does not create tokens for it", adminID)}
@@ -40,7 +45,7 @@ func (s *Service) guardProtected(ctx context.Context, adminID int64) error {
 	if len(s.cfg.ProtectedRoles) == 0 {
 		return nil
 	}
-	admin, err := s.userRoles(ctx, adminID)
+	admin, err := s.userRoles(ctx, p, adminID)
 	if err != nil {
 		return err
 	}
@@ -55,15 +60,16 @@ func (s *Service) guardProtected(ctx context.Context, adminID int64) error {
 	return nil
 }
 
-func (s *Service) userRoles(ctx context.Context, adminID int64) (*logicmonitor.Admin, error) {
+func (s *Service) userRoles(ctx context.Context, p *portalState, adminID int64) (*logicmonitor.Admin, error) {
+	key := userKey{p.name, adminID}
 	s.users.mu.Lock()
-	if u, ok := s.users.users[adminID]; ok && s.now().Sub(u.at) < rolesTTL {
+	if u, ok := s.users.users[key]; ok && s.now().Sub(u.at) < rolesTTL {
 		s.users.mu.Unlock()
 		return u.admin, nil
 	}
 	s.users.mu.Unlock()
 	var admin *logicmonitor.Admin
-	err := s.withLM(ctx, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		a, err := c.Admins.Get(ctx, adminID)
 		admin = a
 		return err
@@ -77,8 +83,8 @@ func (s *Service) userRoles(ctx context.Context, adminID int64) (*logicmonitor.A
 	s.users.mu.Lock()
 	defer s.users.mu.Unlock()
 	if s.users.users == nil {
-		s.users.users = map[int64]cachedUser{}
+		s.users.users = map[userKey]cachedUser{}
 	}
-	s.users.users[adminID] = cachedUser{admin, s.now()}
+	s.users.users[key] = cachedUser{admin, s.now()}
 	return admin, nil
 }

@@ -33,6 +33,9 @@ func TestOnlyCanonicalIDsPass(t *testing.T) {
 				if strings.Contains(r.Path, "{tokenId}") {
 					params["tokenId"] = fmt.Sprint(tok.ID)
 				}
+				if strings.Contains(r.Path, "{portal}") {
+					params["portal"] = "acme"
+				}
 				body := ""
 				if r.Method == http.MethodPatch {
 					body = `{"enabled":false}`
@@ -47,7 +50,7 @@ func TestOnlyCanonicalIDsPass(t *testing.T) {
 				}
 			}
 			// An encoded digit in the path, decoded in pathParameters.
-			ev := rest(r.Method, r.Path, map[string]string{"adminId": "2", "tokenId": fmt.Sprint(tok.ID)}, nil, `{"enabled":false}`, nil)
+			ev := rest(r.Method, r.Path, map[string]string{"adminId": "2", "tokenId": fmt.Sprint(tok.ID), "portal": "acme"}, nil, `{"enabled":false}`, nil)
 			ev.Path = strings.Replace(ev.Path, "/admins/2/", "/admins/%32/", 1)
 			if got := e.http(f.Binary, ev); got.Status != 400 {
 				t.Fatalf("%s %s: %d %s", r.Method, ev.Path, got.Status, got.Raw)

@@ -6,11 +6,9 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,15 +33,13 @@ type Service struct {
 	cfg    Config
 	cfgErr error
 	log    *slog.Logger
-
-	creds  *secrets.CredentialSource
-	keys   *secrets.KeyStore
-	claims *secrets.Claims
+	api    secrets.API
 	http   *http.Client
 
-	mu        sync.Mutex
-	client    *logicmonitor.Client
-	clientVer string
+	defaultPortal *portalState
+	portals       registry
+	// lastRate is the portal whose client answered last, for the log line.
+	lastRate atomic.Pointer[portalState]
 	// lmRequests counts the requests of every client the service built.
 	lmRequests atomic.Int64
 
@@ -64,7 +60,7 @@ type Options struct {
 // New returns a Service. It does no I/O: cold starts stay cheap, and
 // problems surface as errors of the first invocation.
 func New(o Options) *Service {
-	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, now: time.Now}
+	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, now: time.Now}
 	if s.log == nil {
 		s.log = logging.Default()
 	}
@@ -74,9 +70,11 @@ func New(o Options) *Service {
 	if o.SecretsAPI == nil && s.cfgErr == nil {
 		s.cfgErr = errors.New("no Secrets Manager client")
 	}
-	s.creds = secrets.NewCredentialSource(o.SecretsAPI, o.Config.CredentialsSecret, o.Config.CredentialsTTL)
-	s.keys = &secrets.KeyStore{API: o.SecretsAPI, Prefix: o.Config.SecretPrefix, KMSKeyID: o.Config.KMSKeyID, RecoveryDays: o.Config.RecoveryDays}
-	s.claims = &secrets.Claims{API: o.SecretsAPI, Prefix: o.Config.SecretPrefix}
+	if s.cfg.PortalsPrefix == "" {
+		s.cfg.PortalsPrefix = DefaultPortalsPrefix
+	}
+	s.defaultPortal = s.newPortal(o.SecretsAPI, "", o.Config.CredentialsSecret)
+	s.portals.state = map[string]*portalState{}
 	return s
 }
 
@@ -97,53 +95,7 @@ func NewFromEnv() *Service {
 
 // CredentialReads counts reads of the credentials secret (for tests and
 // benchmarks: warm invocations must not read it again).
-func (s *Service) CredentialReads() int { return s.creds.Reads() }
-
-// lmClient returns the LogicMonitor client for the current credentials,
-// building a new one only when the secret's version changed.
-func (s *Service) lmClient(ctx context.Context) (*logicmonitor.Client, secrets.Credentials, error) {
-	if s.cfgErr != nil {
-		return nil, secrets.Credentials{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
-	}
-	creds, err := s.creds.Get(ctx)
-	if err != nil {
-		return nil, creds, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.client != nil && s.clientVer == creds.Version {
-		return s.client, creds, nil
-	}
-	c, err := logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.cfg.BaseURL, Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
-	if err != nil {
-		return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
-	}
-	s.client, s.clientVer = c, creds.Version
-	return c, creds, nil
-}
-
-// withLM runs fn with a LogicMonitor client. When LogicMonitor rejects the
-// credentials it reads the secret again at once and, if it was rotated,
-// runs fn once more: at most two requests for a rejected key.
-func (s *Service) withLM(ctx context.Context, fn func(*logicmonitor.Client, secrets.Credentials) error) error {
-	c, creds, err := s.lmClient(ctx)
-	if err != nil {
-		return err
-	}
-	err = fn(c, creds)
-	if !logicmonitor.IsUnauthorized(err) {
-		return err
-	}
-	s.creds.Invalidate()
-	c2, creds2, err2 := s.lmClient(ctx)
-	if err2 != nil {
-		return err2
-	}
-	if c2 == c {
-		return err // the same credentials: retrying would be refused again
-	}
-	return fn(c2, creds2)
-}
+func (s *Service) CredentialReads() int { return s.defaultPortal.creds.Reads() }
 
 // counter starts counting this invocation's LogicMonitor requests, across
 // every client it uses (the credentials may rotate mid-invocation). A
@@ -153,12 +105,17 @@ func (s *Service) counter() func() int64 {
 	return func() int64 { return s.lmRequests.Load() - before }
 }
 
-// rate returns the rate-limit state of the current client's latest answer.
+// rate returns the rate-limit state of the latest answer of the portal
+// used last.
 func (s *Service) rate() logicmonitor.Rate {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.client == nil {
+	p := s.lastRate.Load()
+	if p == nil {
 		return logicmonitor.Rate{}
 	}
-	return s.client.Rate()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client == nil {
+		return logicmonitor.Rate{}
+	}
+	return p.client.Rate()
 }

@@ -18,3 +18,18 @@ func ValidName(name string) bool {
 	}
 	return true
 }
+
+// ValidRegistered reports whether name may name a registered portal: a DNS
+// label that starts with a letter (so it never looks like a user id in a
+// secret's name) and is not a name lmtokens uses itself.
+func ValidRegistered(name string) bool {
+	if !ValidName(name) || !(name[0] >= 'a' && name[0] <= 'z') {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 'A' && name[i] <= 'Z' {
+			return false
+		}
+	}
+	return name != "idempotency"
+}

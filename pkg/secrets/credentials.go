@@ -55,18 +55,26 @@ type Credentials struct {
 	// AdminID and TokenID optionally name the credentials' own user and
 	// token, so that cleanup recognises it also with bearer credentials.
 	AdminID, TokenID int64
+	// BaseURL, when set, replaces https://<company>.logicmonitor.com/santaba/rest
+	// for this portal (a private endpoint).
+	BaseURL string
+	// Cleanup is the portal's own cleanup overrides, a {"cleanup": ...}
+	// object that may only narrow the deployment's policy.
+	Cleanup json.RawMessage
 	// Version is the secret version they were read from.
 	Version string
 }
 
 // credentialsDoc is the JSON of the credentials secret.
 type credentialsDoc struct {
-	Company     string `json:"company"`
-	AccessID    string `json:"accessId"`
-	AccessKey   string `json:"accessKey"`
-	BearerToken string `json:"bearerToken"`
-	AdminID     int64  `json:"adminId"`
-	TokenID     int64  `json:"tokenId"`
+	Company     string          `json:"company"`
+	AccessID    string          `json:"accessId"`
+	AccessKey   string          `json:"accessKey"`
+	BearerToken string          `json:"bearerToken"`
+	AdminID     int64           `json:"adminId"`
+	TokenID     int64           `json:"tokenId"`
+	BaseURL     string          `json:"baseUrl"`
+	Cleanup     json.RawMessage `json:"cleanup"`
 }
 
 // ParseCredentials reads a credentials secret's JSON: {"company","accessId",
@@ -81,7 +89,7 @@ func ParseCredentials(value string) (Credentials, error) {
 			return Credentials{}, fmt.Errorf("field %q has the wrong type", ute.Field)
 		case errors.As(err, &se) && se.Field != "":
 			// Never quote the value; the field name is safe to show.
-			return Credentials{}, fmt.Errorf("%s (want company, accessId and accessKey, or company and bearerToken; optionally adminId and tokenId)", se.Msg)
+			return Credentials{}, fmt.Errorf("%s (want company, accessId and accessKey, or company and bearerToken; optionally adminId, tokenId, baseUrl and cleanup)", se.Msg)
 		}
 		return Credentials{}, errors.New("value is not a JSON object")
 	}
@@ -91,7 +99,7 @@ func ParseCredentials(value string) (Credentials, error) {
 	if d.AdminID < 0 || d.TokenID < 0 || (d.TokenID != 0 && d.AdminID == 0) {
 		return Credentials{}, errors.New(`"adminId" and "tokenId" must be positive ids, and "tokenId" needs "adminId"`)
 	}
-	c := Credentials{Company: d.Company, AdminID: d.AdminID, TokenID: d.TokenID}
+	c := Credentials{Company: d.Company, AdminID: d.AdminID, TokenID: d.TokenID, BaseURL: d.BaseURL, Cleanup: d.Cleanup}
 	switch {
 	case d.BearerToken != "" && d.AccessID == "" && d.AccessKey == "":
 		b, err := lmauth.NewBearer(d.BearerToken)

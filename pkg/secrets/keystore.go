@@ -30,6 +30,7 @@ const (
 	TagType      = "lmtokens:type"
 	TagClaim     = "lmtokens:idempotency-claim"
 	TagCreatedBy = "lmtokens:created-by"
+	TagPortal    = "lmtokens:portal"
 	ManagedBy    = "lmtokens"
 )
 
@@ -58,6 +59,9 @@ type KeyStore struct {
 	Prefix       string
 	KMSKeyID     string // optional
 	RecoveryDays int32  // recovery window of deletions, 7..30 (default 7)
+	// Portal names the registered portal the keys belong to ("" for the
+	// default portal): it tags every key's secret.
+	Portal string
 }
 
 // StoredKey is the JSON value of a key's secret. For a bearer token the
@@ -120,6 +124,9 @@ func (k *KeyStore) Store(ctx context.Context, key StoredKey, adminName, claim st
 	}
 	if name := tagValue(adminName); name != "" {
 		tags = append(tags, types.Tag{Key: aws.String(TagAdminName), Value: aws.String(name)})
+	}
+	if k.Portal != "" {
+		tags = append(tags, types.Tag{Key: aws.String(TagPortal), Value: aws.String(k.Portal)})
 	}
 	if by := tagValue(key.CreatedBy); by != "" {
 		tags = append(tags, types.Tag{Key: aws.String(TagCreatedBy), Value: aws.String(by)})

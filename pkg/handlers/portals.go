@@ -1,0 +1,199 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/portal"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
+)
+
+// portalState is one LogicMonitor portal the functions serve: its
+// credentials (cached, re-read after a rejection), where its keys and
+// idempotency records go, and its client, whose rate-limit pacer must
+// outlive one invocation.
+type portalState struct {
+	name   string // "" for the default portal (LM_CREDENTIALS_SECRET)
+	creds  *secrets.CredentialSource
+	keys   *secrets.KeyStore
+	claims *secrets.Claims
+
+	mu        sync.Mutex
+	client    *logicmonitor.Client
+	clientVer string
+}
+
+// portalsTTL is how long the list of registered portals is trusted; an
+// unknown name is looked up again once the list is older than portalsMiss.
+const (
+	portalsTTL  = time.Minute
+	portalsMiss = 5 * time.Second
+)
+
+// registry remembers the registered portals briefly.
+type registry struct {
+	mu    sync.Mutex
+	names []string
+	at    time.Time
+	state map[string]*portalState
+}
+
+// newPortal assembles a portal's state; name "" is the default portal.
+func (s *Service) newPortal(api secrets.API, name, secretID string) *portalState {
+	prefix := s.cfg.SecretPrefix
+	if name != "" {
+		prefix += name + "/"
+	}
+	return &portalState{
+		name:   name,
+		creds:  secrets.NewCredentialSource(api, secretID, s.cfg.CredentialsTTL),
+		keys:   &secrets.KeyStore{API: api, Prefix: prefix, KMSKeyID: s.cfg.KMSKeyID, RecoveryDays: s.cfg.RecoveryDays, Portal: name},
+		claims: &secrets.Claims{API: api, Prefix: prefix},
+	}
+}
+
+// portal returns the portal a request names: "" is the default portal;
+// another name must be registered (a secret <LM_PORTALS_PREFIX><name>).
+func (s *Service) portal(ctx context.Context, name string) (*portalState, error) {
+	if name == "" {
+		return s.defaultPortal, nil
+	}
+	if !portal.ValidRegistered(name) {
+		return nil, invalid("portal %q is not a portal name (a lower-case DNS label starting with a letter)", name)
+	}
+	known, err := s.registered(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !known {
+		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: fmt.Sprintf(
+			"no portal %q: register it by creating the secret %s%s", name, s.cfg.PortalsPrefix, name)}
+	}
+	s.portals.mu.Lock()
+	defer s.portals.mu.Unlock()
+	p := s.portals.state[name]
+	if p == nil {
+		p = s.newPortal(s.api, name, s.cfg.PortalsPrefix+name)
+		s.portals.state[name] = p
+	}
+	return p, nil
+}
+
+// registered reports whether name is a registered portal, from the cached
+// list (read again when stale, or on a miss once it is a few seconds old,
+// so a portal registered a moment ago is found).
+func (s *Service) registered(ctx context.Context, name string) (bool, error) {
+	names, at, err := s.portalNames(ctx, false)
+	if err != nil {
+		return false, err
+	}
+	if slices.Contains(names, name) {
+		return true, nil
+	}
+	if s.now().Sub(at) < portalsMiss {
+		return false, nil
+	}
+	names, _, err = s.portalNames(ctx, true)
+	return slices.Contains(names, name), err
+}
+
+// portalNames lists the registered portals (ListSecrets by name prefix),
+// cached for portalsTTL unless fresh is asked for.
+func (s *Service) portalNames(ctx context.Context, fresh bool) ([]string, time.Time, error) {
+	r := &s.portals
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !fresh && !r.at.IsZero() && s.now().Sub(r.at) < portalsTTL {
+		return r.names, r.at, nil
+	}
+	var names []string
+	in := &secretsmanager.ListSecretsInput{
+		Filters:    []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{s.cfg.PortalsPrefix}}},
+		MaxResults: aws.Int32(100),
+	}
+	for {
+		out, err := s.api.ListSecrets(ctx, in)
+		if err != nil {
+			return nil, r.at, &secrets.UnavailableError{Op: "ListSecrets " + s.cfg.PortalsPrefix, Err: err}
+		}
+		for _, sec := range out.SecretList {
+			// The name filter matches prefixes case-insensitively: check.
+			name, ok := strings.CutPrefix(aws.ToString(sec.Name), s.cfg.PortalsPrefix)
+			if ok && portal.ValidRegistered(name) && sec.DeletedDate == nil {
+				names = append(names, name)
+			}
+		}
+		if out.NextToken == nil {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	slices.Sort(names)
+	r.names, r.at = names, s.now()
+	return names, r.at, nil
+}
+
+// lmClient returns the portal's LogicMonitor client for its current
+// credentials, building a new one only when the secret's version changed.
+func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.Client, secrets.Credentials, error) {
+	if s.cfgErr != nil {
+		return nil, secrets.Credentials{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
+	}
+	creds, err := p.creds.Get(ctx)
+	if err != nil {
+		return nil, creds, err
+	}
+	if p.name != "" && !strings.EqualFold(creds.Company, p.name) {
+		return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+			"configuration: the secret %s%s names company %q: a portal's secret must name its own portal", s.cfg.PortalsPrefix, p.name, creds.Company)}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.client != nil && p.clientVer == creds.Version {
+		return p.client, creds, nil
+	}
+	base := s.cfg.BaseURL
+	if p.name != "" || creds.BaseURL != "" {
+		base = creds.BaseURL // a named portal never inherits the default portal's endpoint
+	}
+	c, err := logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: base, Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
+	if err != nil {
+		return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+	}
+	p.client, p.clientVer = c, creds.Version
+	return c, creds, nil
+}
+
+// withLM runs fn with the portal's client. When LogicMonitor rejects the
+// credentials it reads the secret again at once and, if it was rotated,
+// runs fn once more: at most two requests for a rejected key.
+func (s *Service) withLM(ctx context.Context, p *portalState, fn func(*logicmonitor.Client, secrets.Credentials) error) error {
+	c, creds, err := s.lmClient(ctx, p)
+	if err != nil {
+		return err
+	}
+	err = fn(c, creds)
+	s.lastRate.Store(p)
+	if !logicmonitor.IsUnauthorized(err) {
+		return err
+	}
+	p.creds.Invalidate()
+	c2, creds2, err2 := s.lmClient(ctx, p)
+	if err2 != nil {
+		return err2
+	}
+	if c2 == c {
+		return err // the same credentials: retrying would be refused again
+	}
+	return fn(c2, creds2)
+}

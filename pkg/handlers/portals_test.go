@@ -1,0 +1,218 @@
+package handlers_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+)
+
+// portalsEnv adds registered portals to the env: each a company of one
+// multi-portal sandbox, with users 1 (the service user, administrator) and
+// 2, and its credentials secret lmtokens/portals/<company>.
+func portalsEnv(t *testing.T, companies ...string) (*env, *lmsandbox.MultiServer) {
+	e := newEnv(t, lmsandbox.Config{})
+	multi := lmsandbox.NewMultiServer()
+	t.Cleanup(func() {
+		for _, c := range companies {
+			if p := multi.Portal(c); p != nil {
+				for _, tok := range p.Tokens() {
+					secretsSeen.Lock()
+					secretsSeen.keys = append(secretsSeen.keys, tok.AccessKey)
+					secretsSeen.Unlock()
+				}
+			}
+		}
+		multi.Close()
+	})
+	for _, c := range companies {
+		e.addPortal(multi, c)
+	}
+	return e, multi
+}
+
+func (e *env) addPortal(multi *lmsandbox.MultiServer, company string, extra ...string) *lmsandbox.Portal {
+	p, url := multi.AddPortal(company, lmsandbox.Config{})
+	p.AddAdmin(lmsandbox.Admin{ID: 1, Username: "lmtokens@" + company + ".example", Roles: []string{"administrator"}})
+	p.AddAdmin(lmsandbox.Admin{ID: 2, Username: "ci@" + company + ".example"})
+	own, err := p.AddToken(lmsandbox.TokenSpec{AdminID: 1, Note: "lmtokens service"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fields := ""
+	for _, x := range extra {
+		fields += "," + x
+	}
+	e.sm.Put("lmtokens/portals/"+company, fmt.Sprintf(`{"company":%q,"accessId":%q,"accessKey":%q,"baseUrl":%q%s}`, company, own.AccessID, own.AccessKey, url, fields))
+	return p
+}
+
+func portalRoute(method, tmpl, portal string, admin, token int64, body string, hdr map[string]string) any {
+	params := ids(admin, token)
+	if admin == 0 {
+		delete(params, "adminId")
+	}
+	params["portal"] = portal
+	return rest(method, tmpl, params, nil, body, hdr)
+}
+
+func TestPortalsAreDiscoveredAndIsolated(t *testing.T) {
+	t.Parallel()
+	e, multi := portalsEnv(t, "globex", "initech")
+	globex := multi.Portal("globex")
+
+	// GET /portals: the default portal and every registered one, checked.
+	var ps handlers.PortalsOutput
+	r := e.http(handlers.List, rest("GET", "/portals", nil, nil, "", nil))
+	r.into(t, &ps)
+	if r.Status != 200 || len(ps.Portals) != 3 || ps.Portals[0].Name != "acme" || !ps.Portals[0].Default || ps.Portals[1].Name != "globex" || ps.Portals[2].Credentials != "ok" {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+
+	// Create in globex: the token is there, its key under the portal's prefix.
+	r = e.http(handlers.Create, portalRoute("POST", "/portals/{portal}/admins/{adminId}/tokens", "globex", 2, 0, `{"note":"globex ci"}`, map[string]string{"Idempotency-Key": "same-key"}))
+	var out handlers.CreateOutput
+	if r.into(t, &out); r.Status != 201 || out.Secret.Name != fmt.Sprintf("logicmonitor/api-tokens/globex/2/%d", out.ID) {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	tok, ok := globex.Token(out.ID)
+	sec, _ := e.sm.Get(out.Secret.Name)
+	if !ok || tok.Note != "globex ci" || sec.Tags["lmtokens:portal"] != "globex" || !strings.Contains(sec.Value, tok.AccessKey) || !strings.Contains(sec.Value, `"company":"globex"`) {
+		t.Fatalf("token %+v, secret %+v", tok, sec.Tags)
+	}
+	// The same idempotency key in another portal is another request.
+	r = e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"globex ci"}`, map[string]string{"Idempotency-Key": "same-key"}))
+	if r.Status != 201 || int64(r.Body["id"].(float64)) == out.ID && r.Body["secret"].(map[string]any)["name"] == out.Secret.Name {
+		t.Fatalf("default portal with the same key: %d %s", r.Status, r.Raw)
+	}
+
+	// A delete through the default portal never reaches globex's token or key.
+	e.http(handlers.Delete, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, out.ID), nil, "", nil))
+	if _, ok := globex.Token(out.ID); !ok {
+		t.Fatal("a default-portal delete removed globex's token")
+	}
+	if sec, _ := e.sm.Get(out.Secret.Name); !sec.DeletedDate.IsZero() {
+		t.Fatal("a default-portal delete scheduled globex's key")
+	}
+	// Through globex it goes, with its key.
+	if r := e.http(handlers.Delete, portalRoute("DELETE", "/portals/{portal}/admins/{adminId}/tokens/{tokenId}", "globex", 2, out.ID, "", nil)); r.Status != 200 {
+		t.Fatalf("delete: %d %s", r.Status, r.Raw)
+	}
+	if sec, _ := e.sm.Get(out.Secret.Name); sec.DeletedDate.IsZero() {
+		t.Fatal("globex's key not scheduled for deletion")
+	}
+
+	// Direct requests name the portal too.
+	listed, err := e.invoke(handlers.List, map[string]any{"portal": "initech", "adminId": 1})
+	if err != nil || toMap(t, listed)["total"] != 1.0 {
+		t.Fatalf("direct list: %v %v", listed, err)
+	}
+
+	// Unknown and invalid portals.
+	if r := e.http(handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "hooli", 0, 0, "", nil)); r.Status != 404 || !strings.Contains(r.Raw, "lmtokens/portals/hooli") {
+		t.Fatalf("unknown portal: %d %s", r.Status, r.Raw)
+	}
+	for _, bad := range []string{"Globex", "glo_bex", "1globex", "idempotency", "-x"} {
+		if r := e.http(handlers.List, portalRoute("GET", "/portals/{portal}/tokens", bad, 0, 0, "", nil)); r.Status != 400 {
+			t.Fatalf("portal %q: %d %s", bad, r.Status, r.Raw)
+		}
+	}
+	_, err = e.invoke(handlers.Create, map[string]any{"portal": "nope", "adminId": 2})
+	fnError(t, err, handlers.TypeNotFound, "no portal")
+}
+
+// A portal registered after the functions started is served within seconds,
+// without a redeploy; a portal whose secret names another company is a
+// configuration error, never the other company's portal.
+func TestPortalRegisteredWhileRunning(t *testing.T) {
+	t.Parallel()
+	e, multi := portalsEnv(t, "globex")
+	if r := e.http(handlers.List, rest("GET", "/portals", nil, nil, "", nil)); r.Status != 200 {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+	e.addPortal(multi, "umbrella")
+	time.Sleep(5100 * time.Millisecond)
+	if r := e.http(handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "umbrella", 0, 0, "", nil)); r.Status != 200 || r.Body["total"] != 1.0 {
+		t.Fatalf("new portal: %d %s", r.Status, r.Raw)
+	}
+	e.sm.Put("lmtokens/portals/wayne", `{"company":"globex","accessId":"x","accessKey":"y"}`)
+	time.Sleep(5100 * time.Millisecond)
+	if r := e.http(handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "wayne", 0, 0, "", nil)); r.Status != 500 || !strings.Contains(r.Raw, "must name its own portal") {
+		t.Fatalf("mismatched company: %d %s", r.Status, r.Raw)
+	}
+}
+
+// One cleanup run covers every portal at once, each with its own overrides
+// (which only narrow); one portal failing is reported and stops no other.
+func TestCleanupAcrossPortals(t *testing.T) {
+	t.Parallel()
+	e, multi := portalsEnv(t, "globex")
+	initech := e.addPortal(multi, "initech", `"cleanup":{"unusedDays":365}`)
+	hooli := e.addPortal(multi, "hooli")
+	e.sm.Put("lmtokens/portals/hooli", `{"company":"hooli","accessId":"WrongAccessId","accessKey":"wrong"}`)
+	e.addPortal(multi, "wide", `"cleanup":{"unusedDays":1}`)
+	stale := map[string]lmsandbox.Token{}
+	stale["acme"] = e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 200})
+	for name, p := range map[string]*lmsandbox.Portal{"globex": multi.Portal("globex"), "initech": initech, "hooli": hooli} {
+		tok, err := p.AddToken(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale[name] = tok
+	}
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	if rep.Outcome != "partial" || len(rep.Portals) != 5 || rep.Succeeded != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	sections := map[string]cleanup.Report{}
+	for _, p := range rep.Portals {
+		sections[p.Portal] = p
+	}
+	if sections[""].Succeeded != 1 || sections["globex"].Succeeded != 1 || sections["initech"].Skipped[cleanup.SkipFresh] < 1 ||
+		sections["initech"].Policy.UnusedDays != 365 || sections["hooli"].Outcome != "failed" || sections["wide"].Outcome != "failed" ||
+		!strings.Contains(strings.Join(sections["wide"].Errors, " "), "only narrow") {
+		t.Fatalf("sections %+v", sections)
+	}
+	for name, p := range map[string]*lmsandbox.Portal{"globex": multi.Portal("globex"), "initech": initech} {
+		got, _ := p.Token(stale[name].ID)
+		if want := map[string]int{"globex": 1, "initech": 2}[name]; got.Status != want {
+			t.Errorf("%s: status %d, want %d", name, got.Status, want)
+		}
+	}
+	if got, _ := e.portal.Token(stale["acme"].ID); got.Status != 1 {
+		t.Error("the default portal's stale token was not disabled")
+	}
+	if len(rep.Actions) != 2 || rep.Actions[0].Portal == rep.Actions[1].Portal {
+		t.Fatalf("actions %+v", rep.Actions)
+	}
+}
+
+// The whole inventory in one call, bounded.
+func TestInventory(t *testing.T) {
+	t.Parallel()
+	e, _ := portalsEnv(t)
+	for i := 0; i < 1500; i++ {
+		e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: fmt.Sprintf("t%d", i)})
+	}
+	e.seed(lmsandbox.TokenSpec{AdminID: 3, Type: "bearer"})
+	var page handlers.ListOutput
+	r := e.http(handlers.List, rest("GET", "/tokens", nil, map[string]string{"all": "true"}, "", nil))
+	if r.into(t, &page); r.Status != 200 || page.Total != 1502 || len(page.Items) != 1502 {
+		t.Fatalf("%d total %d items %d", r.Status, page.Total, len(page.Items))
+	}
+	out, err := e.invoke(handlers.List, map[string]any{"all": true, "type": "bearer"})
+	if err != nil || toMap(t, out)["total"] != 1.0 {
+		t.Fatalf("direct: %v %v", out, err)
+	}
+	// A portal larger than one answer carries: a clear 413 that says to page.
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Count: 2, Body: `{"total":20000,"searchId":null,"items":[]}`})
+	r = e.http(handlers.List, rest("GET", "/tokens", nil, map[string]string{"all": "true"}, "", nil))
+	if r.Status != 413 || !strings.Contains(r.Raw, "page through it") {
+		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+}
