@@ -3,6 +3,7 @@ package infra
 import (
 	"strings"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -25,6 +26,9 @@ func (b *builder) api() awsapigateway.RestApi {
 		// the stack takes it over only when asked to.
 		CloudWatchRole: jsii.Bool(s.ManageAPIGatewayAccountRole),
 		Policy:         allowOnly(s.AllowedPrincipals),
+		// Answers over 1 KiB (an inventory: up to 5 MiB of JSON) are
+		// compressed for callers that accept it.
+		MinCompressionSize: awscdk.Size_Bytes(num(1024)),
 		DeployOptions: &awsapigateway.StageOptions{
 			StageName:            str("v1"),
 			AccessLogDestination: awsapigateway.NewLogGroupLogDestination(accessLogs),

@@ -78,6 +78,18 @@ func (b *builder) functions() error {
 		fn := awslambda.NewFunction(b.stack, str(c.ID), props)
 		b.out.Functions[c.ID] = fn
 		creds.GrantRead(fn, nil)
+		// Registered portals: their credentials, and the list of them
+		// (ListSecrets has no resource-level permissions).
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       str("ReadPortalCredentials"),
+			Actions:   jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
+			Resources: &[]*string{secretArn(s.PortalsPrefix + "*")},
+		}))
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       str("DiscoverPortals"),
+			Actions:   jsii.Strings("secretsmanager:ListSecrets"),
+			Resources: jsii.Strings("*"),
+		}))
 		switch c.Binary {
 		case catalog.Create:
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -110,9 +122,10 @@ func (b *builder) functions() error {
 		suppress := []*cdknag.NagPackSuppression{
 			{Id: str("AwsSolutions-IAM4"), Reason: str("AWSLambdaBasicExecutionRole only lets the function write its own logs."),
 				AppliesTo: &[]any{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}},
-			{Id: str("AwsSolutions-IAM5"), Reason: str("Created keys are one secret per token, named under the configured prefix: the wildcard is that prefix and nothing wider; X-Ray, when tracing is on, takes no resource."),
+			{Id: str("AwsSolutions-IAM5"), Reason: str("Created keys are one secret per token under the configured prefix, and portals one secret each under theirs: each wildcard is that prefix and nothing wider. Resource * is for secretsmanager:ListSecrets (portal discovery) and X-Ray, which take no resource."),
 				AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*",
-					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "idempotency/*", "Resource::*"}},
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "idempotency/*",
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.PortalsPrefix + "*", "Resource::*"}},
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(fn, &suppress, jsii.Bool(true))
 		awscdk.NewCfnOutput(b.stack, str(c.ID+"FunctionArn"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(), Description: str(c.Description)})
@@ -139,6 +152,7 @@ func (b *builder) sharedEnv() map[string]*string {
 		// As the user named it: a name, or a full or partial ARN.
 		"LM_CREDENTIALS_SECRET":      str(s.CredentialsSecret),
 		"TOKEN_SECRET_PREFIX":        str(s.SecretPrefix),
+		"LM_PORTALS_PREFIX":          str(s.PortalsPrefix),
 		"TOKEN_SECRET_RECOVERY_DAYS": str(strconv.Itoa(s.RecoveryDays)),
 		"PROTECTED_ROLES":            str(strings.Join(s.ProtectedRoles, ",")),
 	}

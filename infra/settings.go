@@ -46,6 +46,9 @@ type Settings struct {
 	CredentialsSecret string
 	// SecretPrefix is where created keys are stored.
 	SecretPrefix string
+	// PortalsPrefix is where portals are registered: a secret
+	// <PortalsPrefix><company> per portal besides the default one.
+	PortalsPrefix string
 	// KMSKeyArn is your own KMS key for the created keys' secrets. Unset,
 	// the stack creates a customer-managed key for them (rotation on),
 	// unless UseAWSManagedKey keeps Secrets Manager's aws/secretsmanager.
@@ -94,6 +97,7 @@ func DefaultSettings() Settings {
 		ConcurrencyQuota:  1000,
 		CredentialsSecret: "lmtokens/logicmonitor-credentials",
 		SecretPrefix:      "logicmonitor/api-tokens/",
+		PortalsPrefix:     "lmtokens/portals/",
 		RecoveryDays:      7,
 		DisableSchedule:   "cron(0 3 * * ? *)",
 		DisablePolicy:     map[string]any{"unusedDays": 90, "dryRun": false, "maxActions": 50},
@@ -152,7 +156,9 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	str("architecture", &s.Architecture)
 	if s.Env != "" {
 		s.SecretPrefix = DefaultSettings().SecretPrefix + s.Env + "/"
+		s.PortalsPrefix = DefaultSettings().PortalsPrefix + s.Env + "/"
 	}
+	str("portalsPrefix", &s.PortalsPrefix)
 	str("credentialsSecret", &s.CredentialsSecret)
 	str("secretPrefix", &s.SecretPrefix)
 	str("kmsKeyArn", &s.KMSKeyArn)
@@ -296,6 +302,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("credentialsSecret %q is neither a secret name nor an ARN", s.CredentialsSecret)
 	case !secrets.ValidName(s.SecretPrefix):
 		return fmt.Errorf("secretPrefix %q has characters secret names cannot hold", s.SecretPrefix)
+	case !secrets.ValidName(s.PortalsPrefix) || strings.HasPrefix(s.PortalsPrefix, s.SecretPrefix) || strings.HasPrefix(s.SecretPrefix, s.PortalsPrefix):
+		return fmt.Errorf("portalsPrefix %q must be a secret-name prefix apart from secretPrefix %q (the create function may write under the one, never the other)", s.PortalsPrefix, s.SecretPrefix)
 	case s.KMSKeyArn != "" && !strings.HasPrefix(s.KMSKeyArn, "arn:"):
 		return fmt.Errorf("kmsKeyArn must be a key ARN, not %q", s.KMSKeyArn)
 	case s.RecoveryDays < 7 || s.RecoveryDays > 30:

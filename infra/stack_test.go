@@ -147,15 +147,19 @@ func TestAsyncInvocationSettings(t *testing.T) {
 func TestEveryMethodRequiresSigV4(t *testing.T) {
 	ts := load(t)
 	methods := ts.ofType("AWS::ApiGateway::Method")
-	if len(methods) != 5 {
-		t.Fatalf("%d methods, want 5", len(methods))
+	routes := 0
+	for _, f := range catalog.Functions {
+		routes += len(f.Routes)
+	}
+	if len(methods) != routes {
+		t.Fatalf("%d methods, want one per catalog route (%d)", len(methods), routes)
 	}
 	ts.tpl.AllResourcesProperties(jsii.String("AWS::ApiGateway::Method"), &map[string]any{"AuthorizationType": "AWS_IAM"})
 	verbs := map[string]int{}
 	for _, m := range methods {
 		verbs[m["HttpMethod"].(string)]++
 	}
-	if verbs["GET"] != 2 || verbs["POST"] != 1 || verbs["PATCH"] != 1 || verbs["DELETE"] != 1 {
+	if verbs["GET"] != 5 || verbs["POST"] != 2 || verbs["PATCH"] != 2 || verbs["DELETE"] != 2 {
 		t.Fatalf("methods %v", verbs)
 	}
 	ts.tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::Stage"), &map[string]any{
@@ -269,7 +273,9 @@ func TestLeastPrivilege(t *testing.T) {
 						grants[a] = append(grants[a], policy)
 					}
 					for _, r := range resources {
-						if r == "*" {
+						// ListSecrets (portal discovery) has no resource-level
+						// permissions; it lists names, never values.
+						if r == "*" && a != "secretsmanager:ListSecrets" {
 							t.Errorf("%s: %s on Resource *", policy, a)
 						}
 					}
@@ -305,9 +311,17 @@ func TestLeastPrivilege(t *testing.T) {
 			t.Errorf("DeleteSecret granted to %s", p)
 		}
 	}
-	// Every function may read the credentials secret, and only read it.
+	// Every function may read the credentials secret and the registered
+	// portals' secrets, and only read them.
 	if got := len(grants["secretsmanager:GetSecretValue"]); got != 6 {
 		t.Errorf("GetSecretValue in %d policies, want 6", got)
+	}
+	for policy, sts := range ts.statements() {
+		for _, st := range sts {
+			if st["Sid"] == "ReadPortalCredentials" && !strings.Contains(fmt.Sprint(st["Resource"]), ":secret:lmtokens/portals/*") {
+				t.Errorf("%s reads portals outside their prefix: %v", policy, st["Resource"])
+			}
+		}
 	}
 	// KMS only for create, and only through Secrets Manager.
 	for policy, sts := range ts.statements() {
@@ -599,8 +613,8 @@ func TestReservedConcurrencyMustFitTheQuota(t *testing.T) {
 func TestHardening(t *testing.T) {
 	ts, def := load(t), loadDefaults(t)
 	for _, api := range def.ofType("AWS::ApiGateway::RestApi") {
-		if api["SecurityPolicy"] != "TLS_1_2" {
-			t.Errorf("security policy %v", api["SecurityPolicy"])
+		if api["SecurityPolicy"] != "TLS_1_2" || api["MinimumCompressionSize"] != 1024.0 {
+			t.Errorf("security policy %v, compression %v", api["SecurityPolicy"], api["MinimumCompressionSize"])
 		}
 	}
 	// The region-wide logging role only when asked for.

@@ -84,11 +84,15 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	if out.Items == nil {
 		out.Items = []logicmonitor.Token{}
 	}
-	if b, _ := json.Marshal(out); len(b) > MaxInventoryBytes {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return result{}, err
+	}
+	if len(b) > MaxInventoryBytes {
 		return result{}, &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf(
 			"the inventory is %d bytes, more than the %d one answer carries: page through it with size and offset, or ask for fewer fields", len(b), MaxInventoryBytes)}
 	}
-	return result{http.StatusOK, out}, nil
+	return result{http.StatusOK, json.RawMessage(b)}, nil // encoded once
 }
 
 // PortalStatus is one portal of GET /portals: never a key.

@@ -107,10 +107,17 @@ func TestPortalsAreDiscoveredAndIsolated(t *testing.T) {
 		t.Fatal("globex's key not scheduled for deletion")
 	}
 
-	// Direct requests name the portal too.
+	// Every shape names the portal: HTTP API, direct, EventBridge.
+	if r := e.http(handlers.List, httpAPI("GET", "/portals/{portal}/admins/{adminId}/tokens", map[string]string{"portal": "initech", "adminId": "1"}, "", "", nil)); r.Status != 200 || r.Body["total"] != 1.0 {
+		t.Fatalf("HTTP API: %d %s", r.Status, r.Raw)
+	}
 	listed, err := e.invoke(handlers.List, map[string]any{"portal": "initech", "adminId": 1})
 	if err != nil || toMap(t, listed)["total"] != 1.0 {
 		t.Fatalf("direct list: %v %v", listed, err)
+	}
+	made, err := e.invoke(handlers.Create, map[string]any{"source": "ops", "detail-type": "CreateToken", "detail": map[string]any{"portal": "initech", "adminId": 2}})
+	if err != nil || !strings.HasPrefix(toMap(t, made)["secret"].(map[string]any)["name"].(string), "logicmonitor/api-tokens/initech/2/") {
+		t.Fatalf("EventBridge create: %v %v", made, err)
 	}
 
 	// Unknown and invalid portals.

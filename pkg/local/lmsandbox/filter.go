@@ -95,6 +95,17 @@ func splitOutsideQuotes(s, sep string) []string {
 
 // match reports whether the token fields satisfy the filter. Conditions on
 // fields a token does not have are ignored, as the portal ignores them.
+// fields are the names the filter's conditions test.
+func (f filter) fields() []string {
+	var out []string
+	for _, and := range f {
+		for _, c := range and {
+			out = append(out, c.field)
+		}
+	}
+	return out
+}
+
 func (f filter) match(fields map[string]any) bool {
 	if len(f) == 0 {
 		return true

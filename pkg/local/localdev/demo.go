@@ -84,6 +84,42 @@ func (d *Demo) Run(ctx context.Context) error {
 		}
 		return status, fmt.Sprintf("token %d (%s); key stored in secret %s, not shown", created.ID, created.AccessID, created.Secret.Name), nil
 	})
+	do("list the portals", func() (string, string, error) {
+		status, body, err := d.http(ctx, "list", "GET", "/portals", nil, "", nil)
+		if err != nil || status != "200" {
+			return status, body, orWant(err, "200")
+		}
+		var ps struct {
+			Portals []struct{ Name, Credentials string } `json:"portals"`
+		}
+		_ = json.Unmarshal([]byte(body), &ps)
+		var names []string
+		for _, p := range ps.Portals {
+			if p.Credentials != "ok" {
+				return status, body, fmt.Errorf("portal %s: %s", p.Name, p.Credentials)
+			}
+			names = append(names, p.Name)
+		}
+		if len(names) != 2 {
+			return status, body, fmt.Errorf("want two portals")
+		}
+		return status, "portals " + strings.Join(names, ", ") + ", credentials ok", nil
+	})
+	do("create a token in portal globex", func() (string, string, error) {
+		status, body, err := d.http(ctx, "create", "POST", "/portals/{portal}/admins/{adminId}/tokens", map[string]string{"portal": "globex", "adminId": "7"}, `{"note":"globex pipeline"}`, nil)
+		if err != nil || status != "201" {
+			return status, body, orWant(err, "201")
+		}
+		var out struct {
+			ID     int64                 `json:"id"`
+			Secret struct{ Name string } `json:"secret"`
+		}
+		_ = json.Unmarshal([]byte(body), &out)
+		if _, ok := s.Globex.Token(out.ID); !ok {
+			return status, body, fmt.Errorf("the token is not in globex")
+		}
+		return status, fmt.Sprintf("token %d in globex; key stored in secret %s", out.ID, out.Secret.Name), nil
+	})
 	do("list user 2's tokens", func() (string, string, error) {
 		status, body, err := d.http(ctx, "list", "GET", "/admins/{adminId}/tokens", map[string]string{"adminId": "2"}, "", nil)
 		if err != nil || status != "200" {
@@ -126,16 +162,14 @@ func (d *Demo) Run(ctx context.Context) error {
 	do("disable it", func() (string, string, error) { return toggle(false) })
 	do("enable it again", func() (string, string, error) { return toggle(true) })
 
-	var planned []int64
+	var planned []cleanup.Action
 	do("cleanup, disable stage, dry run", func() (string, string, error) {
 		before := s.Portal.Tokens()
 		rep, err := d.cleanup(ctx, "cleanup-disable", `{"cleanup":{"dryRun":true}}`)
 		if err != nil {
 			return "error", "", err
 		}
-		for _, a := range rep.Actions {
-			planned = append(planned, a.TokenID)
-		}
+		planned = rep.Actions
 		after := s.Portal.Tokens()
 		for i := range before {
 			if i < len(after) && before[i].Status != after[i].Status {
@@ -155,9 +189,13 @@ func (d *Demo) Run(ctx context.Context) error {
 		if len(rep.Actions) != len(planned) || rep.Succeeded != len(planned) {
 			return "ok", "", fmt.Errorf("did %d actions, the dry run planned %d", rep.Succeeded, len(planned))
 		}
-		for _, id := range planned {
-			if tok, _ := s.Portal.Token(id); tok.Status != 1 {
-				return "ok", "", fmt.Errorf("token %d is still enabled", id)
+		for _, a := range planned {
+			portal := s.Portal
+			if a.Portal == "globex" {
+				portal = s.Globex
+			}
+			if tok, _ := portal.Token(a.TokenID); tok.Status != 1 {
+				return "ok", "", fmt.Errorf("token %d is still enabled", a.TokenID)
 			}
 		}
 		return "ok", fmt.Sprintf("disabled %s, as the dry run said", d.tokenList(rep)), nil
@@ -245,7 +283,11 @@ func (d *Demo) cleanup(ctx context.Context, fn, event string) (cleanup.Report, e
 func (d *Demo) tokenList(rep cleanup.Report) string {
 	var parts []string
 	for _, a := range rep.Actions {
-		parts = append(parts, fmt.Sprintf("%d %q (%s, %d days unused)", a.TokenID, a.Note, a.Type, a.DaysUnused))
+		where := ""
+		if a.Portal != "" {
+			where = a.Portal + " "
+		}
+		parts = append(parts, fmt.Sprintf("%s%d %q (%s, %d days unused)", where, a.TokenID, a.Note, a.Type, a.DaysUnused))
 	}
 	if len(parts) == 0 {
 		return "nothing"

@@ -55,7 +55,7 @@ func TestDemoPasses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	if !strings.Contains(text, "all 7 steps behaved as expected") || strings.Contains(text, "\x1b[") {
+	if !strings.Contains(text, "all 9 steps behaved as expected") || strings.Contains(text, "\x1b[") {
 		t.Fatalf("output:\n%s", text)
 	}
 	for _, tok := range s.Portal.Tokens() {

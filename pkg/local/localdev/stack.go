@@ -42,6 +42,8 @@ type Stack struct {
 	Portal *lmsandbox.Portal
 	// PortalURL is the sandbox's REST base URL.
 	PortalURL string
+	// Globex is a second portal, registered as lmtokens/portals/globex.
+	Globex *lmsandbox.Portal
 	// Secrets is nil when the stack uses the real Secrets Manager.
 	Secrets *localsecrets.Server
 
@@ -68,6 +70,8 @@ type Options struct {
 	Env []string
 	// SandboxConfig shapes the sandbox (latency, rate limits).
 	SandboxConfig lmsandbox.Config
+	// SinglePortal leaves out the second portal, globex.
+	SinglePortal bool
 }
 
 // Start brings up the sandbox and local Secrets Manager (unless Real) and
@@ -121,6 +125,12 @@ func Start(o Options) (*Stack, error) {
 		return nil, fmt.Errorf("the seed names service token %q, but has no such token", parsed.ServiceAccessID)
 	}
 	s.Secrets.Put(CredentialsSecret, fmt.Sprintf(`{"company":"sandbox","accessId":%q,"accessKey":%q}`, service.AccessID, service.AccessKey))
+	if !o.SinglePortal {
+		if err := s.registerGlobex(o.SandboxConfig); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	s.env = append([]string{
 		"LM_CREDENTIALS_SECRET=" + CredentialsSecret,
 		"LM_BASE_URL=" + s.PortalURL,
@@ -210,4 +220,44 @@ func FunctionForEvent(path string) string {
 		}
 	}
 	return best
+}
+
+// registerGlobex serves a second portal, "globex", with a user and a few
+// tokens, registered as lmtokens/portals/globex.
+func (s *Stack) registerGlobex(cfg lmsandbox.Config) error {
+	p, err := s.AddPortal("globex", cfg)
+	if err != nil {
+		return err
+	}
+	s.Globex = p
+	p.AddAdmin(lmsandbox.Admin{ID: 7, Username: "deploy@globex.example"})
+	for _, spec := range []lmsandbox.TokenSpec{
+		{AdminID: 7, Note: "globex deploys", CreatedDaysAgo: 30, LastUsedDaysAgo: 1},
+		{AdminID: 7, Note: "old globex laptop", CreatedDaysAgo: 400, LastUsedDaysAgo: 200},
+	} {
+		if _, err := p.AddToken(spec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AddPortal serves another sandbox portal for company, with its service
+// user (1, an administrator) and token, and registers it the way an
+// operator would: a secret under the portals prefix naming its company,
+// credentials and endpoint.
+func (s *Stack) AddPortal(company string, cfg lmsandbox.Config) (*lmsandbox.Portal, error) {
+	p := lmsandbox.New(cfg)
+	p.AddAdmin(lmsandbox.Admin{ID: 1, Username: "lmtokens@" + company + ".example", Roles: []string{"administrator"}})
+	service, err := p.AddToken(lmsandbox.TokenSpec{AdminID: 1, Note: "lmtokens service"})
+	if err != nil {
+		return nil, err
+	}
+	url, err := s.serve(p)
+	if err != nil {
+		return nil, err
+	}
+	s.Secrets.Put("lmtokens/portals/"+company, fmt.Sprintf(`{"company":%q,"accessId":%q,"accessKey":%q,"baseUrl":%q}`,
+		company, service.AccessID, service.AccessKey, url+lmsandbox.RestPrefix))
+	return p, nil
 }
