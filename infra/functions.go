@@ -50,6 +50,9 @@ func (b *builder) functions() error {
 		for k, v := range c.Env() {
 			env[k] = str(v)
 		}
+		if c.CleanupStage != "" {
+			env["CLEANUP_RUN_INTERVAL"] = str(strconv.Itoa(24*scheduleDays(b.scheduleOf(c))) + "h")
+		}
 		logs := awslogs.NewLogGroup(b.stack, str(c.ID+"Logs"), &awslogs.LogGroupProps{Retention: b.logRetention})
 		b.logGroups[c.ID] = logs
 		props := &awslambda.FunctionProps{
@@ -78,6 +81,7 @@ func (b *builder) functions() error {
 		fn := awslambda.NewFunction(b.stack, str(c.ID), props)
 		b.out.Functions[c.ID] = fn
 		creds.GrantRead(fn, nil)
+		b.bus.GrantPutEventsTo(fn, nil)
 		// Registered portals: their credentials, and the list of them
 		// (ListSecrets has no resource-level permissions).
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -159,6 +163,7 @@ func (b *builder) sharedEnv() map[string]*string {
 	if b.keyArn != nil {
 		env["TOKEN_SECRET_KMS_KEY_ID"] = b.keyArn
 	}
+	env["EVENT_BUS_NAME"] = b.bus.EventBusName()
 	if len(s.ProtectedAdminIDs) > 0 {
 		env["PROTECTED_ADMIN_IDS"] = str(strings.Join(s.ProtectedAdminIDs, ","))
 	}
@@ -169,6 +174,14 @@ func (b *builder) sharedEnv() map[string]*string {
 		env["CLEANUP_ALLOW_WIDENING"] = str("true")
 	}
 	return env
+}
+
+// scheduleOf is a cleanup function's schedule expression.
+func (b *builder) scheduleOf(c catalog.Function) string {
+	if c.CleanupStage == "delete" {
+		return b.s.DeleteSchedule
+	}
+	return b.s.DisableSchedule
 }
 
 // policyOf is a cleanup function's configured policy (nil for the others).

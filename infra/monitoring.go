@@ -57,6 +57,7 @@ func (b *builder) monitoring() {
 	b.alarm("FailedInvocationsQueued", b.failures.MetricApproximateNumberOfMessagesVisible(nil), "lmtokens asynchronous invocations failed for good: read the messages in the FailedInvocations queue")
 	b.alarm("ScheduleDeadLettersQueued", b.scheduleDLQ.MetricApproximateNumberOfMessagesVisible(nil), "lmtokens schedules could not invoke a cleanup function: check the schedule role and the function")
 	b.alarm("Api5xx", b.out.API.MetricServerError(five), "lmtokens API answered 5xx: the access log and the function logs name the cause")
+	b.alarm("EventsNotDelivered", b.eventsNotDelivered(), "lmtokens could not put lifecycle events on the bus: each is in the log (\"msg\":\"event not delivered\") in full; check the bus and the functions' events:PutEvents grant")
 
 	var actions, notOK []awscloudwatch.IMetric
 	for _, sch := range b.cleanupSchedules() {
@@ -102,25 +103,31 @@ func (b *builder) monitoring() {
 
 var weekday = regexp.MustCompile(`^(MON|TUE|WED|THU|FRI|SAT|SUN|[1-7])([,-].*)?$`)
 
-// heartbeatDays is how many days may pass without a run before the
-// heartbeat alarm fires: one period of the schedule and a day of slack,
-// within CloudWatch's seven-day limit on an alarm's window.
-func heartbeatDays(expr string) int {
+// scheduleDays is a schedule's period in whole days (at least one): a
+// weekly cron is seven, rate(n days) is n, anything more frequent is one.
+func scheduleDays(expr string) int {
 	inner := strings.TrimSuffix(expr[strings.Index(expr, "(")+1:], ")")
 	switch {
 	case strings.HasPrefix(expr, "rate("):
 		f := strings.Fields(inner)
 		n, _ := strconv.Atoi(f[0])
-		if len(f) == 2 && strings.HasPrefix(f[1], "day") {
-			return min(n+1, 7)
+		if len(f) == 2 && strings.HasPrefix(f[1], "day") && n > 1 {
+			return n
 		}
-		return 2
 	case strings.HasPrefix(expr, "cron("):
 		f := strings.Fields(inner)
 		if len(f) == 6 && weekday.MatchString(strings.ToUpper(f[4])) {
-			return 7 // weekly: any seven days hold one run
+			return 7
 		}
-		return 2
+	case strings.HasPrefix(expr, "at("):
+		return 7
 	}
-	return 7 // at(...): a one-time schedule
+	return 1
+}
+
+// heartbeatDays is how many days may pass without a run before the
+// heartbeat alarm fires: one period of the schedule and a day of slack,
+// within CloudWatch's seven-day limit on an alarm's window.
+func heartbeatDays(expr string) int {
+	return min(scheduleDays(expr)+1, 7)
 }

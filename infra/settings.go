@@ -38,6 +38,12 @@ type Settings struct {
 	ManageAPIGatewayAccountRole bool
 	// Tracing turns on X-Ray for the functions and the API stage.
 	Tracing bool
+	// EventBusName names an existing event bus for lifecycle events (e.g.
+	// default); unset, the stack creates lmtokens[-<env>].
+	EventBusName string
+	// WarningEmail subscribes an address to the cleanup warnings (the
+	// "Will Be Disabled/Deleted" events), routed to an SNS topic.
+	WarningEmail string
 	// TerminationProtection protects the stack from deletion.
 	TerminationProtection bool
 
@@ -168,6 +174,8 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	str("scheduleTimezone", &s.ScheduleTimezone)
 	str("logLevel", &s.LogLevel)
 	str("alarmEmail", &s.AlarmEmail)
+	str("eventBusName", &s.EventBusName)
+	str("warningEmail", &s.WarningEmail)
 	str("binDir", &s.BinDir) // prebuilt binaries; unset, the app builds them
 	policy("disablePolicy", &s.DisablePolicy)
 	policy("deletePolicy", &s.DeletePolicy)

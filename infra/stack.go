@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -52,6 +53,7 @@ type builder struct {
 	scheduleDLQ  awssqs.Queue // schedule deliveries that failed
 	keyArn       *string      // the created keys' KMS key, if any
 	logGroups    map[string]awslogs.LogGroup
+	bus          awsevents.IEventBus
 }
 
 var str = jsii.String
@@ -82,6 +84,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 
 	b.queuesAndTopic()
 	b.createdKeysKey()
+	b.eventBus()
 	if err := b.functions(); err != nil {
 		return nil, err
 	}

@@ -338,7 +338,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 	alarms := ts.ofType("AWS::CloudWatch::Alarm")
 	// Errors and throttles of each function, both queues, API 5xx, and per
 	// cleanup stage: runs not ok, and the heartbeat.
-	if len(alarms) != 6*2+2+1+2+2 {
+	if len(alarms) != 6*2+2+1+2+2+1 {
 		t.Fatalf("%d alarms", len(alarms))
 	}
 	ts.tpl.AllResourcesProperties(jsii.String("AWS::CloudWatch::Alarm"), &map[string]any{"AlarmActions": assertions.Match_AnyValue()})
@@ -478,12 +478,11 @@ func loadDefaults(t *testing.T) *testStack {
 // through Secrets Manager.
 func TestCreatedKeysUnderTheStacksOwnKey(t *testing.T) {
 	ts := loadDefaults(t)
-	keys := ts.ofType("AWS::KMS::Key")
-	if len(keys) != 1 {
-		t.Fatalf("%d KMS keys", len(keys))
-	}
 	var keyID string
-	for id, k := range keys {
+	for id, k := range ts.ofType("AWS::KMS::Key") {
+		if !strings.Contains(fmt.Sprint(k["Description"]), "LogicMonitor keys") {
+			continue
+		}
 		keyID = id
 		if k["EnableKeyRotation"] != true {
 			t.Errorf("key rotation off: %v", k)
@@ -690,6 +689,57 @@ func TestOperatorsAreTold(t *testing.T) {
 	for expr, want := range map[string]int{"cron(0 3 * * ? *)": 2, "cron(0 4 ? * MON *)": 7, "rate(3 days)": 4, "rate(12 hours)": 2, "rate(30 days)": 7} {
 		if got := heartbeatDays(expr); got != want {
 			t.Errorf("heartbeatDays(%s) = %d, want %d", expr, got, want)
+		}
+	}
+}
+
+// Lifecycle events go to the environment's bus, which each function may put
+// events on and nothing more; warnings are routed to their own topic.
+func TestEventBus(t *testing.T) {
+	ts := loadDefaults(t)
+	buses := ts.ofType("AWS::Events::EventBus")
+	if len(buses) != 1 {
+		t.Fatalf("%d buses", len(buses))
+	}
+	var busID string
+	for id, b := range buses {
+		busID = id
+		if b["Name"] != "lmtokens" {
+			t.Errorf("bus %v", b["Name"])
+		}
+	}
+	puts := 0
+	for policy, sts := range ts.statements() {
+		for _, st := range sts {
+			if !strings.Contains(fmt.Sprint(st["Action"]), "events:") {
+				continue
+			}
+			puts++
+			if fmt.Sprint(st["Action"]) != "events:PutEvents" || !strings.Contains(fmt.Sprint(st["Resource"]), busID) {
+				t.Errorf("%s: %v", policy, st)
+			}
+		}
+	}
+	if puts != 6 {
+		t.Errorf("%d functions may put events, want 6", puts)
+	}
+	for _, fn := range ts.ofType("AWS::Lambda::Function") {
+		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if !strings.Contains(fmt.Sprint(vars["EVENT_BUS_NAME"]), busID) {
+			t.Errorf("EVENT_BUS_NAME %v", vars["EVENT_BUS_NAME"])
+		}
+		desc := fmt.Sprint(fn["Description"])
+		if want := map[bool]string{true: "24h", false: "168h"}[strings.Contains(desc, "stage 1")]; strings.Contains(desc, "cleanup stage") && vars["CLEANUP_RUN_INTERVAL"] != want {
+			t.Errorf("%s: CLEANUP_RUN_INTERVAL %v, want %s", desc, vars["CLEANUP_RUN_INTERVAL"], want)
+		}
+	}
+	rules := ts.ofType("AWS::Events::Rule")
+	if len(rules) != 1 {
+		t.Fatalf("%d rules", len(rules))
+	}
+	for _, r := range rules {
+		if p := fmt.Sprint(r["EventPattern"]); !strings.Contains(p, "API Token Will Be Disabled") || !strings.Contains(p, "lmtokens") {
+			t.Errorf("warnings rule %s", p)
 		}
 	}
 }

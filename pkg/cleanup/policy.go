@@ -38,6 +38,9 @@ type Policy struct {
 	// is never touched.
 	KeepMarkers        []string `json:"keepMarkers"`
 	ProtectedAccessIDs []string `json:"protectedAccessIds"`
+	// WarnDays: a token that will become eligible within this many days is
+	// warned about (0: no warnings).
+	WarnDays int `json:"warnDays"`
 }
 
 // Limits of policy values.
@@ -57,7 +60,7 @@ func invalid(format string, args ...any) error {
 
 // DefaultPolicy is a stage's policy before the environment and the event.
 func DefaultPolicy(s Stage) Policy {
-	p := Policy{UnusedDays: 90, MaxActions: 50, KeepMarkers: []string{"#keep"}, ProtectedAccessIDs: []string{}}
+	p := Policy{UnusedDays: 90, MaxActions: 50, KeepMarkers: []string{"#keep"}, ProtectedAccessIDs: []string{}, WarnDays: 14}
 	if s == StageDelete {
 		p.UnusedDays = 180
 	}
@@ -83,6 +86,11 @@ func PolicyFromEnv(s Stage, getenv func(string) string) (Policy, error) {
 	if v := getenv("CLEANUP_MAX_ACTIONS"); v != "" {
 		if p.MaxActions, err = strconv.Atoi(v); err != nil {
 			return p, invalid("CLEANUP_MAX_ACTIONS %q is not a whole number", v)
+		}
+	}
+	if v := getenv("CLEANUP_WARN_DAYS"); v != "" {
+		if p.WarnDays, err = strconv.Atoi(v); err != nil {
+			return p, invalid("CLEANUP_WARN_DAYS %q is not a whole number", v)
 		}
 	}
 	if v := getenv("CLEANUP_KEEP_MARKER"); v != "" {
@@ -115,6 +123,7 @@ func (p Policy) Override(raw json.RawMessage, allowWidening bool) (Policy, error
 		MaxActions         *int      `json:"maxActions"`
 		KeepMarkers        *[]string `json:"keepMarkers"`
 		ProtectedAccessIDs *[]string `json:"protectedAccessIds"`
+		WarnDays           *int      `json:"warnDays"`
 	}
 	if err := strictjson.Decode(trimmed, &o); err != nil {
 		var ute *json.UnmarshalTypeError
@@ -123,7 +132,7 @@ func (p Policy) Override(raw json.RawMessage, allowWidening bool) (Policy, error
 		case errors.As(err, &ute):
 			return p, invalid("cleanup.%s has the wrong type", ute.Field)
 		case errors.As(err, &se):
-			return p, invalid("cleanup: %s (known: unusedDays, dryRun, maxActions, keepMarkers, protectedAccessIds)", se.Msg)
+			return p, invalid("cleanup: %s (known: unusedDays, dryRun, maxActions, keepMarkers, protectedAccessIds, warnDays)", se.Msg)
 		}
 		return p, invalid("cleanup is not valid JSON")
 	}
@@ -148,6 +157,10 @@ func (p Policy) Override(raw json.RawMessage, allowWidening bool) (Policy, error
 		}
 		p.MaxActions = *o.MaxActions
 	}
+	// Warnings change nothing: any window is allowed.
+	if o.WarnDays != nil {
+		p.WarnDays = *o.WarnDays
+	}
 	// Markers and protected ids only grow: the configured ones stay.
 	if o.KeepMarkers != nil {
 		p.KeepMarkers = append(append([]string{}, p.KeepMarkers...), *o.KeepMarkers...)
@@ -167,6 +180,8 @@ func (p Policy) Validate() error {
 		return invalid("maxActions must be from 1 to %d, not %d", MaxMaxActions, p.MaxActions)
 	case len(p.KeepMarkers) == 0:
 		return invalid("keepMarkers must name at least one marker")
+	case p.WarnDays < 0 || p.WarnDays > 365:
+		return invalid("warnDays must be from 0 (no warnings) to 365, not %d", p.WarnDays)
 	}
 	for _, m := range p.KeepMarkers {
 		switch {

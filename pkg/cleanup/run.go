@@ -39,10 +39,14 @@ type Target interface {
 	List(ctx context.Context, stage Stage) ([]logicmonitor.Token, error)
 	// Get reads one token afresh (a logicmonitor not-found error when gone).
 	Get(ctx context.Context, t logicmonitor.Token) (*logicmonitor.Token, error)
-	// Act disables or deletes one token, changing nothing else; detail is
-	// an optional note for the report (such as the secret scheduled for
-	// deletion).
-	Act(ctx context.Context, stage Stage, t logicmonitor.Token) (detail string, err error)
+	// Act disables or deletes one token, changing nothing else.
+	Act(ctx context.Context, stage Stage, t logicmonitor.Token) (Acted, error)
+}
+
+// Acted is what an action did beyond its stage's change.
+type Acted struct {
+	Detail string // a note for the report
+	Secret string // the key's secret scheduled for deletion, if any
 }
 
 // Self identifies the token the functions authenticate with, which a run
@@ -73,6 +77,8 @@ type Action struct {
 	LastUse    time.Time `json:"lastUse"`
 	DaysUnused int       `json:"daysUnused"`
 	Done       bool      `json:"done"`
+	// Secret is the key's secret the delete stage scheduled for deletion.
+	Secret string `json:"secret,omitempty"`
 	// Skipped says why the run left the token after all: its fresh record
 	// no longer made it eligible (changed: <reason>), or it was gone.
 	Skipped string `json:"skipped,omitempty"`
@@ -94,16 +100,19 @@ type Report struct {
 	Skipped    map[string]int `json:"skipped"`
 	CapReached bool           `json:"capReached"`
 	// StoppedEarly says the run's time ran out before every action started.
-	StoppedEarly bool      `json:"stoppedEarly,omitempty"`
-	Remaining    int       `json:"remaining"` // eligible tokens left for the next run
-	Succeeded    int       `json:"succeeded"`
-	Failed       int       `json:"failed"`
-	Errors       []string  `json:"errors"`
-	Outcome      string    `json:"outcome"` // ok, partial, failed
-	StartedAt    time.Time `json:"startedAt"`
-	DurationMs   int64     `json:"durationMs"`
-	LMRequests   int64     `json:"lmRequests,omitempty"`
-	Concurrency  int       `json:"concurrency"`
+	StoppedEarly bool     `json:"stoppedEarly,omitempty"`
+	Remaining    int      `json:"remaining"` // eligible tokens left for the next run
+	Succeeded    int      `json:"succeeded"`
+	Failed       int      `json:"failed"`
+	Errors       []string `json:"errors"`
+	// Warnings are the tokens that crossed into their warning window on
+	// this run (reported, and emitted unless dry run).
+	Warnings    []Warning `json:"warnings"`
+	Outcome     string    `json:"outcome"` // ok, partial, failed
+	StartedAt   time.Time `json:"startedAt"`
+	DurationMs  int64     `json:"durationMs"`
+	LMRequests  int64     `json:"lmRequests,omitempty"`
+	Concurrency int       `json:"concurrency"`
 	// Portals holds each portal's own report when the run covered several;
 	// the fields above are then their total.
 	Portals []Report `json:"portals,omitempty"`
@@ -122,6 +131,24 @@ type Run struct {
 	// this before the run's deadline, so those in flight can finish
 	// (default 2 s).
 	ActionBudget time.Duration
+	// Interval is how often the stage runs (its schedule; default a day).
+	// A token is warned on the one run in which it comes within WarnDays of
+	// becoming eligible, so once per warning window, with no record kept.
+	Interval time.Duration
+}
+
+// Warning is a token that will become eligible within the policy's
+// WarnDays: the owner is told before the stage acts.
+type Warning struct {
+	Portal     string    `json:"portal,omitempty"`
+	AdminID    int64     `json:"adminId"`
+	AdminName  string    `json:"adminName,omitempty"`
+	TokenID    int64     `json:"tokenId"`
+	AccessID   string    `json:"accessId"`
+	Type       string    `json:"type"`
+	Note       string    `json:"note"`
+	LastUse    time.Time `json:"lastUse"`
+	EligibleOn time.Time `json:"eligibleOn"`
 }
 
 // LastUse is a token's last use, or its creation when it was never used.
@@ -179,7 +206,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	rep := Report{
 		Stage: r.Stage, DryRun: r.Policy.DryRun, Policy: r.Policy, Cutoff: cutoff, StartedAt: r.Now.UTC(),
 		Skipped: map[string]int{SkipFresh: 0, SkipKept: 0, SkipProtected: 0, SkipSelf: 0, SkipOtherStatus: 0, SkipIncomplete: 0, SkipChanged: 0, SkipGone: 0},
-		Actions: []Action{}, Errors: []string{}, Concurrency: r.Concurrency,
+		Actions: []Action{}, Errors: []string{}, Warnings: []Warning{}, Concurrency: r.Concurrency,
 	}
 	if !r.Self.known() {
 		rep.Skipped[SkipSelfUser] = 0
@@ -201,6 +228,11 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		rep.Examined++
 		if reason := r.decide(t, cutoff, protected); reason != "" {
 			rep.Skipped[reason]++
+			if reason == SkipFresh {
+				if w, ok := r.warn(t); ok {
+					rep.Warnings = append(rep.Warnings, w)
+				}
+			}
 			continue
 		}
 		eligible = append(eligible, t)
@@ -319,14 +351,15 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 		a.Skipped = SkipChanged + ": " + reason
 		return
 	}
-	detail, err := target.Act(ctx, r.Stage, *fresh)
+	acted, err := target.Act(ctx, r.Stage, *fresh)
 	switch {
 	case logicmonitor.IsNotFound(err):
 		a.Skipped = SkipGone
 	case err != nil:
 		a.Error = fmt.Sprintf("token %d of user %d: %v", listed.ID, listed.AdminID, err)
 	default:
-		a.Done, a.Detail = true, detail
+		a.Done, a.Detail, a.Secret = true, acted.Detail, acted.Secret
+		a.Note, a.AccessID, a.Type = fresh.Note, fresh.AccessID, fresh.Type
 	}
 }
 
@@ -344,7 +377,7 @@ func (rep Report) fail(start time.Time, err error) Report {
 // returned only when every portal failed.
 func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 	total := Report{Stage: reports[0].Stage, DryRun: reports[0].DryRun, Policy: reports[0].Policy, Cutoff: reports[0].Cutoff,
-		StartedAt: reports[0].StartedAt, Skipped: map[string]int{}, Actions: []Action{}, Errors: []string{}, Concurrency: reports[0].Concurrency}
+		StartedAt: reports[0].StartedAt, Skipped: map[string]int{}, Actions: []Action{}, Errors: []string{}, Warnings: []Warning{}, Concurrency: reports[0].Concurrency}
 	failedPortals := 0
 	for i, r := range reports {
 		r.Portal = portals[i]
@@ -365,6 +398,10 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		for _, a := range r.Actions {
 			a.Portal = portals[i]
 			total.Actions = append(total.Actions, a)
+		}
+		for _, w := range r.Warnings {
+			w.Portal = portals[i]
+			total.Warnings = append(total.Warnings, w)
 		}
 		label := portals[i]
 		if label == "" {
@@ -392,4 +429,22 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		total.Outcome = "partial"
 	}
 	return total, nil
+}
+
+// warn says whether a fresh token comes within the warning window on this
+// run: it becomes eligible within WarnDays, but did not one Interval ago.
+func (r Run) warn(t logicmonitor.Token) (Warning, bool) {
+	if r.Policy.WarnDays <= 0 {
+		return Warning{}, false
+	}
+	interval := r.Interval
+	if interval <= 0 {
+		interval = 24 * time.Hour
+	}
+	eligibleOn := LastUse(t).Add(time.Duration(r.Policy.UnusedDays) * 24 * time.Hour)
+	horizon := r.Now.Add(time.Duration(r.Policy.WarnDays) * 24 * time.Hour)
+	if eligibleOn.After(horizon) || !eligibleOn.After(horizon.Add(-interval)) {
+		return Warning{}, false
+	}
+	return Warning{AdminID: t.AdminID, AdminName: t.AdminName, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note, LastUse: LastUse(t), EligibleOn: eligibleOn.UTC()}, true
 }

@@ -42,15 +42,15 @@ func (m *memTarget) Get(_ context.Context, t logicmonitor.Token) (*logicmonitor.
 	return &t, nil
 }
 
-func (m *memTarget) Act(_ context.Context, _ Stage, t logicmonitor.Token) (string, error) {
+func (m *memTarget) Act(_ context.Context, _ Stage, t logicmonitor.Token) (Acted, error) {
 	time.Sleep(m.delay)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail[t.ID] {
-		return "", errors.New("boom")
+		return Acted{}, errors.New("boom")
 	}
 	m.acted = append(m.acted, t.ID)
-	return "", nil
+	return Acted{}, nil
 }
 
 var now = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
@@ -259,5 +259,36 @@ func TestRunStopsStartingActionsAtItsDeadline(t *testing.T) {
 	}
 	if !rep.StoppedEarly || rep.Failed != 0 || rep.Succeeded == 0 || rep.Succeeded+rep.Remaining != 40 || rep.Outcome != "ok" {
 		t.Fatalf("report: stopped %v, succeeded %d, failed %d, remaining %d, outcome %s", rep.StoppedEarly, rep.Succeeded, rep.Failed, rep.Remaining, rep.Outcome)
+	}
+}
+
+// A token is warned on the one run in which it comes within warnDays of
+// becoming eligible: with daily runs, once.
+func TestWarningsOncePerWindow(t *testing.T) {
+	m := &memTarget{tokens: []logicmonitor.Token{
+		{ID: 1, AdminID: 2, AccessID: "A", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(76) + 3600}, // eligible in 14 days less an hour
+		{ID: 2, AdminID: 2, AccessID: "B", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(60)},        // eligible in 30 days
+		{ID: 3, AdminID: 2, AccessID: "C", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(80)},        // crossed days ago
+		{ID: 4, AdminID: 2, AccessID: "D", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(76) + 3600, Note: "#keep"},
+	}}
+	p := DefaultPolicy(StageDisable)
+	warned := map[int64]int{}
+	for day := 0; day < 20; day++ {
+		run := Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "S"}, Now: now.Add(time.Duration(day) * 24 * time.Hour), Interval: 24 * time.Hour}
+		run.Policy.DryRun = true
+		rep, _ := run.Execute(context.Background(), m)
+		for _, w := range rep.Warnings {
+			warned[w.TokenID]++
+			if d := w.EligibleOn.Sub(run.Now); d > 14*24*time.Hour || d <= 13*24*time.Hour {
+				t.Errorf("day %d: token %d warned %v ahead", day, w.TokenID, d)
+			}
+		}
+	}
+	if warned[1] != 1 || warned[2] != 1 || warned[3] != 0 || warned[4] != 0 {
+		t.Fatalf("warnings per token %v", warned)
+	}
+	p.WarnDays = 0
+	if rep, _ := (Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "S"}, Now: now}).Execute(context.Background(), m); len(rep.Warnings) != 0 {
+		t.Fatal("warnings with warnDays 0")
 	}
 }

@@ -62,6 +62,7 @@ func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) 
 	}
 	rep.LMRequests = counter()
 	s.log.InfoContext(ctx, "cleanup report", "report", rep)
+	s.emit(ctx, s.cleanupEvents(ctx, portals, rep)...)
 	switch {
 	case errors.Is(err, cleanup.ErrSelfUnknown):
 		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "cleanup refused: " + err.Error()}
@@ -89,7 +90,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		if err != nil {
 			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("configuration: the cleanup overrides of portal %q: %v", name, err)}
 		}
-		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(),
+		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Interval: s.cfg.Cleanup.Interval,
 			Self: cleanup.Self{AccessID: creds.AccessID, AdminID: creds.AdminID, TokenID: creds.TokenID}}
 		rep, runErr = run.Execute(ctx, &cleanupTarget{client: c, keys: p.keys})
 		rep.Portal = name
@@ -129,24 +130,24 @@ func (t *cleanupTarget) Get(ctx context.Context, tok logicmonitor.Token) (*logic
 // Act disables with a PATCH of the status alone (a note written since the
 // token was read stays), or deletes the token and schedules its secret's
 // deletion.
-func (t *cleanupTarget) Act(ctx context.Context, stage cleanup.Stage, tok logicmonitor.Token) (string, error) {
+func (t *cleanupTarget) Act(ctx context.Context, stage cleanup.Stage, tok logicmonitor.Token) (cleanup.Acted, error) {
 	if stage == cleanup.StageDisable {
 		_, err := t.client.Tokens.SetStatus(ctx, tok.AdminID, tok.ID, logicmonitor.StatusDisabled)
-		return "", err
+		return cleanup.Acted{}, err
 	}
 	gone := ""
 	if err := t.client.Tokens.Delete(ctx, tok.AdminID, tok.ID); err != nil {
 		if !logicmonitor.IsNotFound(err) {
-			return "", err
+			return cleanup.Acted{}, err
 		}
 		gone = "already deleted (by another run?); "
 	}
 	ref, err := t.keys.ScheduleDeletion(ctx, tok.AdminID, tok.ID)
 	if err != nil {
-		return "", fmt.Errorf("deleted from LogicMonitor, but its secret was not scheduled for deletion: %w", err)
+		return cleanup.Acted{}, fmt.Errorf("deleted from LogicMonitor, but its secret was not scheduled for deletion: %w", err)
 	}
 	if ref == nil {
-		return gone + "no stored secret", nil
+		return cleanup.Acted{Detail: gone + "no stored secret"}, nil
 	}
-	return gone + "secret " + ref.Name + " scheduled for deletion", nil
+	return cleanup.Acted{Detail: gone + "secret " + ref.Name + " scheduled for deletion", Secret: ref.Name}, nil
 }

@@ -37,7 +37,7 @@ func (e *env) invokeCleanup(fn string, event any, settings ...string) (any, erro
 	cfg := e.cfg
 	var err error
 	cfg.Cleanup, err = handlers.CleanupConfigFromEnv(func(k string) string { return vars[k] })
-	return e.invokeWith(handlers.New(handlers.Options{Config: cfg, ConfigErr: err, SecretsAPI: e.api, Logger: e.logger()}), fn, event)
+	return e.invokeWith(handlers.New(handlers.Options{Config: cfg, ConfigErr: err, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter()}), fn, event)
 }
 
 func report(t testing.TB, out any, err error) cleanup.Report {

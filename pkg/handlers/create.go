@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
@@ -156,6 +157,9 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 		return result{}, s.rollback(ctx, client, tok, held, err)
 	}
 	out.Secret = ref
+	d := s.tokenDetail(ctx, p.name, tok.Token, events.ReasonRequest)
+	d.AdminID, d.Secret = in.AdminID, &events.Secret{Name: ref.Name, ARN: ref.ARN}
+	s.emit(ctx, events.Event{DetailType: events.TokenCreated, Detail: d})
 	if held != nil {
 		cctx, cancel := compensation(ctx)
 		defer cancel()

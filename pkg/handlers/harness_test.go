@@ -19,11 +19,14 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
+	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 )
@@ -93,6 +96,7 @@ type env struct {
 	t      testing.TB
 	portal *lmsandbox.Server
 	sm     *localsecrets.Server
+	eb     *localevents.Server
 	api    *secretsmanager.Client
 	svc    *handlers.Service
 	cfg    handlers.Config
@@ -108,11 +112,12 @@ func smClient(url string) *secretsmanager.Client {
 
 func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 	t.Helper()
-	e := &env{t: t, portal: lmsandbox.NewServer(cfg), sm: localsecrets.Start()}
+	e := &env{t: t, portal: lmsandbox.NewServer(cfg), sm: localsecrets.Start(), eb: localevents.Start()}
 	t.Cleanup(func() {
 		rememberKeys(e.portal)
 		e.portal.Close()
 		e.sm.Close()
+		e.eb.Close()
 	})
 	e.portal.AddAdmin(lmsandbox.Admin{ID: 1, Username: "lmtokens@example.com", Roles: []string{"administrator"}})
 	e.portal.AddAdmin(lmsandbox.Admin{ID: 2, Username: "ci@example.com"})
@@ -129,7 +134,44 @@ func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 }
 
 func (e *env) service(cfg handlers.Config) *handlers.Service {
-	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger()})
+	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter()})
+}
+
+// emitter puts events on the env's local EventBridge through the real SDK.
+func (e *env) emitter() *lmevents.Emitter {
+	api := eventbridge.New(eventbridge.Options{
+		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""),
+		BaseEndpoint: aws.String(e.eb.URL), RetryMaxAttempts: 2,
+	})
+	return &lmevents.Emitter{API: api, Bus: testBus, Log: e.logger(), Timeout: 2 * time.Second}
+}
+
+const testBus = "lmtokens-test"
+
+// events returns the events the env's EventBridge accepted, each checked
+// against its schema and for keys.
+func (e *env) events(t *testing.T) []localevents.Event {
+	t.Helper()
+	evs := e.eb.Events()
+	for _, ev := range evs {
+		if ev.Source != lmevents.Source || ev.Bus != testBus {
+			t.Fatalf("event from %q on %q", ev.Source, ev.Bus)
+		}
+		validateEvent(t, ev.DetailType, ev.Detail)
+		secretsSeen.Lock()
+		for _, k := range secretsSeen.keys {
+			if k != "" && strings.Contains(string(ev.Detail), k) {
+				t.Fatalf("a key is in an event: %s", ev.DetailType)
+			}
+		}
+		secretsSeen.Unlock()
+		for _, tok := range e.portal.Tokens() {
+			if strings.Contains(string(ev.Detail), tok.AccessKey) {
+				t.Fatalf("a key is in an event: %s", ev.DetailType)
+			}
+		}
+	}
+	return evs
 }
 
 func (e *env) logger() *slog.Logger { return logging.New(allLogs) }

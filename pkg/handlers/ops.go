@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
@@ -147,16 +148,32 @@ func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	var tok *logicmonitor.Token
+	var before, after *logicmonitor.Token
 	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-		t, err := c.Tokens.Update(ctx, in.AdminID, in.TokenID, logicmonitor.UpdateOptions{Status: in.Status, Note: in.Note})
-		tok = t
+		// Read first: the event says what changed, and LogicMonitor's PUT
+		// needs both fields (a missing status would enable the token).
+		cur, err := c.Tokens.Get(ctx, in.AdminID, in.TokenID)
+		if err != nil {
+			return err
+		}
+		opts := logicmonitor.UpdateOptions{Status: in.Status, Note: in.Note}
+		if opts.Status == nil {
+			opts.Status = &cur.Status
+		}
+		if opts.Note == nil {
+			opts.Note = &cur.Note
+		}
+		t, err := c.Tokens.Update(ctx, in.AdminID, in.TokenID, opts)
+		before, after = cur, t
 		return err
 	})
 	if err != nil {
 		return result{}, err
 	}
-	return result{http.StatusOK, tok}, nil
+	d := s.tokenDetail(ctx, p.name, *before, events.ReasonRequest)
+	d.Before, d.After = &events.State{Status: before.Status, Note: before.Note}, &events.State{Status: after.Status, Note: after.Note}
+	s.emit(ctx, events.Event{DetailType: events.TokenUpdated, Detail: d})
+	return result{http.StatusOK, after}, nil
 }
 
 // DeleteOutput is the answer to a delete.
@@ -178,7 +195,14 @@ func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	gone := logicmonitor.Token{ID: in.TokenID, AdminID: in.AdminID}
 	lmErr := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+		// Read first: the event names what was deleted.
+		if t, err := c.Tokens.Get(ctx, in.AdminID, in.TokenID); err == nil {
+			gone = *t
+		} else if !logicmonitor.IsNotFound(err) {
+			return err
+		}
 		return c.Tokens.Delete(ctx, in.AdminID, in.TokenID)
 	})
 	if lmErr != nil && !logicmonitor.IsNotFound(lmErr) {
@@ -189,11 +213,13 @@ func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
 			"token %d is deleted from LogicMonitor, but its secret could not be scheduled for deletion (%v): retry the delete to finish", in.TokenID, err)}
 	}
-	if lmErr != nil {
-		if ref == nil || ref.WasScheduled {
-			return result{}, lmErr // nothing was left to do: unknown token
-		}
-		return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: true, Secret: ref}}, nil
+	if lmErr != nil && (ref == nil || ref.WasScheduled) {
+		return result{}, lmErr // nothing was left to do: unknown token
 	}
-	return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, Secret: ref}}, nil
+	d := s.tokenDetail(ctx, p.name, gone, events.ReasonRequest)
+	if ref != nil {
+		d.Secret = &events.Secret{Name: ref.Name, ARN: ref.ARN, DeletionDate: ref.DeletionDate}
+	}
+	s.emit(ctx, events.Event{DetailType: events.TokenDeleted, Detail: d})
+	return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: lmErr != nil, Secret: ref}}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
@@ -35,6 +36,7 @@ type Service struct {
 	log    *slog.Logger
 	api    secrets.API
 	http   *http.Client
+	events *events.Emitter
 
 	defaultPortal *portalState
 	portals       registry
@@ -55,14 +57,19 @@ type Options struct {
 	SecretsAPI secrets.API
 	Logger     *slog.Logger
 	HTTPClient *http.Client // for LogicMonitor; default 25 s per attempt
+	// Events receives lifecycle events (nil: none).
+	Events *events.Emitter
 }
 
 // New returns a Service. It does no I/O: cold starts stay cheap, and
 // problems surface as errors of the first invocation.
 func New(o Options) *Service {
-	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, now: time.Now}
+	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, events: o.Events, now: time.Now}
 	if s.log == nil {
 		s.log = logging.Default()
+	}
+	if s.events == nil {
+		s.events = &events.Emitter{}
 	}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 25 * time.Second}
@@ -81,13 +88,16 @@ func New(o Options) *Service {
 // NewFromEnv builds the Service a Lambda function runs, from its environment.
 func NewFromEnv() *Service {
 	cfg, err := ConfigFromEnv()
-	o := Options{Config: cfg, ConfigErr: err}
+	o := Options{Config: cfg, ConfigErr: err, Logger: logging.Default()}
 	if err == nil {
 		api, apiErr := secrets.NewClientFromEnv()
 		if apiErr != nil {
 			o.ConfigErr = apiErr
 		} else {
 			o.SecretsAPI = api
+		}
+		if o.Events, err = events.NewFromEnv(o.Logger); err != nil {
+			o.ConfigErr = err
 		}
 	}
 	return New(o)

@@ -45,10 +45,19 @@ func (d *Demo) Run(ctx context.Context) error {
 			return
 		}
 		start := time.Now()
+		seen := len(s.Events.Events())
 		st, detail, err := fn()
 		res := step{name: name, status: st, detail: detail, err: err, took: time.Since(start)}
 		steps = append(steps, res)
 		d.line(res)
+		// The events the step put on the local EventBridge.
+		var kinds []string
+		for _, ev := range s.Events.Events()[seen:] {
+			kinds = append(kinds, ev.DetailType)
+		}
+		if len(kinds) > 0 {
+			fmt.Fprintf(d.Out, "    events: %s\n", strings.Join(kinds, ", "))
+		}
 		if err != nil {
 			failed = name
 		}

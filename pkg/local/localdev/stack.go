@@ -23,6 +23,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 )
 
@@ -31,6 +32,9 @@ import (
 //
 //go:embed seed.json
 var DefaultSeed []byte
+
+// LocalBus is the event bus of a local run.
+const LocalBus = "lmtokens-local"
 
 // CredentialsSecret is the name of the functions' credentials secret in the
 // local Secrets Manager.
@@ -46,6 +50,8 @@ type Stack struct {
 	Globex *lmsandbox.Portal
 	// Secrets is nil when the stack uses the real Secrets Manager.
 	Secrets *localsecrets.Server
+	// Events is the local EventBridge the functions put their events on.
+	Events *localevents.Server
 
 	env       []string
 	binDir    string
@@ -72,6 +78,8 @@ type Options struct {
 	SandboxConfig lmsandbox.Config
 	// SinglePortal leaves out the second portal, globex.
 	SinglePortal bool
+	// OnEvent sees every event the functions put on the local EventBridge.
+	OnEvent func(localevents.Event)
 }
 
 // Start brings up the sandbox and local Secrets Manager (unless Real) and
@@ -131,7 +139,10 @@ func Start(o Options) (*Stack, error) {
 			return nil, err
 		}
 	}
+	s.Events = localevents.Start()
+	s.Events.OnEvent = o.OnEvent
 	s.env = append([]string{
+		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + s.Events.URL, "EVENT_BUS_NAME=" + LocalBus,
 		"LM_CREDENTIALS_SECRET=" + CredentialsSecret,
 		"LM_BASE_URL=" + s.PortalURL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + smURL,
@@ -205,6 +216,9 @@ func (s *Stack) Close() {
 	s.functions = map[string]*lambdaruntime.Function{}
 	for _, srv := range s.servers {
 		_ = srv.Close()
+	}
+	if s.Events != nil {
+		s.Events.Close()
 	}
 }
 

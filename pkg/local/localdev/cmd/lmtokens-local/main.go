@@ -28,6 +28,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
+	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 )
 
 func main() {
@@ -150,7 +151,11 @@ func serve(args []string) error {
 	bin := fs.String("bin", "bin/local", "directory of <fn>/bootstrap binaries built for this machine")
 	_ = fs.Parse(args)
 	real := useReal()
-	stack, err := localdev.Start(localdev.Options{BinDir: *bin, Logs: os.Stderr, Real: real})
+	// Every event the functions put on the local EventBridge is logged.
+	logEvent := func(ev localevents.Event) {
+		fmt.Fprintf(os.Stderr, "event %s on %s: %s\n", ev.DetailType, ev.Bus, ev.Detail)
+	}
+	stack, err := localdev.Start(localdev.Options{BinDir: *bin, Logs: os.Stderr, Real: real, OnEvent: logEvent})
 	if err != nil {
 		return err
 	}

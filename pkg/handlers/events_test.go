@@ -1,0 +1,174 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	lmevents "github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+)
+
+// detailOf decodes an event's detail.
+func detailOf(t *testing.T, raw []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// Each change through the API emits exactly one schema-valid event naming
+// the caller, the token and, for create and delete, its secret; the create
+// goes through the real binary.
+func TestEveryChangeEmitsOneEvent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	const arn = "arn:aws:iam::123456789012:role/deployer"
+	withCaller := func(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest {
+		ev.RequestContext.Identity.UserArn = arn
+		return ev
+	}
+	create := e.startBinary(t, "create")
+	r := binaryHTTP(t, create, withCaller(rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"evented"}`, nil)))
+	var out handlers.CreateOutput
+	r.into(t, &out)
+	evs := e.events(t)
+	if len(evs) != 1 || evs[0].DetailType != lmevents.TokenCreated {
+		t.Fatalf("create emitted %v", evs)
+	}
+	d := detailOf(t, evs[0].Detail)
+	if d["caller"] != arn || d["tokenId"] != float64(out.ID) || d["secret"].(map[string]any)["name"] != out.Secret.Name || d["reason"] != "request" || d["requestId"] == "" {
+		t.Fatalf("created: %s", evs[0].Detail)
+	}
+
+	e.eb.Reset()
+	e.http(handlers.Toggle, withCaller(rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(2, out.ID), nil, `{"enabled":false,"note":"paused"}`, nil)))
+	evs = e.events(t)
+	if len(evs) != 1 || evs[0].DetailType != lmevents.TokenUpdated {
+		t.Fatalf("toggle emitted %v", evs)
+	}
+	d = detailOf(t, evs[0].Detail)
+	if fmt.Sprint(d["before"]) != "map[note:evented status:2]" || fmt.Sprint(d["after"]) != "map[note:paused status:1]" || d["caller"] != arn {
+		t.Fatalf("updated: %s", evs[0].Detail)
+	}
+
+	e.eb.Reset()
+	if _, err := e.invoke(handlers.Delete, map[string]any{"adminId": 2, "tokenId": out.ID}); err != nil {
+		t.Fatal(err)
+	}
+	evs = e.events(t)
+	if len(evs) != 1 || evs[0].DetailType != lmevents.TokenDeleted {
+		t.Fatalf("delete emitted %v", evs)
+	}
+	d = detailOf(t, evs[0].Detail)
+	if d["caller"] != "direct" || d["note"] != "paused" || d["secret"].(map[string]any)["deletionDate"] == nil {
+		t.Fatalf("deleted: %s", evs[0].Detail)
+	}
+
+	// Reads and refused requests change nothing and emit nothing.
+	e.eb.Reset()
+	e.http(handlers.List, rest("GET", "/tokens", nil, nil, "", nil))
+	e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(1, 0), nil, `{}`, nil)) // an administrator: 403
+	if evs := e.events(t); len(evs) != 0 {
+		t.Fatalf("%d events without a change", len(evs))
+	}
+}
+
+// Cleanup emits one event per change, a warning per token entering its
+// window (none in a dry run, which still reports them), and its summary.
+func TestCleanupEventsAndWarnings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	stale := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "stale", CreatedDaysAgo: 400, LastUsedDaysAgo: 120})
+	soon := e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "soon", CreatedDaysAgo: 400, LastUsedDaysAgo: 76.5}) // eligible in 13.5 days
+	e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "later", CreatedDaysAgo: 400, LastUsedDaysAgo: 50})
+
+	dry := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{"dryRun": true}})
+	if len(dry.Warnings) != 1 || dry.Warnings[0].TokenID != soon.ID {
+		t.Fatalf("dry run warnings %+v", dry.Warnings)
+	}
+	evs := e.events(t)
+	if len(evs) != 1 || evs[0].DetailType != lmevents.CleanupRunCompleted {
+		t.Fatalf("a dry run emitted %v", evs)
+	}
+
+	e.eb.Reset()
+	rep := e.cleanup(handlers.Toggle, scheduledEvent)
+	kinds := map[string]int{}
+	for _, ev := range e.events(t) {
+		kinds[ev.DetailType]++
+		d := detailOf(t, ev.Detail)
+		if d["caller"] != "schedule" || d["reason"] != "cleanup" {
+			t.Fatalf("%s: %s", ev.DetailType, ev.Detail)
+		}
+		switch ev.DetailType {
+		case lmevents.TokenUpdated:
+			if d["tokenId"] != float64(stale.ID) || fmt.Sprint(d["after"]) != "map[note:stale status:1]" {
+				t.Fatalf("updated: %s", ev.Detail)
+			}
+		case lmevents.TokenWillBeDisabled:
+			if d["tokenId"] != float64(soon.ID) || d["eligibleOn"] == nil || d["adminName"] != "grafana@example.com" {
+				t.Fatalf("warning: %s", ev.Detail)
+			}
+		case lmevents.CleanupRunCompleted:
+			if d["succeeded"] != float64(rep.Succeeded) || d["warned"] != 1.0 {
+				t.Fatalf("summary: %s", ev.Detail)
+			}
+		}
+	}
+	if kinds[lmevents.TokenUpdated] != 1 || kinds[lmevents.TokenWillBeDisabled] != 1 || kinds[lmevents.CleanupRunCompleted] != 1 || len(kinds) != 3 {
+		t.Fatalf("events %v", kinds)
+	}
+	// The delete stage warns before deleting.
+	e.eb.Reset()
+	e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{}}, "CLEANUP_UNUSED_DAYS=134")
+	var warned []string
+	for _, ev := range e.events(t) {
+		if ev.DetailType == lmevents.TokenWillBeDeleted {
+			warned = append(warned, string(ev.Detail))
+		}
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], fmt.Sprintf(`"tokenId":%d`, stale.ID)) {
+		t.Fatalf("delete warnings %v", warned)
+	}
+}
+
+// An event that cannot be delivered never fails or undoes the change: the
+// log carries it in full.
+func TestUndeliveredEventsStayInTheLog(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	e.eb.FailCalls(100)
+	r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"kept anyway"}`, nil))
+	if r.Status != 201 {
+		t.Fatalf("the change failed with its event: %d %s", r.Status, r.Raw)
+	}
+	id := int64(r.Body["id"].(float64))
+	if _, ok := e.portal.Token(id); !ok {
+		t.Fatal("the change was undone")
+	}
+	want := fmt.Sprintf(`"tokenId":%d`, id)
+	var line string
+	for _, l := range strings.Split(allLogs.String(), "\n") {
+		if strings.Contains(l, `"msg":"event not delivered"`) && strings.Contains(l, want) {
+			line = l
+		}
+	}
+	if line == "" || !strings.Contains(line, `"detailType":"API Token Created"`) || !strings.Contains(line, `"eventDeliveryFailed":1`) {
+		t.Fatalf("no log line carries the lost event")
+	}
+	// Entries refused one by one are retried.
+	e.eb.FailCalls(0)
+	e2 := newEnv(t, lmsandbox.Config{})
+	e2.eb.FailEntries(1)
+	e2.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{}`, nil))
+	if evs := e2.events(t); len(evs) != 1 {
+		t.Fatalf("%d events after a refused entry", len(evs))
+	}
+}

@@ -1,0 +1,152 @@
+// Package localevents is a local server speaking EventBridge's AWS JSON 1.1
+// PutEvents (X-Amz-Target: AWSEvents.PutEvents), reached by the real SDK
+// through AWS_ENDPOINT_URL_EVENTBRIDGE. It records the events it accepts,
+// enforces what PutEvents does (at most 10 entries, a JSON object as the
+// detail, 256 KB), answers per entry (FailedEntryCount) and can fail
+// entries or whole calls on purpose.
+package localevents
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Event is an accepted event.
+type Event struct {
+	ID         string
+	Bus        string
+	Source     string
+	DetailType string
+	Detail     json.RawMessage
+	Received   time.Time
+}
+
+// Server is the in-memory EventBridge.
+type Server struct {
+	mu          sync.Mutex
+	events      []Event
+	failEntries int // the next entries answered with an error code
+	failCalls   int // the next calls answered with a 500
+	srv         *httptest.Server
+	// URL is the endpoint to give the SDK.
+	URL string
+	// OnEvent, if set, sees each accepted event (make local logs them).
+	OnEvent func(Event)
+}
+
+// Start returns a server listening on a loopback port.
+func Start() *Server {
+	s := &Server{}
+	s.srv = httptest.NewServer(s)
+	s.URL = s.srv.URL
+	return s
+}
+
+// Close stops the server.
+func (s *Server) Close() { s.srv.Close() }
+
+// FailEntries makes the next n entries fail (an internal failure per entry).
+func (s *Server) FailEntries(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failEntries += n
+}
+
+// FailCalls makes the next n calls fail whole (HTTP 500).
+func (s *Server) FailCalls(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failCalls += n
+}
+
+// Events returns what was accepted, oldest first.
+func (s *Server) Events() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Event(nil), s.events...)
+}
+
+// Reset forgets the accepted events.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = nil
+}
+
+type entryIn struct {
+	Source       string `json:"Source"`
+	DetailType   string `json:"DetailType"`
+	Detail       string `json:"Detail"`
+	EventBusName string `json:"EventBusName"`
+}
+
+type entryOut struct {
+	EventID      string `json:"EventId,omitempty"`
+	ErrorCode    string `json:"ErrorCode,omitempty"`
+	ErrorMessage string `json:"ErrorMessage,omitempty"`
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	fail := func(status int, typ, msg string) {
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
+	}
+	if r.Header.Get("X-Amz-Target") != "AWSEvents.PutEvents" || !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		fail(400, "UnknownOperationException", "expected a signed AWSEvents.PutEvents")
+		return
+	}
+	var in struct {
+		Entries []entryIn `json:"Entries"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || len(in.Entries) == 0 || len(in.Entries) > 10 {
+		fail(400, "ValidationException", "Entries must hold 1 to 10 entries")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failCalls > 0 {
+		s.failCalls--
+		fail(500, "InternalException", "injected failure")
+		return
+	}
+	out := struct {
+		FailedEntryCount int        `json:"FailedEntryCount"`
+		Entries          []entryOut `json:"Entries"`
+	}{Entries: []entryOut{}}
+	for _, e := range in.Entries {
+		var detail map[string]any
+		switch {
+		case s.failEntries > 0:
+			s.failEntries--
+			out.FailedEntryCount++
+			out.Entries = append(out.Entries, entryOut{ErrorCode: "InternalFailure", ErrorMessage: "injected failure"})
+		case e.Source == "" || e.DetailType == "" || json.Unmarshal([]byte(e.Detail), &detail) != nil || len(e.Detail) > 256<<10:
+			out.FailedEntryCount++
+			out.Entries = append(out.Entries, entryOut{ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed."})
+		default:
+			id := newID()
+			ev := Event{ID: id, Bus: e.EventBusName, Source: e.Source, DetailType: e.DetailType, Detail: json.RawMessage(e.Detail), Received: time.Now()}
+			s.events = append(s.events, ev)
+			if s.OnEvent != nil {
+				s.OnEvent(ev)
+			}
+			out.Entries = append(out.Entries, entryOut{EventID: id})
+		}
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
