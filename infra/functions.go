@@ -94,8 +94,7 @@ func (b *builder) functions() error {
 			Actions:   jsii.Strings("secretsmanager:ListSecrets"),
 			Resources: jsii.Strings("*"),
 		}))
-		switch c.Binary {
-		case catalog.Create:
+		if c.Binary == catalog.Create || c.Binary == catalog.Provider {
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       str("StoreCreatedKeys"),
 				Actions:   jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:TagResource", "secretsmanager:DescribeSecret"),
@@ -116,7 +115,8 @@ func (b *builder) functions() error {
 					Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": fmt.Sprintf("secretsmanager.%s.amazonaws.com", *b.stack.Region())}},
 				}))
 			}
-		case catalog.Delete:
+		}
+		if c.Binary == catalog.Delete || c.Binary == catalog.Provider {
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       str("ScheduleDeletionOfStoredKeys"),
 				Actions:   jsii.Strings("secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret"),
@@ -133,6 +133,12 @@ func (b *builder) functions() error {
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(fn, &suppress, jsii.Bool(true))
 		awscdk.NewCfnOutput(b.stack, str(c.ID+"FunctionArn"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(), Description: str(c.Description)})
+		if c.Binary == catalog.Provider {
+			// Consumer stacks declare Custom::LogicMonitorApiToken with
+			// ServiceToken: !ImportValue <stack>-ServiceToken.
+			awscdk.NewCfnOutput(b.stack, str("ServiceToken"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(),
+				Description: str("ServiceToken of Custom::LogicMonitorApiToken"), ExportName: str(s.StackName() + "-ServiceToken")})
+		}
 	}
 	return nil
 }

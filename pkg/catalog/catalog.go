@@ -12,6 +12,8 @@ const (
 	Create = "create"
 	Toggle = "toggle"
 	Delete = "delete"
+	// Provider serves the Custom::LogicMonitorApiToken CloudFormation resource.
+	Provider = "provider"
 )
 
 // Route is one HTTP route of the public API.
@@ -60,6 +62,8 @@ var Functions = []Function{
 	{Name: Delete, ID: "Delete", Binary: Delete, TimeoutSeconds: 25, MemoryMB: 128,
 		Description: "lmtokens: delete a token and schedule its secret's deletion",
 		Routes:      []Route{{http.MethodDelete, "/admins/{adminId}/tokens/{tokenId}"}, {http.MethodDelete, "/portals/{portal}/admins/{adminId}/tokens/{tokenId}"}}},
+	{Name: Provider, ID: "Provider", Binary: Provider, TimeoutSeconds: 60, MemoryMB: 128,
+		Description: "lmtokens: the Custom::LogicMonitorApiToken CloudFormation resource"},
 	{Name: "cleanup-disable", ID: "CleanupDisable", Binary: Toggle, CleanupStage: "disable", TimeoutSeconds: 300, MemoryMB: 256,
 		Description: "lmtokens: cleanup stage 1, disable unused tokens"},
 	{Name: "cleanup-delete", ID: "CleanupDelete", Binary: Delete, CleanupStage: "delete", TimeoutSeconds: 300, MemoryMB: 256,

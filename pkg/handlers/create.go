@@ -30,6 +30,7 @@ type CreateOutput struct {
 	Status    int    `json:"status"`
 	Note      string `json:"note"`
 	CreatedOn int64  `json:"createdOn"`
+	AdminName string `json:"adminName,omitempty"`
 	// CreatedBy is the caller who asked for it, as recorded on its secret.
 	CreatedBy string            `json:"createdBy"`
 	Secret    secrets.SecretRef `json:"secret"`
@@ -134,7 +135,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 		return result{}, s.lostCreate(ctx, client, p, in, held, since, err)
 	}
 	out := CreateOutput{
-		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, Type: tok.Type, Status: tok.Status,
+		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, AdminName: tok.AdminName, Type: tok.Type, Status: tok.Status,
 		Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: p.keys.Name(in.AdminID, tok.ID)},
 	}
 	if tok.AccessKey == "" {

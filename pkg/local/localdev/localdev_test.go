@@ -101,6 +101,13 @@ func TestSampleEvents(t *testing.T) {
 			if sc, ok := out["statusCode"].(float64); ok && (sc < 200 || sc > 299) {
 				t.Fatalf("HTTP %v: %v", sc, out["body"])
 			}
+			var cfnEvent struct{ RequestId string }
+			if json.Unmarshal(ev, &cfnEvent) == nil && cfnEvent.RequestId != "" {
+				answer, ok := s.CFNAnswer(cfnEvent.RequestId)
+				if !ok || !strings.Contains(string(answer), `"Status":"SUCCESS"`) || !strings.Contains(string(answer), `"PhysicalResourceId":"lmtokens:`) {
+					t.Fatalf("CloudFormation answer: %s", answer)
+				}
+			}
 		})
 	}
 	for _, fn := range []string{catalog.List, catalog.Create, catalog.Toggle, catalog.Delete} {

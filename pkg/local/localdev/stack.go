@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,7 @@ type Stack struct {
 
 	env       []string
 	binDir    string
+	cfn       *cfnReceiver
 	logs      io.Writer
 	servers   []*http.Server
 	mu        sync.Mutex
@@ -85,7 +87,7 @@ type Options struct {
 // Start brings up the sandbox and local Secrets Manager (unless Real) and
 // prepares to start functions from BinDir.
 func Start(o Options) (*Stack, error) {
-	s := &Stack{binDir: o.BinDir, logs: o.Logs, functions: map[string]*lambdaruntime.Function{}}
+	s := &Stack{binDir: o.BinDir, logs: o.Logs, functions: map[string]*lambdaruntime.Function{}, cfn: &cfnReceiver{got: map[string]json.RawMessage{}}}
 	if s.logs == nil {
 		s.logs = io.Discard
 	}
@@ -197,12 +199,19 @@ func (s *Stack) Function(ctx context.Context, fn string) (*lambdaruntime.Functio
 	return f, nil
 }
 
-// Invoke sends one event to function fn.
+// Invoke sends one event to function fn. A CloudFormation event's
+// ResponseURL is pointed at a local receiver (see CFNAnswer).
 func (s *Stack) Invoke(ctx context.Context, fn string, event []byte) (lambdaruntime.Result, error) {
 	f, err := s.Function(ctx, fn)
 	if err != nil {
 		return lambdaruntime.Result{}, err
 	}
+	if s.cfn.url == "" {
+		if s.cfn.url, err = s.serve(s.cfn); err != nil {
+			return lambdaruntime.Result{}, err
+		}
+	}
+	event, _ = s.cfn.rewrite(event)
 	return f.Invoke(ctx, event)
 }
 

@@ -68,7 +68,7 @@ func useReal() bool {
 
 func invoke(args []string) error {
 	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
-	fn := fs.String("fn", "", "function: list, create, toggle, delete, cleanup-disable or cleanup-delete (default: from the event file's name)")
+	fn := fs.String("fn", "", "function: list, create, toggle, delete, provider, cleanup-disable or cleanup-delete (default: from the event file's name)")
 	bin := fs.String("bin", "bin/local", "directory of <fn>/bootstrap binaries built for this machine")
 	quiet := fs.Bool("q", false, "do not print the function's log lines")
 	_ = fs.Parse(args)
@@ -107,6 +107,20 @@ func invoke(args []string) error {
 	fmt.Println(string(out))
 	if res.Failed() {
 		return fmt.Errorf("%s returned a function error: %s: %s", *fn, res.ErrorType, res.ErrorMessage)
+	}
+	// A CloudFormation event: show what the function answered CloudFormation.
+	var cfnEvent struct{ RequestId string }
+	if json.Unmarshal(event, &cfnEvent) == nil && cfnEvent.RequestId != "" {
+		answer, ok := stack.CFNAnswer(cfnEvent.RequestId)
+		if !ok {
+			return fmt.Errorf("%s did not answer CloudFormation", *fn)
+		}
+		var a struct{ Status, Reason string }
+		_ = json.Unmarshal(answer, &a)
+		fmt.Printf("answered CloudFormation: %s\n", answer)
+		if a.Status != "SUCCESS" {
+			return fmt.Errorf("%s answered CloudFormation %s: %s", *fn, a.Status, a.Reason)
+		}
 	}
 	return nil
 }

@@ -1,0 +1,222 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/cfn"
+
+	"github.com/lmtokens/lmtokens/pkg/logging"
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+)
+
+// ResourceType is the custom resource the provider serves
+// (AWS::CloudFormation::CustomResource works as well).
+const ResourceType = "Custom::LogicMonitorApiToken"
+
+// tokenProps are a Custom::LogicMonitorApiToken's properties. CloudFormation
+// sends every value as a string.
+type tokenProps struct {
+	Portal  string
+	AdminID int64
+	Type    string
+	Status  int
+	Note    string
+}
+
+// knownProps are the properties a resource may have (ServiceToken is
+// CloudFormation's own).
+var knownProps = []string{"AdminId", "Note", "Type", "Status", "Portal", "ServiceToken"}
+
+func parseProps(raw map[string]any) (tokenProps, error) {
+	var p tokenProps
+	for k := range raw {
+		known := false
+		for _, n := range knownProps {
+			known = known || k == n
+		}
+		if !known {
+			return p, fmt.Errorf("unknown property %q (known: AdminId, Note, Type, Status, Portal)", k)
+		}
+	}
+	str := func(k string) (string, error) {
+		v, ok := raw[k]
+		if !ok || v == nil {
+			return "", nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			s = fmt.Sprint(v)
+		}
+		return s, nil
+	}
+	admin, _ := str("AdminId")
+	id, err := parseID(admin)
+	if err != nil {
+		return p, fmt.Errorf("property AdminId %q %v", admin, err)
+	}
+	p.AdminID = id
+	p.Portal, _ = str("Portal")
+	p.Note, _ = str("Note")
+	if e := checkNote(p.Note); e != nil {
+		return p, errors.New(e.Message)
+	}
+	p.Type, _ = str("Type")
+	if p.Type == "" {
+		p.Type = logicmonitor.TypeLMv1
+	}
+	if e := checkType(p.Type); e != nil {
+		return p, errors.New(e.Message)
+	}
+	status, _ := str("Status")
+	switch status {
+	case "", "enabled":
+		p.Status = logicmonitor.StatusEnabled
+	case "disabled":
+		p.Status = logicmonitor.StatusDisabled
+	default:
+		return p, fmt.Errorf("property Status %q must be enabled or disabled", status)
+	}
+	return p, nil
+}
+
+// physicalID names the portal, the user and the token, and is stable for
+// the token's life: lmtokens:<portal|default>:<adminId>:<tokenId>.
+func physicalID(portal string, adminID, tokenID int64) string {
+	if portal == "" {
+		portal = "default"
+	}
+	return fmt.Sprintf("lmtokens:%s:%d:%d", portal, adminID, tokenID)
+}
+
+// parsePhysicalID reads a physical id; ok is false for any other id (one
+// CloudFormation made up for a create that failed).
+func parsePhysicalID(id string) (portal string, adminID, tokenID int64, ok bool) {
+	parts := strings.Split(id, ":")
+	if len(parts) != 4 || parts[0] != "lmtokens" {
+		return "", 0, 0, false
+	}
+	a, err1 := parseID(parts[2])
+	t, err2 := parseID(parts[3])
+	if err1 != nil || err2 != nil {
+		return "", 0, 0, false
+	}
+	if parts[1] != "default" {
+		portal = parts[1]
+	}
+	return portal, a, t, true
+}
+
+// Provider is the Lambda handler of the custom resource provider: it
+// answers CloudFormation at its pre-signed URL whatever happens (a failure,
+// a panic, a deadline that nears) and never puts a key in the answer.
+func (s *Service) Provider() func(context.Context, cfn.Event) (string, error) {
+	wrapped := cfn.LambdaWrap(s.customResource)
+	return func(ctx context.Context, ev cfn.Event) (string, error) {
+		start := time.Now()
+		counter := s.counter()
+		ctx = logging.WithWho(ctx, logging.Who{Caller: "cloudformation:" + ev.StackID})
+		work, cancel := reserveForCleanUp(ctx)
+		defer cancel()
+		reason, err := wrapped(work, ev)
+		attrs := []any{slog.String("function", "provider"), slog.String("requestType", string(ev.RequestType)),
+			slog.String("logicalResourceId", ev.LogicalResourceID), slog.String("physicalResourceId", ev.PhysicalResourceID),
+			slog.Int64("lmRequests", counter()), slog.Int64("durationMs", time.Since(start).Milliseconds())}
+		if err != nil || reason != "" {
+			s.log.ErrorContext(ctx, "custom resource answer not delivered", append(attrs, slog.String("error", fmt.Sprint(err, reason)))...)
+		} else {
+			s.log.InfoContext(ctx, "custom resource done", attrs...)
+		}
+		return reason, err
+	}
+}
+
+// customResource carries out one CloudFormation request.
+func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+	if s.cfgErr != nil {
+		return "", nil, fmt.Errorf("configuration: %v", s.cfgErr)
+	}
+	switch ev.RequestType {
+	case cfn.RequestDelete:
+		return s.deleteResource(ctx, ev)
+	case cfn.RequestCreate:
+		p, err := parseProps(ev.ResourceProperties)
+		if err != nil {
+			return "", nil, err
+		}
+		return s.createResource(ctx, ev, p)
+	case cfn.RequestUpdate:
+		p, err := parseProps(ev.ResourceProperties)
+		if err != nil {
+			return ev.PhysicalResourceID, nil, err
+		}
+		portal, admin, token, ok := parsePhysicalID(ev.PhysicalResourceID)
+		old, _ := parseProps(ev.OldResourceProperties)
+		if !ok || portal != p.Portal || admin != p.AdminID || old.Type != p.Type {
+			// A new token; CloudFormation deletes the old one afterwards.
+			return s.createResource(ctx, ev, p)
+		}
+		return s.updateResource(ctx, p, token)
+	}
+	return "", nil, fmt.Errorf("unknown RequestType %q", ev.RequestType)
+}
+
+// createResource makes the token with the request's id as idempotency key:
+// CloudFormation's retry of the same request makes nothing twice.
+func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps) (string, map[string]any, error) {
+	h := sha256.Sum256([]byte(ev.StackID + "\x00" + ev.LogicalResourceID + "\x00" + ev.RequestID))
+	res, err := s.create(ctx, CreateInput{Portal: p.Portal, AdminID: p.AdminID, Type: p.Type, Status: p.Status, Note: p.Note,
+		IdempotencyKey: "cfn-" + hex.EncodeToString(h[:])})
+	if err != nil {
+		return "", nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
+	}
+	out := res.body.(CreateOutput)
+	return physicalID(p.Portal, out.AdminID, out.ID), map[string]any{
+		"TokenId": strconv.FormatInt(out.ID, 10), "AccessId": out.AccessID, "SecretArn": out.Secret.ARN,
+		"SecretName": out.Secret.Name, "AdminName": out.AdminName,
+	}, nil
+}
+
+// updateResource changes note and status in place.
+func (s *Service) updateResource(ctx context.Context, p tokenProps, tokenID int64) (string, map[string]any, error) {
+	id := physicalID(p.Portal, p.AdminID, tokenID)
+	status, note := p.Status, p.Note
+	res, err := s.toggle(ctx, ToggleInput{Portal: p.Portal, AdminID: p.AdminID, TokenID: tokenID, Status: &status, Note: &note})
+	if err != nil {
+		return id, nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
+	}
+	tok := res.body.(*logicmonitor.Token)
+	st, err := s.portal(ctx, p.Portal)
+	if err != nil {
+		return id, nil, err
+	}
+	data := map[string]any{"TokenId": strconv.FormatInt(tokenID, 10), "AccessId": tok.AccessID, "AdminName": tok.AdminName,
+		"SecretName": st.keys.Name(p.AdminID, tokenID), "SecretArn": ""}
+	if ref, err := st.keys.Describe(ctx, st.keys.Name(p.AdminID, tokenID)); err == nil && ref != nil {
+		data["SecretArn"] = ref.ARN
+	}
+	return id, data, nil
+}
+
+// deleteResource deletes the token and schedules its secret's deletion. A
+// resource that never became a token (its create failed), or whose token is
+// gone, deletes fine, so a failed stack can roll back and be deleted.
+func (s *Service) deleteResource(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+	portal, admin, token, ok := parsePhysicalID(ev.PhysicalResourceID)
+	if !ok {
+		return ev.PhysicalResourceID, nil, nil
+	}
+	if _, err := s.remove(ctx, DeleteInput{Portal: portal, AdminID: admin, TokenID: token}); err != nil {
+		if e := classify(err, s.cfg.CredentialsSecret); e.Status != 404 {
+			return ev.PhysicalResourceID, nil, errors.New(e.Message)
+		}
+	}
+	return ev.PhysicalResourceID, nil, nil
+}

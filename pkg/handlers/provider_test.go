@@ -1,0 +1,152 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/cfn"
+
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+)
+
+// receiver stands in for CloudFormation's pre-signed response URLs.
+type receiver struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	got map[string]cfn.Response
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{got: map[string]cfn.Response{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		var resp cfn.Response
+		if req.Method != http.MethodPut || req.Header.Get("Content-Type") != "" || len(body) > 4096 || json.Unmarshal(body, &resp) != nil {
+			t.Errorf("not CloudFormation's answer: %s %q %d bytes", req.Method, req.Header.Get("Content-Type"), len(body))
+		}
+		r.mu.Lock()
+		r.got[req.URL.Path] = resp
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) answer(t *testing.T, requestID string) cfn.Response {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	resp, ok := r.got["/"+requestID]
+	if !ok {
+		t.Fatalf("no answer to %s", requestID)
+	}
+	return resp
+}
+
+func cfnEvent(r *receiver, kind cfn.RequestType, requestID, physical string, props, old map[string]any) cfn.Event {
+	if props != nil {
+		props["ServiceToken"] = "arn:aws:lambda:us-east-1:123456789012:function:lmtokens-provider"
+	}
+	return cfn.Event{
+		RequestType: kind, RequestID: requestID, ResponseURL: r.srv.URL + "/" + requestID, ResourceType: "Custom::LogicMonitorApiToken",
+		LogicalResourceID: "PipelineToken", StackID: "arn:aws:cloudformation:us-east-1:123456789012:stack/consumer/1",
+		PhysicalResourceID: physical, ResourceProperties: props, OldResourceProperties: old,
+	}
+}
+
+// The provider through the real binary: create, a retried create, update
+// in place and by replacement, delete, and a rollback of a failed create.
+func TestCustomResourceLifecycle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	rcv := newReceiver(t)
+	l2, l3 := e.ledger(2), e.ledger(3)
+	f := e.startBinary(t, "provider")
+	send := func(ev cfn.Event) cfn.Response {
+		t.Helper()
+		if res := invokeBinary(t, f, ev); res.Failed() {
+			t.Fatalf("%s: %s", res.ErrorType, res.ErrorMessage)
+		}
+		return rcv.answer(t, ev.RequestID)
+	}
+
+	props := map[string]any{"AdminId": "2", "Note": "consumer pipeline"}
+	created := send(cfnEvent(rcv, cfn.RequestCreate, "req-1", "", props, nil))
+	id := fmt.Sprint(created.Data["TokenId"])
+	if created.Status != cfn.StatusSuccess || created.PhysicalResourceID != "lmtokens:default:2:"+id || created.Data["SecretName"] != "logicmonitor/api-tokens/2/"+id ||
+		!strings.HasPrefix(fmt.Sprint(created.Data["SecretArn"]), "arn:aws:secretsmanager:") || created.Data["AdminName"] != "ci@example.com" || created.Data["AccessId"] == "" {
+		t.Fatalf("create: %+v", created)
+	}
+	// CloudFormation retries the same request: nothing is made twice.
+	again := send(cfnEvent(rcv, cfn.RequestCreate, "req-1", "", map[string]any{"AdminId": "2", "Note": "consumer pipeline"}, nil))
+	if again.PhysicalResourceID != created.PhysicalResourceID {
+		t.Fatalf("retried create: %+v", again)
+	}
+	l2.want(t, 1, 0)
+
+	// In place: note and status.
+	upd := send(cfnEvent(rcv, cfn.RequestUpdate, "req-2", created.PhysicalResourceID,
+		map[string]any{"AdminId": "2", "Note": "renamed", "Status": "disabled"}, props))
+	tok, _ := e.portal.Token(int64(mustAtoi(t, id)))
+	if upd.Status != cfn.StatusSuccess || upd.PhysicalResourceID != created.PhysicalResourceID || tok.Note != "renamed" || tok.Status != 1 || upd.Data["SecretArn"] != created.Data["SecretArn"] {
+		t.Fatalf("update in place: %+v, token %+v", upd, tok)
+	}
+	// By replacement: another user is another token; CloudFormation then
+	// deletes the old one.
+	repl := send(cfnEvent(rcv, cfn.RequestUpdate, "req-3", created.PhysicalResourceID,
+		map[string]any{"AdminId": "3", "Note": "renamed"}, map[string]any{"AdminId": "2", "Note": "renamed", "Status": "disabled"}))
+	if repl.Status != cfn.StatusSuccess || !strings.HasPrefix(repl.PhysicalResourceID, "lmtokens:default:3:") {
+		t.Fatalf("replacement: %+v", repl)
+	}
+	l3.want(t, 1, 0)
+	if del := send(cfnEvent(rcv, cfn.RequestDelete, "req-4", created.PhysicalResourceID, map[string]any{"AdminId": "2", "Note": "renamed"}, nil)); del.Status != cfn.StatusSuccess {
+		t.Fatalf("delete: %+v", del)
+	}
+	if _, ok := e.portal.Token(int64(mustAtoi(t, id))); ok {
+		t.Fatal("the old token is still there")
+	}
+	if sec, _ := e.sm.Get("logicmonitor/api-tokens/2/" + id); sec.DeletedDate.IsZero() {
+		t.Fatal("the old key's secret is not scheduled for deletion")
+	}
+	// Deleting what is already gone succeeds (a stack can always be deleted).
+	if del := send(cfnEvent(rcv, cfn.RequestDelete, "req-5", created.PhysicalResourceID, nil, nil)); del.Status != cfn.StatusSuccess {
+		t.Fatalf("second delete: %+v", del)
+	}
+
+	// Invalid properties and a protected user fail with a reason, and the
+	// rollback's delete of the never-created resource succeeds.
+	for i, bad := range []map[string]any{{"AdminId": "002"}, {"AdminId": "2", "Type": "magic"}, {"AdminId": "2", "Color": "red"}, {"AdminId": "1"}} {
+		rid := fmt.Sprintf("bad-%d", i)
+		failed := send(cfnEvent(rcv, cfn.RequestCreate, rid, "", bad, nil))
+		if failed.Status != cfn.StatusFailed || failed.Reason == "" {
+			t.Fatalf("%v: %+v", bad, failed)
+		}
+		if rb := send(cfnEvent(rcv, cfn.RequestDelete, rid+"-rollback", failed.PhysicalResourceID, bad, nil)); rb.Status != cfn.StatusSuccess {
+			t.Fatalf("rollback of %v: %+v", bad, rb)
+		}
+	}
+	l2.want(t, 0, 0)
+	for _, resp := range rcv.got {
+		raw, _ := json.Marshal(resp)
+		for _, tok := range e.portal.Tokens() {
+			if strings.Contains(string(raw), tok.AccessKey) {
+				t.Fatal("a key is in an answer to CloudFormation")
+			}
+		}
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
