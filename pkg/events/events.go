@@ -12,13 +12,10 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 )
 
 // Source is every event's source.
@@ -86,9 +83,9 @@ type Event struct {
 	Detail     any
 }
 
-// API is the part of the EventBridge client lmtokens calls.
+// API is the EventBridge operation lmtokens calls (Client implements it).
 type API interface {
-	PutEvents(context.Context, *eventbridge.PutEventsInput, ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
+	PutEvents(context.Context, []Entry) ([]EntryResult, error)
 }
 
 // Emitter puts events on one bus. With no bus it does nothing.
@@ -124,7 +121,7 @@ func (e *Emitter) Emit(ctx context.Context, evs ...Event) (undelivered int) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
-	var pending []types.PutEventsRequestEntry
+	var pending []Entry
 	for _, ev := range evs {
 		detail, err := json.Marshal(ev.Detail)
 		if err != nil || len(detail) > maxEntryBytes {
@@ -132,9 +129,7 @@ func (e *Emitter) Emit(ctx context.Context, evs ...Event) (undelivered int) {
 			undelivered++
 			continue
 		}
-		pending = append(pending, types.PutEventsRequestEntry{
-			Source: aws.String(Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(string(detail)), EventBusName: aws.String(e.Bus),
-		})
+		pending = append(pending, Entry{Source: Source, DetailType: ev.DetailType, Detail: string(detail), EventBusName: e.Bus})
 	}
 	for start := 0; start < len(pending); start += maxEntries {
 		undelivered += e.put(ctx, pending[start:min(start+maxEntries, len(pending))])
@@ -142,21 +137,20 @@ func (e *Emitter) Emit(ctx context.Context, evs ...Event) (undelivered int) {
 	return undelivered
 }
 
-// put delivers one batch, retrying the entries EventBridge refused.
-func (e *Emitter) put(ctx context.Context, batch []types.PutEventsRequestEntry) int {
+// put delivers one batch, retrying the entries EventBridge refused (and
+// the whole batch after a failed call) with backoff within the timeout.
+func (e *Emitter) put(ctx context.Context, batch []Entry) int {
 	reason := ""
 	for attempt := 0; len(batch) > 0; attempt++ {
-		out, err := e.API.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: batch})
-		var retry []types.PutEventsRequestEntry
-		switch {
-		case err != nil:
+		results, err := e.API.PutEvents(ctx, batch)
+		var retry []Entry
+		if err != nil {
 			retry, reason = batch, err.Error()
-		case out.FailedEntryCount > 0:
-			for i, r := range out.Entries {
-				if r.ErrorCode != nil && i < len(batch) {
-					retry = append(retry, batch[i])
-					reason = aws.ToString(r.ErrorCode) + ": " + aws.ToString(r.ErrorMessage)
-				}
+		}
+		for i, r := range results {
+			if r.ErrorCode != "" {
+				retry = append(retry, batch[i])
+				reason = r.ErrorCode + ": " + r.ErrorMessage
 			}
 		}
 		batch = retry
@@ -164,13 +158,13 @@ func (e *Emitter) put(ctx context.Context, batch []types.PutEventsRequestEntry) 
 			return 0
 		}
 		wait := time.Duration(100<<min(attempt, 4)) * time.Millisecond
-		if dl, _ := ctx.Deadline(); time.Until(dl) < wait || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if dl, _ := ctx.Deadline(); time.Until(dl) < wait {
 			break
 		}
 		time.Sleep(wait)
 	}
 	for _, entry := range batch {
-		e.lost(ctx, aws.ToString(entry.DetailType), aws.ToString(entry.Detail), reason)
+		e.lost(ctx, entry.DetailType, entry.Detail, reason)
 	}
 	return len(batch)
 }
@@ -185,9 +179,9 @@ func (e *Emitter) lost(ctx context.Context, detailType, detail, reason string) {
 }
 
 // NewFromEnv builds the emitter a function runs: the bus EVENT_BUS_NAME
-// names (none: no events), and an EventBridge client from Lambda's
-// environment, without the SDK's config loader (as secrets.NewClientFromEnv
-// does), honouring AWS_ENDPOINT_URL_EVENTBRIDGE.
+// names (none: no events), reached at AWS_ENDPOINT_URL_EVENTBRIDGE (or
+// AWS_ENDPOINT_URL, the SDK's own settings) or EventBridge's regional
+// endpoint, with the credentials Lambda puts in the environment.
 func NewFromEnv(log *slog.Logger) (*Emitter, error) {
 	bus := os.Getenv("EVENT_BUS_NAME")
 	if bus == "" {
@@ -198,20 +192,16 @@ func NewFromEnv(log *slog.Logger) (*Emitter, error) {
 	if region == "" || id == "" || key == "" {
 		return nil, errors.New("EVENT_BUS_NAME is set, but AWS_REGION or the AWS credentials are not")
 	}
-	opts := eventbridge.Options{
-		Region:      region,
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, key, os.Getenv("AWS_SESSION_TOKEN"))),
-	}
+	endpoint := "https://events." + region + ".amazonaws.com"
 	if os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") != "true" {
 		for _, name := range []string{"AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL"} {
 			if ep := os.Getenv(name); ep != "" {
-				opts.BaseEndpoint = aws.String(ep)
+				endpoint = ep
 				break
 			}
 		}
 	}
-	if n, err := strconv.Atoi(os.Getenv("AWS_MAX_ATTEMPTS")); err == nil && n > 0 {
-		opts.RetryMaxAttempts = n
-	}
-	return &Emitter{API: eventbridge.New(opts), Bus: bus, Log: log}, nil
+	client := &Client{Endpoint: endpoint, Region: region,
+		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, key, os.Getenv("AWS_SESSION_TOKEN")))}
+	return &Emitter{API: client, Bus: bus, Log: log}, nil
 }

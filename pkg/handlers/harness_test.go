@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	lmevents "github.com/lmtokens/lmtokens/pkg/events"
@@ -139,10 +138,7 @@ func (e *env) service(cfg handlers.Config) *handlers.Service {
 
 // emitter puts events on the env's local EventBridge through the real SDK.
 func (e *env) emitter() *lmevents.Emitter {
-	api := eventbridge.New(eventbridge.Options{
-		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""),
-		BaseEndpoint: aws.String(e.eb.URL), RetryMaxAttempts: 2,
-	})
+	api := &lmevents.Client{Endpoint: e.eb.URL, Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", "")}
 	return &lmevents.Emitter{API: api, Bus: testBus, Log: e.logger(), Timeout: 2 * time.Second}
 }
 
