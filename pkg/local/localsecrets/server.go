@@ -23,6 +23,7 @@
 package localsecrets
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -68,6 +69,10 @@ type Secret struct {
 	Created      time.Time
 	DeletedDate  time.Time // zero unless scheduled for deletion
 	RecoveryDays int64
+	// Rotation, as RotateSecret configures it.
+	RotationEnabled   bool
+	RotationLambdaARN string
+	RotationDays      int64
 
 	// history holds what reads may still see while SetLag is in force.
 	history []snapshot
@@ -101,7 +106,24 @@ type Server struct {
 	srv     *httptest.Server
 	// URL is the endpoint to give the SDK (AWS_ENDPOINT_URL_SECRETS_MANAGER).
 	URL string
+	// Rotator runs one step of a rotation, as Secrets Manager invokes the
+	// rotation function (tests and local runs invoke its real binary). Nil:
+	// RotateSecret only records the pending version.
+	Rotator func(ctx context.Context, lambdaARN string, step RotationStep) error
+
+	rotations sync.WaitGroup
+	outcomes  map[string][]error // secret name -> each rotation's outcome
 }
+
+// RotationStep is the event Secrets Manager sends a rotation function.
+type RotationStep struct {
+	SecretID           string `json:"SecretId"`
+	ClientRequestToken string `json:"ClientRequestToken"`
+	Step               string `json:"Step"`
+}
+
+// Rotation steps, in the order Secrets Manager runs them.
+var RotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
 
 // Failure is an error answered instead of carrying out a call.
 type Failure struct {
@@ -417,6 +439,8 @@ func (s *Server) operation(op string, in request) (any, *awsError) {
 		return s.list(in)
 	case "UpdateSecretVersionStage":
 		return s.updateStage(in)
+	case "RotateSecret":
+		return s.rotate(in)
 	}
 	return nil, &awsError{400, "UnknownOperationException", "operation " + op + " is not supported by the local server"}
 }
@@ -450,6 +474,11 @@ type request struct {
 	VersionStages              []string   `json:"VersionStages"`
 	MoveToVersionID            string     `json:"MoveToVersionId"`
 	RemoveFromVersionID        string     `json:"RemoveFromVersionId"`
+	RotationLambdaARN          string     `json:"RotationLambdaARN"`
+	RotationRules              *struct {
+		AutomaticallyAfterDays int64 `json:"AutomaticallyAfterDays"`
+	} `json:"RotationRules"`
+	RotateImmediately *bool `json:"RotateImmediately"`
 }
 
 func checkToken(t string) *awsError {
@@ -637,6 +666,11 @@ func (s *Server) describeOut(sec *Secret) map[string]any {
 	if !sec.DeletedDate.IsZero() {
 		out["DeletedDate"] = float64(sec.DeletedDate.UnixMilli()) / 1000
 	}
+	if sec.RotationEnabled {
+		out["RotationEnabled"] = true
+		out["RotationLambdaARN"] = sec.RotationLambdaARN
+		out["RotationRules"] = map[string]any{"AutomaticallyAfterDays": sec.RotationDays}
+	}
 	return out
 }
 
@@ -749,4 +783,86 @@ func matchFilters(sec *Secret, filters []filterIn) bool {
 		}
 	}
 	return true
+}
+
+// rotate configures rotation and, unless told not to, starts one: a new
+// version labelled AWSPENDING with no value, then the four steps, each
+// through Rotator, asynchronously as Secrets Manager runs them. A step that
+// fails ends the rotation and leaves AWSPENDING where it is; a rotation is
+// refused while a previous one is unfinished.
+func (s *Server) rotate(in request) (any, *awsError) {
+	sec, err := s.live(in.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkToken(in.ClientRequestToken); err != nil {
+		return nil, err
+	}
+	for v, sts := range sec.Stages {
+		if slices.Contains(sts, StagePending) && !slices.Contains(sts, StageCurrent) && v != in.ClientRequestToken {
+			return nil, errInvalidRequest("A previous rotation isn't complete. That rotation will be reattempted.")
+		}
+	}
+	if in.RotationLambdaARN != "" {
+		sec.RotationLambdaARN = in.RotationLambdaARN
+	}
+	if in.RotationRules != nil {
+		sec.RotationDays = in.RotationRules.AutomaticallyAfterDays
+	}
+	if sec.RotationLambdaARN == "" {
+		return nil, errInvalidRequest("No Lambda rotation function ARN is associated with this secret.")
+	}
+	sec.RotationEnabled = true
+	token := in.ClientRequestToken
+	if token == "" {
+		token = newID()
+	}
+	out := map[string]any{"ARN": sec.ARN, "Name": sec.Name}
+	if in.RotateImmediately != nil && !*in.RotateImmediately {
+		s.commit(sec)
+		return out, nil
+	}
+	if _, ok := sec.Stages[token]; !ok {
+		sec.Stages[token] = []string{StagePending} // no value until createSecret puts one
+	}
+	s.commit(sec)
+	out["VersionId"] = token
+	if s.Rotator != nil {
+		s.rotations.Add(1)
+		go s.runRotation(sec.Name, sec.RotationLambdaARN, token)
+	}
+	return out, nil
+}
+
+func (s *Server) runRotation(name, lambdaARN, token string) {
+	defer s.rotations.Done()
+	var failed error
+	for _, step := range RotationSteps {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: name, ClientRequestToken: token, Step: step})
+		cancel()
+		if err != nil {
+			failed = fmt.Errorf("%s: %w", step, err)
+			break
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.outcomes == nil {
+		s.outcomes = map[string][]error{}
+	}
+	s.outcomes[name] = append(s.outcomes[name], failed)
+}
+
+// WaitRotations waits for the rotations under way and returns each
+// rotation's outcome (nil: it finished) per secret name.
+func (s *Server) WaitRotations() map[string][]error {
+	s.rotations.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string][]error{}
+	for k, v := range s.outcomes {
+		out[k] = append([]error(nil), v...)
+	}
+	return out
 }

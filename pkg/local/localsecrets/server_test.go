@@ -3,6 +3,9 @@ package localsecrets_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +143,80 @@ func server(t *testing.T) (*localsecrets.Server, *secretsmanager.Client) {
 		Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
 	})
+}
+
+// RotateSecret as AWS runs it: a valueless AWSPENDING version, then the
+// four steps through the rotation function; a failed step leaves
+// AWSPENDING and AWSCURRENT where they are, and blocks the next rotation
+// until it is retried.
+func TestRotateSecret(t *testing.T) {
+	srv, c := server(t)
+	ctx := context.Background()
+	c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("k"), SecretString: aws.String("v1")})
+	failAt := ""
+	var seen []string
+	srv.Rotator = func(ctx context.Context, arn string, st localsecrets.RotationStep) error {
+		seen = append(seen, st.Step)
+		if st.Step == failAt {
+			return errors.New("injected")
+		}
+		switch st.Step {
+		case "createSecret":
+			// The pending version has no value until the first createSecret
+			// puts one; a retried step finds it and does nothing.
+			var nf *types.ResourceNotFoundException
+			_, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(st.SecretID), VersionId: aws.String(st.ClientRequestToken), VersionStage: aws.String("AWSPENDING")})
+			switch {
+			case err == nil && len(seen) > 1:
+				return nil
+			case !errors.As(err, &nf):
+				return fmt.Errorf("pending value before createSecret: %v", err)
+			}
+			_, err = c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(st.SecretID), ClientRequestToken: aws.String(st.ClientRequestToken),
+				SecretString: aws.String("v2"), VersionStages: []string{"AWSPENDING"}})
+			return err
+		case "finishSecret":
+			d, _ := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(st.SecretID)})
+			current := ""
+			for v, stages := range d.VersionIdsToStages {
+				if slices.Contains(stages, "AWSCURRENT") {
+					current = v
+				}
+			}
+			_, err := c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(st.SecretID), VersionStage: aws.String("AWSCURRENT"),
+				MoveToVersionId: aws.String(st.ClientRequestToken), RemoveFromVersionId: aws.String(current)})
+			return err
+		}
+		return nil
+	}
+	failAt = "testSecret"
+	token := "44444444-2222-3333-4444-555555555555"
+	if _, err := c.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("k"), ClientRequestToken: aws.String(token),
+		RotationLambdaARN: aws.String("arn:aws:lambda:us-east-1:123456789012:function:rotate"), RotationRules: &types.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := srv.WaitRotations(); out["k"][0] == nil || strings.Join(seen, ",") != "createSecret,setSecret,testSecret" {
+		t.Fatalf("failed rotation: %v after %v", out, seen)
+	}
+	if got, _ := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("k")}); aws.ToString(got.SecretString) != "v1" {
+		t.Fatal("a failed rotation moved AWSCURRENT")
+	}
+	var invalid *types.InvalidRequestException
+	if _, err := c.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("k")}); !errors.As(err, &invalid) {
+		t.Fatalf("a rotation over an unfinished one: %v", err)
+	}
+	// Retried with the same token, it completes.
+	failAt, seen = "", []string{"retry"}
+	if _, err := c.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("k"), ClientRequestToken: aws.String(token)}); err != nil {
+		t.Fatal(err)
+	}
+	if out := srv.WaitRotations(); out["k"][1] != nil {
+		t.Fatalf("retried rotation: %v", out)
+	}
+	got, _ := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("k")})
+	prev, _ := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("k"), VersionStage: aws.String("AWSPREVIOUS")})
+	d, _ := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("k")})
+	if aws.ToString(got.SecretString) != "v2" || aws.ToString(prev.SecretString) != "v1" || !aws.ToBool(d.RotationEnabled) || aws.ToInt64(d.RotationRules.AutomaticallyAfterDays) != 30 {
+		t.Fatalf("after rotation: current %s, previous %s, %+v", aws.ToString(got.SecretString), aws.ToString(prev.SecretString), d)
+	}
 }
