@@ -118,20 +118,31 @@ func parsePhysicalID(id string) (portal string, adminID, tokenID int64, ok bool)
 // answers CloudFormation at its pre-signed URL whatever happens (a failure,
 // a panic, a deadline that nears) and never puts a key in the answer.
 func (s *Service) Provider() func(context.Context, cfn.Event) (string, error) {
-	wrapped := cfn.LambdaWrap(s.customResource)
 	return func(ctx context.Context, ev cfn.Event) (string, error) {
 		start := time.Now()
 		counter := s.counter()
 		ctx = logging.WithWho(ctx, logging.Who{Caller: "cloudformation:" + ev.StackID})
 		work, cancel := reserveForCleanUp(ctx)
 		defer cancel()
+		// The log names what was answered (the physical id of a Create is
+		// only known afterwards) and why a FAILED answer failed.
+		var physicalID string
+		var failure error
+		wrapped := cfn.LambdaWrap(func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+			id, data, err := s.customResource(ctx, ev)
+			physicalID, failure = id, err
+			return id, data, err
+		})
 		reason, err := wrapped(work, ev)
 		attrs := []any{slog.String("function", "provider"), slog.String("requestType", string(ev.RequestType)),
-			slog.String("logicalResourceId", ev.LogicalResourceID), slog.String("physicalResourceId", ev.PhysicalResourceID),
+			slog.String("logicalResourceId", ev.LogicalResourceID), slog.String("physicalResourceId", physicalID),
 			slog.Int64("lmRequests", counter()), slog.Int64("durationMs", time.Since(start).Milliseconds())}
-		if err != nil || reason != "" {
+		switch {
+		case err != nil || reason != "":
 			s.log.ErrorContext(ctx, "custom resource answer not delivered", append(attrs, slog.String("error", fmt.Sprint(err, reason)))...)
-		} else {
+		case failure != nil:
+			s.log.WarnContext(ctx, "custom resource answered FAILED", append(attrs, slog.String("error", failure.Error()))...)
+		default:
 			s.log.InfoContext(ctx, "custom resource done", attrs...)
 		}
 		return reason, err

@@ -132,6 +132,13 @@ func TestCustomResourceLifecycle(t *testing.T) {
 		}
 	}
 	l2.want(t, 0, 0)
+	// The audit log names the physical id a Create answered and why a
+	// FAILED answer failed.
+	logs := allLogs.String()
+	if !strings.Contains(logs, `"msg":"custom resource done","function":"provider","requestType":"Create","logicalResourceId":"PipelineToken","physicalResourceId":"`+created.PhysicalResourceID+`"`) ||
+		!strings.Contains(logs, `"msg":"custom resource answered FAILED"`) {
+		t.Fatal("the provider's log does not name what it answered")
+	}
 	for _, resp := range rcv.got {
 		raw, _ := json.Marshal(resp)
 		for _, tok := range e.portal.Tokens() {
