@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -299,6 +300,22 @@ func TestToggle(t *testing.T) {
 	out, err := e.invoke(handlers.Toggle, map[string]any{"adminId": "2", "tokenId": tok.ID, "status": 2})
 	if err != nil || toMap(t, out)["status"] != 2.0 {
 		t.Fatalf("direct enable: %v %v", out, err)
+	}
+}
+
+// A note written by someone else between the toggle's read and its write
+// stays: the write sends only the fields the caller asked to change.
+func TestToggleKeepsAChangeMadeBetweenReadAndWrite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	tok := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "ci"})
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "/setting/admins/2/apitokens", Then: func(p *lmsandbox.Portal) {
+		p.Update(tok.ID, func(t *lmsandbox.Token) { t.Note = "ci #keep (written meanwhile)" })
+	}})
+	r := e.http(handlers.Toggle, rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(2, tok.ID), nil, `{"enabled":false}`, nil))
+	got, _ := e.portal.Token(tok.ID)
+	if r.Status != 200 || got.Status != 1 || got.Note != "ci #keep (written meanwhile)" || r.Body["note"] != got.Note {
+		t.Fatalf("disable reverted a note written meanwhile: %d %s, portal %+v", r.Status, r.Raw, got)
 	}
 }
 

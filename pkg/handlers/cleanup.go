@@ -132,7 +132,8 @@ func (t *cleanupTarget) Get(ctx context.Context, tok logicmonitor.Token) (*logic
 // deletion.
 func (t *cleanupTarget) Act(ctx context.Context, stage cleanup.Stage, tok logicmonitor.Token) (cleanup.Acted, error) {
 	if stage == cleanup.StageDisable {
-		_, err := t.client.Tokens.SetStatus(ctx, tok.AdminID, tok.ID, logicmonitor.StatusDisabled)
+		disabled := logicmonitor.StatusDisabled
+		_, err := t.client.Tokens.Update(ctx, tok.AdminID, tok.ID, logicmonitor.UpdateOptions{Status: &disabled})
 		return cleanup.Acted{}, err
 	}
 	gone := ""

@@ -150,19 +150,13 @@ func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
 	}
 	var before, after *logicmonitor.Token
 	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-		// Read first: the event says what changed, and LogicMonitor's PUT
-		// needs both fields (a missing status would enable the token).
+		// Read first: the event says what changed. The update sends only
+		// the fields asked for, so a change made meanwhile stays.
 		cur, err := c.Tokens.Get(ctx, in.AdminID, in.TokenID)
 		if err != nil {
 			return err
 		}
 		opts := logicmonitor.UpdateOptions{Status: in.Status, Note: in.Note}
-		if opts.Status == nil {
-			opts.Status = &cur.Status
-		}
-		if opts.Note == nil {
-			opts.Note = &cur.Note
-		}
 		t, err := c.Tokens.Update(ctx, in.AdminID, in.TokenID, opts)
 		before, after = cur, t
 		return err

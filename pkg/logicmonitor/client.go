@@ -4,7 +4,7 @@
 // Every request carries X-Version: 3 and is signed afresh by an
 // lmauth.Authenticator (a retry gets a new epoch). The client paces itself by
 // the portal's rate-limit headers before it is refused, waits out a 429 and
-// retries, and retries GET, PUT and DELETE after a 5xx or a transport failure
+// retries, and retries GET, PATCH and DELETE (each sets an absolute state) after a 5xx or a transport failure
 // with capped, jittered exponential backoff. A POST is retried only after a
 // 429, because the portal did not process it; any other failed POST may have
 // created a token.

@@ -474,26 +474,13 @@ type UpdateOptions struct {
 	Note   *string `json:"note,omitempty"`
 }
 
-// Update changes a token's status and/or note and returns it.
-//
-// LogicMonitor's PUT treats a missing status as "enabled" (and may clear a
-// missing note), so when either is left nil the token is read first and the
-// PUT always carries both.
+// Update changes a token's status and/or note and returns it. It sends
+// PATCH with only the fields set, because PATCH changes only the fields it
+// is sent: a note written since the caller read the token stays. (PUT would
+// need both, and a missing status there enables the token.)
 func (s *TokensService) Update(ctx context.Context, adminID, tokenID int64, opts UpdateOptions) (*Token, error) {
-	if opts.Status == nil || opts.Note == nil {
-		cur, err := s.Get(ctx, adminID, tokenID)
-		if err != nil {
-			return nil, err
-		}
-		if opts.Status == nil {
-			opts.Status = &cur.Status
-		}
-		if opts.Note == nil {
-			opts.Note = &cur.Note
-		}
-	}
 	var w tokenWire
-	if err := s.c.do(ctx, http.MethodPut, tokenPath(adminID, tokenID), nil, opts, &w); err != nil {
+	if err := s.c.do(ctx, http.MethodPatch, tokenPath(adminID, tokenID), nil, opts, &w); err != nil {
 		return nil, err
 	}
 	if w.AdminID == 0 {
@@ -520,22 +507,6 @@ func (s *TokensService) Get(ctx context.Context, adminID, tokenID int64, types .
 	}
 	path := tokenPath(adminID, tokenID)
 	return nil, &Error{Kind: KindNotFound, Method: http.MethodGet, Path: path, StatusCode: http.StatusNotFound, Message: fmt.Sprintf("user %d has no token %d", adminID, tokenID)}
-}
-
-// SetStatus changes only a token's status, with PATCH, which changes only
-// the fields it is sent: a note written since the token was read stays.
-func (s *TokensService) SetStatus(ctx context.Context, adminID, tokenID int64, status int) (*Token, error) {
-	var w tokenWire
-	body := struct {
-		Status int `json:"status"`
-	}{status}
-	if err := s.c.do(ctx, http.MethodPatch, tokenPath(adminID, tokenID), nil, body, &w); err != nil {
-		return nil, err
-	}
-	if w.AdminID == 0 {
-		w.AdminID = adminID
-	}
-	return &w.Token, nil
 }
 
 // Delete removes a token.
