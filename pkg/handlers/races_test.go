@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -76,36 +77,10 @@ func TestConcurrentCreatesWithOneKeyMakeOneToken(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, lmsandbox.Config{Latency: 5 * time.Millisecond})
 			l := e.ledger(2)
-			fns := make([]*lambdaruntime.Function, instances)
-			for i := range fns {
-				fns[i] = e.startBinary(t, "create")
-			}
+			fns := e.startInstances(t, "create")
 			prepare(e)
 
-			answers := make([]httpResp, instances)
-			results := make([]lambdaruntime.Result, instances)
-			var wg sync.WaitGroup
-			start := make(chan struct{})
-			raw, _ := json.Marshal(req)
-			for i, f := range fns {
-				wg.Add(1)
-				go func(i int, f *lambdaruntime.Function) {
-					defer wg.Done()
-					<-start
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					results[i], _ = f.Invoke(ctx, raw)
-				}(i, f)
-			}
-			close(start)
-			wg.Wait()
-			for i, res := range results {
-				var resp events.APIGatewayProxyResponse
-				if err := json.Unmarshal(res.Payload, &resp); err != nil || res.Failed() {
-					t.Fatalf("instance %d: %+v", i, res)
-				}
-				answers[i] = asHTTP(t, resp, nil)
-			}
+			answers := invokeAtOnce(t, fns, req)
 
 			var id any
 			for _, a := range answers {
@@ -129,6 +104,94 @@ func TestConcurrentCreatesWithOneKeyMakeOneToken(t *testing.T) {
 				t.Fatalf("retry afterwards: %d %s (racers answered %v)", final.Status, final.Raw, id)
 			}
 		})
+	}
+}
+
+// startInstances starts one function's binary instances times.
+func (e *env) startInstances(t *testing.T, fn string) []*lambdaruntime.Function {
+	fns := make([]*lambdaruntime.Function, instances)
+	for i := range fns {
+		fns[i] = e.startBinary(t, fn)
+	}
+	return fns
+}
+
+// invokeAtOnce sends req to every instance at the same moment and returns
+// their HTTP answers.
+func invokeAtOnce(t *testing.T, fns []*lambdaruntime.Function, req any) []httpResp {
+	t.Helper()
+	results := make([]lambdaruntime.Result, len(fns))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	raw, _ := json.Marshal(req)
+	for i, f := range fns {
+		wg.Add(1)
+		go func(i int, f *lambdaruntime.Function) {
+			defer wg.Done()
+			<-start
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			results[i], _ = f.Invoke(ctx, raw)
+		}(i, f)
+	}
+	close(start)
+	wg.Wait()
+	answers := make([]httpResp, len(fns))
+	for i, res := range results {
+		var resp events.APIGatewayProxyResponse
+		if err := json.Unmarshal(res.Payload, &resp); err != nil || res.Failed() {
+			t.Fatalf("instance %d: %+v", i, res)
+		}
+		answers[i] = asHTTP(t, resp, nil)
+	}
+	return answers
+}
+
+// Twelve delete functions get the same delete at once, and the first DELETE
+// LogicMonitor carries out loses its answer. The token is gone, its secret
+// is scheduled for deletion once, and every answer is true: a 200 that
+// deleted it or found it gone with its secret, or a 404 once nothing was
+// left to do. A retry afterwards is a 404 and changes nothing.
+func TestConcurrentDeletesWithALostAnswer(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the real binaries")
+	}
+	e := newEnv(t, lmsandbox.Config{Latency: 5 * time.Millisecond})
+	made := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"doomed"}`, map[string]string{"Idempotency-Key": "doomed"}))
+	if made.Status != 201 {
+		t.Fatalf("create: %d %s", made.Status, made.Raw)
+	}
+	id := int64(made.Body["id"].(float64))
+	name := fmt.Sprintf("logicmonitor/api-tokens/2/%d", id)
+	fns := e.startInstances(t, "delete")
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodDelete, Drop: true, AfterProcessing: true})
+	req := rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, id), nil, "", nil)
+
+	deleted := 0
+	for i, a := range invokeAtOnce(t, fns, req) {
+		switch a.Status {
+		case 200:
+			if a.Body["deleted"] != true || a.Body["secret"] == nil {
+				t.Fatalf("instance %d: %s", i, a.Raw)
+			}
+			deleted++
+		case 404:
+		default:
+			t.Fatalf("instance %d answered %d %s", i, a.Status, a.Raw)
+		}
+	}
+	if deleted == 0 || e.portal.CountRequests(http.MethodDelete) < 2 {
+		t.Fatalf("%d instances said the token was deleted, after %d DELETEs", deleted, e.portal.CountRequests(http.MethodDelete))
+	}
+	if _, ok := e.portal.Token(id); ok {
+		t.Fatal("the token is still in LogicMonitor")
+	}
+	if sec, ok := e.sm.Get(name); !ok || sec.DeletedDate.IsZero() {
+		t.Fatalf("the key's secret is not scheduled for deletion: %+v", sec)
+	}
+	if again := e.http(handlers.Delete, req); again.Status != 404 {
+		t.Fatalf("retry afterwards: %d %s", again.Status, again.Raw)
 	}
 }
 
