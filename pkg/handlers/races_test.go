@@ -195,6 +195,31 @@ func TestConcurrentDeletesWithALostAnswer(t *testing.T) {
 	}
 }
 
+// Twelve toggle functions disable the same token at once while its note is
+// rewritten, and one PATCH loses its answer after LogicMonitor applied it:
+// every answer is the disabled token, and the new note stays.
+func TestConcurrentTogglesWithALostAnswer(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("runs the real binaries")
+	}
+	e := newEnv(t, lmsandbox.Config{Latency: 5 * time.Millisecond})
+	tok := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "ci"})
+	fns := e.startInstances(t, "toggle")
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodPatch, Drop: true, AfterProcessing: true, Then: func(p *lmsandbox.Portal) {
+		p.Update(tok.ID, func(t *lmsandbox.Token) { t.Note = "ci #keep" })
+	}})
+	req := rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(2, tok.ID), nil, `{"enabled":false}`, nil)
+	for i, a := range invokeAtOnce(t, fns, req) {
+		if a.Status != 200 || a.Body["status"] != 1.0 {
+			t.Fatalf("instance %d: %d %s", i, a.Status, a.Raw)
+		}
+	}
+	if got, _ := e.portal.Token(tok.ID); got.Status != 1 || got.Note != "ci #keep" {
+		t.Fatalf("portal has %+v", got)
+	}
+}
+
 // The SDK retries the claim's CreateSecret after Secrets Manager made it but
 // the answer was lost: the instance recognises its own claim.
 func TestOwnClaimRecognisedAfterLostAnswer(t *testing.T) {
