@@ -9,13 +9,11 @@ package events
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/lmtokens/lmtokens/pkg/awsenv"
 )
 
 // Source is every event's source.
@@ -181,27 +179,15 @@ func (e *Emitter) lost(ctx context.Context, detailType, detail, reason string) {
 // NewFromEnv builds the emitter a function runs: the bus EVENT_BUS_NAME
 // names (none: no events), reached at AWS_ENDPOINT_URL_EVENTBRIDGE (or
 // AWS_ENDPOINT_URL, the SDK's own settings) or EventBridge's regional
-// endpoint, with the credentials Lambda puts in the environment.
-func NewFromEnv(log *slog.Logger) (*Emitter, error) {
+// endpoint, with the function's credentials.
+func NewFromEnv(env awsenv.Env, log *slog.Logger) *Emitter {
 	bus := os.Getenv("EVENT_BUS_NAME")
 	if bus == "" {
-		return &Emitter{Log: log}, nil
+		return &Emitter{Log: log}
 	}
-	region := os.Getenv("AWS_REGION")
-	id, key := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	if region == "" || id == "" || key == "" {
-		return nil, errors.New("EVENT_BUS_NAME is set, but AWS_REGION or the AWS credentials are not")
+	endpoint := awsenv.Endpoint("EVENTBRIDGE")
+	if endpoint == "" {
+		endpoint = "https://events." + env.Region + ".amazonaws.com"
 	}
-	endpoint := "https://events." + region + ".amazonaws.com"
-	if os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") != "true" {
-		for _, name := range []string{"AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL"} {
-			if ep := os.Getenv(name); ep != "" {
-				endpoint = ep
-				break
-			}
-		}
-	}
-	client := &Client{Endpoint: endpoint, Region: region,
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, key, os.Getenv("AWS_SESSION_TOKEN")))}
-	return &Emitter{API: client, Bus: bus, Log: log}, nil
+	return &Emitter{API: &Client{Endpoint: endpoint, Region: env.Region, Credentials: env.Credentials}, Bus: bus, Log: log}
 }

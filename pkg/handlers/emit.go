@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
@@ -94,7 +95,7 @@ func (s *Service) cleanupEvents(ctx context.Context, portals []string, rep clean
 		Stage: rep.Stage, DryRun: rep.DryRun, Outcome: rep.Outcome, Portals: portals, Examined: rep.Examined, Eligible: rep.Eligible,
 		Succeeded: rep.Succeeded, Failed: rep.Failed, Remaining: rep.Remaining, Warned: len(rep.Warnings), Skipped: rep.Skipped,
 		Actions: rep.Actions, Errors: rep.Errors, Caller: base.Caller, RequestID: base.RequestID, Reason: events.ReasonCleanup,
-		Time: base.Time.Format("2006-01-02T15:04:05Z07:00"),
+		Time: base.Time.Format(time.RFC3339),
 	}
 	if len(sum.Actions) > MaxEventActions {
 		sum.ActionsOmitted = len(sum.Actions) - MaxEventActions

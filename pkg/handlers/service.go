@@ -1,8 +1,8 @@
-// Package handlers is the logic behind the four Lambda functions (list,
-// create, toggle, delete): it reads any invocation shape, validates it
-// against the public contract, calls LogicMonitor and Secrets Manager, and
-// answers in the shape that arrived. Each functions/<name>/main.go only
-// starts Service.Handler(name).
+// Package handlers is the logic behind the Lambda functions (list, create,
+// toggle, delete, and the CloudFormation provider): it reads any invocation
+// shape, validates it against the public contract, calls LogicMonitor and
+// Secrets Manager, and answers in the shape that arrived. Each
+// functions/<name>/main.go only starts Service.Handler(name) (or Provider).
 package handlers
 
 import (
@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/logging"
@@ -90,14 +91,12 @@ func NewFromEnv() *Service {
 	cfg, err := ConfigFromEnv()
 	o := Options{Config: cfg, ConfigErr: err, Logger: logging.Default()}
 	if err == nil {
-		api, apiErr := secrets.NewClientFromEnv()
-		if apiErr != nil {
-			o.ConfigErr = apiErr
+		env, envErr := awsenv.Load()
+		if envErr != nil {
+			o.ConfigErr = envErr
 		} else {
-			o.SecretsAPI = api
-		}
-		if o.Events, err = events.NewFromEnv(o.Logger); err != nil {
-			o.ConfigErr = err
+			o.SecretsAPI = secrets.NewClient(env)
+			o.Events = events.NewFromEnv(env, o.Logger)
 		}
 	}
 	return New(o)

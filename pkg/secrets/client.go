@@ -6,14 +6,14 @@ package secrets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/lmtokens/lmtokens/pkg/awsenv"
 )
 
 // API is the part of the Secrets Manager client lmtokens calls.
@@ -26,44 +26,18 @@ type API interface {
 	ListSecrets(context.Context, *secretsmanager.ListSecretsInput, ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
-// NewClientFromEnv builds a Secrets Manager client from the environment
-// Lambda provides: AWS_REGION, the AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
-// AWS_SESSION_TOKEN credentials, and the SDK's own endpoint settings
-// AWS_ENDPOINT_URL_SECRETS_MANAGER and AWS_ENDPOINT_URL (AWS_MAX_ATTEMPTS
-// too). It deliberately avoids the SDK's config loader, which would add
-// several megabytes and shared-config file reads to every cold start for
-// credential sources a Lambda function never uses.
-func NewClientFromEnv() (*secretsmanager.Client, error) {
-	region := firstEnv("AWS_REGION", "AWS_DEFAULT_REGION")
-	if region == "" {
-		return nil, errors.New("AWS_REGION is not set")
-	}
-	id, key := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
-	if id == "" || key == "" {
-		return nil, errors.New("AWS credentials are not in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)")
-	}
-	opts := secretsmanager.Options{
-		Region:      region,
-		Credentials: aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(id, key, os.Getenv("AWS_SESSION_TOKEN"))),
-	}
-	if os.Getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") != "true" {
-		if ep := firstEnv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL"); ep != "" {
-			opts.BaseEndpoint = aws.String(ep)
-		}
+// NewClient builds a Secrets Manager client for a function's environment:
+// its region and credentials, the SDK's endpoint settings
+// (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL) and AWS_MAX_ATTEMPTS.
+func NewClient(env awsenv.Env) *secretsmanager.Client {
+	opts := secretsmanager.Options{Region: env.Region, Credentials: env.Credentials}
+	if ep := awsenv.Endpoint("SECRETS_MANAGER"); ep != "" {
+		opts.BaseEndpoint = aws.String(ep)
 	}
 	if n, err := strconv.Atoi(os.Getenv("AWS_MAX_ATTEMPTS")); err == nil && n > 0 {
 		opts.RetryMaxAttempts = n
 	}
-	return secretsmanager.New(opts), nil
-}
-
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
+	return secretsmanager.New(opts)
 }
 
 // awsMessage shortens an SDK error to its service message, which names the
