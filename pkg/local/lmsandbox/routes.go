@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,24 +73,65 @@ func (p *Portal) route(r *http.Request, resource string, body []byte, authID str
 }
 
 // view is a token as the API shows it: no accessKey, user fields joined in.
-func (p *Portal) view(t *Token) map[string]any {
-	a := p.admins[t.AdminID]
-	m := map[string]any{
-		"id": t.ID, "adminId": t.AdminID, "accessId": t.AccessID, "status": t.Status,
-		"note": t.Note, "createdOn": t.CreatedOn, "lastUsedOn": t.LastUsedOn, "createdBy": t.CreatedBy,
-		"lastAuthIp": t.LastAuthIP, "type": t.Type, "userPermission": "write",
-		"adminName": "", "roles": []string{},
-	}
-	if a != nil {
-		m["adminName"] = a.Username
-		if a.Roles != nil {
-			m["roles"] = a.Roles
+func (p *Portal) view(t *Token) map[string]any { return p.fieldsOf(t, tokenFields) }
+
+// tokenFields are the fields of a token as LogicMonitor shows it.
+var tokenFields = []string{"id", "adminId", "adminName", "roles", "accessId", "status", "note",
+	"createdOn", "lastUsedOn", "createdBy", "userPermission", "lastAuthIp", "type"}
+
+// fieldsOf is the part of a token's view that names holds.
+func (p *Portal) fieldsOf(t *Token, names []string) map[string]any {
+	out := make(map[string]any, len(names))
+	for _, n := range names {
+		if v, ok := p.field(t, n); ok {
+			out[n] = v
 		}
 	}
-	for _, f := range p.stripped[t.ID] {
-		delete(m, f)
+	return out
+}
+
+// field is one field of a token's view; false for a field the view does
+// not have, or one the sandbox was told to strip from this token.
+func (p *Portal) field(t *Token, name string) (any, bool) {
+	if slices.Contains(p.stripped[t.ID], name) {
+		return nil, false
 	}
-	return m
+	a := p.admins[t.AdminID]
+	switch name {
+	case "id":
+		return t.ID, true
+	case "adminId":
+		return t.AdminID, true
+	case "adminName":
+		if a == nil {
+			return "", true
+		}
+		return a.Username, true
+	case "roles":
+		if a == nil || a.Roles == nil {
+			return []string{}, true
+		}
+		return a.Roles, true
+	case "accessId":
+		return t.AccessID, true
+	case "status":
+		return t.Status, true
+	case "note":
+		return t.Note, true
+	case "createdOn":
+		return t.CreatedOn, true
+	case "lastUsedOn":
+		return t.LastUsedOn, true
+	case "createdBy":
+		return t.CreatedBy, true
+	case "userPermission":
+		return "write", true
+	case "lastAuthIp":
+		return t.LastAuthIP, true
+	case "type":
+		return t.Type, true
+	}
+	return nil, false
 }
 
 func (p *Portal) list(adminID int64, q map[string][]string) (int, any) {
@@ -123,9 +165,12 @@ func (p *Portal) list(adminID int64, q map[string][]string) (int, any) {
 	if get("type") == "bearer" {
 		typ = "bearer"
 	}
-	var fields []string
+	fields := tokenFields
 	if s := get("fields"); s != "" {
 		fields = strings.Split(s, ",")
+		for i := range fields {
+			fields[i] = strings.TrimSpace(fields[i])
+		}
 	}
 
 	ids := make([]int64, 0, len(p.tokens))
@@ -149,60 +194,10 @@ func (p *Portal) list(adminID int64, q map[string][]string) (int, any) {
 	if offset < len(matched) {
 		end := min(offset+size, len(matched))
 		for _, t := range matched[offset:end] {
-			items = append(items, trim(p.view(t), fields))
+			items = append(items, p.fieldsOf(t, fields))
 		}
 	}
 	return 200, map[string]any{"total": len(matched), "searchId": nil, "items": items}
-}
-
-// fieldsOf is the part of a token's view that names holds.
-func (p *Portal) fieldsOf(t *Token, names []string) map[string]any {
-	out := make(map[string]any, len(names))
-	var full map[string]any
-	for _, n := range names {
-		switch n {
-		case "id":
-			out[n] = t.ID
-		case "adminId":
-			out[n] = t.AdminID
-		case "status":
-			out[n] = t.Status
-		case "createdOn":
-			out[n] = t.CreatedOn
-		case "lastUsedOn":
-			out[n] = t.LastUsedOn
-		case "note":
-			out[n] = t.Note
-		case "accessId":
-			out[n] = t.AccessID
-		case "type":
-			out[n] = t.Type
-		default:
-			if full == nil {
-				full = p.view(t)
-			}
-			if v, ok := full[n]; ok {
-				out[n] = v
-			}
-		}
-	}
-	for _, f := range p.stripped[t.ID] {
-		delete(out, f)
-	}
-	return out
-}
-
-func trim(v map[string]any, fields []string) map[string]any {
-	if len(fields) == 0 {
-		return v
-	}
-	out := make(map[string]any, len(fields))
-	for _, f := range fields {
-		if x, ok := v[strings.TrimSpace(f)]; ok {
-			out[strings.TrimSpace(f)] = x
-		}
-	}
-	return out
 }
 
 type tokenBody struct {
