@@ -34,11 +34,15 @@ func (b *builder) functions() error {
 	}
 	prefixArn := secretArn(s.SecretPrefix + "*")
 	claimsArn := secretArn(s.SecretPrefix + "idempotency/*")
+	// Rotations keep their claims and rotated-out records in these folders,
+	// under the default portal's prefix or a registered portal's.
+	rotationRecordsArns := []*string{secretArn(s.SecretPrefix + "*idempotency/*"), secretArn(s.SecretPrefix + "*rotated-out/*")}
 	shared := b.sharedEnv()
 	arch := awslambda.Architecture_ARM_64()
 	if s.Architecture == "x86_64" {
 		arch = awslambda.Architecture_X86_64()
 	}
+	var rotateFn awslambda.Function
 	for _, c := range catalog.Functions {
 		env := map[string]*string{}
 		for k, v := range shared {
@@ -105,16 +109,70 @@ func (b *builder) functions() error {
 				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
 				Resources: &[]*string{claimsArn},
 			}))
-			if b.keyArn != nil {
-				// Secrets Manager needs both to create a secret under a
-				// customer-managed key; nothing else in the stack gets either.
-				fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-					Sid:        str("EncryptCreatedKeys"),
-					Actions:    jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
-					Resources:  &[]*string{b.keyArn},
-					Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": fmt.Sprintf("secretsmanager.%s.amazonaws.com", *b.stack.Region())}},
-				}))
+		}
+		if b.keyArn != nil && (c.Binary == catalog.Create || c.Binary == catalog.Provider || c.Binary == catalog.Rotate) {
+			// Secrets Manager needs both to write a secret's value under a
+			// customer-managed key (rotate reads and writes key versions);
+			// nothing else in the stack gets either.
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        str("EncryptCreatedKeys"),
+				Actions:    jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+				Resources:  &[]*string{b.keyArn},
+				Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": fmt.Sprintf("secretsmanager.%s.amazonaws.com", *b.stack.Region())}},
+			}))
+		}
+		if c.Binary == catalog.Create || c.Binary == catalog.Provider {
+			// Created keys get their rotation schedule; the rotate route
+			// starts a rotation. RotateSecret passes the rotation function
+			// to Secrets Manager, which needs lambda:InvokeFunction on it.
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("RotateStoredKeys"),
+				Actions:   jsii.Strings("secretsmanager:RotateSecret"),
+				Resources: &[]*string{prefixArn},
+			}))
+		}
+		if c.Binary == catalog.Rotate {
+			rotateFn = fn
+			versioned := append([]*string{prefixArn, secretArn(s.PortalsPrefix + "*")}, credentialsArns(creds)...)
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("RotateVersions"),
+				Actions:   jsii.Strings("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"),
+				Resources: &versioned,
+			}))
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("RetagRotatedKeys"),
+				Actions:   jsii.Strings("secretsmanager:TagResource"),
+				Resources: &[]*string{prefixArn},
+			}))
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("KeepRotationRecords"),
+				Actions:   jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:TagResource"),
+				Resources: &rotationRecordsArns,
+			}))
+			// Only Secrets Manager, and only for this account's secrets.
+			fn.AddPermission(str("SecretsManagerInvokes"), &awslambda.Permission{
+				Principal:     awsiam.NewServicePrincipal(str("secretsmanager.amazonaws.com"), nil),
+				Action:        str("lambda:InvokeFunction"),
+				SourceAccount: b.stack.Account(),
+			})
+		}
+		if c.CleanupStage != "" {
+			// Rotated-out tokens retire on their records' dates: the
+			// records, and the secrets they were rotated out of.
+			actions := []string{"secretsmanager:GetSecretValue"}
+			if c.CleanupStage == "delete" {
+				actions = append(actions, "secretsmanager:DeleteSecret") // a retired token's record
 			}
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("ReadRotationRecords"),
+				Actions:   jsii.Strings(actions...),
+				Resources: &[]*string{secretArn(s.SecretPrefix + "*rotated-out/*")},
+			}))
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("DescribeRotatedSecrets"),
+				Actions:   jsii.Strings("secretsmanager:DescribeSecret"),
+				Resources: &[]*string{prefixArn},
+			}))
 		}
 		if c.Binary == catalog.Delete || c.Binary == catalog.Provider {
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -129,6 +187,8 @@ func (b *builder) functions() error {
 			{Id: str("AwsSolutions-IAM5"), Reason: str("Created keys are one secret per token under the configured prefix, and portals one secret each under theirs: each wildcard is that prefix and nothing wider. Resource * is for secretsmanager:ListSecrets (portal discovery) and X-Ray, which take no resource."),
 				AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "idempotency/*",
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*idempotency/*",
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*rotated-out/*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.PortalsPrefix + "*", "Resource::*"}},
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(fn, &suppress, jsii.Bool(true))
@@ -140,7 +200,45 @@ func (b *builder) functions() error {
 				Description: str("ServiceToken of Custom::LogicMonitorApiToken"), ExportName: str(s.StackName() + "-ServiceToken")})
 		}
 	}
+	b.rotation(rotateFn, creds)
 	return nil
+}
+
+// credentialsArns are the ARNs the credentials secret answers to (a secret
+// imported by name has a partial ARN: its random suffix is matched).
+func credentialsArns(creds awssecretsmanager.ISecret) []*string {
+	return []*string{creds.SecretArn(), jsii.String(*creds.SecretArn() + "-??????")}
+}
+
+// rotation wires the rotation function to the functions that start
+// rotations, and optionally schedules the credentials secret's rotation.
+func (b *builder) rotation(rotateFn awslambda.Function, creds awssecretsmanager.ISecret) {
+	s := b.s
+	for _, c := range catalog.Functions {
+		if c.Binary != catalog.Create && c.Binary != catalog.Provider {
+			continue
+		}
+		fn := b.out.Functions[c.ID]
+		fn.AddEnvironment(str("ROTATION_FUNCTION_ARN"), rotateFn.FunctionArn(), nil)
+		if s.RotationDays > 0 {
+			fn.AddEnvironment(str("TOKEN_ROTATION_DAYS"), str(strconv.Itoa(s.RotationDays)), nil)
+		}
+		// The function itself, not its versions: no wildcard.
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       str("PassRotationFunction"),
+			Actions:   jsii.Strings("lambda:InvokeFunction"),
+			Resources: &[]*string{rotateFn.FunctionArn()},
+		}))
+	}
+	rotateFn.AddEnvironment(str("ROTATION_GRACE"), str(strconv.Itoa(s.RotationGraceHours)+"h"), nil)
+	rotateFn.AddEnvironment(str("ROTATION_DELETE_AFTER"), str(strconv.Itoa(s.RotationDeleteAfterHours)+"h"), nil)
+	if s.CredentialsRotationDays > 0 {
+		awssecretsmanager.NewCfnRotationSchedule(b.stack, str("CredentialsRotation"), &awssecretsmanager.CfnRotationScheduleProps{
+			SecretId:          str(s.CredentialsSecret),
+			RotationLambdaArn: rotateFn.FunctionArn(),
+			RotationRules:     &awssecretsmanager.CfnRotationSchedule_RotationRulesProperty{AutomaticallyAfterDays: num(float64(s.CredentialsRotationDays))},
+		})
+	}
 }
 
 // credentialsSecret is the user's secret, by name or ARN.

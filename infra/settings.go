@@ -69,6 +69,16 @@ type Settings struct {
 	// LMBaseURL optionally replaces https://<company>.logicmonitor.com/santaba/rest.
 	LMBaseURL string
 
+	// RotationDays schedules the rotation of every created key that does
+	// not ask for its own (TOKEN_ROTATION_DAYS; 0: none).
+	RotationDays int
+	// RotationGraceHours is how long a rotated-out token stays enabled;
+	// RotationDeleteAfterHours how long after it is disabled it is deleted.
+	RotationGraceHours, RotationDeleteAfterHours int
+	// CredentialsRotationDays schedules the rotation of the credentials
+	// secret through the rotation function (0: none).
+	CredentialsRotationDays int
+
 	// DisableSchedule and DeleteSchedule are EventBridge Scheduler
 	// expressions (rate(...) or cron(...)); DisablePolicy and DeletePolicy the
 	// JSON of their {"cleanup": ...} policy input.
@@ -116,6 +126,8 @@ func DefaultSettings() Settings {
 		ThrottleRate:      10,
 		ThrottleBurst:     20,
 		ProtectedRoles:    []string{"administrator"},
+		RotationGraceHours:       24,
+		RotationDeleteAfterHours: 168,
 	}
 }
 
@@ -188,6 +200,12 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	num("reservedConcurrency", &reserved)
 	num("concurrencyQuota", &quota)
 	s.RecoveryDays, s.LogRetentionDays = int(recovery), int(retention)
+	rot := []float64{float64(s.RotationDays), float64(s.RotationGraceHours), float64(s.RotationDeleteAfterHours), float64(s.CredentialsRotationDays)}
+	num("rotationDays", &rot[0])
+	num("rotationGraceHours", &rot[1])
+	num("rotationDeleteAfterHours", &rot[2])
+	num("credentialsRotationDays", &rot[3])
+	s.RotationDays, s.RotationGraceHours, s.RotationDeleteAfterHours, s.CredentialsRotationDays = int(rot[0]), int(rot[1]), int(rot[2]), int(rot[3])
 	s.ReservedConcurrency, s.ConcurrencyQuota = int(reserved), int(quota)
 	flag := func(key string, dst *bool) {
 		if v := get(key); v != nil {
@@ -318,6 +336,10 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("recoveryDays must be from 7 to 30, not %d", s.RecoveryDays)
 	case !scheduleRE.MatchString(s.DisableSchedule) || !scheduleRE.MatchString(s.DeleteSchedule):
 		return fmt.Errorf("schedules must be rate(...), cron(...) or at(...) expressions")
+	case s.RotationDays < 0 || s.RotationDays > 365 || s.CredentialsRotationDays < 0 || s.CredentialsRotationDays > 365:
+		return fmt.Errorf("rotationDays and credentialsRotationDays must be from 0 (none) to 365")
+	case s.RotationGraceHours < 0 || s.RotationDeleteAfterHours < 0:
+		return fmt.Errorf("rotationGraceHours and rotationDeleteAfterHours must not be negative")
 	case s.LogRetentionDays <= 0:
 		return fmt.Errorf("logRetentionDays must be positive")
 	case s.ThrottleRate <= 0 || s.ThrottleBurst <= 0:

@@ -123,8 +123,8 @@ func TestFunctions(t *testing.T) {
 			}
 			continue
 		}
-		if strings.HasPrefix(id, "Provider") {
-			continue // answers CloudFormation, not API Gateway
+		if strings.HasPrefix(id, "Provider") || strings.HasPrefix(id, "Rotate") {
+			continue // answers CloudFormation or Secrets Manager, not API Gateway
 		}
 		if timeout >= 29 {
 			t.Errorf("%s timeout %vs is not under API Gateway's 29 s", id, timeout)
@@ -162,7 +162,7 @@ func TestEveryMethodRequiresSigV4(t *testing.T) {
 	for _, m := range methods {
 		verbs[m["HttpMethod"].(string)]++
 	}
-	if verbs["GET"] != 5 || verbs["POST"] != 2 || verbs["PATCH"] != 2 || verbs["DELETE"] != 2 {
+	if verbs["GET"] != 5 || verbs["POST"] != 4 || verbs["PATCH"] != 2 || verbs["DELETE"] != 2 {
 		t.Fatalf("methods %v", verbs)
 	}
 	ts.tpl.HasResourceProperties(jsii.String("AWS::ApiGateway::Stage"), &map[string]any{
@@ -308,9 +308,20 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	only("secretsmanager:CreateSecret", "Create|Provider", 2)
-	only("secretsmanager:PutSecretValue", "Create|Provider", 2)
-	only("secretsmanager:DeleteSecret", "Delete|Provider", 3)
+	only("secretsmanager:CreateSecret", "Create|Provider|Rotate", 3)
+	only("secretsmanager:PutSecretValue", "Create|Provider|Rotate", 3)
+	only("secretsmanager:DeleteSecret", "Delete|Provider|Rotate", 4)
+	only("secretsmanager:UpdateSecretVersionStage", "Rotate", 1)
+	only("secretsmanager:RotateSecret", "Create|Provider", 2)
+	// The rotation function writes records only in its two folders, and
+	// versions only of keys and credentials.
+	for policy, sts := range ts.statements() {
+		for _, st := range sts {
+			if st["Sid"] == "KeepRotationRecords" && (!strings.HasPrefix(policy, "Rotate") || !strings.Contains(fmt.Sprint(st["Resource"]), "api-tokens/*idempotency/*") || !strings.Contains(fmt.Sprint(st["Resource"]), "api-tokens/*rotated-out/*") || strings.Count(fmt.Sprint(st["Resource"]), ":secret:") != 2) {
+				t.Errorf("%s: rotation records %v", policy, st["Resource"])
+			}
+		}
+	}
 	// Every function may read the credentials secret and the registered
 	// portals' secrets, and only read them.
 	if got := len(grants["secretsmanager:GetSecretValue"]); got != len(catalog.Functions) {
@@ -326,7 +337,7 @@ func TestLeastPrivilege(t *testing.T) {
 	// KMS only for create, and only through Secrets Manager.
 	for policy, sts := range ts.statements() {
 		for _, st := range sts {
-			if strings.Contains(fmt.Sprint(st["Action"]), "kms:") && (!(strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider")) || st["Condition"] == nil) {
+			if strings.Contains(fmt.Sprint(st["Action"]), "kms:") && (!(strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider") || strings.HasPrefix(policy, "Rotate")) || st["Condition"] == nil) {
 				t.Errorf("%s: KMS statement %v", policy, st)
 			}
 		}
@@ -501,13 +512,13 @@ func TestCreatedKeysUnderTheStacksOwnKey(t *testing.T) {
 				continue
 			}
 			users++
-			if !(strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider")) || !strings.Contains(fmt.Sprint(st["Condition"]), "kms:ViaService") || !strings.Contains(fmt.Sprint(st["Resource"]), keyID) {
+			if !(strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider") || strings.HasPrefix(policy, "Rotate")) || !strings.Contains(fmt.Sprint(st["Condition"]), "kms:ViaService") || !strings.Contains(fmt.Sprint(st["Resource"]), keyID) {
 				t.Errorf("%s: %v", policy, st)
 			}
 		}
 	}
-	if users != 2 {
-		t.Errorf("%d statements grant KMS actions, want the create function's and the provider's", users)
+	if users != 3 {
+		t.Errorf("%d statements grant KMS actions, want the create function's, the provider's and the rotation function's", users)
 	}
 	for _, fn := range ts.ofType("AWS::Lambda::Function") {
 		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -741,5 +752,50 @@ func TestEventBus(t *testing.T) {
 		if p := fmt.Sprint(r["EventPattern"]); !strings.Contains(p, "API Token Will Be Disabled") || !strings.Contains(p, "lmtokens") {
 			t.Errorf("warnings rule %s", p)
 		}
+	}
+}
+
+// Secrets Manager, and only for this account, may invoke the rotation
+// function; create and the provider know it; the credentials secret rotates
+// on the schedule the setting asks for, and not at all without it.
+func TestRotationWiring(t *testing.T) {
+	ts := load(t)
+	ts.tpl.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), &map[string]any{
+		"Action": "lambda:InvokeFunction", "Principal": "secretsmanager.amazonaws.com",
+		"SourceAccount": assertions.Match_AnyValue(), "FunctionName": assertions.Match_ObjectLike(&map[string]any{"Fn::GetAtt": assertions.Match_ArrayWith(&[]any{assertions.Match_StringLikeRegexp(jsii.String("^Rotate"))})}),
+	})
+	for _, p := range ts.ofType("AWS::Lambda::Function") {
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		desc := fmt.Sprint(p["Description"])
+		_, has := env["ROTATION_FUNCTION_ARN"]
+		starts := strings.Contains(desc, "create a token") || strings.Contains(desc, "CloudFormation resource")
+		if has != starts {
+			t.Errorf("%s: ROTATION_FUNCTION_ARN set %v", desc, has)
+		}
+		if strings.Contains(desc, "rotation of stored keys") && (env["ROTATION_GRACE"] != "24h" || env["ROTATION_DELETE_AFTER"] != "168h") {
+			t.Errorf("rotation function environment %v", env)
+		}
+	}
+	if _, ok := ts.doc.Outputs["RotateFunctionArn"]; !ok {
+		t.Error("no output of the rotation function's ARN")
+	}
+	ts.tpl.ResourceCountIs(jsii.String("AWS::SecretsManager::RotationSchedule"), jsii.Number(0))
+
+	s := DefaultSettings()
+	s.CredentialsRotationDays, s.RotationDays = 30, 90
+	withRotation, err := synthesize(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withRotation.tpl.HasResourceProperties(jsii.String("AWS::SecretsManager::RotationSchedule"), &map[string]any{
+		"SecretId": s.CredentialsSecret, "RotationRules": map[string]any{"AutomaticallyAfterDays": 30},
+	})
+	withRotation.tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), &map[string]any{
+		"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{"TOKEN_ROTATION_DAYS": "90"})},
+	})
+	bad := DefaultSettings()
+	bad.RotationDays = 400
+	if bad.Validate() == nil {
+		t.Error("rotationDays 400 accepted")
 	}
 }

@@ -14,6 +14,9 @@ const (
 	Delete = "delete"
 	// Provider serves the Custom::LogicMonitorApiToken CloudFormation resource.
 	Provider = "provider"
+	// Rotate is Secrets Manager's rotation function for stored keys and
+	// the credentials secrets.
+	Rotate = "rotate"
 )
 
 // Route is one HTTP route of the public API.
@@ -55,7 +58,8 @@ var Functions = []Function{
 			{http.MethodGet, "/portals"}, {http.MethodGet, "/portals/{portal}/tokens"}, {http.MethodGet, "/portals/{portal}/admins/{adminId}/tokens"}}},
 	{Name: Create, ID: "Create", Binary: Create, TimeoutSeconds: 25, MemoryMB: 128,
 		Description: "lmtokens: create a token and store its key in Secrets Manager",
-		Routes:      []Route{{http.MethodPost, "/admins/{adminId}/tokens"}, {http.MethodPost, "/portals/{portal}/admins/{adminId}/tokens"}}},
+		Routes: []Route{{http.MethodPost, "/admins/{adminId}/tokens"}, {http.MethodPost, "/portals/{portal}/admins/{adminId}/tokens"},
+			{http.MethodPost, "/admins/{adminId}/tokens/{tokenId}/rotate"}, {http.MethodPost, "/portals/{portal}/admins/{adminId}/tokens/{tokenId}/rotate"}}},
 	{Name: Toggle, ID: "Toggle", Binary: Toggle, TimeoutSeconds: 25, MemoryMB: 128,
 		Description: "lmtokens: enable or disable a token",
 		Routes:      []Route{{http.MethodPatch, "/admins/{adminId}/tokens/{tokenId}"}, {http.MethodPatch, "/portals/{portal}/admins/{adminId}/tokens/{tokenId}"}}},
@@ -64,6 +68,8 @@ var Functions = []Function{
 		Routes:      []Route{{http.MethodDelete, "/admins/{adminId}/tokens/{tokenId}"}, {http.MethodDelete, "/portals/{portal}/admins/{adminId}/tokens/{tokenId}"}}},
 	{Name: Provider, ID: "Provider", Binary: Provider, TimeoutSeconds: 60, MemoryMB: 128,
 		Description: "lmtokens: the Custom::LogicMonitorApiToken CloudFormation resource"},
+	{Name: Rotate, ID: "Rotate", Binary: Rotate, TimeoutSeconds: 60, MemoryMB: 128,
+		Description: "lmtokens: Secrets Manager rotation of stored keys and the credentials"},
 	{Name: "cleanup-disable", ID: "CleanupDisable", Binary: Toggle, CleanupStage: "disable", TimeoutSeconds: 300, MemoryMB: 256,
 		Description: "lmtokens: cleanup stage 1, disable unused tokens"},
 	{Name: "cleanup-delete", ID: "CleanupDelete", Binary: Delete, CleanupStage: "delete", TimeoutSeconds: 300, MemoryMB: 256,

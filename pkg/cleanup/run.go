@@ -113,6 +113,9 @@ type Report struct {
 	DurationMs  int64     `json:"durationMs"`
 	LMRequests  int64     `json:"lmRequests,omitempty"`
 	Concurrency int       `json:"concurrency"`
+	// Retired are the rotated-out tokens the stage retired (or, dry, would
+	// retire) on their records' dates, and those it left alone.
+	Retired []Action `json:"retired,omitempty"`
 	// Portals holds each portal's own report when the run covered several;
 	// the fields above are then their total.
 	Portals []Report `json:"portals,omitempty"`
@@ -398,6 +401,10 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		for _, a := range r.Actions {
 			a.Portal = portals[i]
 			total.Actions = append(total.Actions, a)
+		}
+		for _, a := range r.Retired {
+			a.Portal = portals[i]
+			total.Retired = append(total.Retired, a)
 		}
 		for _, w := range r.Warnings {
 			w.Portal = portals[i]

@@ -27,16 +27,31 @@ const (
 	TokenWillBeDisabled = "API Token Will Be Disabled"
 	TokenWillBeDeleted  = "API Token Will Be Deleted"
 	CleanupRunCompleted = "Cleanup Run Completed"
+	// TokenRotated: a rotation promoted a new token's key to AWSCURRENT.
+	TokenRotated = "API Token Rotated"
+	// RotationFailed: a rotation's new key was refused; the rotation was
+	// abandoned with AWSCURRENT untouched.
+	RotationFailed = "API Token Rotation Failed"
 )
 
 // DetailTypes are every detail type, for the schemas.
-var DetailTypes = []string{TokenCreated, TokenUpdated, TokenDeleted, TokenWillBeDisabled, TokenWillBeDeleted, CleanupRunCompleted}
+var DetailTypes = []string{TokenCreated, TokenUpdated, TokenDeleted, TokenWillBeDisabled, TokenWillBeDeleted, CleanupRunCompleted, TokenRotated, RotationFailed}
 
 // Reasons a token changed.
 const (
 	ReasonRequest = "request"
 	ReasonCleanup = "cleanup"
+	// ReasonRotation: Secrets Manager's rotation of the token's secret.
+	ReasonRotation = "rotation"
 )
+
+// Replaced is the token a rotation replaced, and when it retires.
+type Replaced struct {
+	TokenID   int64     `json:"tokenId"`
+	AccessID  string    `json:"accessId,omitempty"`
+	DisableAt time.Time `json:"disableAt"`
+	DeleteAt  time.Time `json:"deleteAt"`
+}
 
 // Secret names where a token's key is kept.
 type Secret struct {
@@ -73,6 +88,10 @@ type Token struct {
 	EligibleOn *time.Time `json:"eligibleOn,omitempty"`
 	// LastUse is when a warned token was last used (or created).
 	LastUse *time.Time `json:"lastUse,omitempty"`
+	// Replaced is the token a rotation replaced.
+	Replaced *Replaced `json:"replaced,omitempty"`
+	// Error says why a rotation failed.
+	Error string `json:"error,omitempty"`
 }
 
 // Event is one event to put.

@@ -90,10 +90,19 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		if err != nil {
 			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("configuration: the cleanup overrides of portal %q: %v", name, err)}
 		}
-		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Interval: s.cfg.Cleanup.Interval,
-			Self: cleanup.Self{AccessID: creds.AccessID, AdminID: creds.AdminID, TokenID: creds.TokenID}}
+		self := cleanup.Self{AccessID: creds.AccessID, AdminID: creds.AdminID, TokenID: creds.TokenID}
+		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Interval: s.cfg.Cleanup.Interval, Self: self}
 		rep, runErr = run.Execute(ctx, &cleanupTarget{client: c, keys: p.keys})
 		rep.Portal = name
+		if runErr == nil {
+			// Tokens rotated out retire on their records' dates, whatever
+			// the policy's age rules say.
+			retired, err := s.retire(ctx, stage, pol.DryRun, p, c, self)
+			rep.Retired = retired
+			if err != nil {
+				rep.Errors = append(rep.Errors, "rotated-out tokens: "+classify(err, s.cfg.CredentialsSecret).Message)
+			}
+		}
 		if logicmonitor.IsUnauthorized(runErr) {
 			return runErr // the credentials may have rotated: withLM reads them again
 		}

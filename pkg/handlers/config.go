@@ -31,6 +31,49 @@ type Config struct {
 	// to mint keys for.
 	ProtectedRoles    []string
 	ProtectedAdminIDs []int64
+	Rotation          RotationConfig
+}
+
+// RotationConfig is how stored keys and the credentials rotate.
+type RotationConfig struct {
+	// FunctionARN (ROTATION_FUNCTION_ARN) is the rotation function that
+	// create schedules and the rotate route starts; "" turns both off.
+	FunctionARN string
+	// DefaultDays (TOKEN_ROTATION_DAYS, 0..365) schedules the rotation of
+	// every created key that does not say otherwise (0: none).
+	DefaultDays int
+	// Grace (ROTATION_GRACE, default 24h) is how long a rotated-out token
+	// stays enabled for consumers that cached its key; DeleteAfter
+	// (ROTATION_DELETE_AFTER, default 168h) how long after it is disabled
+	// it is deleted.
+	Grace, DeleteAfter time.Duration
+}
+
+// MaxRotationDays is the longest rotation schedule a create may ask for.
+const MaxRotationDays = 365
+
+func rotationFromEnv(getenv func(string) string) (RotationConfig, error) {
+	r := RotationConfig{FunctionARN: getenv("ROTATION_FUNCTION_ARN"), Grace: 24 * time.Hour, DeleteAfter: 7 * 24 * time.Hour}
+	if v := getenv("TOKEN_ROTATION_DAYS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxRotationDays {
+			return r, fmt.Errorf("TOKEN_ROTATION_DAYS %q must be a whole number of days from 0 (none) to %d", v, MaxRotationDays)
+		}
+		if n > 0 && r.FunctionARN == "" {
+			return r, fmt.Errorf("TOKEN_ROTATION_DAYS is set but ROTATION_FUNCTION_ARN is not: keys cannot rotate without the rotation function")
+		}
+		r.DefaultDays = n
+	}
+	for name, d := range map[string]*time.Duration{"ROTATION_GRACE": &r.Grace, "ROTATION_DELETE_AFTER": &r.DeleteAfter} {
+		if v := getenv(name); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x < 0 {
+				return r, fmt.Errorf("%s %q must be a duration such as 24h (0 or more)", name, v)
+			}
+			*d = x
+		}
+	}
+	return r, nil
 }
 
 // CleanupConfig is what makes a function a cleanup function, and its policy.
@@ -132,6 +175,9 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("PROTECTED_ADMIN_IDS: %q %v", v, err)
 		}
 		c.ProtectedAdminIDs = append(c.ProtectedAdminIDs, id)
+	}
+	if c.Rotation, err = rotationFromEnv(os.Getenv); err != nil {
+		return c, err
 	}
 	if v := os.Getenv("LM_CREDENTIALS_TTL"); v != "" {
 		d, err := time.ParseDuration(v)

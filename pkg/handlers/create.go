@@ -34,6 +34,8 @@ type CreateOutput struct {
 	// CreatedBy is the caller who asked for it, as recorded on its secret.
 	CreatedBy string            `json:"createdBy"`
 	Secret    secrets.SecretRef `json:"secret"`
+	// Rotation is the key's rotation schedule, when it has one.
+	Rotation *RotationInfo `json:"rotation,omitempty"`
 }
 
 // reconcileSlack widens the window in which a lost create's token is looked
@@ -52,6 +54,12 @@ const reconcileSlack = 10 * time.Second
 //     is found and deleted (its key is unrecoverable), and the answer says
 //     nothing was kept. The POST itself is never retried.
 func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
+	if in.RotationDays == 0 {
+		in.RotationDays = s.cfg.Rotation.DefaultDays
+	}
+	if in.RotationDays > 0 && s.cfg.Rotation.FunctionARN == "" {
+		return result{}, invalid("rotationDays: rotation is not deployed here (no rotation function): nothing was created")
+	}
 	p, err := s.portal(ctx, in.Portal)
 	if err != nil {
 		return result{}, err
@@ -158,6 +166,10 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 		return result{}, s.rollback(ctx, client, tok, held, err)
 	}
 	out.Secret = ref
+	if in.RotationDays > 0 {
+		out.Rotation = s.scheduleRotation(ctx, ref, in.RotationDays)
+		recorded, _ = json.Marshal(out)
+	}
 	d := s.tokenDetail(ctx, p.name, tok.Token, events.ReasonRequest)
 	d.AdminID, d.Secret = in.AdminID, &events.Secret{Name: ref.Name, ARN: ref.ARN}
 	s.emit(ctx, events.Event{DetailType: events.TokenCreated, Detail: d})
@@ -243,7 +255,9 @@ func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *port
 			if t.Note != in.Note || t.Type != typ || t.CreatedOn < from {
 				continue
 			}
-			ref, err := p.keys.Describe(ctx, p.keys.Name(in.AdminID, t.ID))
+			// A token rotated into another token's secret has its key
+			// stored too: Lookup follows the secret's token tag.
+			ref, err := p.keys.Lookup(ctx, in.AdminID, t.ID)
 			if err != nil {
 				return reconciliation{kind: failed, err: err}
 			}
@@ -351,7 +365,11 @@ func (s *Service) replay(ctx context.Context, p *portalState, r *secrets.Replay)
 }
 
 func fingerprint(in CreateInput) string {
-	h := sha256.Sum256([]byte(fmt.Sprintf("%d\x00%s\x00%d\x00%s", in.AdminID, in.Type, in.Status, in.Note)))
+	text := fmt.Sprintf("%d\x00%s\x00%d\x00%s", in.AdminID, in.Type, in.Status, in.Note)
+	if in.RotationDays > 0 {
+		text += fmt.Sprintf("\x00rotation:%d", in.RotationDays)
+	}
+	h := sha256.Sum256([]byte(text))
 	return hex.EncodeToString(h[:])
 }
 

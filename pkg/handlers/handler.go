@@ -130,6 +130,13 @@ func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request
 		}
 		return s.list(ctx, in)
 	case Create:
+		if r := rotateRequest(payload); r != nil {
+			in, err := rotateFromJSON(r)
+			if err != nil {
+				return result{}, err
+			}
+			return s.rotateNow(ctx, in)
+		}
 		in, err := createFromJSON(payload)
 		if err != nil {
 			return result{}, err
@@ -227,6 +234,12 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 	case Create:
 		if err := noQuery(req); err != nil {
 			return result{}, err
+		}
+		if strings.HasSuffix(r.template, "/rotate") {
+			if b := bytes.TrimSpace(req.Body); len(b) > 0 && !bytes.Equal(b, []byte("{}")) {
+				return result{}, invalid("POST .../rotate takes no body")
+			}
+			return s.rotateNow(ctx, RotateInput{Portal: portalName, AdminID: adminID, TokenID: tokenID})
 		}
 		in, err := createFromHTTP(adminID, req.Body, req.Header("Idempotency-Key"))
 		if err != nil {

@@ -45,6 +45,16 @@ type CreateInput struct {
 	Type           string
 	Status         int
 	IdempotencyKey string
+	// RotationDays schedules the key's rotation (0: the deployment's
+	// default, TOKEN_ROTATION_DAYS).
+	RotationDays int
+}
+
+// RotateInput starts a rotation of a stored key.
+type RotateInput struct {
+	Portal  string
+	AdminID int64
+	TokenID int64
 }
 
 // ToggleInput changes a token's status and/or note.
@@ -288,13 +298,20 @@ func listFromJSON(data []byte) (ListInput, *Error) {
 }
 
 type createBody struct {
-	Note   *string `json:"note"`
-	Type   string  `json:"type"`
-	Status *int    `json:"status"`
+	Note         *string `json:"note"`
+	Type         string  `json:"type"`
+	Status       *int    `json:"status"`
+	RotationDays *int    `json:"rotationDays"`
 }
 
 func (b createBody) input(adminID int64, key string) (CreateInput, *Error) {
 	in := CreateInput{AdminID: adminID, Type: b.Type, IdempotencyKey: key}
+	if b.RotationDays != nil {
+		if *b.RotationDays < 1 || *b.RotationDays > MaxRotationDays {
+			return in, invalid("rotationDays must be a whole number of days from 1 to %d", MaxRotationDays)
+		}
+		in.RotationDays = *b.RotationDays
+	}
 	if b.Note != nil {
 		in.Note = *b.Note
 		if err := checkNote(in.Note); err != nil {
@@ -418,6 +435,32 @@ func toggleFromJSON(data []byte) (ToggleInput, *Error) {
 	in, err := d.toggleBody.input(int64(*d.AdminID), int64(*d.TokenID))
 	in.Portal = d.Portal
 	return in, err
+}
+
+// rotateFromJSON reads a direct {"rotate": {"adminId", "tokenId", "portal"}}.
+func rotateFromJSON(data json.RawMessage) (RotateInput, *Error) {
+	var d struct {
+		Portal  string `json:"portal"`
+		AdminID *id    `json:"adminId"`
+		TokenID *id    `json:"tokenId"`
+	}
+	if err := decodeObject(data, &d); err != nil {
+		return RotateInput{}, err
+	}
+	if d.AdminID == nil || d.TokenID == nil {
+		return RotateInput{}, invalid("rotate: adminId and tokenId are required")
+	}
+	return RotateInput{Portal: d.Portal, AdminID: int64(*d.AdminID), TokenID: int64(*d.TokenID)}, nil
+}
+
+// rotateRequest returns the inner object of a direct {"rotate": {...}}
+// request to the create function, or nil for a create request.
+func rotateRequest(data []byte) json.RawMessage {
+	var d map[string]json.RawMessage
+	if json.Unmarshal(data, &d) != nil || len(d) != 1 {
+		return nil
+	}
+	return d["rotate"]
 }
 
 func deleteFromJSON(data []byte) (DeleteInput, *Error) {

@@ -162,16 +162,25 @@ func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.C
 	if p.client != nil && p.clientVer == creds.Version {
 		return p.client, creds, nil
 	}
-	base := s.cfg.BaseURL
-	if p.name != "" || creds.BaseURL != "" {
-		base = creds.BaseURL // a named portal never inherits the default portal's endpoint
-	}
-	c, err := logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: base, Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
+	c, err := logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.baseURL(p, creds), Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
 	if err != nil {
 		return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
 	}
 	p.client, p.clientVer = c, creds.Version
 	return c, creds, nil
+}
+
+// baseURL is the portal's API endpoint ("" for LogicMonitor's own).
+func (s *Service) baseURL(p *portalState, creds secrets.Credentials) string {
+	if p.name != "" || creds.BaseURL != "" {
+		return creds.BaseURL // a named portal never inherits the default portal's endpoint
+	}
+	return s.cfg.BaseURL
+}
+
+// retirements are the portal's rotated-out records.
+func (p *portalState) retirements() secrets.Retirements {
+	return secrets.Retirements{API: p.keys.API, Prefix: p.keys.Prefix}
 }
 
 // withLM runs fn with the portal's client. When LogicMonitor rejects the

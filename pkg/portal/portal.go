@@ -31,5 +31,7 @@ func ValidRegistered(name string) bool {
 			return false
 		}
 	}
-	return name != "idempotency"
+	// The folders lmtokens keeps under the key prefix: claims and
+	// rotated-out records.
+	return name != "idempotency" && name != "rotated-out"
 }

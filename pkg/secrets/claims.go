@@ -351,3 +351,15 @@ func isScheduledForDeletion(err error) bool {
 	var ir *types.InvalidRequestException
 	return errors.As(err, &ir) && strings.Contains(strings.ToLower(ir.ErrorMessage()), "deletion")
 }
+
+// Forget deletes the claim of key at once: a rotation's claim, once the
+// rotation has ended (a retried step then finds the version's stage moved
+// and does nothing).
+func (c *Claims) Forget(ctx context.Context, adminID int64, key string) error {
+	name := c.Name(adminID, key)
+	_, err := c.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(name), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	if err == nil || isNotFound(err) || isScheduledForDeletion(err) {
+		return nil
+	}
+	return &UnavailableError{Op: "DeleteSecret " + name, Err: err}
+}

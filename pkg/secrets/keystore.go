@@ -172,8 +172,15 @@ func (k *KeyStore) Describe(ctx context.Context, name string) (*SecretRef, error
 // yet. A secret that was already scheduled (an earlier, interrupted attempt)
 // still has its claim followed, so a retry always finishes the job;
 // ref.WasScheduled is true only when this call found nothing left to do.
+//
+// A rotated secret keeps its name and holds another token's key: the
+// secret named for tokenID is this token's only while its token tag says so,
+// and a token rotated in is found by that tag (see Lookup).
 func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
-	name := k.Name(adminID, tokenID)
+	name, err := k.nameFor(ctx, adminID, tokenID)
+	if err != nil || name == "" {
+		return nil, err
+	}
 	ref, already, err := k.deleteSecret(ctx, name)
 	if err != nil || ref == nil {
 		return ref, err
@@ -192,6 +199,83 @@ func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64)
 	}
 	ref.WasScheduled = already && claimAlready
 	return ref, nil
+}
+
+// nameFor returns the name of the secret that holds token tokenID's key
+// ("" for none). The secret named for the token is it unless its token tag
+// names another token (it was rotated on); otherwise a secret whose tags
+// name this token (rotated in) is.
+func (k *KeyStore) nameFor(ctx context.Context, adminID, tokenID int64) (string, error) {
+	name := k.Name(adminID, tokenID)
+	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	switch {
+	case err == nil:
+		if t, ok := tagOf(desc.Tags, TagTokenID); !ok || t == strconv.FormatInt(tokenID, 10) {
+			return name, nil
+		}
+	case !isNotFound(err):
+		return "", &UnavailableError{Op: "DescribeSecret " + name, Err: err}
+	default:
+		// Not visible (yet, or at all): deleting by name still acts on the
+		// latest state, and finds nothing when there is nothing.
+		found, err := k.byTag(ctx, adminID, tokenID)
+		if err != nil || found != "" {
+			return found, err
+		}
+		return name, nil
+	}
+	return k.byTag(ctx, adminID, tokenID)
+}
+
+// byTag finds the key's secret of a token rotated into another token's
+// secret: its admin and token tags name it.
+func (k *KeyStore) byTag(ctx context.Context, adminID, tokenID int64) (string, error) {
+	in := &secretsmanager.ListSecretsInput{
+		Filters: []types.Filter{
+			{Key: types.FilterNameStringTypeName, Values: []string{k.Prefix}},
+			{Key: types.FilterNameStringTypeTagKey, Values: []string{TagTokenID}},
+			{Key: types.FilterNameStringTypeTagValue, Values: []string{strconv.FormatInt(tokenID, 10)}},
+		},
+		IncludePlannedDeletion: aws.Bool(true),
+	}
+	for {
+		out, err := k.API.ListSecrets(ctx, in)
+		if err != nil {
+			return "", &UnavailableError{Op: "ListSecrets " + k.Prefix, Err: err}
+		}
+		for _, sec := range out.SecretList {
+			name := aws.ToString(sec.Name)
+			a, _ := tagOf(sec.Tags, TagAdminID)
+			t, _ := tagOf(sec.Tags, TagTokenID)
+			p, _ := tagOf(sec.Tags, TagPortal)
+			if strings.HasPrefix(name, k.Prefix) && a == strconv.FormatInt(adminID, 10) && t == strconv.FormatInt(tokenID, 10) && p == k.Portal {
+				return name, nil
+			}
+		}
+		if out.NextToken == nil {
+			return "", nil
+		}
+		in.NextToken = out.NextToken
+	}
+}
+
+// Lookup returns the secret that holds token tokenID's key now (nil for
+// none), following rotations as ScheduleDeletion does.
+func (k *KeyStore) Lookup(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
+	name, err := k.nameFor(ctx, adminID, tokenID)
+	if err != nil || name == "" {
+		return nil, err
+	}
+	return k.Describe(ctx, name)
+}
+
+func tagOf(tags []types.Tag, key string) (string, bool) {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value), true
+		}
+	}
+	return "", false
 }
 
 // claimOf reads the idempotency-claim tag of a key's secret, which is known

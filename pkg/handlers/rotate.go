@@ -1,0 +1,601 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/logging"
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/strictjson"
+)
+
+// Rotation steps Secrets Manager invokes the rotation function with.
+const (
+	StepCreate = "createSecret"
+	StepSet    = "setSecret"
+	StepTest   = "testSecret"
+	StepFinish = "finishSecret"
+)
+
+// RotationStep is Secrets Manager's event to a rotation function.
+type RotationStep struct {
+	SecretID           string `json:"SecretId"`
+	ClientRequestToken string `json:"ClientRequestToken"`
+	Step               string `json:"Step"`
+}
+
+// Rotator returns the handler of the rotation function, which Secrets
+// Manager invokes once per step of a rotation of a stored key or of a
+// credentials secret. A step that fails answers a function error, which
+// Secrets Manager records; it retries the rotation later.
+func (s *Service) Rotator() func(context.Context, json.RawMessage) (any, error) {
+	return func(ctx context.Context, raw json.RawMessage) (any, error) {
+		start := time.Now()
+		lmRequests := s.counter()
+		ctx = logging.WithWho(ctx, logging.Who{Caller: "secretsmanager.amazonaws.com"})
+		var in RotationStep
+		err := strictjson.Decode(raw, &in)
+		if err != nil || in.SecretID == "" || in.ClientRequestToken == "" {
+			err = invalid(`a rotation function takes {"SecretId", "ClientRequestToken", "Step"} from Secrets Manager`)
+		} else if s.cfgErr != nil {
+			err = &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
+		} else {
+			work, cancel := reserveForCleanUp(ctx)
+			var outcome string
+			outcome, err = s.rotationStep(work, in)
+			cancel()
+			if err == nil {
+				s.log.InfoContext(ctx, "rotation step done", "function", "rotate", "secret", in.SecretID, "version", in.ClientRequestToken,
+					"step", in.Step, "outcome", outcome, "lmRequests", lmRequests(), "durationMs", time.Since(start).Milliseconds())
+				return map[string]string{"step": in.Step, "outcome": outcome}, nil
+			}
+		}
+		e := classify(err, s.cfg.CredentialsSecret)
+		s.log.ErrorContext(ctx, "rotation step failed", "function", "rotate", "secret", in.SecretID, "version", in.ClientRequestToken,
+			"step", in.Step, "errorType", e.Type, "error", e.Message, "lmRequests", lmRequests(), "durationMs", time.Since(start).Milliseconds())
+		return nil, e.functionError()
+	}
+}
+
+// rotTarget is a secret being rotated: a stored key or a credentials
+// secret, and the portal it belongs to.
+type rotTarget struct {
+	credentials bool
+	p           *portalState
+	state       *secrets.State
+	id          string // the SecretId Secrets Manager named
+}
+
+func (t *rotTarget) what() string {
+	if t.credentials {
+		return "credentials secret " + t.state.Name
+	}
+	return "key secret " + t.state.Name
+}
+
+// rotationTarget tells what the secret is. Anything that is neither a key
+// lmtokens stored nor a credentials secret it uses is refused.
+func (s *Service) rotationTarget(ctx context.Context, id string) (*rotTarget, error) {
+	st, err := secrets.Versions{API: s.api}.Describe(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil || st.Deleted {
+		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "secret " + id + " does not exist or is scheduled for deletion"}
+	}
+	t := &rotTarget{state: st, id: id}
+	cfgSecret := s.cfg.CredentialsSecret
+	switch {
+	case st.Name == cfgSecret || st.ARN == cfgSecret || strings.HasPrefix(cfgSecret, "arn:") && strings.HasPrefix(st.ARN, cfgSecret+"-"):
+		t.credentials, t.p = true, s.defaultPortal
+		return t, nil
+	case strings.HasPrefix(st.Name, s.cfg.PortalsPrefix):
+		p, err := s.portal(ctx, strings.TrimPrefix(st.Name, s.cfg.PortalsPrefix))
+		if err != nil {
+			return nil, err
+		}
+		t.credentials, t.p = true, p
+		return t, nil
+	case strings.HasPrefix(st.Name, s.cfg.SecretPrefix):
+		parts := strings.Split(strings.TrimPrefix(st.Name, s.cfg.SecretPrefix), "/")
+		name := ""
+		if len(parts) == 3 {
+			name, parts = parts[0], parts[1:]
+		}
+		_, aErr := parseID(parts[0])
+		if len(parts) == 2 {
+			if _, tErr := parseID(parts[1]); aErr == nil && tErr == nil {
+				p, err := s.portal(ctx, name)
+				if err != nil {
+					return nil, err
+				}
+				t.p = p
+				return t, nil
+			}
+		}
+	}
+	return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+		"secret %s is neither a key lmtokens stored (%s<adminId>/<tokenId>) nor its credentials secret: lmtokens does not rotate it", st.Name, s.cfg.SecretPrefix)}
+}
+
+// rotationStep runs one step. As AWS's templates do, every step first
+// checks the version: a version already AWSCURRENT needs nothing, one that
+// is not AWSPENDING must not be touched.
+func (s *Service) rotationStep(ctx context.Context, in RotationStep) (string, error) {
+	t, err := s.rotationTarget(ctx, in.SecretID)
+	if err != nil {
+		return "", err
+	}
+	st, v := t.state, in.ClientRequestToken
+	if !st.RotationEnabled {
+		return "", &Error{Type: TypeValidation, Status: 400, Message: "rotation is not enabled on " + t.what()}
+	}
+	if _, ok := st.Stages[v]; !ok {
+		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf("version %s is not a version of %s", v, t.what())}
+	}
+	if st.Has(v, secrets.StageCurrent) {
+		if in.Step == StepFinish && !t.credentials {
+			// A finish whose answer was lost may not have retagged.
+			return "already current", s.retagCurrent(ctx, t)
+		}
+		return "already current", nil
+	}
+	if !st.Has(v, secrets.StagePending) {
+		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf("version %s of %s is not AWSPENDING: its rotation was abandoned", v, t.what())}
+	}
+	switch in.Step {
+	case StepCreate:
+		return s.rotateCreate(ctx, t, v)
+	case StepSet:
+		// LogicMonitor has nothing to set: the token exists from
+		// createSecret on, and works at once.
+		return "nothing to set", nil
+	case StepTest:
+		return s.rotateTest(ctx, t, v)
+	case StepFinish:
+		return s.rotateFinish(ctx, t, v)
+	}
+	return "", invalid("unknown rotation step %q (want createSecret, setSecret, testSecret or finishSecret)", in.Step)
+}
+
+// rotated describes the key a secret version holds.
+type rotated struct {
+	adminID, tokenID int64
+	accessID, key    string
+	typ, note        string
+	company, baseURL string
+	stored           *secrets.StoredKey // for a key secret
+	creds            *secrets.Credentials
+	raw              string // the value as stored
+}
+
+// readVersion parses a version's value (by id, or AWSCURRENT when version
+// is ""), which must be complete.
+func (s *Service) readVersion(ctx context.Context, t *rotTarget, version string) (*rotated, bool, error) {
+	stage := ""
+	if version == "" {
+		stage = secrets.StageCurrent
+	}
+	value, found, err := secrets.Versions{API: s.api}.Read(ctx, t.id, version, stage)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	if !t.credentials {
+		k, err := secrets.ParseStoredKey(value)
+		if err != nil {
+			return nil, true, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("%s: %v", t.what(), err)}
+		}
+		return &rotated{adminID: k.AdminID, tokenID: k.TokenID, accessID: k.AccessID, key: k.AccessKey, typ: k.Type, note: k.Note, company: k.Company, stored: &k, raw: value}, true, nil
+	}
+	c, err := secrets.ParseCredentials(value)
+	if err != nil {
+		return nil, true, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("%s is malformed: %v", t.what(), err)}
+	}
+	r := &rotated{adminID: c.AdminID, tokenID: c.TokenID, accessID: c.AccessID, company: c.Company, baseURL: c.BaseURL, creds: &c, typ: logicmonitor.TypeLMv1, raw: value}
+	if c.AccessID == "" {
+		r.typ = logicmonitor.TypeBearer
+	}
+	r.creds.Version = version
+	return r, true, nil
+}
+
+// ownToken finds the token a credentials secret holds, when the secret
+// does not name it: by its access id (LMv1 only).
+func (s *Service) ownToken(ctx context.Context, c *logicmonitor.Client, r *rotated) error {
+	if r.tokenID != 0 && r.adminID != 0 {
+		return nil
+	}
+	if r.accessID == "" {
+		return &Error{Type: TypeConfiguration, Status: 500, Message: `bearer credentials name no access id: add "adminId" and "tokenId" to the credentials secret so its token can rotate`}
+	}
+	toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{Types: []string{logicmonitor.TypeLMv1}, Filter: fmt.Sprintf("accessId:%q", r.accessID)})
+	if err != nil {
+		return err
+	}
+	for _, t := range toks {
+		if t.AccessID == r.accessID && t.ID != 0 && t.AdminID != 0 {
+			r.adminID, r.tokenID = t.AdminID, t.ID
+			return nil
+		}
+	}
+	return &Error{Type: TypeConfiguration, Status: 500, Message: "the credentials' own token was not found by its access id: add \"adminId\" and \"tokenId\" to the credentials secret"}
+}
+
+// rotationKey names a rotation's idempotency claim: one per secret and
+// version, so retried and concurrent createSecret steps make one token.
+func rotationKey(t *rotTarget, version string) string {
+	return "rotation:" + t.state.Name + ":" + version
+}
+
+// rotateCreate makes the new token and stores it as the AWSPENDING
+// version. It is create's protocol with the pending version as the store:
+// a claim written before the POST, a lost answer reconciled (the token it
+// made is found and deleted), the value stored under the version's id so a
+// repeat is a no-op.
+func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string) (string, error) {
+	vs := secrets.Versions{API: s.api}
+	if _, found, err := vs.Read(ctx, t.id, version, secrets.StagePending); err != nil || found {
+		return "already created", err
+	}
+	cur, _, err := s.readVersion(ctx, t, "")
+	if err != nil {
+		return "", err
+	}
+	if cur == nil {
+		return "", &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + " has no AWSCURRENT value to rotate"}
+	}
+	p := t.p
+	c, _, err := s.lmClient(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	if t.credentials {
+		if err := s.ownToken(ctx, c, cur); err != nil {
+			return "", err
+		}
+		// The note and type of the service user's token are LogicMonitor's.
+		if err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+			tok, err := c.Tokens.Get(ctx, cur.adminID, cur.tokenID)
+			if err == nil {
+				cur.note, cur.typ = tok.Note, tok.Type
+			}
+			return err
+		}); err != nil {
+			return "", err
+		}
+	} else if err := s.guardProtected(ctx, p, cur.adminID); err != nil {
+		return "", err
+	}
+	in := CreateInput{Portal: p.name, AdminID: cur.adminID, Type: cur.typ, Note: cur.note, Status: logicmonitor.StatusEnabled, IdempotencyKey: rotationKey(t, version)}
+	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx))
+	switch {
+	case errors.Is(err, secrets.ErrInProgress):
+		return "", &Error{Type: TypeUpstream, Status: http.StatusConflict, Message: fmt.Sprintf(
+			"another attempt of createSecret for version %s is under way (one that stopped is taken over after %v): nothing was made by this one", version, secrets.StaleAfter)}
+	case errors.Is(err, secrets.ErrKeyRetired) || errors.Is(err, secrets.ErrKeyReused):
+		return "", &Error{Type: TypeConflict, Status: http.StatusConflict, Message: fmt.Sprintf("the rotation to version %s of %s has ended: start another", version, t.what())}
+	case err != nil:
+		return "", err
+	case replay != nil:
+		return "", &Error{Type: TypeUpstream, Status: http.StatusServiceUnavailable, Message: fmt.Sprintf(
+			"the new key of version %s was stored, but Secrets Manager does not show it yet: retry", version)}
+	}
+	if held.Previous != nil {
+		if err := s.resolvePrevious(ctx, p, in, held); err != nil {
+			return "", err
+		}
+	}
+	since := s.now()
+	var tok *logicmonitor.CreatedToken
+	var client *logicmonitor.Client
+	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+		tk, err := c.Tokens.Create(ctx, in.AdminID, logicmonitor.CreateOptions{Type: in.Type, Note: in.Note, Status: in.Status})
+		tok, client = tk, c
+		return err
+	})
+	if err != nil {
+		if client == nil || !logicmonitor.IsIndeterminate(err) {
+			s.release(ctx, held)
+			return "", err
+		}
+		return "", s.lostCreate(ctx, client, p, in, held, since, err)
+	}
+	if tok.AccessKey == "" {
+		return "", s.rollback(ctx, client, tok, held, errors.New("LogicMonitor's create answer carried no key"))
+	}
+	if err := held.RecordCreated(ctx, tok.ID, "", http.StatusOK, nil); err != nil {
+		return "", s.rollback(ctx, client, tok, held, fmt.Errorf("the rotation's record could not be updated: %w", err))
+	}
+	var value string
+	if t.credentials {
+		value, err = secrets.RotatedCredentials(cur.raw, in.AdminID, tok.ID, tok.AccessID, tok.AccessKey)
+	} else {
+		k := *cur.stored
+		k.AccessID, k.AccessKey, k.TokenID, k.CreatedOn, k.CreatedBy = tok.AccessID, tok.AccessKey, tok.ID, tok.CreatedOn, "lmtokens rotation"
+		var b []byte
+		b, err = json.Marshal(k)
+		value = string(b)
+	}
+	if err == nil {
+		if err = vs.PutPending(ctx, t.id, version, value); err != nil {
+			// The write may have happened with its answer lost: believe
+			// only what is there.
+			if _, found, rerr := vs.Read(ctx, t.id, version, secrets.StagePending); rerr == nil && found {
+				err = nil
+			}
+		}
+	}
+	if err != nil {
+		return "", s.rollback(ctx, client, tok, held, err)
+	}
+	cctx, cancel := compensation(ctx)
+	defer cancel()
+	if err := held.RecordDone(cctx, http.StatusOK, json.RawMessage(fmt.Sprintf(`{"tokenId":%d}`, tok.ID)), ""); err != nil {
+		s.log.WarnContext(ctx, "could not record the rotation's outcome", "claim", held.Name(), "error", err.Error())
+	}
+	s.log.InfoContext(ctx, "rotation made a new token", "secret", t.state.Name, "adminId", in.AdminID, "tokenId", tok.ID, "replaces", cur.tokenID)
+	return fmt.Sprintf("token %d made", tok.ID), nil
+}
+
+// testAttempts is how often a refused new key is tried before the rotation
+// gives it up: a portal may take a moment to accept a token it just made.
+const testAttempts = 3
+
+// rotateTest signs a request as the new key. Any authenticated answer (a
+// 403 for a user without the right to list tokens too) proves it works; a
+// 401 repeated testAttempts times abandons the rotation: the new token is
+// deleted, AWSPENDING taken off, AWSCURRENT left as it is.
+func (s *Service) rotateTest(ctx context.Context, t *rotTarget, version string) (string, error) {
+	next, found, err := s.readVersion(ctx, t, version)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		// RotateSecret without an immediate rotation tests the
+		// configuration with a valueless AWSPENDING version: the key in use
+		// must work.
+		cur, _, err := s.readVersion(ctx, t, "")
+		if err != nil || cur == nil {
+			return "", errors.Join(err, errors.New(t.what()+" has no AWSCURRENT value"))
+		}
+		if err := s.tryKey(ctx, t, cur); err != nil {
+			return "", err
+		}
+		return "configuration tested: the current key works", nil
+	}
+	var refused error
+	for attempt := 0; attempt < testAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
+		err := s.tryKey(ctx, t, next)
+		var lm *logicmonitor.Error
+		if err == nil {
+			return fmt.Sprintf("token %d authenticates", next.tokenID), nil
+		}
+		if !errors.As(err, &lm) || lm.StatusCode != http.StatusUnauthorized {
+			return "", err // not an answer about the key: retry the step
+		}
+		refused = err
+	}
+	return "", s.abandon(ctx, t, version, next, refused)
+}
+
+// tryKey makes one signed request as a key: nil when LogicMonitor
+// authenticated it.
+func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) error {
+	var auth lmauth.Authenticator
+	var err error
+	switch {
+	case r.creds != nil:
+		auth = r.creds.Auth
+	case r.typ == logicmonitor.TypeBearer:
+		auth, err = lmauth.NewBearer(r.key)
+	default:
+		auth, err = lmauth.NewLMv1(r.accessID, r.key)
+	}
+	if err != nil {
+		return &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + ": the key is unusable: " + err.Error()}
+	}
+	_, creds, err := s.lmClient(ctx, t.p)
+	if err != nil {
+		return err
+	}
+	base := s.baseURL(t.p, creds)
+	if r.creds != nil && r.creds.BaseURL != "" {
+		base = r.creds.BaseURL
+	}
+	c, err := logicmonitor.New(logicmonitor.Options{Company: r.company, BaseURL: base, Auth: auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
+	if err != nil {
+		return &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+	}
+	_, err = c.Tokens.List(ctx, r.adminID, logicmonitor.ListOptions{Size: 1, Fields: "id"})
+	var lm *logicmonitor.Error
+	if errors.As(err, &lm) && lm.StatusCode == http.StatusForbidden {
+		return nil // authenticated, not authorised: the key works
+	}
+	return err
+}
+
+// abandon ends a rotation whose new key was refused: the token is deleted
+// (its key must not outlive the rotation), AWSPENDING is taken off so no
+// retry resumes it, and the failure is announced.
+func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, next *rotated, cause error) error {
+	cctx, cancel := compensation(ctx)
+	defer cancel()
+	err := s.withLM(cctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+		return c.Tokens.Delete(cctx, next.adminID, next.tokenID)
+	})
+	if err != nil && !logicmonitor.IsNotFound(err) {
+		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+			"the new key (token %d) was refused by LogicMonitor (%v) and deleting the token failed (%v): AWSCURRENT is untouched; the step is retried and deletes it",
+			next.tokenID, classify(cause, s.cfg.CredentialsSecret).Message, classify(err, s.cfg.CredentialsSecret).Message)}
+	}
+	if err := (secrets.Versions{API: s.api}).DropPending(cctx, t.id, version); err != nil {
+		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+			"the new key (token %d) was refused and its token deleted, but AWSPENDING could not be taken off version %s (%v): AWSCURRENT is untouched; retrying finishes", next.tokenID, version, err)}
+	}
+	s.forgetRotation(cctx, t, version, next.adminID)
+	msg := fmt.Sprintf("the new key (token %d) was refused by LogicMonitor (%s): the token was deleted and version %s abandoned; AWSCURRENT (token %s) is untouched; the next rotation makes a new token",
+		next.tokenID, classify(cause, s.cfg.CredentialsSecret).Message, version, t.state.Tags[secrets.TagTokenID])
+	d := s.rotationDetail(ctx, t, next)
+	d.Error = msg
+	s.emit(ctx, events.Event{DetailType: events.RotationFailed, Detail: d})
+	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
+}
+
+// forgetRotation deletes a finished rotation's claim.
+func (s *Service) forgetRotation(ctx context.Context, t *rotTarget, version string, adminID int64) {
+	if err := t.p.claims.Forget(ctx, adminID, rotationKey(t, version)); err != nil {
+		s.log.WarnContext(ctx, "could not delete the rotation's record", "secret", t.state.Name, "error", err.Error())
+	}
+}
+
+// rotateFinish records the old token's retirement, then moves AWSCURRENT to
+// the new version and points the secret's tags at the new token. The record
+// comes first: whatever is lost after it, the old token is retired only
+// once its version is no longer AWSCURRENT.
+func (s *Service) rotateFinish(ctx context.Context, t *rotTarget, version string) (string, error) {
+	next, found, err := s.readVersion(ctx, t, version)
+	if err != nil {
+		return "", err
+	}
+	if !found {
+		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf("version %s of %s has no value: createSecret has not run", version, t.what())}
+	}
+	from := t.state.Holder(secrets.StageCurrent)
+	old, _, err := s.readVersion(ctx, t, "")
+	if err != nil {
+		return "", err
+	}
+	if old != nil && t.credentials && (old.tokenID == 0 || old.adminID == 0) {
+		c, _, err := s.lmClient(ctx, t.p)
+		if err == nil {
+			err = s.ownToken(ctx, c, old)
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	now := s.now().UTC()
+	if old != nil && old.tokenID != next.tokenID {
+		rec := secrets.Retirement{AdminID: old.adminID, TokenID: old.tokenID, AccessID: old.accessID, Secret: t.state.Name, FromVersion: from,
+			ReplacedBy: next.tokenID, RotatedAt: now, DisableAt: now.Add(s.cfg.Rotation.Grace), DeleteAt: now.Add(s.cfg.Rotation.Grace + s.cfg.Rotation.DeleteAfter)}
+		if err := t.p.retirements().Put(ctx, rec); err != nil {
+			return "", err
+		}
+	}
+	if err := (secrets.Versions{API: s.api}).Promote(ctx, t.id, version, from); err != nil {
+		return "", err
+	}
+	if !t.credentials {
+		if err := t.p.keys.Retag(ctx, t.state.Name, *next.stored); err != nil {
+			return "", err
+		}
+	}
+	s.forgetRotation(ctx, t, version, next.adminID)
+	d := s.rotationDetail(ctx, t, next)
+	if old != nil {
+		d.Replaced = &events.Replaced{TokenID: old.tokenID, AccessID: old.accessID, DisableAt: now.Add(s.cfg.Rotation.Grace), DeleteAt: now.Add(s.cfg.Rotation.Grace + s.cfg.Rotation.DeleteAfter)}
+	}
+	s.emit(ctx, events.Event{DetailType: events.TokenRotated, Detail: d})
+	return fmt.Sprintf("token %d is AWSCURRENT", next.tokenID), nil
+}
+
+// retagCurrent points a key secret's tags at the token AWSCURRENT holds.
+func (s *Service) retagCurrent(ctx context.Context, t *rotTarget) error {
+	cur, _, err := s.readVersion(ctx, t, "")
+	if err != nil || cur == nil {
+		return err
+	}
+	if t.state.Tags[secrets.TagTokenID] == fmt.Sprint(cur.tokenID) {
+		return nil
+	}
+	return t.p.keys.Retag(ctx, t.state.Name, *cur.stored)
+}
+
+// rotationDetail is a rotation event's detail: the new token and where its
+// key is. Never the key.
+func (s *Service) rotationDetail(ctx context.Context, t *rotTarget, next *rotated) events.Token {
+	d := s.tokenDetail(ctx, t.p.name, logicmonitor.Token{ID: next.tokenID, AdminID: next.adminID, AccessID: next.accessID, Type: next.typ, Note: next.note}, events.ReasonRotation)
+	d.Secret = &events.Secret{Name: t.state.Name, ARN: t.state.ARN}
+	return d
+}
+
+// RotateOutput answers a rotation started on request.
+type RotateOutput struct {
+	AdminID int64             `json:"adminId"`
+	TokenID int64             `json:"tokenId"`
+	Secret  secrets.SecretRef `json:"secret"`
+	// VersionID is the version the new key will be stored as (AWSPENDING,
+	// then AWSCURRENT once tested).
+	VersionID string `json:"versionId"`
+	Message   string `json:"message"`
+}
+
+// rotateNow starts a rotation of a stored key through Secrets Manager.
+func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error) {
+	if s.cfg.Rotation.FunctionARN == "" {
+		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: rotation is not deployed (ROTATION_FUNCTION_ARN is not set)"}
+	}
+	p, err := s.portal(ctx, in.Portal)
+	if err != nil {
+		return result{}, err
+	}
+	ref, err := p.keys.Lookup(ctx, in.AdminID, in.TokenID)
+	if err != nil {
+		return result{}, err
+	}
+	if ref == nil || ref.WasScheduled {
+		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: fmt.Sprintf(
+			"token %d of user %d has no stored key: only keys lmtokens created (and did not delete or rotate out) can rotate", in.TokenID, in.AdminID)}
+	}
+	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
+		return result{}, err
+	}
+	version, err := secrets.Versions{API: s.api}.Rotate(ctx, ref.ARN, secrets.Rotation{LambdaARN: s.cfg.Rotation.FunctionARN, Now: true})
+	switch {
+	case errors.Is(err, secrets.ErrRotationInProgress):
+		return result{}, &Error{Type: TypeConflict, Status: http.StatusConflict, Message: fmt.Sprintf(
+			"a rotation of %s is already under way (or failed and awaits Secrets Manager's retry): nothing was started", ref.Name)}
+	case secrets.IsNotFound(err):
+		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "the key's secret " + ref.Name + " no longer exists"}
+	case err != nil:
+		return result{}, err
+	}
+	s.log.InfoContext(ctx, "rotation started", "secret", ref.Name, "version", version, "adminId", in.AdminID, "tokenId", in.TokenID)
+	return result{http.StatusAccepted, RotateOutput{AdminID: in.AdminID, TokenID: in.TokenID, Secret: *ref, VersionID: version,
+		Message: "Secrets Manager is rotating the key: the new token's key will be the secret's AWSCURRENT version " + version + " once tested; the old token stays enabled for the grace period"}}, nil
+}
+
+// scheduleRotation gives a newly stored key its rotation schedule.
+func (s *Service) scheduleRotation(ctx context.Context, ref secrets.SecretRef, days int) *RotationInfo {
+	info := &RotationInfo{Days: days, Enabled: true}
+	_, err := secrets.Versions{API: s.api}.Rotate(ctx, ref.ARN, secrets.Rotation{LambdaARN: s.cfg.Rotation.FunctionARN, Days: days})
+	if err != nil {
+		info.Enabled = false
+		info.Error = classify(err, s.cfg.CredentialsSecret).Message + ": the key is stored and works; set its rotation with RotateSecret or POST .../rotate"
+		s.log.WarnContext(ctx, "could not schedule the key's rotation", slog.String("secret", ref.Name), slog.String("error", info.Error))
+	}
+	return info
+}
+
+// RotationInfo is a created key's rotation schedule.
+type RotationInfo struct {
+	Days    int    `json:"days"`
+	Enabled bool   `json:"enabled"`
+	Error   string `json:"error,omitempty"`
+}
