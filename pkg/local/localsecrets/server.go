@@ -819,6 +819,15 @@ func (s *Server) rotate(in request) (any, *awsError) {
 	}
 	out := map[string]any{"ARN": sec.ARN, "Name": sec.Name}
 	if in.RotateImmediately != nil && !*in.RotateImmediately {
+		// AWS tests the configuration instead: testSecret on a valueless
+		// AWSPENDING version, which it removes afterwards.
+		if s.Rotator != nil {
+			if _, ok := sec.Stages[token]; !ok {
+				sec.Stages[token] = []string{StagePending}
+			}
+			s.rotations.Add(1)
+			go s.testConfiguration(sec.Name, sec.RotationLambdaARN, token)
+		}
 		s.commit(sec)
 		return out, nil
 	}
@@ -832,6 +841,30 @@ func (s *Server) rotate(in request) (any, *awsError) {
 		go s.runRotation(sec.Name, sec.RotationLambdaARN, token)
 	}
 	return out, nil
+}
+
+// testConfiguration runs testSecret on a valueless pending version, then
+// takes the version away, as RotateSecret without an immediate rotation does.
+func (s *Server) testConfiguration(name, lambdaARN, token string) {
+	defer s.rotations.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: name, ClientRequestToken: token, Step: "testSecret"})
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("testSecret (configuration test): %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sec := s.find(name); sec != nil {
+		if _, has := sec.Versions[token]; !has {
+			delete(sec.Stages, token)
+		}
+		s.commit(sec)
+	}
+	if s.outcomes == nil {
+		s.outcomes = map[string][]error{}
+	}
+	s.outcomes[name] = append(s.outcomes[name], err)
 }
 
 func (s *Server) runRotation(name, lambdaARN, token string) {

@@ -220,3 +220,39 @@ func TestRotateSecret(t *testing.T) {
 		t.Fatalf("after rotation: current %s, previous %s, %+v", aws.ToString(got.SecretString), aws.ToString(prev.SecretString), d)
 	}
 }
+
+// RotateSecret without an immediate rotation tests the configuration as AWS
+// does: testSecret alone, on a valueless AWSPENDING version that is removed
+// afterwards, so the next rotation is not blocked.
+func TestRotateSecretNotImmediatelyTestsTheConfiguration(t *testing.T) {
+	srv, c := server(t)
+	ctx := context.Background()
+	c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("k"), SecretString: aws.String("v1")})
+	var seen []string
+	pendingHadValue := true
+	srv.Rotator = func(ctx context.Context, arn string, st localsecrets.RotationStep) error {
+		seen = append(seen, st.Step)
+		d, _ := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(st.SecretID)})
+		if !slices.Contains(d.VersionIdsToStages[st.ClientRequestToken], "AWSPENDING") {
+			return errors.New("no pending version during the test")
+		}
+		_, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(st.SecretID), VersionId: aws.String(st.ClientRequestToken)})
+		pendingHadValue = err == nil
+		return nil
+	}
+	if _, err := c.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("k"), RotateImmediately: aws.Bool(false),
+		RotationLambdaARN: aws.String("arn:aws:lambda:us-east-1:123456789012:function:rotate"), RotationRules: &types.RotationRulesType{AutomaticallyAfterDays: aws.Int64(7)}}); err != nil {
+		t.Fatal(err)
+	}
+	if out := srv.WaitRotations(); out["k"][0] != nil || strings.Join(seen, ",") != "testSecret" || pendingHadValue {
+		t.Fatalf("configuration test: %v, steps %v, pending had a value %v", out, seen, pendingHadValue)
+	}
+	d, _ := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("k")})
+	if len(d.VersionIdsToStages) != 1 || !aws.ToBool(d.RotationEnabled) {
+		t.Fatalf("after the configuration test: %v", d.VersionIdsToStages)
+	}
+	if _, err := c.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("k")}); err != nil {
+		t.Fatalf("a rotation after the configuration test: %v", err)
+	}
+	srv.WaitRotations()
+}
