@@ -140,12 +140,14 @@ func (s *Service) rotationStep(ctx context.Context, in RotationStep) (string, er
 		return "", &Error{Type: TypeValidation, Status: 400, Message: "rotation is not enabled on " + t.what()}
 	}
 	if _, ok := st.Stages[v]; !ok {
-		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf("version %s is not a version of %s", v, t.what())}
+		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf(
+			"version %s of %s has no staging label: it was never made, or its rotation was abandoned", v, t.what())}
 	}
 	if st.Has(v, secrets.StageCurrent) {
-		if in.Step == StepFinish && !t.credentials {
-			// A finish whose answer was lost may not have retagged.
-			return "already current", s.retagCurrent(ctx, t)
+		if in.Step == StepFinish {
+			// A finish that failed after moving AWSCURRENT may not have
+			// retagged the secret or removed the rotation's claim.
+			return "already current", s.finishedAlready(ctx, t, v)
 		}
 		return "already current", nil
 	}
@@ -515,16 +517,20 @@ func (s *Service) rotateFinish(ctx context.Context, t *rotTarget, version string
 	return fmt.Sprintf("token %d is AWSCURRENT", next.tokenID), nil
 }
 
-// retagCurrent points a key secret's tags at the token AWSCURRENT holds.
-func (s *Service) retagCurrent(ctx context.Context, t *rotTarget) error {
+// finishedAlready completes a finish whose version is AWSCURRENT already:
+// the secret's tags name the token it holds, and the claim is gone.
+func (s *Service) finishedAlready(ctx context.Context, t *rotTarget, version string) error {
 	cur, _, err := s.readVersion(ctx, t, "")
 	if err != nil || cur == nil {
 		return err
 	}
-	if t.state.Tags[secrets.TagTokenID] == fmt.Sprint(cur.tokenID) {
-		return nil
+	if !t.credentials && t.state.Tags[secrets.TagTokenID] != fmt.Sprint(cur.tokenID) {
+		if err := t.p.keys.Retag(ctx, t.state.Name, *cur.stored); err != nil {
+			return err
+		}
 	}
-	return t.p.keys.Retag(ctx, t.state.Name, *cur.stored)
+	s.forgetRotation(ctx, t, version, cur.adminID)
+	return nil
 }
 
 // rotationDetail is a rotation event's detail: the new token and where its
