@@ -12,7 +12,13 @@
 //     GetSecretValue, PutSecretValue, TagResource and DeleteSecret on it answer
 //     InvalidRequestException; DescribeSecret still describes it;
 //   - version stages AWSCURRENT, AWSPREVIOUS and AWSPENDING move as AWS moves
-//     them;
+//     them; versions without a label drop out of VersionIdsToStages;
+//   - RotateSecret adds a valueless AWSPENDING version and invokes the
+//     rotation function (Rotator) for createSecret, setSecret, testSecret and
+//     finishSecret with the secret's ARN, asynchronously; a rotation that
+//     failed blocks the next until it is retried with its token; without an
+//     immediate rotation it runs testSecret alone, as AWS's configuration
+//     test does;
 //   - reads are eventually consistent when SetLag is set: GetSecretValue,
 //     DescribeSecret and ListSecrets see the state as it was that long ago,
 //     while writes always act on the latest state.
@@ -115,7 +121,8 @@ type Server struct {
 	outcomes  map[string][]error // secret name -> each rotation's outcome
 }
 
-// RotationStep is the event Secrets Manager sends a rotation function.
+// RotationStep is the event Secrets Manager sends a rotation function; its
+// SecretId is the secret's ARN, as AWS sends it.
 type RotationStep struct {
 	SecretID           string `json:"SecretId"`
 	ClientRequestToken string `json:"ClientRequestToken"`
@@ -826,7 +833,7 @@ func (s *Server) rotate(in request) (any, *awsError) {
 				sec.Stages[token] = []string{StagePending}
 			}
 			s.rotations.Add(1)
-			go s.testConfiguration(sec.Name, sec.RotationLambdaARN, token)
+			go s.testConfiguration(sec.Name, sec.ARN, sec.RotationLambdaARN, token)
 		}
 		s.commit(sec)
 		return out, nil
@@ -838,17 +845,17 @@ func (s *Server) rotate(in request) (any, *awsError) {
 	out["VersionId"] = token
 	if s.Rotator != nil {
 		s.rotations.Add(1)
-		go s.runRotation(sec.Name, sec.RotationLambdaARN, token)
+		go s.runRotation(sec.Name, sec.ARN, sec.RotationLambdaARN, token)
 	}
 	return out, nil
 }
 
 // testConfiguration runs testSecret on a valueless pending version, then
 // takes the version away, as RotateSecret without an immediate rotation does.
-func (s *Server) testConfiguration(name, lambdaARN, token string) {
+func (s *Server) testConfiguration(name, arn, lambdaARN, token string) {
 	defer s.rotations.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: name, ClientRequestToken: token, Step: "testSecret"})
+	err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: arn, ClientRequestToken: token, Step: "testSecret"})
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("testSecret (configuration test): %w", err)
@@ -867,12 +874,12 @@ func (s *Server) testConfiguration(name, lambdaARN, token string) {
 	s.outcomes[name] = append(s.outcomes[name], err)
 }
 
-func (s *Server) runRotation(name, lambdaARN, token string) {
+func (s *Server) runRotation(name, arn, lambdaARN, token string) {
 	defer s.rotations.Done()
 	var failed error
 	for _, step := range RotationSteps {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: name, ClientRequestToken: token, Step: step})
+		err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: arn, ClientRequestToken: token, Step: step})
 		cancel()
 		if err != nil {
 			failed = fmt.Errorf("%s: %w", step, err)
