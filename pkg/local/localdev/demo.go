@@ -16,7 +16,8 @@ import (
 // Demo walks the sandbox through what lmtokens does, with the real function
 // binaries and real-shaped events: create a token (its key goes to Secrets
 // Manager), list, disable and re-enable it, run the cleanup disable stage as
-// a dry run and for real, and delete the token. Each step prints one line;
+// a dry run and for real, rotate the token's key through Secrets Manager's
+// rotation and watch the old token retire, and delete the token. Each step prints one line;
 // the error names the first step that did not behave as expected.
 type Demo struct {
 	Stack *Stack
@@ -209,20 +210,71 @@ func (d *Demo) Run(ctx context.Context) error {
 		}
 		return "ok", fmt.Sprintf("disabled %s, as the dry run said", d.tokenList(rep)), nil
 	})
+	current := created.ID // the token whose key the secret holds
+	do("rotate the demo token's key", func() (string, string, error) {
+		status, body, err := d.http(ctx, "create", "POST", "/admins/{adminId}/tokens/{tokenId}/rotate",
+			map[string]string{"adminId": "2", "tokenId": fmt.Sprint(created.ID)}, "", nil)
+		if err != nil || status != "202" {
+			return status, body, orWant(err, "202")
+		}
+		if errs := s.Secrets.WaitRotations()[created.Secret.Name]; len(errs) == 0 || errs[len(errs)-1] != nil {
+			return status, "", fmt.Errorf("the rotation failed: %v", errs)
+		}
+		sec, _ := s.Secrets.Get(created.Secret.Name)
+		var key struct {
+			TokenID   int64  `json:"tokenId"`
+			AccessKey string `json:"accessKey"`
+		}
+		_ = json.Unmarshal([]byte(sec.Value), &key)
+		next, ok := s.Portal.Token(key.TokenID)
+		old, _ := s.Portal.Token(created.ID)
+		switch {
+		case key.TokenID == created.ID || !ok || next.AccessKey != key.AccessKey:
+			return status, "", fmt.Errorf("AWSCURRENT does not hold a new token's key")
+		case strings.Contains(body, key.AccessKey):
+			return status, "", fmt.Errorf("the key is in the answer")
+		case old.Status != 2:
+			return status, "", fmt.Errorf("the old token was disabled at once")
+		}
+		current = key.TokenID
+		return status, fmt.Sprintf("new token %d made, tested with its own key, promoted to AWSCURRENT of %s; old token %d still enabled for %v",
+			current, created.Secret.Name, created.ID, LocalRotationGrace), nil
+	})
+	retired := func(fn string, want func(exists bool, status int) bool, did string) (string, string, error) {
+		time.Sleep(LocalRotationGrace + 100*time.Millisecond)
+		rep, err := d.cleanup(ctx, fn, scheduledEvent)
+		if err != nil {
+			return "error", "", err
+		}
+		old, exists := s.Portal.Token(created.ID)
+		if !want(exists, old.Status) {
+			return "ok", "", fmt.Errorf("token %d: exists %v, status %d", created.ID, exists, old.Status)
+		}
+		if tok, ok := s.Portal.Token(current); !ok || tok.Status != 2 {
+			return "ok", "", fmt.Errorf("the new token %d was touched", current)
+		}
+		return "ok", fmt.Sprintf("%s rotated-out token %d (%d retired this run); new token %d untouched", did, created.ID, len(rep.Retired), current), nil
+	}
+	do("after the grace period: disable stage", func() (string, string, error) {
+		return retired("cleanup-disable", func(exists bool, status int) bool { return exists && status == 1 }, "disabled")
+	})
+	do("then: delete stage", func() (string, string, error) {
+		return retired("cleanup-delete", func(exists bool, _ int) bool { return !exists }, "deleted")
+	})
 	do("delete the demo token", func() (string, string, error) {
 		status, body, err := d.http(ctx, "delete", "DELETE", "/admins/{adminId}/tokens/{tokenId}",
-			map[string]string{"adminId": "2", "tokenId": fmt.Sprint(created.ID)}, "", nil)
+			map[string]string{"adminId": "2", "tokenId": fmt.Sprint(current)}, "", nil)
 		if err != nil || status != "200" {
 			return status, body, orWant(err, "200")
 		}
-		if _, ok := s.Portal.Token(created.ID); ok {
+		if _, ok := s.Portal.Token(current); ok {
 			return status, "", fmt.Errorf("the token is still in LogicMonitor")
 		}
 		sec, _ := s.Secrets.Get(created.Secret.Name)
 		if sec.DeletedDate.IsZero() {
 			return status, "", fmt.Errorf("its secret was not scheduled for deletion")
 		}
-		return status, fmt.Sprintf("token %d deleted; secret %s scheduled for deletion in %d days", created.ID, created.Secret.Name, sec.RecoveryDays), nil
+		return status, fmt.Sprintf("token %d deleted; secret %s scheduled for deletion in %d days", current, created.Secret.Name, sec.RecoveryDays), nil
 	})
 
 	fmt.Fprintln(d.Out)

@@ -55,12 +55,21 @@ func TestDemoPasses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	if !strings.Contains(text, "all 9 steps behaved as expected") || strings.Contains(text, "\x1b[") {
+	if !strings.Contains(text, "all 12 steps behaved as expected") || strings.Contains(text, "\x1b[") || !strings.Contains(text, "promoted to AWSCURRENT") {
 		t.Fatalf("output:\n%s", text)
 	}
 	for _, tok := range s.Portal.Tokens() {
 		if strings.Contains(text, tok.AccessKey) {
 			t.Fatal("the demo printed a key")
+		}
+	}
+	// The rotated-out and deleted tokens' keys live on only in versions.
+	for _, sec := range s.Secrets.Secrets() {
+		for _, v := range sec.Versions {
+			var k struct{ AccessKey string }
+			if json.Unmarshal([]byte(v), &k) == nil && k.AccessKey != "" && strings.Contains(text, k.AccessKey) {
+				t.Fatal("the demo printed a stored key")
+			}
 		}
 	}
 }

@@ -143,7 +143,11 @@ func Start(o Options) (*Stack, error) {
 	}
 	s.Events = localevents.Start()
 	s.Events.OnEvent = o.OnEvent
+	// Secrets Manager invokes the rotation function step by step, as AWS
+	// does; rotated-out tokens retire seconds after a local rotation.
+	s.Secrets.Rotator = s.rotate
 	s.env = append([]string{
+		"ROTATION_FUNCTION_ARN=" + RotationFunctionARN, "ROTATION_GRACE=" + LocalRotationGrace.String(), "ROTATION_DELETE_AFTER=" + LocalRotationGrace.String(),
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + s.Events.URL, "EVENT_BUS_NAME=" + LocalBus,
 		"LM_CREDENTIALS_SECRET=" + CredentialsSecret,
 		"LM_BASE_URL=" + s.PortalURL,
@@ -154,6 +158,31 @@ func Start(o Options) (*Stack, error) {
 		"AWS_SESSION_TOKEN=",
 	}, o.Env...)
 	return s, nil
+}
+
+// RotationFunctionARN names the rotate function in a local run, and
+// LocalRotationGrace is how long a rotated-out token stays enabled there
+// (and then disabled before it is deleted).
+const (
+	RotationFunctionARN = "arn:aws:lambda:" + localsecrets.Region + ":000000000000:function:lmtokens-rotate"
+	LocalRotationGrace  = 2 * time.Second
+)
+
+// rotate runs one rotation step through the rotate function, as Secrets
+// Manager invokes it.
+func (s *Stack) rotate(ctx context.Context, lambdaARN string, step localsecrets.RotationStep) error {
+	if lambdaARN != RotationFunctionARN {
+		return fmt.Errorf("no function %s", lambdaARN)
+	}
+	raw, _ := json.Marshal(step)
+	res, err := s.Invoke(ctx, catalog.Rotate, raw)
+	if err != nil {
+		return err
+	}
+	if res.Failed() {
+		return fmt.Errorf("%s: %s", res.ErrorType, res.ErrorMessage)
+	}
+	return nil
 }
 
 // serve starts h on a loopback port and returns its base URL.
