@@ -54,7 +54,11 @@ const reconcileSlack = 10 * time.Second
 //     is found and deleted (its key is unrecoverable), and the answer says
 //     nothing was kept. The POST itself is never retried.
 func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
-	if in.RotationDays == 0 {
+	disabled := in.Status == logicmonitor.StatusDisabled
+	if in.RotationDays > 0 && disabled {
+		return result{}, invalid("rotationDays: a disabled token does not rotate (its replacement would be enabled): create it enabled, or leave rotationDays out")
+	}
+	if in.RotationDays == 0 && !disabled {
 		in.RotationDays = s.cfg.Rotation.DefaultDays
 	}
 	if in.RotationDays > 0 && s.cfg.Rotation.FunctionARN == "" {

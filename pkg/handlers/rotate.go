@@ -232,6 +232,31 @@ func (s *Service) ownToken(ctx context.Context, c *logicmonitor.Client, r *rotat
 	return &Error{Type: TypeConfiguration, Status: 500, Message: "the credentials' own token was not found by its access id: add \"adminId\" and \"tokenId\" to the credentials secret"}
 }
 
+// replaceable re-reads the token a rotation replaces: it must still exist
+// and be enabled (a disabled token's replacement would be enabled, undoing
+// whoever disabled it). Its note and type, as LogicMonitor has them now,
+// are the new token's.
+func (s *Service) replaceable(ctx context.Context, p *portalState, cur *rotated) error {
+	var tok *logicmonitor.Token
+	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+		var err error
+		tok, err = c.Tokens.Get(ctx, cur.adminID, cur.tokenID)
+		return err
+	})
+	switch {
+	case logicmonitor.IsNotFound(err):
+		return &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: fmt.Sprintf(
+			"token %d of user %d no longer exists in LogicMonitor: there is nothing to rotate (delete it through lmtokens to schedule its secret's deletion)", cur.tokenID, cur.adminID)}
+	case err != nil:
+		return err
+	case tok.Status != logicmonitor.StatusEnabled:
+		return &Error{Type: TypeConflict, Status: http.StatusConflict, Message: fmt.Sprintf(
+			"token %d of user %d is disabled: lmtokens does not rotate a disabled key (its replacement would be enabled); enable or delete it", cur.tokenID, cur.adminID)}
+	}
+	cur.note, cur.typ = tok.Note, tok.Type
+	return nil
+}
+
 // rotationKey names a rotation's idempotency claim: one per secret and
 // version, so retried and concurrent createSecret steps make one token.
 func rotationKey(t *rotTarget, version string) string {
@@ -264,17 +289,10 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		if err := s.ownToken(ctx, c, cur); err != nil {
 			return "", err
 		}
-		// The note and type of the service user's token are LogicMonitor's.
-		if err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-			tok, err := c.Tokens.Get(ctx, cur.adminID, cur.tokenID)
-			if err == nil {
-				cur.note, cur.typ = tok.Note, tok.Type
-			}
-			return err
-		}); err != nil {
-			return "", err
-		}
 	} else if err := s.guardProtected(ctx, p, cur.adminID); err != nil {
+		return "", err
+	}
+	if err := s.replaceable(ctx, p, cur); err != nil {
 		return "", err
 	}
 	in := CreateInput{Portal: p.name, AdminID: cur.adminID, Type: cur.typ, Note: cur.note, Status: logicmonitor.StatusEnabled, IdempotencyKey: rotationKey(t, version)}
@@ -369,12 +387,17 @@ func (s *Service) rotateTest(ctx context.Context, t *rotTarget, version string) 
 		if err != nil || cur == nil {
 			return "", errors.Join(err, errors.New(t.what()+" has no AWSCURRENT value"))
 		}
-		if err := s.tryKey(ctx, t, cur); err != nil {
+		refused, err := s.tryKey(ctx, t, cur)
+		if err != nil {
 			return "", err
+		}
+		if refused != nil {
+			return "", &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+				"configuration test: LogicMonitor refused the current key of %s (token %d, HTTP 401: %s): a disabled or deleted token cannot rotate", t.what(), cur.tokenID, refused.Message)}
 		}
 		return "configuration tested: the current key works", nil
 	}
-	var refused error
+	var refused *logicmonitor.Error
 	for attempt := 0; attempt < testAttempts; attempt++ {
 		if attempt > 0 {
 			select {
@@ -383,22 +406,22 @@ func (s *Service) rotateTest(ctx context.Context, t *rotTarget, version string) 
 			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 			}
 		}
-		err := s.tryKey(ctx, t, next)
-		var lm *logicmonitor.Error
-		if err == nil {
-			return fmt.Sprintf("token %d authenticates", next.tokenID), nil
-		}
-		if !errors.As(err, &lm) || lm.StatusCode != http.StatusUnauthorized {
+		lm, err := s.tryKey(ctx, t, next)
+		if err != nil {
 			return "", err // not an answer about the key: retry the step
 		}
-		refused = err
+		if lm == nil {
+			return fmt.Sprintf("token %d authenticates", next.tokenID), nil
+		}
+		refused = lm
 	}
 	return "", s.abandon(ctx, t, version, next, refused)
 }
 
-// tryKey makes one signed request as a key: nil when LogicMonitor
-// authenticated it.
-func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) error {
+// tryKey makes one signed request as a key. It returns LogicMonitor's 401
+// when the key was refused, nil when it was authenticated (a 403 too: the
+// user may not list tokens), or an error that says nothing about the key.
+func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) (*logicmonitor.Error, error) {
 	var auth lmauth.Authenticator
 	var err error
 	switch {
@@ -410,11 +433,11 @@ func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) error {
 		auth, err = lmauth.NewLMv1(r.accessID, r.key)
 	}
 	if err != nil {
-		return &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + ": the key is unusable: " + err.Error()}
+		return nil, &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + ": the key is unusable: " + err.Error()}
 	}
 	_, creds, err := s.lmClient(ctx, t.p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	base := s.baseURL(t.p, creds)
 	if r.creds != nil && r.creds.BaseURL != "" {
@@ -422,20 +445,25 @@ func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) error {
 	}
 	c, err := logicmonitor.New(logicmonitor.Options{Company: r.company, BaseURL: base, Auth: auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
 	if err != nil {
-		return &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+		return nil, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
 	}
 	_, err = c.Tokens.List(ctx, r.adminID, logicmonitor.ListOptions{Size: 1, Fields: "id"})
 	var lm *logicmonitor.Error
-	if errors.As(err, &lm) && lm.StatusCode == http.StatusForbidden {
-		return nil // authenticated, not authorised: the key works
+	switch {
+	case err == nil:
+		return nil, nil
+	case errors.As(err, &lm) && lm.StatusCode == http.StatusForbidden:
+		return nil, nil // authenticated, not authorised: the key works
+	case errors.As(err, &lm) && lm.StatusCode == http.StatusUnauthorized:
+		return lm, nil
 	}
-	return err
+	return nil, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "testing the key: " + classify(err, s.cfg.CredentialsSecret).Message}
 }
 
 // abandon ends a rotation whose new key was refused: the token is deleted
 // (its key must not outlive the rotation), AWSPENDING is taken off so no
 // retry resumes it, and the failure is announced.
-func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, next *rotated, cause error) error {
+func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, next *rotated, cause *logicmonitor.Error) error {
 	cctx, cancel := compensation(ctx)
 	defer cancel()
 	err := s.withLM(cctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
@@ -443,16 +471,16 @@ func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, nex
 	})
 	if err != nil && !logicmonitor.IsNotFound(err) {
 		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
-			"the new key (token %d) was refused by LogicMonitor (%v) and deleting the token failed (%v): AWSCURRENT is untouched; the step is retried and deletes it",
-			next.tokenID, classify(cause, s.cfg.CredentialsSecret).Message, classify(err, s.cfg.CredentialsSecret).Message)}
+			"the new key (token %d) was refused by LogicMonitor (HTTP 401: %s) and deleting the token failed (%v): AWSCURRENT is untouched; the step is retried and deletes it",
+			next.tokenID, cause.Message, classify(err, s.cfg.CredentialsSecret).Message)}
 	}
 	if err := (secrets.Versions{API: s.api}).DropPending(cctx, t.id, version); err != nil {
 		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
 			"the new key (token %d) was refused and its token deleted, but AWSPENDING could not be taken off version %s (%v): AWSCURRENT is untouched; retrying finishes", next.tokenID, version, err)}
 	}
 	s.forgetRotation(cctx, t, version, next.adminID)
-	msg := fmt.Sprintf("the new key (token %d) was refused by LogicMonitor (%s): the token was deleted and version %s abandoned; AWSCURRENT (token %s) is untouched; the next rotation makes a new token",
-		next.tokenID, classify(cause, s.cfg.CredentialsSecret).Message, version, t.state.Tags[secrets.TagTokenID])
+	msg := fmt.Sprintf("the new key (token %d) was refused by LogicMonitor (HTTP 401: %s): the token was deleted and version %s abandoned; AWSCURRENT is untouched; the next rotation makes a new token",
+		next.tokenID, cause.Message, version)
 	d := s.rotationDetail(ctx, t, next)
 	d.Error = msg
 	s.emit(ctx, events.Event{DetailType: events.RotationFailed, Detail: d})
@@ -555,7 +583,9 @@ type RotateOutput struct {
 // rotateNow starts a rotation of a stored key through Secrets Manager.
 func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error) {
 	if s.cfg.Rotation.FunctionARN == "" {
-		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: rotation is not deployed (ROTATION_FUNCTION_ARN is not set)"}
+		// As for rotationDays: the caller asked for what this deployment
+		// does not offer.
+		return result{}, invalid("rotation is not deployed here (no rotation function, ROTATION_FUNCTION_ARN): nothing was started")
 	}
 	p, err := s.portal(ctx, in.Portal)
 	if err != nil {
@@ -570,6 +600,9 @@ func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error)
 			"token %d of user %d has no stored key: only keys lmtokens created (and did not delete or rotate out) can rotate", in.TokenID, in.AdminID)}
 	}
 	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
+		return result{}, err
+	}
+	if err := s.replaceable(ctx, p, &rotated{adminID: in.AdminID, tokenID: in.TokenID}); err != nil {
 		return result{}, err
 	}
 	version, err := secrets.Versions{API: s.api}.Rotate(ctx, ref.ARN, secrets.Rotation{LambdaARN: s.cfg.Rotation.FunctionARN, Now: true})

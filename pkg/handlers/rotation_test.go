@@ -609,7 +609,7 @@ func TestRotationContract(t *testing.T) {
 	if r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"rotationDays":30}`, nil)); r.Status != 400 || !strings.Contains(r.Raw, "not deployed") {
 		t.Fatalf("rotationDays without a rotation function: %d %s", r.Status, r.Raw)
 	}
-	if r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(2, 5), nil, "", nil)); r.Status != 500 || !strings.Contains(r.Raw, "ROTATION_FUNCTION_ARN") {
+	if r := e.http(handlers.Create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(2, 5), nil, "", nil)); r.Status != 400 || !strings.Contains(r.Raw, "ROTATION_FUNCTION_ARN") {
 		t.Fatalf("rotate without a rotation function: %d %s", r.Status, r.Raw)
 	}
 	if len(e.liveTokens(2, 0)) != 0 {
@@ -672,4 +672,40 @@ func TestRotationContract(t *testing.T) {
 		t.Fatalf("rotate the rotated-in token: %d %s", r.Status, r.Raw)
 	}
 	e.sm.WaitRotations()
+
+	// A disabled token does not rotate: its replacement would be enabled.
+	if r := e.httpWith(svc, handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"status":1,"rotationDays":30}`, nil)); r.Status != 400 || !strings.Contains(r.Raw, "disabled") {
+		t.Fatalf("a disabled token with rotationDays: %d %s", r.Status, r.Raw)
+	}
+	latest := e.storedKey(t, name, "")
+	e.portal.Update(latest.TokenID, func(t *lmsandbox.Token) { t.Status = 1 })
+	if r := e.httpWith(svc, handlers.Create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(3, latest.TokenID), nil, "", nil)); r.Status != 409 || !strings.Contains(r.Raw, "disabled") {
+		t.Fatalf("rotate a disabled token: %d %s", r.Status, r.Raw)
+	}
+	// Disabled between the start and createSecret: the step refuses and
+	// makes nothing (the re-check is the step's own).
+	before := len(e.portal.Tokens())
+	_, err = svc.Rotator()(context.Background(), []byte(`{"SecretId":"`+name+`","ClientRequestToken":"11111111-2222-3333-4444-555555555555","Step":"createSecret"}`))
+	if err == nil || len(e.portal.Tokens()) != before {
+		t.Fatalf("createSecret for an unknown version or a disabled token: %v", err)
+	}
+	if err := e.sm.Pend(name, rotateARN, "11111111-2222-3333-4444-555555555555"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Rotator()(context.Background(), []byte(`{"SecretId":"`+name+`","ClientRequestToken":"11111111-2222-3333-4444-555555555555","Step":"createSecret"}`))
+	fnError(t, err, handlers.TypeValidation, "disabled")
+	if len(e.portal.Tokens()) != before {
+		t.Fatal("createSecret made a token to replace a disabled one")
+	}
+	// Deleted by hand in LogicMonitor: nothing to rotate.
+	e.portal.Update(latest.TokenID, func(t *lmsandbox.Token) { t.Status = 2 })
+	if r := e.httpWith(svc, handlers.Delete, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(3, latest.TokenID), nil, "", nil)); r.Status != 200 {
+		t.Fatalf("delete: %d %s", r.Status, r.Raw)
+	}
+	if r := e.httpWith(svc, handlers.Create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(3, latest.TokenID), nil, "", nil)); r.Status != 404 {
+		t.Fatalf("rotate a deleted token: %d %s", r.Status, r.Raw)
+	}
+	// Input that is not a rotation step is refused as such.
+	_, err = svc.Rotator()(context.Background(), []byte(`{"SecretId":"x","ClientRequestToken":"y","Step":"createSecret","Extra":1}`))
+	fnError(t, err, handlers.TypeValidation, "SecretId")
 }

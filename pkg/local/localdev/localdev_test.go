@@ -105,6 +105,15 @@ func TestSampleEvents(t *testing.T) {
 			if err != nil || res.Failed() {
 				t.Fatalf("%v %s: %s", err, res.ErrorType, res.ErrorMessage)
 			}
+			// A rotation the event started runs to its end before the
+			// stack stops.
+			for secret, errs := range s.Secrets.WaitRotations() {
+				for _, err := range errs {
+					if err != nil {
+						t.Fatalf("rotation of %s: %v", secret, err)
+					}
+				}
+			}
 			var out map[string]any
 			_ = json.Unmarshal(res.Payload, &out)
 			if sc, ok := out["statusCode"].(float64); ok && (sc < 200 || sc > 299) {

@@ -26,6 +26,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
 // DefaultSeed is the sandbox's starting portal: three users, a service
@@ -135,6 +136,7 @@ func Start(o Options) (*Stack, error) {
 		return nil, fmt.Errorf("the seed names service token %q, but has no such token", parsed.ServiceAccessID)
 	}
 	s.Secrets.Put(CredentialsSecret, fmt.Sprintf(`{"company":"sandbox","accessId":%q,"accessKey":%q}`, service.AccessID, service.AccessKey))
+	s.storeSeededKey()
 	if !o.SinglePortal {
 		if err := s.registerGlobex(o.SandboxConfig); err != nil {
 			s.Close()
@@ -183,6 +185,21 @@ func (s *Stack) rotate(ctx context.Context, lambdaARN string, step localsecrets.
 		return fmt.Errorf("%s: %s", res.ErrorType, res.ErrorMessage)
 	}
 	return nil
+}
+
+// storeSeededKey stores the key of user 2's first token the way create
+// stores a key, as if lmtokens had made it: the seed then has a key to
+// rotate (events/create-rotate-*.json).
+func (s *Stack) storeSeededKey() {
+	for _, t := range s.Portal.Tokens() {
+		if t.AdminID != 2 || t.Type != "lmv1" {
+			continue
+		}
+		key, _ := json.Marshal(secrets.StoredKey{Company: "sandbox", AccessID: t.AccessID, AccessKey: t.AccessKey, AdminID: t.AdminID,
+			TokenID: t.ID, Type: t.Type, Note: t.Note, CreatedOn: t.CreatedOn, CreatedBy: "seed"})
+		s.Secrets.Put(fmt.Sprintf("%s%d/%d", secrets.DefaultPrefix, t.AdminID, t.ID), string(key))
+		return
+	}
 }
 
 // serve starts h on a loopback port and returns its base URL.
@@ -241,6 +258,14 @@ func (s *Stack) Invoke(ctx context.Context, fn string, event []byte) (lambdarunt
 		}
 	}
 	event, _ = s.cfn.rewrite(event)
+	if fn == catalog.Rotate && s.Secrets != nil {
+		// A createSecret event sent by hand: set up the pending version
+		// Secrets Manager would have made before invoking the function.
+		var step localsecrets.RotationStep
+		if json.Unmarshal(event, &step) == nil && step.Step == "createSecret" {
+			_ = s.Secrets.Pend(step.SecretID, RotationFunctionARN, step.ClientRequestToken)
+		}
+	}
 	return f.Invoke(ctx, event)
 }
 

@@ -850,6 +850,27 @@ func (s *Server) rotate(in request) (any, *awsError) {
 	return out, nil
 }
 
+// Pend sets up what RotateSecret leaves for its rotation function before it
+// invokes it: rotation on with lambdaARN, and version token labelled
+// AWSPENDING with no value. Nothing is invoked: it lets a rotation
+// function's steps be driven by hand (a sample event through make invoke).
+// A version the secret already has is left as it is.
+func (s *Server) Pend(id, lambdaARN, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec, aerr := s.live(id)
+	if aerr != nil {
+		return fmt.Errorf("%s: %s", aerr.typ, aerr.message)
+	}
+	if _, ok := sec.Stages[token]; ok {
+		return nil
+	}
+	sec.RotationEnabled, sec.RotationLambdaARN = true, lambdaARN
+	sec.Stages[token] = []string{StagePending}
+	s.commit(sec)
+	return nil
+}
+
 // testConfiguration runs testSecret on a valueless pending version, then
 // takes the version away, as RotateSecret without an immediate rotation does.
 func (s *Server) testConfiguration(name, arn, lambdaARN, token string) {
