@@ -240,7 +240,11 @@ func (s *Service) replaceable(ctx context.Context, p *portalState, cur *rotated)
 	var tok *logicmonitor.Token
 	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		var err error
-		tok, err = c.Tokens.Get(ctx, cur.adminID, cur.tokenID)
+		var types []string // the type, when known, saves asking for both
+		if cur.typ != "" {
+			types = []string{cur.typ}
+		}
+		tok, err = c.Tokens.Get(ctx, cur.adminID, cur.tokenID, types...)
 		return err
 	})
 	switch {
@@ -602,7 +606,11 @@ func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error)
 	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
 		return result{}, err
 	}
-	if err := s.replaceable(ctx, p, &rotated{adminID: in.AdminID, tokenID: in.TokenID}); err != nil {
+	cur := &rotated{adminID: in.AdminID, tokenID: in.TokenID}
+	if st, err := (secrets.Versions{API: s.api}).Describe(ctx, ref.Name); err == nil && st != nil {
+		cur.typ = st.Tags[secrets.TagType]
+	}
+	if err := s.replaceable(ctx, p, cur); err != nil {
 		return result{}, err
 	}
 	version, err := secrets.Versions{API: s.api}.Rotate(ctx, ref.ARN, secrets.Rotation{LambdaARN: s.cfg.Rotation.FunctionARN, Now: true})

@@ -197,7 +197,9 @@ func (s *Stack) storeSeededKey() {
 		}
 		key, _ := json.Marshal(secrets.StoredKey{Company: "sandbox", AccessID: t.AccessID, AccessKey: t.AccessKey, AdminID: t.AdminID,
 			TokenID: t.ID, Type: t.Type, Note: t.Note, CreatedOn: t.CreatedOn, CreatedBy: "seed"})
-		s.Secrets.Put(fmt.Sprintf("%s%d/%d", secrets.DefaultPrefix, t.AdminID, t.ID), string(key))
+		s.Secrets.PutTagged(fmt.Sprintf("%s%d/%d", secrets.DefaultPrefix, t.AdminID, t.ID), string(key), map[string]string{
+			secrets.TagManagedBy: secrets.ManagedBy, secrets.TagAdminID: fmt.Sprint(t.AdminID), secrets.TagTokenID: fmt.Sprint(t.ID),
+			secrets.TagAccessID: t.AccessID, secrets.TagType: t.Type, secrets.TagCreatedBy: "seed"})
 		return
 	}
 }

@@ -202,6 +202,19 @@ func (s *Server) Put(name, value string) *Secret {
 	return sec.clone()
 }
 
+// PutTagged is Put with tags, as a secret lmtokens made would have them.
+func (s *Server) PutTagged(name, value string, tags map[string]string) *Secret {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec := s.newSecret(name)
+	s.addVersion(sec, newID(), value, []string{StageCurrent})
+	for k, v := range tags {
+		sec.Tags[k] = v
+	}
+	s.commit(sec)
+	return sec.clone()
+}
+
 // Get returns a copy of a stored secret by name or ARN, as it is now.
 func (s *Server) Get(id string) (Secret, bool) {
 	s.mu.Lock()
