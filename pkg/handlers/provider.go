@@ -15,6 +15,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
 // ResourceType is the custom resource the provider serves
@@ -29,11 +30,14 @@ type tokenProps struct {
 	Type    string
 	Status  int
 	Note    string
+	// RotationDays schedules the key's rotation (0: the deployment's
+	// default for a new token; an update leaves the schedule alone).
+	RotationDays int
 }
 
 // knownProps are the properties a resource may have (ServiceToken is
 // CloudFormation's own).
-var knownProps = []string{"AdminId", "Note", "Type", "Status", "Portal", "ServiceToken"}
+var knownProps = []string{"AdminId", "Note", "Type", "Status", "Portal", "RotationDays", "ServiceToken"}
 
 func parseProps(raw map[string]any) (tokenProps, error) {
 	var p tokenProps
@@ -43,7 +47,7 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 			known = known || k == n
 		}
 		if !known {
-			return p, fmt.Errorf("unknown property %q (known: AdminId, Note, Type, Status, Portal)", k)
+			return p, fmt.Errorf("unknown property %q (known: AdminId, Note, Type, Status, Portal, RotationDays)", k)
 		}
 	}
 	str := func(k string) (string, error) {
@@ -83,6 +87,13 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 		p.Status = logicmonitor.StatusDisabled
 	default:
 		return p, fmt.Errorf("property Status %q must be enabled or disabled", status)
+	}
+	if days, _ := str("RotationDays"); days != "" {
+		n, err := parseID(days)
+		if err != nil || n > MaxRotationDays {
+			return p, fmt.Errorf("property RotationDays %q must be a whole number of days from 1 to %d", days, MaxRotationDays)
+		}
+		p.RotationDays = int(n)
 	}
 	return p, nil
 }
@@ -174,7 +185,7 @@ func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map
 			// A new token; CloudFormation deletes the old one afterwards.
 			return s.createResource(ctx, ev, p)
 		}
-		return s.updateResource(ctx, p, token)
+		return s.updateResource(ctx, p, old, token)
 	}
 	return "", nil, fmt.Errorf("unknown RequestType %q", ev.RequestType)
 }
@@ -184,7 +195,7 @@ func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map
 func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps) (string, map[string]any, error) {
 	h := sha256.Sum256([]byte(ev.StackID + "\x00" + ev.LogicalResourceID + "\x00" + ev.RequestID))
 	res, err := s.create(ctx, CreateInput{Portal: p.Portal, AdminID: p.AdminID, Type: p.Type, Status: p.Status, Note: p.Note,
-		IdempotencyKey: "cfn-" + hex.EncodeToString(h[:])})
+		RotationDays: p.RotationDays, IdempotencyKey: "cfn-" + hex.EncodeToString(h[:])})
 	if err != nil {
 		return "", nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
 	}
@@ -195,9 +206,33 @@ func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps
 	}, nil
 }
 
-// updateResource changes note and status in place.
-func (s *Service) updateResource(ctx context.Context, p tokenProps, tokenID int64) (string, map[string]any, error) {
-	id := physicalID(p.Portal, p.AdminID, tokenID)
+// currentToken is the token a resource stands for now: the physical id
+// names the token it was created with, and a rotation since moved its
+// secret (same name) on to another token, which the secret's token tag
+// names.
+func (s *Service) currentToken(ctx context.Context, portal string, adminID, tokenID int64) (int64, error) {
+	p, err := s.portal(ctx, portal)
+	if err != nil {
+		return 0, err
+	}
+	st, err := secrets.Versions{API: s.api}.Describe(ctx, p.keys.Name(adminID, tokenID))
+	if err != nil || st == nil || st.Deleted {
+		return tokenID, err
+	}
+	if id, err := parseID(st.Tags[secrets.TagTokenID]); err == nil {
+		return id, nil
+	}
+	return tokenID, nil
+}
+
+// updateResource changes note and status in place, of the token the
+// resource stands for now (see currentToken).
+func (s *Service) updateResource(ctx context.Context, p, old tokenProps, first int64) (string, map[string]any, error) {
+	id := physicalID(p.Portal, p.AdminID, first)
+	tokenID, err := s.currentToken(ctx, p.Portal, p.AdminID, first)
+	if err != nil {
+		return id, nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
+	}
 	status, note := p.Status, p.Note
 	res, err := s.toggle(ctx, ToggleInput{Portal: p.Portal, AdminID: p.AdminID, TokenID: tokenID, Status: &status, Note: &note})
 	if err != nil {
@@ -209,14 +244,27 @@ func (s *Service) updateResource(ctx context.Context, p tokenProps, tokenID int6
 		return id, nil, err
 	}
 	data := map[string]any{"TokenId": strconv.FormatInt(tokenID, 10), "AccessId": tok.AccessID, "AdminName": tok.AdminName,
-		"SecretName": st.keys.Name(p.AdminID, tokenID), "SecretArn": ""}
-	if ref, err := st.keys.Describe(ctx, st.keys.Name(p.AdminID, tokenID)); err == nil && ref != nil {
+		"SecretName": st.keys.Name(p.AdminID, first), "SecretArn": ""}
+	if p.RotationDays > 0 && p.RotationDays != old.RotationDays {
+		if s.cfg.Rotation.FunctionARN == "" {
+			return id, nil, errors.New("RotationDays: rotation is not deployed here (no rotation function)")
+		}
+		ref, err := st.keys.DescribeEventually(ctx, st.keys.Name(p.AdminID, first))
+		if err != nil || ref == nil {
+			return id, nil, fmt.Errorf("RotationDays: the key's secret %s could not be read (%v): the note and status were updated; retry the update", st.keys.Name(p.AdminID, first), err)
+		}
+		if info := s.scheduleRotation(ctx, *ref, p.RotationDays); !info.Enabled {
+			return id, nil, errors.New("RotationDays: " + info.Error)
+		}
+	}
+	if ref, err := st.keys.Describe(ctx, st.keys.Name(p.AdminID, first)); err == nil && ref != nil {
 		data["SecretArn"] = ref.ARN
 	}
 	return id, data, nil
 }
 
-// deleteResource deletes the token and schedules its secret's deletion. A
+// deleteResource deletes the token (the one its secret holds now) and
+// schedules its secret's deletion. A
 // resource that never became a token (its create failed), or whose token is
 // gone, deletes fine, so a failed stack can roll back and be deleted.
 func (s *Service) deleteResource(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
@@ -224,7 +272,16 @@ func (s *Service) deleteResource(ctx context.Context, ev cfn.Event) (string, map
 	if !ok {
 		return ev.PhysicalResourceID, nil, nil
 	}
-	if _, err := s.remove(ctx, DeleteInput{Portal: portal, AdminID: admin, TokenID: token}); err != nil {
+	// After a rotation the resource is the token its secret holds now; the
+	// one it was created with retires on its rotated-out record's dates.
+	current, err := s.currentToken(ctx, portal, admin, token)
+	if err != nil {
+		if e := classify(err, s.cfg.CredentialsSecret); e.Status != 404 {
+			return ev.PhysicalResourceID, nil, errors.New(e.Message)
+		}
+		current = token
+	}
+	if _, err := s.remove(ctx, DeleteInput{Portal: portal, AdminID: admin, TokenID: current}); err != nil {
 		if e := classify(err, s.cfg.CredentialsSecret); e.Status != 404 {
 			return ev.PhysicalResourceID, nil, errors.New(e.Message)
 		}

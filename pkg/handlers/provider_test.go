@@ -9,9 +9,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/cfn"
 
+	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 )
 
@@ -156,4 +158,72 @@ func mustAtoi(t *testing.T, s string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// A resource whose key rotated (the stack's default rotationDays gave it a
+// schedule) is the token its secret holds now: an update changes that one,
+// and a delete removes it and its secret, leaving the rotated-out token to
+// its retirement record.
+func TestCustomResourceAfterRotation(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	rcv := newReceiver(t)
+	cfg := e.cfg
+	cfg.Rotation = handlers.RotationConfig{FunctionARN: rotateARN, Grace: time.Hour, DeleteAfter: time.Hour}
+	svc := e.service(cfg)
+	e.inProcessRotation(svc)
+	f := e.startBinary(t, "provider", "ROTATION_FUNCTION_ARN="+rotateARN, "TOKEN_ROTATION_DAYS=30")
+	send := func(ev cfn.Event) cfn.Response {
+		t.Helper()
+		if res := invokeBinary(t, f, ev); res.Failed() {
+			t.Fatalf("%s: %s", res.ErrorType, res.ErrorMessage)
+		}
+		return rcv.answer(t, ev.RequestID)
+	}
+	props := map[string]any{"AdminId": "2", "Note": "consumer"}
+	created := send(cfnEvent(rcv, cfn.RequestCreate, "rot-1", "", props, nil))
+	first := int64(mustAtoi(t, fmt.Sprint(created.Data["TokenId"])))
+	name := fmt.Sprint(created.Data["SecretName"])
+	if sec, _ := e.sm.Get(name); !sec.RotationEnabled || sec.RotationDays != 30 {
+		t.Fatalf("the resource's key has no rotation schedule: %+v", created)
+	}
+	e.sm.WaitRotations()
+	if _, err := e.invokeWith(svc, handlers.Create, map[string]any{"rotate": map[string]any{"adminId": 2, "tokenId": first}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sm.WaitRotations()[name]; got[len(got)-1] != nil {
+		t.Fatalf("rotation: %v", got)
+	}
+	current := e.storedKey(t, name, "").TokenID
+
+	upd := send(cfnEvent(rcv, cfn.RequestUpdate, "rot-2", created.PhysicalResourceID, map[string]any{"AdminId": "2", "Note": "renamed"}, props))
+	now, _ := e.portal.Token(current)
+	old, _ := e.portal.Token(first)
+	if upd.Status != cfn.StatusSuccess || upd.PhysicalResourceID != created.PhysicalResourceID || now.Note != "renamed" || old.Note != "consumer" || upd.Data["TokenId"] != fmt.Sprint(current) {
+		t.Fatalf("update after rotation: %+v; current %+v, old %+v", upd, now, old)
+	}
+	// RotationDays changes the schedule in place; a bad one fails with a reason.
+	weekly := map[string]any{"AdminId": "2", "Note": "renamed", "RotationDays": 7}
+	if upd := send(cfnEvent(rcv, cfn.RequestUpdate, "rot-2b", created.PhysicalResourceID, weekly, map[string]any{"AdminId": "2", "Note": "renamed"})); upd.Status != cfn.StatusSuccess {
+		t.Fatalf("RotationDays update: %+v", upd)
+	}
+	if sec, _ := e.sm.Get(name); sec.RotationDays != 7 {
+		t.Fatalf("the schedule is %d days, want 7", sec.RotationDays)
+	}
+	e.sm.WaitRotations()
+	if bad := send(cfnEvent(rcv, cfn.RequestUpdate, "rot-2c", created.PhysicalResourceID, map[string]any{"AdminId": "2", "Note": "renamed", "RotationDays": 0}, weekly)); bad.Status != cfn.StatusFailed || !strings.Contains(bad.Reason, "RotationDays") {
+		t.Fatalf("RotationDays 0: %+v", bad)
+	}
+	if del := send(cfnEvent(rcv, cfn.RequestDelete, "rot-3", created.PhysicalResourceID, props, nil)); del.Status != cfn.StatusSuccess {
+		t.Fatalf("delete: %+v", del)
+	}
+	if _, ok := e.portal.Token(current); ok {
+		t.Fatal("the resource's current token is left")
+	}
+	if sec, _ := e.sm.Get(name); sec.DeletedDate.IsZero() {
+		t.Fatal("the resource's secret is left")
+	}
+	if _, ok := e.sm.Get("logicmonitor/api-tokens/rotated-out/2/" + fmt.Sprint(first)); !ok {
+		t.Fatal("the rotated-out token lost its retirement record")
+	}
 }
