@@ -709,3 +709,92 @@ func TestRotationContract(t *testing.T) {
 	_, err = svc.Rotator()(context.Background(), []byte(`{"SecretId":"x","ClientRequestToken":"y","Step":"createSecret","Extra":1}`))
 	fnError(t, err, handlers.TypeValidation, "SecretId")
 }
+
+// A registered portal's keys and its own credentials rotate in that portal:
+// the new tokens are made there, the records kept under its prefix, and the
+// disable stage retires the old ones there once their grace period is over
+// (here none). The default portal is not touched.
+func TestRotationInARegisteredPortal(t *testing.T) {
+	t.Parallel()
+	e, multi := portalsEnv(t, "globex")
+	globex := multi.Portal("globex")
+	cfg := e.cfg
+	cfg.Rotation = handlers.RotationConfig{FunctionARN: rotateARN, DeleteAfter: time.Hour}
+	svc := e.service(cfg)
+	e.inProcessRotation(svc)
+	t.Cleanup(func() { rememberStoredKeys(e.sm) })
+	acmeBefore := len(e.portal.Tokens())
+
+	r := e.httpWith(svc, handlers.Create, portalRoute("POST", "/portals/{portal}/admins/{adminId}/tokens", "globex", 2, 0, `{"note":"globex ci","rotationDays":60}`, nil))
+	var out handlers.CreateOutput
+	if r.into(t, &out); r.Status != 201 || out.Rotation == nil || !out.Rotation.Enabled {
+		t.Fatalf("create in globex: %d %s", r.Status, r.Raw)
+	}
+	e.sm.WaitRotations()
+	r = e.httpWith(svc, handlers.Create, portalRoute("POST", "/portals/{portal}/admins/{adminId}/tokens/{tokenId}/rotate", "globex", 2, out.ID, "", nil))
+	if r.Status != 202 {
+		t.Fatalf("rotate in globex: %d %s", r.Status, r.Raw)
+	}
+	if got := e.sm.WaitRotations()[out.Secret.Name]; got[len(got)-1] != nil {
+		t.Fatalf("rotation: %v", got)
+	}
+	key := e.storedKey(t, out.Secret.Name, "")
+	if tok, ok := globex.Token(key.TokenID); !ok || key.TokenID == out.ID || key.Company != "globex" || tok.AccessKey != key.AccessKey {
+		t.Fatalf("the new key is not globex's: %+v", key)
+	}
+	if _, ok := e.sm.Get(fmt.Sprintf("logicmonitor/api-tokens/globex/rotated-out/2/%d", out.ID)); !ok {
+		t.Fatal("no rotated-out record under globex's prefix")
+	}
+
+	// Globex's own credentials.
+	credsName := "lmtokens/portals/globex"
+	before, _ := e.sm.Get(credsName)
+	if _, err := e.api.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(credsName), RotationLambdaARN: aws.String(rotateARN)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sm.WaitRotations()[credsName]; len(got) != 1 || got[0] != nil {
+		t.Fatalf("globex credentials rotation: %v", got)
+	}
+	var was, now struct {
+		Company, AccessID, BaseURL string
+		AdminID, TokenID           int64
+	}
+	after, _ := e.sm.Get(credsName)
+	_ = json.Unmarshal([]byte(before.Value), &was)
+	_ = json.Unmarshal([]byte(after.Value), &now)
+	if now.Company != "globex" || now.BaseURL != was.BaseURL || now.AccessID == was.AccessID || now.AdminID != 1 {
+		t.Fatalf("globex credentials after rotation: %+v (were %+v)", now, was)
+	}
+	if _, ok := globex.Token(now.TokenID); !ok {
+		t.Fatal("globex's new service token is not in globex")
+	}
+	if len(e.portal.Tokens()) != acmeBefore {
+		t.Fatal("rotating globex's keys made tokens in the default portal")
+	}
+
+	// No grace here: the disable stage retires both old tokens at once.
+	rep := e.cleanup(handlers.Toggle, scheduledEvent)
+	retired := map[int64]bool{}
+	for _, a := range rep.Retired {
+		if a.Done && a.Portal == "globex" {
+			retired[a.TokenID] = true
+		}
+	}
+	var oldService lmsandbox.Token
+	for _, tok := range globex.Tokens() {
+		if tok.AccessID == was.AccessID {
+			oldService = tok
+		}
+	}
+	if !retired[out.ID] || !retired[oldService.ID] || oldService.Status != 1 {
+		t.Fatalf("retired %v (want %d and the old service token %d): %+v", retired, out.ID, oldService.ID, rep.Retired)
+	}
+	if tok, _ := globex.Token(now.TokenID); tok.Status != 2 {
+		t.Fatal("the new service token was touched")
+	}
+	// The service, still holding the old credentials, meets one 401 and
+	// moves on to the rotated ones.
+	if r := e.httpWith(svc, handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "globex", 0, 0, "", nil)); r.Status != 200 {
+		t.Fatalf("globex listing after its credentials rotated: %d %s", r.Status, r.Raw)
+	}
+}
