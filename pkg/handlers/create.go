@@ -77,7 +77,7 @@ func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	if in.IdempotencyKey == "" {
 		return s.createToken(ctx, p, in, nil)
 	}
-	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx))
+	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx), in.Note)
 	switch {
 	case errors.Is(err, secrets.ErrKeyReused):
 		return result{}, &Error{Type: TypeConflict, Status: http.StatusUnprocessableEntity, Message: "the idempotency key was already used for a different create request"}

@@ -300,7 +300,10 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		return "", err
 	}
 	in := CreateInput{Portal: p.name, AdminID: cur.adminID, Type: cur.typ, Note: cur.note, Status: logicmonitor.StatusEnabled, IdempotencyKey: rotationKey(t, version)}
-	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx))
+	// The claim is the version's, whatever the note: a note changed between
+	// two attempts must not make the retry a different request. The first
+	// attempt's note stands (held.Note), so a lost token is found by it.
+	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(CreateInput{AdminID: in.AdminID, Type: in.Type, Status: in.Status}), owner(ctx), in.Note)
 	switch {
 	case errors.Is(err, secrets.ErrInProgress):
 		return "", &Error{Type: TypeUpstream, Status: http.StatusConflict, Message: fmt.Sprintf(
@@ -313,6 +316,7 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		return "", &Error{Type: TypeUpstream, Status: http.StatusServiceUnavailable, Message: fmt.Sprintf(
 			"the new key of version %s was stored, but Secrets Manager does not show it yet: retry", version)}
 	}
+	in.Note = held.Note()
 	if held.Previous != nil {
 		if err := s.resolvePrevious(ctx, p, in, held); err != nil {
 			return "", err

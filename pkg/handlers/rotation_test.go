@@ -150,6 +150,15 @@ func (e *env) liveTokens(admin, lastID int64) []lmsandbox.Token {
 	return out
 }
 
+// tokenIDs names tokens in a failure message without their keys.
+func tokenIDs(toks []lmsandbox.Token) []string {
+	var out []string
+	for _, t := range toks {
+		out = append(out, fmt.Sprintf("%d (%q, status %d)", t.ID, t.Note, t.Status))
+	}
+	return out
+}
+
 func untilPast(t time.Time) {
 	if d := time.Until(t); d > 0 {
 		time.Sleep(d + 50*time.Millisecond)
@@ -196,7 +205,7 @@ func TestRotationEndToEndThroughTheBinaries(t *testing.T) {
 	}
 	newTok, ok := e.portal.Token(cur.TokenID)
 	if !ok || newTok.Status != 2 || newTok.AccessKey != cur.AccessKey || newTok.Note != "ci deploys" {
-		t.Fatalf("new token %+v", newTok)
+		t.Fatalf("new token %v", tokenIDs([]lmsandbox.Token{newTok}))
 	}
 	if old, _ := e.portal.Token(out.ID); old.Status != 2 {
 		t.Fatal("the old token was disabled at once: consumers that cached its key break")
@@ -294,7 +303,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 		t.Fatalf("createSecret with a lost answer: %+v", res)
 	}
 	if got := e.liveTokens(2, lastID); len(got) != 0 {
-		t.Fatalf("the token whose answer was lost is left: %+v", got)
+		t.Fatalf("the token whose answer was lost is left: %v", tokenIDs(got))
 	}
 
 	e.sm.Fail("PutSecretValue", 1, localsecrets.Failure{Type: "AccessDeniedException", Message: "not allowed", Match: name})
@@ -303,7 +312,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 		t.Fatalf("createSecret whose value was refused: %+v", res)
 	}
 	if got := e.liveTokens(2, lastID); len(got) != 0 {
-		t.Fatalf("a token whose key was refused is left: %+v", got)
+		t.Fatalf("a token whose key was refused is left: %v", tokenIDs(got))
 	}
 
 	for i, want := range []string{"made", "already created"} {
@@ -314,7 +323,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	live := e.liveTokens(2, lastID)
 	pending := e.storedKey(t, name, version)
 	if len(live) != 1 || live[0].ID != pending.TokenID || live[0].AccessKey != pending.AccessKey {
-		t.Fatalf("after the retries: tokens %+v, pending key of token %d", live, pending.TokenID)
+		t.Fatalf("after the retries: tokens %v, pending key of token %d", tokenIDs(live), pending.TokenID)
 	}
 	for _, step := range []string{handlers.StepSet, handlers.StepSet, handlers.StepTest, handlers.StepTest} {
 		if res = rotateStep(t, rot, name, version, step); res.Failed() {
@@ -470,7 +479,7 @@ func TestConcurrentRotationsOfOneSecret(t *testing.T) {
 	live := e.liveTokens(2, out.ID)
 	pending := e.storedKey(t, name, version)
 	if len(live) != 1 || live[0].ID != pending.TokenID {
-		t.Fatalf("after concurrent createSecret steps: %d new tokens %+v, pending holds %d", len(live), live, pending.TokenID)
+		t.Fatalf("after concurrent createSecret steps: new tokens %v, pending holds %d", tokenIDs(live), pending.TokenID)
 	}
 	for _, step := range []string{handlers.StepSet, handlers.StepTest, handlers.StepFinish} {
 		if res = rotateStep(t, rots[len(rots)-1], name, version, step); res.Failed() {
@@ -554,7 +563,7 @@ func TestCredentialsRotateWhileFunctionsAreBusy(t *testing.T) {
 		}
 	}
 	if tok, ok := e.portal.Token(creds.TokenID); !ok || tok.AdminID != 1 || tok.Note != "lmtokens service" || tok.AccessKey != creds.AccessKey {
-		t.Fatalf("the service user's new token %+v", tok)
+		t.Fatalf("the service user's new token %v", tokenIDs([]lmsandbox.Token{tok}))
 	}
 	time.Sleep(1100 * time.Millisecond) // the grace period
 	disable := e.startBinary(t, "toggle", "CLEANUP_ENABLED=true")
@@ -796,5 +805,42 @@ func TestRotationInARegisteredPortal(t *testing.T) {
 	// moves on to the rotated ones.
 	if r := e.httpWith(svc, handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "globex", 0, 0, "", nil)); r.Status != 200 {
 		t.Fatalf("globex listing after its credentials rotated: %d %s", r.Status, r.Raw)
+	}
+}
+
+// A createSecret whose POST answer is lost and whose check for the token it
+// made fails too leaves that token to the retry. The replaced token's note
+// changes in between: the retry still finds the lost token by the note the
+// first attempt used, deletes it, and makes exactly one, with that note.
+func TestRotationRetryFindsTheLostTokenAfterANoteChange(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	rot := e.startRotators(t, 1, false)[0]
+	create := e.startCreateWithRotation(t)
+	out := createKey(t, create, 2, `{"note":"first note"}`)
+	name := out.Secret.Name
+	version := startRotation(t, create, 2, out.ID)
+
+	e.portal.Inject(lmsandbox.Fault{Method: "POST", Path: "apitokens", Drop: true, AfterProcessing: true, Then: func(p *lmsandbox.Portal) {
+		p.Inject(lmsandbox.Fault{Method: "GET", Path: "apitokens", Status: 500, Count: 50})
+	}})
+	res := rotateStep(t, rot, name, version, handlers.StepCreate)
+	if !res.Failed() || !strings.Contains(res.ErrorMessage, "checking whether it made a token failed") {
+		t.Fatalf("createSecret with a lost answer and a failed check: %+v", res)
+	}
+	if got := e.liveTokens(2, out.ID); len(got) != 1 {
+		t.Fatalf("the lost token should be left for the retry, found %d", len(got))
+	}
+	lost := e.liveTokens(2, out.ID)[0].ID
+	e.portal.ClearFaults()
+	e.portal.Update(out.ID, func(t *lmsandbox.Token) { t.Note = "renamed meanwhile" })
+
+	if res = rotateStep(t, rot, name, version, handlers.StepCreate); res.Failed() {
+		t.Fatalf("createSecret retried: %+v", res)
+	}
+	live := e.liveTokens(2, out.ID)
+	pending := e.storedKey(t, name, version)
+	if _, ok := e.portal.Token(lost); ok || len(live) != 1 || live[0].ID != pending.TokenID || live[0].Note != "first note" {
+		t.Fatalf("after the retry: lost token %d left %v; new tokens %v; pending holds %d", lost, ok, tokenIDs(live), pending.TokenID)
 	}
 }

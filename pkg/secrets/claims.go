@@ -76,6 +76,10 @@ type ClaimDoc struct {
 	// reached LogicMonitor (Unix seconds); reconciliation looks for tokens
 	// made from then on.
 	Since int64 `json:"since,omitempty"`
+	// Note is the note the claim's token is made with, fixed by its first
+	// attempt: a retry looks for a lost token by it, whatever the note is
+	// by then (a rotation copies the note of the token it replaces).
+	Note string `json:"note,omitempty"`
 	// TokenID and SecretName name the token made and where its key goes.
 	TokenID    int64  `json:"tokenId,omitempty"`
 	SecretName string `json:"secretName,omitempty"`
@@ -108,6 +112,10 @@ func (h *Held) Since() time.Time { return time.Unix(h.doc.Since, 0) }
 
 // Name is the claim secret's name.
 func (h *Held) Name() string { return h.name }
+
+// Note is the note to make the token with: the one the claim's first
+// attempt that may have reached LogicMonitor used.
+func (h *Held) Note() string { return h.doc.Note }
 
 // Replay is an earlier final answer to repeat.
 type Replay struct {
@@ -154,13 +162,14 @@ func (c *Claims) now() time.Time {
 }
 
 // Acquire claims key for a request whose content hashes to fingerprint, on
-// behalf of owner (unique per invocation). It returns the held claim, or a
+// behalf of owner (unique per invocation), to make a token with note (a
+// claim taken over keeps its first attempt's note: see Held.Note). It returns the held claim, or a
 // Replay when the request already finished, or ErrInProgress, ErrKeyReused,
 // ErrKeyRetired, or an *UnavailableError.
-func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint, owner string) (*Held, *Replay, error) {
+func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint, owner, note string) (*Held, *Replay, error) {
 	name := c.Name(adminID, key)
 	now := c.now()
-	doc := ClaimDoc{State: ClaimPosting, Fingerprint: fingerprint, Owner: owner, Updated: now.UnixMilli(), Since: now.Unix()}
+	doc := ClaimDoc{State: ClaimPosting, Fingerprint: fingerprint, Owner: owner, Updated: now.UnixMilli(), Since: now.Unix(), Note: note}
 	value, _ := json.Marshal(doc)
 	token := requestToken("claim", name, owner)
 	_, err := c.API.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
@@ -224,11 +233,14 @@ func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint, o
 	}
 	// Free, unresolved or stale: take it over, keeping the earliest time an
 	// attempt may have reached LogicMonitor.
-	next := ClaimDoc{State: ClaimPosting, Fingerprint: fingerprint, Owner: owner, Updated: now.UnixMilli(), Since: now.Unix()}
+	next := ClaimDoc{State: ClaimPosting, Fingerprint: fingerprint, Owner: owner, Updated: now.UnixMilli(), Since: now.Unix(), Note: note}
 	prev := *cur
 	if cur.State != ClaimFree && cur.Since != 0 {
 		next.Since = cur.Since
 		next.TokenID, next.SecretName = cur.TokenID, cur.SecretName
+		if cur.Note != "" {
+			next.Note = cur.Note
+		}
 	}
 	h := &Held{c: c, name: name, version: version, owner: owner, doc: *cur}
 	if err := h.put(ctx, next); err != nil {
@@ -311,7 +323,7 @@ func (h *Held) Release(ctx context.Context) error {
 // RecordUnresolved records that a token may be left (made since since, or
 // tokenID): the next request with the key checks before it creates.
 func (h *Held) RecordUnresolved(ctx context.Context, since time.Time, tokenID int64) error {
-	return h.put(ctx, ClaimDoc{State: ClaimUnresolved, Fingerprint: h.doc.Fingerprint, Owner: h.owner, Updated: h.c.now().UnixMilli(), Since: since.Unix(), TokenID: tokenID})
+	return h.put(ctx, ClaimDoc{State: ClaimUnresolved, Fingerprint: h.doc.Fingerprint, Owner: h.owner, Updated: h.c.now().UnixMilli(), Since: since.Unix(), TokenID: tokenID, Note: h.doc.Note})
 }
 
 // put replaces the claim's value if it still is the version this holder
