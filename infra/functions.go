@@ -149,12 +149,22 @@ func (b *builder) functions() error {
 				Actions:   jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:DeleteSecret", "secretsmanager:TagResource"),
 				Resources: &rotationRecordsArns,
 			}))
-			// Only Secrets Manager, and only for this account's secrets.
-			fn.AddPermission(str("SecretsManagerInvokes"), &awslambda.Permission{
-				Principal:     awsiam.NewServicePrincipal(str("secretsmanager.amazonaws.com"), nil),
-				Action:        str("lambda:InvokeFunction"),
-				SourceAccount: b.stack.Account(),
-			})
+			// Only Secrets Manager, only for this account, and only for the
+			// secrets lmtokens rotates: keys under the prefix, registered
+			// portals, the credentials (aws:SourceAccount and an ArnLike
+			// aws:SourceArn per scope). The function refuses any other.
+			scopes := map[string]*string{"Keys": prefixArn, "Portals": secretArn(s.PortalsPrefix + "*"), "Credentials": credentialsArns(creds)[1]}
+			if strings.HasPrefix(s.CredentialsSecret, "arn:") && completeSecretArn.MatchString(s.CredentialsSecret) {
+				scopes["Credentials"] = creds.SecretArn()
+			}
+			for _, scope := range []string{"Keys", "Portals", "Credentials"} {
+				fn.AddPermission(str("SecretsManagerRotates"+scope), &awslambda.Permission{
+					Principal:     awsiam.NewServicePrincipal(str("secretsmanager.amazonaws.com"), nil),
+					Action:        str("lambda:InvokeFunction"),
+					SourceAccount: b.stack.Account(),
+					SourceArn:     scopes[scope],
+				})
+			}
 		}
 		if c.CleanupStage != "" {
 			// Rotated-out tokens retire on their records' dates: the

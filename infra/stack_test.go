@@ -760,10 +760,29 @@ func TestEventBus(t *testing.T) {
 // on the schedule the setting asks for, and not at all without it.
 func TestRotationWiring(t *testing.T) {
 	ts := load(t)
-	ts.tpl.HasResourceProperties(jsii.String("AWS::Lambda::Permission"), &map[string]any{
-		"Action": "lambda:InvokeFunction", "Principal": "secretsmanager.amazonaws.com",
-		"SourceAccount": assertions.Match_AnyValue(), "FunctionName": assertions.Match_ObjectLike(&map[string]any{"Fn::GetAtt": assertions.Match_ArrayWith(&[]any{assertions.Match_StringLikeRegexp(jsii.String("^Rotate"))})}),
-	})
+	scopes := map[string]bool{}
+	for _, p := range ts.ofType("AWS::Lambda::Permission") {
+		if p["Principal"] != "secretsmanager.amazonaws.com" {
+			continue
+		}
+		if p["Action"] != "lambda:InvokeFunction" || p["SourceAccount"] == nil || !strings.Contains(fmt.Sprint(p["FunctionName"]), "Rotate") {
+			t.Errorf("Secrets Manager's permission %v", p)
+		}
+		arn := fmt.Sprint(p["SourceArn"])
+		switch {
+		case strings.Contains(arn, ":secret:logicmonitor/api-tokens/*"):
+			scopes["keys"] = true
+		case strings.Contains(arn, ":secret:lmtokens/portals/*"):
+			scopes["portals"] = true
+		case strings.Contains(arn, "lmtokens/logicmonitor-credentials"):
+			scopes["credentials"] = true
+		default:
+			t.Errorf("Secrets Manager may invoke the rotation function for %s", arn)
+		}
+	}
+	if len(scopes) != 3 {
+		t.Errorf("Secrets Manager may rotate %v, want keys, portals and the credentials", scopes)
+	}
 	for _, p := range ts.ofType("AWS::Lambda::Function") {
 		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 		desc := fmt.Sprint(p["Description"])
