@@ -150,6 +150,41 @@ func (e *env) liveTokens(admin, lastID int64) []lmsandbox.Token {
 	return out
 }
 
+// noOrphans fails if a token made through the API (not seeded) is
+// unaccounted for: its key must be the current or pending value of a live
+// secret, or the token must have a rotated-out record that will retire it.
+func (e *env) noOrphans(t *testing.T) {
+	t.Helper()
+	held := map[string]bool{}
+	records := map[string]bool{}
+	for _, sec := range e.sm.Secrets() {
+		if sec.Versions == nil || !sec.DeletedDate.IsZero() {
+			continue
+		}
+		if strings.Contains(sec.Name, "/rotated-out/") {
+			records[sec.Name[strings.Index(sec.Name, "rotated-out/")+len("rotated-out/"):]] = true
+			continue
+		}
+		for v, value := range sec.Versions {
+			if !hasStage(sec, v, secrets.StageCurrent) && !hasStage(sec, v, secrets.StagePending) {
+				continue
+			}
+			var k struct{ AccessKey, BearerToken string }
+			if json.Unmarshal([]byte(value), &k) == nil {
+				held[k.AccessKey], held[k.BearerToken] = true, true
+			}
+		}
+	}
+	for _, tok := range e.portal.Tokens() {
+		if tok.CreatedBy == "seed" {
+			continue // not made through the API
+		}
+		if !held[tok.AccessKey] && !records[fmt.Sprintf("%d/%d", tok.AdminID, tok.ID)] {
+			t.Errorf("orphaned token %v: its key is in no secret and no record retires it", tokenIDs([]lmsandbox.Token{tok}))
+		}
+	}
+}
+
 // tokenIDs names tokens in a failure message without their keys.
 func tokenIDs(toks []lmsandbox.Token) []string {
 	var out []string
@@ -278,6 +313,7 @@ func TestRotationEndToEndThroughTheBinaries(t *testing.T) {
 	if sec, _ := e.sm.Get(name); sec.DeletedDate.IsZero() {
 		t.Fatal("the rotated-in token's secret was not scheduled for deletion")
 	}
+	e.noOrphans(t)
 }
 
 // Every step is retried after failing, through the real binary: a lost
@@ -325,6 +361,19 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	if len(live) != 1 || live[0].ID != pending.TokenID || live[0].AccessKey != pending.AccessKey {
 		t.Fatalf("after the retries: tokens %v, pending key of token %d", tokenIDs(live), pending.TokenID)
 	}
+	// LogicMonitor unreachable during the test: the step fails without
+	// deciding anything, and its retry passes.
+	e.portal.Inject(lmsandbox.Fault{Method: "GET", Path: "apitokens", Drop: true, Count: 20})
+	if res = rotateStep(t, rot, name, version, handlers.StepTest); res.ErrorType != handlers.TypeUpstream || strings.Contains(res.ErrorMessage, "refused") {
+		t.Fatalf("testSecret with LogicMonitor unreachable: %+v", res)
+	}
+	e.portal.ClearFaults()
+	if sec, _ := e.sm.Get(name); !hasStage(sec, version, secrets.StagePending) {
+		t.Fatal("an unreachable portal abandoned the rotation")
+	}
+	if _, ok := e.portal.Token(pending.TokenID); !ok {
+		t.Fatal("an unreachable portal got the new token deleted")
+	}
 	for _, step := range []string{handlers.StepSet, handlers.StepSet, handlers.StepTest, handlers.StepTest} {
 		if res = rotateStep(t, rot, name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
@@ -361,6 +410,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	if res = rotateStep(t, rot, "some/other/secret", version, handlers.StepCreate); !res.Failed() {
 		t.Fatalf("a step for a secret lmtokens does not own: %+v", res)
 	}
+	e.noOrphans(t)
 }
 
 // A new key LogicMonitor refuses fails the test step: the new token is
@@ -407,6 +457,7 @@ func TestRotationWhoseNewKeyIsRefused(t *testing.T) {
 		t.Fatal("the current token was touched")
 	}
 	startRotation(t, create, 3, out.ID) // not blocked by the abandoned one
+	e.noOrphans(t)
 }
 
 // Twelve create binaries are asked to rotate one key at once: one starts
@@ -489,6 +540,7 @@ func TestConcurrentRotationsOfOneSecret(t *testing.T) {
 	if sec, _ := e.sm.Get(name); sec.VersionID != version {
 		t.Fatal("the rotation did not complete")
 	}
+	e.noOrphans(t)
 }
 
 // The credentials secret rotates while three list binaries serve requests
@@ -585,6 +637,7 @@ func TestCredentialsRotateWhileFunctionsAreBusy(t *testing.T) {
 	if statuses[200] == 0 || len(statuses) != 1 || refused > len(lists) {
 		t.Fatalf("answers while rotating %v; 401s from the portal: %d (at most one per instance)", statuses, refused)
 	}
+	e.noOrphans(t)
 }
 
 // inProcessRotation runs rotations through svc's rotation handler, in this
@@ -806,6 +859,7 @@ func TestRotationInARegisteredPortal(t *testing.T) {
 	if r := e.httpWith(svc, handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "globex", 0, 0, "", nil)); r.Status != 200 {
 		t.Fatalf("globex listing after its credentials rotated: %d %s", r.Status, r.Raw)
 	}
+	e.noOrphans(t)
 }
 
 // A createSecret whose POST answer is lost and whose check for the token it
@@ -843,4 +897,40 @@ func TestRotationRetryFindsTheLostTokenAfterANoteChange(t *testing.T) {
 	if _, ok := e.portal.Token(lost); ok || len(live) != 1 || live[0].ID != pending.TokenID || live[0].Note != "first note" {
 		t.Fatalf("after the retry: lost token %d left %v; new tokens %v; pending holds %d", lost, ok, tokenIDs(live), pending.TokenID)
 	}
+	e.noOrphans(t)
+}
+
+// A rotation that fails at a step (here LogicMonitor refuses the POST)
+// leaves AWSPENDING and blocks the next; Secrets Manager's retry with the
+// same version resumes it, through the binary, to the end.
+func TestFailedRotationIsResumedBySecretsManager(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	e.startRotators(t, 1, true)
+	create := e.startCreateWithRotation(t)
+	out := createKey(t, create, 3, `{"note":"resumed"}`)
+	name := out.Secret.Name
+	e.portal.Inject(lmsandbox.Fault{Method: "POST", Path: "apitokens", Status: 400})
+	version := startRotation(t, create, 3, out.ID)
+	if got := e.sm.WaitRotations()[name]; len(got) != 1 || got[0] == nil || !strings.Contains(got[0].Error(), "createSecret") {
+		t.Fatalf("the failed rotation: %v", got)
+	}
+	if r := binaryHTTP(t, create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(3, out.ID), nil, "", nil)); r.Status != 409 {
+		t.Fatalf("rotate while a failed rotation awaits its retry: %d %s", r.Status, r.Raw)
+	}
+	if got := e.liveTokens(3, out.ID); len(got) != 0 {
+		t.Fatalf("the refused POST left %v", tokenIDs(got))
+	}
+	if _, err := e.api.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(name), ClientRequestToken: aws.String(version)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sm.WaitRotations()[name]; len(got) != 2 || got[1] != nil {
+		t.Fatalf("the resumed rotation: %v", got)
+	}
+	sec, _ := e.sm.Get(name)
+	live := e.liveTokens(3, out.ID)
+	if sec.VersionID != version || len(live) != 1 || e.storedKey(t, name, "").TokenID != live[0].ID {
+		t.Fatalf("after resuming: current %s (want %s), new tokens %v", sec.VersionID, version, tokenIDs(live))
+	}
+	e.noOrphans(t)
 }
