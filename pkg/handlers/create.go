@@ -38,6 +38,10 @@ type CreateOutput struct {
 	Rotation *RotationInfo `json:"rotation,omitempty"`
 }
 
+// secondLook is how long after a timed-out create the portal is checked a
+// second time for the token it may have made late.
+const secondLook = time.Second
+
 // reconcileSlack widens the window in which a lost create's token is looked
 // for: LogicMonitor stamps createdOn in whole seconds on its own clock.
 const reconcileSlack = 10 * time.Second
@@ -196,6 +200,15 @@ func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *por
 	defer cancel()
 	msg := "LogicMonitor's answer to the create was lost (" + classify(cause, s.cfg.CredentialsSecret).Message + ")"
 	r := s.reconcile(cctx, c, p, in, since, 0)
+	if r.kind == cleared && r.deleted == 0 && isTimeout(cause) {
+		// A request given up on may still be at work in the portal: look
+		// once more, a moment later, before saying it made nothing.
+		select {
+		case <-cctx.Done():
+		case <-time.After(secondLook):
+			r = s.reconcile(cctx, c, p, in, since, 0)
+		}
+	}
 	switch r.kind {
 	case cleared:
 		s.release(cctx, held)

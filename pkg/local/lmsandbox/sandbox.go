@@ -91,7 +91,8 @@ type Fault struct {
 	Status int
 	// Drop closes the connection without an answer.
 	Drop bool
-	// Latency delays the answer.
+	// Latency delays the request (with AfterProcessing: the answer, after
+	// the portal acted).
 	Latency time.Duration
 	// AfterProcessing carries out the request first and then fails the
 	// answer (a create that happened but whose response was lost).
@@ -404,7 +405,13 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	latency := p.cfg.Latency
 	fault := p.takeFault(r.Method, resource)
 	p.mu.Unlock()
-	if fault != nil {
+	// A fault's latency comes before the work, unless the fault acts after
+	// processing: then the portal does the work at once and is slow to
+	// answer, as a portal whose answer is lost after it acted.
+	var lateAnswer time.Duration
+	if fault != nil && fault.AfterProcessing {
+		lateAnswer = fault.Latency
+	} else if fault != nil {
 		latency += fault.Latency
 	}
 	if latency > 0 {
@@ -443,6 +450,12 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 
+	if lateAnswer > 0 {
+		select {
+		case <-time.After(lateAnswer):
+		case <-r.Context().Done():
+		}
+	}
 	if fault != nil && fault.Then != nil {
 		defer fault.Then(p)
 	}
