@@ -783,6 +783,23 @@ func TestRotationWiring(t *testing.T) {
 	if len(scopes) != 3 {
 		t.Errorf("Secrets Manager may rotate %v, want keys, portals and the credentials", scopes)
 	}
+	// Versions move only under the prefix, the portals and the credentials.
+	for policy, sts := range ts.statements() {
+		for _, st := range sts {
+			if !strings.Contains(fmt.Sprint(st["Action"]), "UpdateSecretVersionStage") {
+				continue
+			}
+			resources, _ := st["Resource"].([]any)
+			if len(resources) != 4 {
+				t.Errorf("%s: UpdateSecretVersionStage on %v", policy, st["Resource"])
+			}
+			for _, r := range resources {
+				if text := fmt.Sprint(r); !strings.Contains(text, ":secret:logicmonitor/api-tokens/*") && !strings.Contains(text, ":secret:lmtokens/portals/*") && !strings.Contains(text, "lmtokens/logicmonitor-credentials") {
+					t.Errorf("%s: UpdateSecretVersionStage on %s", policy, text)
+				}
+			}
+		}
+	}
 	for _, p := range ts.ofType("AWS::Lambda::Function") {
 		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
 		desc := fmt.Sprint(p["Description"])

@@ -439,18 +439,8 @@ func toggleFromJSON(data []byte) (ToggleInput, *Error) {
 
 // rotateFromJSON reads a direct {"rotate": {"adminId", "tokenId", "portal"}}.
 func rotateFromJSON(data json.RawMessage) (RotateInput, *Error) {
-	var d struct {
-		Portal  string `json:"portal"`
-		AdminID *id    `json:"adminId"`
-		TokenID *id    `json:"tokenId"`
-	}
-	if err := decodeObject(data, &d); err != nil {
-		return RotateInput{}, err
-	}
-	if d.AdminID == nil || d.TokenID == nil {
-		return RotateInput{}, invalid("rotate: adminId and tokenId are required")
-	}
-	return RotateInput{Portal: d.Portal, AdminID: int64(*d.AdminID), TokenID: int64(*d.TokenID)}, nil
+	ref, err := tokenRefFromJSON(data, "rotate: ")
+	return RotateInput(ref), err
 }
 
 // rotateRequest returns the inner object of a direct {"rotate": {...}}
@@ -464,18 +454,32 @@ func rotateRequest(data []byte) json.RawMessage {
 }
 
 func deleteFromJSON(data []byte) (DeleteInput, *Error) {
+	ref, err := tokenRefFromJSON(data, "")
+	return DeleteInput(ref), err
+}
+
+// tokenRef names one token: what delete and rotate take.
+type tokenRef struct {
+	Portal  string
+	AdminID int64
+	TokenID int64
+}
+
+// tokenRefFromJSON reads {"portal"?, "adminId", "tokenId"}; what prefixes
+// its errors.
+func tokenRefFromJSON(data []byte, what string) (tokenRef, *Error) {
 	var d struct {
 		Portal  string `json:"portal"`
 		AdminID *id    `json:"adminId"`
 		TokenID *id    `json:"tokenId"`
 	}
 	if err := decodeObject(data, &d); err != nil {
-		return DeleteInput{}, err
+		return tokenRef{}, err
 	}
 	if d.AdminID == nil || d.TokenID == nil {
-		return DeleteInput{}, invalid("adminId and tokenId are required")
+		return tokenRef{}, invalid("%sadminId and tokenId are required", what)
 	}
-	return DeleteInput{Portal: d.Portal, AdminID: int64(*d.AdminID), TokenID: int64(*d.TokenID)}, nil
+	return tokenRef{Portal: d.Portal, AdminID: int64(*d.AdminID), TokenID: int64(*d.TokenID)}, nil
 }
 
 // pathID reads an id path parameter.

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/cfn"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 )
 
@@ -51,6 +52,18 @@ func (r *receiver) answer(t *testing.T, requestID string) cfn.Response {
 	return resp
 }
 
+// sender sends CloudFormation events to the provider binary f and returns
+// what it answered CloudFormation.
+func (r *receiver) sender(t *testing.T, f *lambdaruntime.Function) func(cfn.Event) cfn.Response {
+	return func(ev cfn.Event) cfn.Response {
+		t.Helper()
+		if res := invokeBinary(t, f, ev); res.Failed() {
+			t.Fatalf("%s: %s", res.ErrorType, res.ErrorMessage)
+		}
+		return r.answer(t, ev.RequestID)
+	}
+}
+
 func cfnEvent(r *receiver, kind cfn.RequestType, requestID, physical string, props, old map[string]any) cfn.Event {
 	if props != nil {
 		props["ServiceToken"] = "arn:aws:lambda:us-east-1:123456789012:function:lmtokens-provider"
@@ -70,13 +83,7 @@ func TestCustomResourceLifecycle(t *testing.T) {
 	rcv := newReceiver(t)
 	l2, l3 := e.ledger(2), e.ledger(3)
 	f := e.startBinary(t, "provider")
-	send := func(ev cfn.Event) cfn.Response {
-		t.Helper()
-		if res := invokeBinary(t, f, ev); res.Failed() {
-			t.Fatalf("%s: %s", res.ErrorType, res.ErrorMessage)
-		}
-		return rcv.answer(t, ev.RequestID)
-	}
+	send := rcv.sender(t, f)
 
 	props := map[string]any{"AdminId": "2", "Note": "consumer pipeline"}
 	created := send(cfnEvent(rcv, cfn.RequestCreate, "req-1", "", props, nil))
@@ -173,13 +180,7 @@ func TestCustomResourceAfterRotation(t *testing.T) {
 	svc := e.service(cfg)
 	e.inProcessRotation(svc)
 	f := e.startBinary(t, "provider", "ROTATION_FUNCTION_ARN="+rotateARN, "TOKEN_ROTATION_DAYS=30")
-	send := func(ev cfn.Event) cfn.Response {
-		t.Helper()
-		if res := invokeBinary(t, f, ev); res.Failed() {
-			t.Fatalf("%s: %s", res.ErrorType, res.ErrorMessage)
-		}
-		return rcv.answer(t, ev.RequestID)
-	}
+	send := rcv.sender(t, f)
 	props := map[string]any{"AdminId": "2", "Note": "consumer"}
 	created := send(cfnEvent(rcv, cfn.RequestCreate, "rot-1", "", props, nil))
 	first := int64(mustAtoi(t, fmt.Sprint(created.Data["TokenId"])))
