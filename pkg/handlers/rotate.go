@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+
 	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
 	"github.com/lmtokens/lmtokens/pkg/logging"
@@ -26,12 +28,10 @@ const (
 	StepFinish = "finishSecret"
 )
 
-// RotationStep is Secrets Manager's event to a rotation function.
-type RotationStep struct {
-	SecretID           string `json:"SecretId"`
-	ClientRequestToken string `json:"ClientRequestToken"`
-	Step               string `json:"Step"`
-}
+// RotationStep is Secrets Manager's event to a rotation function:
+// SecretId, ClientRequestToken (the new version's id), Step, and a
+// RotationToken that PutSecretValue passes back (sensitive: never logged).
+type RotationStep = lambdaevents.SecretsManagerSecretRotationEvent
 
 // Rotator returns the handler of the rotation function, which Secrets
 // Manager invokes once per step of a rotation of a stored key or of a
@@ -45,7 +45,7 @@ func (s *Service) Rotator() func(context.Context, json.RawMessage) (any, error) 
 		var in RotationStep
 		err := strictjson.Decode(raw, &in)
 		if err != nil || in.SecretID == "" || in.ClientRequestToken == "" {
-			err = invalid(`a rotation function takes {"SecretId", "ClientRequestToken", "Step"} from Secrets Manager`)
+			err = invalid(`a rotation function takes {"SecretId", "ClientRequestToken", "Step", "RotationToken"?} from Secrets Manager`)
 		} else if s.cfgErr != nil {
 			err = &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
 		} else {
@@ -73,6 +73,10 @@ type rotTarget struct {
 	p           *portalState
 	state       *secrets.State
 	id          string // the SecretId Secrets Manager named
+	// rotationToken is the step's RotationToken, which Secrets Manager
+	// checks on PutSecretValue when the function acts through an assumed
+	// role.
+	rotationToken string
 }
 
 func (t *rotTarget) what() string {
@@ -136,6 +140,7 @@ func (s *Service) rotationStep(ctx context.Context, in RotationStep) (string, er
 		return "", err
 	}
 	st, v := t.state, in.ClientRequestToken
+	t.rotationToken = in.RotationToken
 	if !st.RotationEnabled {
 		return "", &Error{Type: TypeValidation, Status: 400, Message: "rotation is not enabled on " + t.what()}
 	}
@@ -354,7 +359,7 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		value = string(b)
 	}
 	if err == nil {
-		if err = vs.PutPending(ctx, t.id, version, value); err != nil {
+		if err = vs.PutPending(ctx, t.id, version, value, t.rotationToken); err != nil {
 			// The write may have happened with its answer lost: believe
 			// only what is there.
 			if _, found, rerr := vs.Read(ctx, t.id, version, secrets.StagePending); rerr == nil && found {

@@ -760,7 +760,7 @@ func TestRotationContract(t *testing.T) {
 	if err == nil || len(e.portal.Tokens()) != before {
 		t.Fatalf("createSecret for an unknown version or a disabled token: %v", err)
 	}
-	if err := e.sm.Pend(name, rotateARN, "11111111-2222-3333-4444-555555555555"); err != nil {
+	if err := e.sm.Pend(name, rotateARN, "11111111-2222-3333-4444-555555555555", ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err = svc.Rotator()(context.Background(), []byte(`{"SecretId":"`+name+`","ClientRequestToken":"11111111-2222-3333-4444-555555555555","Step":"createSecret"}`))
@@ -775,6 +775,27 @@ func TestRotationContract(t *testing.T) {
 	}
 	if r := e.httpWith(svc, handlers.Create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(3, latest.TokenID), nil, "", nil)); r.Status != 404 {
 		t.Fatalf("rotate a deleted token: %d %s", r.Status, r.Raw)
+	}
+	// Secrets Manager's event carries a RotationToken, passed back on
+	// PutSecretValue; a wrong one is refused there.
+	out, err = e.invokeWith(svc, handlers.Create, map[string]any{"adminId": 2, "note": "with a rotation token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := toMap(t, out)["secret"].(map[string]any)["name"].(string)
+	if err := e.sm.Pend(fresh, rotateARN, "22222222-2222-3333-4444-555555555555", "rotation-token-1"); err != nil {
+		t.Fatal(err)
+	}
+	step := func(rotationToken string) error {
+		_, err := svc.Rotator()(context.Background(), []byte(`{"SecretId":"`+fresh+`","ClientRequestToken":"22222222-2222-3333-4444-555555555555","Step":"createSecret","RotationToken":"`+rotationToken+`"}`))
+		return err
+	}
+	before = len(e.portal.Tokens())
+	if err := step("rotation-token-0"); err == nil || len(e.portal.Tokens()) != before {
+		t.Fatalf("createSecret with a RotationToken Secrets Manager did not issue: %v (tokens %d, were %d)", err, len(e.portal.Tokens()), before)
+	}
+	if err := step("rotation-token-1"); err != nil {
+		t.Fatalf("createSecret with the rotation's RotationToken: %v", err)
 	}
 	// Input that is not a rotation step is refused as such.
 	_, err = svc.Rotator()(context.Background(), []byte(`{"SecretId":"x","ClientRequestToken":"y","Step":"createSecret","Extra":1}`))

@@ -102,13 +102,18 @@ func (v Versions) Read(ctx context.Context, id, version, stage string) (value st
 	return *out.SecretString, true, nil
 }
 
-// PutPending stores value as version, labelled AWSPENDING. Repeating it with
-// the same value is a no-op; another value already there is an error.
-func (v Versions) PutPending(ctx context.Context, id, version, value string) error {
-	_, err := v.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+// PutPending stores value as version, labelled AWSPENDING, passing the
+// rotation's RotationToken back when there is one. Repeating it with the
+// same value is a no-op; another value already there is an error.
+func (v Versions) PutPending(ctx context.Context, id, version, value, rotationToken string) error {
+	in := &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(id), ClientRequestToken: aws.String(version), SecretString: aws.String(value),
 		VersionStages: []string{StagePending},
-	})
+	}
+	if rotationToken != "" {
+		in.RotationToken = aws.String(rotationToken)
+	}
+	_, err := v.API.PutSecretValue(ctx, in)
 	if err != nil {
 		return &UnavailableError{Op: "PutSecretValue " + id, Err: err}
 	}

@@ -265,7 +265,7 @@ func (s *Stack) Invoke(ctx context.Context, fn string, event []byte) (lambdarunt
 		// Secrets Manager would have made before invoking the function.
 		var step localsecrets.RotationStep
 		if json.Unmarshal(event, &step) == nil && step.Step == "createSecret" {
-			_ = s.Secrets.Pend(step.SecretID, RotationFunctionARN, step.ClientRequestToken)
+			_ = s.Secrets.Pend(step.SecretID, RotationFunctionARN, step.ClientRequestToken, step.RotationToken)
 		}
 	}
 	return f.Invoke(ctx, event)

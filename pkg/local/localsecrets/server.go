@@ -119,6 +119,9 @@ type Server struct {
 
 	rotations sync.WaitGroup
 	outcomes  map[string][]error // secret name -> each rotation's outcome
+	// rotationTokens are the RotationTokens of the rotations under way
+	// (secret name -> token).
+	rotationTokens map[string]string
 }
 
 // RotationStep is the event Secrets Manager sends a rotation function; its
@@ -127,6 +130,9 @@ type RotationStep struct {
 	SecretID           string `json:"SecretId"`
 	ClientRequestToken string `json:"ClientRequestToken"`
 	Step               string `json:"Step"`
+	// RotationToken identifies the rotation; a PutSecretValue that passes
+	// one back must pass this one.
+	RotationToken string `json:"RotationToken,omitempty"`
 }
 
 // Rotation steps, in the order Secrets Manager runs them.
@@ -479,6 +485,7 @@ type request struct {
 	Name                       string     `json:"Name"`
 	SecretID                   string     `json:"SecretId"`
 	SecretString               *string    `json:"SecretString"`
+	RotationToken              string     `json:"RotationToken"`
 	ClientRequestToken         string     `json:"ClientRequestToken"`
 	Description                string     `json:"Description"`
 	KmsKeyID                   string     `json:"KmsKeyId"`
@@ -601,6 +608,9 @@ func (s *Server) putValue(in request) (any, *awsError) {
 	}
 	if err := checkToken(in.ClientRequestToken); err != nil {
 		return nil, err
+	}
+	if in.RotationToken != "" && in.RotationToken != s.rotationTokens[sec.Name] {
+		return nil, errInvalidRequest("The rotation token isn't valid for this secret's rotation.")
 	}
 	token := in.ClientRequestToken
 	if token == "" {
@@ -865,15 +875,22 @@ func (s *Server) rotate(in request) (any, *awsError) {
 
 // Pend sets up what RotateSecret leaves for its rotation function before it
 // invokes it: rotation on with lambdaARN, and version token labelled
-// AWSPENDING with no value. Nothing is invoked: it lets a rotation
+// AWSPENDING with no value, and rotationToken (if any) as the rotation's
+// RotationToken. Nothing is invoked: it lets a rotation
 // function's steps be driven by hand (a sample event through make invoke).
 // A version the secret already has is left as it is.
-func (s *Server) Pend(id, lambdaARN, token string) error {
+func (s *Server) Pend(id, lambdaARN, token, rotationToken string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec, aerr := s.live(id)
 	if aerr != nil {
 		return fmt.Errorf("%s: %s", aerr.typ, aerr.message)
+	}
+	if rotationToken != "" {
+		if s.rotationTokens == nil {
+			s.rotationTokens = map[string]string{}
+		}
+		s.rotationTokens[sec.Name] = rotationToken
 	}
 	if _, ok := sec.Stages[token]; ok {
 		return nil
@@ -889,7 +906,7 @@ func (s *Server) Pend(id, lambdaARN, token string) error {
 func (s *Server) testConfiguration(name, arn, lambdaARN, token string) {
 	defer s.rotations.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: arn, ClientRequestToken: token, Step: "testSecret"})
+	err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: arn, ClientRequestToken: token, Step: "testSecret", RotationToken: s.newRotationToken(name)})
 	cancel()
 	if err != nil {
 		err = fmt.Errorf("testSecret (configuration test): %w", err)
@@ -908,12 +925,25 @@ func (s *Server) testConfiguration(name, arn, lambdaARN, token string) {
 	s.outcomes[name] = append(s.outcomes[name], err)
 }
 
+// newRotationToken issues the RotationToken of a rotation of secret name.
+func (s *Server) newRotationToken(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rotationTokens == nil {
+		s.rotationTokens = map[string]string{}
+	}
+	t := newID()
+	s.rotationTokens[name] = t
+	return t
+}
+
 func (s *Server) runRotation(name, arn, lambdaARN, token string) {
 	defer s.rotations.Done()
 	var failed error
+	rt := s.newRotationToken(name)
 	for _, step := range RotationSteps {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: arn, ClientRequestToken: token, Step: step})
+		err := s.Rotator(ctx, lambdaARN, RotationStep{SecretID: arn, ClientRequestToken: token, Step: step, RotationToken: rt})
 		cancel()
 		if err != nil {
 			failed = fmt.Errorf("%s: %w", step, err)
