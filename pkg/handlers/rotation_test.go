@@ -797,6 +797,23 @@ func TestRotationContract(t *testing.T) {
 	if err := step("rotation-token-1"); err != nil {
 		t.Fatalf("createSecret with the rotation's RotationToken: %v", err)
 	}
+	// A bearer key rotates to a bearer key, tested as a bearer token.
+	out, err = e.invokeWith(svc, handlers.Create, map[string]any{"adminId": 3, "note": "bearer", "type": "bearer"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := toMap(t, out)
+	bearerName := bearer["secret"].(map[string]any)["name"].(string)
+	if _, err := e.invokeWith(svc, handlers.Create, map[string]any{"rotate": map[string]any{"adminId": 3, "tokenId": bearer["id"]}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sm.WaitRotations()[bearerName]; len(got) != 1 || got[0] != nil {
+		t.Fatalf("bearer rotation: %v", got)
+	}
+	nb := e.storedKey(t, bearerName, "")
+	if tok, ok := e.portal.Token(nb.TokenID); !ok || nb.Type != "bearer" || tok.Type != "bearer" || tok.AccessKey != nb.AccessKey || nb.TokenID == int64(bearer["id"].(float64)) {
+		t.Fatalf("bearer key after rotation: token %d type %s", nb.TokenID, nb.Type)
+	}
 	// Input that is not a rotation step is refused as such.
 	_, err = svc.Rotator()(context.Background(), []byte(`{"SecretId":"x","ClientRequestToken":"y","Step":"createSecret","Extra":1}`))
 	fnError(t, err, handlers.TypeValidation, "SecretId")
