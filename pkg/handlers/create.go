@@ -127,7 +127,7 @@ func (s *Service) resolvePrevious(ctx context.Context, p *portalState, in Create
 	defer cancel()
 	s.unresolved(cctx, held, held.Since(), r.tokenID)
 	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
-		"an earlier attempt with this idempotency key may have left a token whose key was never stored, and checking it failed (%v): nothing new was made; retry with the same Idempotency-Key to finish the check", r.err)}
+		"an earlier attempt with this idempotency key may have left a token whose key was never stored, and checking it failed (%v): nothing new was made; %s to finish the check", r.err, in.retryAdvice())}
 }
 
 // createToken posts the token, records it in the claim, stores its key and
@@ -155,7 +155,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 		Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: p.keys.Name(in.AdminID, tok.ID)},
 	}
 	if tok.AccessKey == "" {
-		return result{}, s.rollback(ctx, client, tok, held, errors.New("LogicMonitor's create answer carried no key"))
+		return result{}, s.rollback(ctx, client, in, tok, held, errors.New("LogicMonitor's create answer carried no key"))
 	}
 	// The answer as recorded: replays add the secret's ARN.
 	recorded, _ := json.Marshal(out)
@@ -163,7 +163,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 	if held != nil {
 		claimName = held.Name()
 		if err := held.RecordCreated(ctx, tok.ID, out.Secret.Name, http.StatusCreated, recorded); err != nil {
-			return result{}, s.rollback(ctx, client, tok, held, fmt.Errorf("the idempotency record could not be updated: %w", err))
+			return result{}, s.rollback(ctx, client, in, tok, held, fmt.Errorf("the idempotency record could not be updated: %w", err))
 		}
 	}
 	ref, err := p.keys.Store(ctx, secrets.StoredKey{
@@ -171,7 +171,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: out.CreatedBy,
 	}, tok.AdminName, claimName)
 	if err != nil {
-		return result{}, s.rollback(ctx, client, tok, held, err)
+		return result{}, s.rollback(ctx, client, in, tok, held, err)
 	}
 	out.Secret = ref
 	if in.RotationDays > 0 {
@@ -228,7 +228,7 @@ func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *por
 	s.log.ErrorContext(ctx, "a lost create could not be reconciled", "adminId", in.AdminID, "since", since.Unix(), "error", r.err.Error())
 	if held != nil {
 		s.unresolved(cctx, held, since, r.tokenID)
-		msg += fmt.Sprintf("; checking whether it made a token failed (%v): retry with the same Idempotency-Key, which finishes that check (deleting such a token) before it creates", r.err)
+		msg += fmt.Sprintf("; checking whether it made a token failed (%v): %s, which finishes that check (deleting such a token) before it creates", r.err, in.retryAdvice())
 	} else {
 		msg += fmt.Sprintf("; checking whether it made a token failed (%v): look for a token of user %d with this note made at %s and delete it, since its key is lost",
 			r.err, in.AdminID, since.UTC().Format(time.RFC3339))
@@ -303,7 +303,7 @@ func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *port
 }
 
 // rollback deletes a token whose key could not be kept.
-func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, tok *logicmonitor.CreatedToken, held *secrets.Held, cause error) error {
+func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, in CreateInput, tok *logicmonitor.CreatedToken, held *secrets.Held, cause error) error {
 	cctx, cancel := compensation(ctx)
 	defer cancel()
 	err := c.Tokens.Delete(cctx, tok.AdminID, tok.ID)
@@ -317,7 +317,7 @@ func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, tok *log
 	advice := "delete it by hand (its key is lost)"
 	if held != nil {
 		s.unresolved(cctx, held, time.Time{}, tok.ID)
-		advice = "retry with the same Idempotency-Key, which deletes it before creating another, or delete it by hand (its key is lost)"
+		advice = in.retryAdvice() + ", which deletes it before creating another, or delete it by hand (its key is lost)"
 	}
 	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
 		"the key could not be stored (%v) and token %d of user %d could not be deleted again (%v): %s", cause, tok.ID, tok.AdminID, err, advice)}

@@ -48,6 +48,16 @@ type CreateInput struct {
 	// RotationDays schedules the key's rotation (0: the deployment's
 	// default, TOKEN_ROTATION_DAYS).
 	RotationDays int
+	// retry says how to retry the request in answers that ask for it (a
+	// rotation's createSecret is retried by Secrets Manager, not by a key).
+	retry string
+}
+
+func (in CreateInput) retryAdvice() string {
+	if in.retry != "" {
+		return in.retry
+	}
+	return "retry with the same Idempotency-Key"
 }
 
 // RotateInput starts a rotation of a stored key.

@@ -304,7 +304,8 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 	if err := s.replaceable(ctx, p, cur); err != nil {
 		return "", err
 	}
-	in := CreateInput{Portal: p.name, AdminID: cur.adminID, Type: cur.typ, Note: cur.note, Status: logicmonitor.StatusEnabled, IdempotencyKey: rotationKey(t, version)}
+	in := CreateInput{Portal: p.name, AdminID: cur.adminID, Type: cur.typ, Note: cur.note, Status: logicmonitor.StatusEnabled, IdempotencyKey: rotationKey(t, version),
+		retry: "let Secrets Manager retry createSecret (or retry the rotation with its version id)"}
 	// The claim is the version's, whatever the note: a note changed between
 	// two attempts must not make the retry a different request. The first
 	// attempt's note stands (held.Note), so a lost token is found by it.
@@ -343,10 +344,10 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		return "", s.lostCreate(ctx, client, p, in, held, since, err)
 	}
 	if tok.AccessKey == "" {
-		return "", s.rollback(ctx, client, tok, held, errors.New("LogicMonitor's create answer carried no key"))
+		return "", s.rollback(ctx, client, in, tok, held, errors.New("LogicMonitor's create answer carried no key"))
 	}
 	if err := held.RecordCreated(ctx, tok.ID, "", http.StatusOK, nil); err != nil {
-		return "", s.rollback(ctx, client, tok, held, fmt.Errorf("the rotation's record could not be updated: %w", err))
+		return "", s.rollback(ctx, client, in, tok, held, fmt.Errorf("the rotation's record could not be updated: %w", err))
 	}
 	var value string
 	if t.credentials {
@@ -368,7 +369,7 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		}
 	}
 	if err != nil {
-		return "", s.rollback(ctx, client, tok, held, err)
+		return "", s.rollback(ctx, client, in, tok, held, err)
 	}
 	cctx, cancel := compensation(ctx)
 	defer cancel()
