@@ -314,6 +314,21 @@ func TestRotationEndToEndThroughTheBinaries(t *testing.T) {
 	if sec, _ := e.sm.Get(name); !sec.DeletedDate.IsZero() || sec.VersionID != version {
 		t.Fatal("retiring the old token touched the secret")
 	}
+	// The retirement is on the bus, each event valid against its schema.
+	retiredBy := map[string]bool{}
+	for _, ev := range e.events(t) {
+		var d struct {
+			TokenID int64  `json:"tokenId"`
+			Reason  string `json:"reason"`
+		}
+		_ = json.Unmarshal(ev.Detail, &d)
+		if d.TokenID == out.ID && d.Reason == "rotation" {
+			retiredBy[ev.DetailType] = true
+		}
+	}
+	if !retiredBy[lmevents.TokenUpdated] || !retiredBy[lmevents.TokenDeleted] {
+		t.Fatalf("retirement events %v", retiredBy)
+	}
 
 	delAPI := e.startBinary(t, "delete")
 	r := binaryHTTP(t, delAPI, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, cur.TokenID), nil, "", nil))
