@@ -853,7 +853,7 @@ func (s *Server) rotate(in request) (any, *awsError) {
 		// AWSPENDING version, which it removes afterwards.
 		if s.Rotator != nil {
 			if _, ok := sec.Stages[token]; !ok {
-				sec.Stages[token] = []string{StagePending}
+				s.pend(sec, token)
 			}
 			s.rotations.Add(1)
 			go s.testConfiguration(sec.Name, sec.ARN, sec.RotationLambdaARN, token)
@@ -862,7 +862,7 @@ func (s *Server) rotate(in request) (any, *awsError) {
 		return out, nil
 	}
 	if _, ok := sec.Stages[token]; !ok {
-		sec.Stages[token] = []string{StagePending} // no value until createSecret puts one
+		s.pend(sec, token) // no value until createSecret puts one
 	}
 	s.commit(sec)
 	out["VersionId"] = token
@@ -896,9 +896,17 @@ func (s *Server) Pend(id, lambdaARN, token, rotationToken string) error {
 		return nil
 	}
 	sec.RotationEnabled, sec.RotationLambdaARN = true, lambdaARN
-	sec.Stages[token] = []string{StagePending}
+	s.pend(sec, token)
 	s.commit(sec)
 	return nil
+}
+
+// pend labels a new, valueless version AWSPENDING. A label is on one
+// version at a time: the version that had it (the last rotation's, now
+// AWSCURRENT too) loses it. It must be called with s.mu held.
+func (s *Server) pend(sec *Secret, token string) {
+	sec.Stages[token] = []string{}
+	s.moveStage(sec, StagePending, token)
 }
 
 // testConfiguration runs testSecret on a valueless pending version, then

@@ -256,3 +256,32 @@ func TestRotateSecretNotImmediatelyTestsTheConfiguration(t *testing.T) {
 	}
 	srv.WaitRotations()
 }
+
+// A label is on one version at a time: the next rotation's AWSPENDING
+// leaves the version that had it since the last rotation (now AWSCURRENT).
+func TestAWSPendingMovesToTheNextRotation(t *testing.T) {
+	srv, c := server(t)
+	ctx := context.Background()
+	c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("k"), SecretString: aws.String("v1")})
+	first, second := "11111111-2222-3333-4444-555555555555", "66666666-2222-3333-4444-555555555555"
+	if err := srv.Pend("k", "arn:aws:lambda:us-east-1:123456789012:function:rotate", first, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("k"), ClientRequestToken: aws.String(first), SecretString: aws.String("v2"), VersionStages: []string{"AWSPENDING"}})
+	d, _ := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("k")})
+	var current string
+	for v, st := range d.VersionIdsToStages {
+		if slices.Contains(st, "AWSCURRENT") {
+			current = v
+		}
+	}
+	c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("k"), VersionStage: aws.String("AWSCURRENT"), MoveToVersionId: aws.String(first), RemoveFromVersionId: aws.String(current)})
+	if _, err := c.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("k"), ClientRequestToken: aws.String(second)}); err != nil {
+		t.Fatalf("a rotation after a finished one: %v", err)
+	}
+	d, _ = c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("k")})
+	if slices.Contains(d.VersionIdsToStages[first], "AWSPENDING") || !slices.Contains(d.VersionIdsToStages[second], "AWSPENDING") || !slices.Contains(d.VersionIdsToStages[first], "AWSCURRENT") {
+		t.Fatalf("stages after the next rotation started: %v", d.VersionIdsToStages)
+	}
+	srv.WaitRotations()
+}
