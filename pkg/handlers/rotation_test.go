@@ -757,13 +757,25 @@ func TestRotationContract(t *testing.T) {
 	if r := e.httpWith(svc, handlers.Create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(3, cur.TokenID), nil, "", nil)); r.Status != 202 {
 		t.Fatalf("rotate the rotated-in token: %d %s", r.Status, r.Raw)
 	}
-	e.sm.WaitRotations()
+	// A second rotation: a third token, and a record for each replaced one.
+	if got := e.sm.WaitRotations()[name]; got[len(got)-1] != nil {
+		t.Fatalf("second rotation: %v", got)
+	}
+	third := e.storedKey(t, name, "")
+	if third.TokenID == cur.TokenID || third.TokenID == tokenID {
+		t.Fatalf("the second rotation holds token %d", third.TokenID)
+	}
+	for _, replaced := range []int64{tokenID, cur.TokenID} {
+		if _, ok := e.sm.Get(fmt.Sprintf("logicmonitor/api-tokens/rotated-out/3/%d", replaced)); !ok {
+			t.Fatalf("no rotated-out record of token %d", replaced)
+		}
+	}
 
 	// A disabled token does not rotate: its replacement would be enabled.
 	if r := e.httpWith(svc, handlers.Create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"status":1,"rotationDays":30}`, nil)); r.Status != 400 || !strings.Contains(r.Raw, "disabled") {
 		t.Fatalf("a disabled token with rotationDays: %d %s", r.Status, r.Raw)
 	}
-	latest := e.storedKey(t, name, "")
+	latest := third
 	e.portal.Update(latest.TokenID, func(t *lmsandbox.Token) { t.Status = 1 })
 	if r := e.httpWith(svc, handlers.Create, rest("POST", "/admins/{adminId}/tokens/{tokenId}/rotate", ids(3, latest.TokenID), nil, "", nil)); r.Status != 409 || !strings.Contains(r.Raw, "disabled") {
 		t.Fatalf("rotate a disabled token: %d %s", r.Status, r.Raw)
