@@ -253,7 +253,11 @@ func (d *Demo) Run(ctx context.Context) error {
 		if tok, ok := s.Portal.Token(current); !ok || tok.Status != 2 {
 			return "ok", "", fmt.Errorf("the new token %d was touched", current)
 		}
-		return "ok", fmt.Sprintf("%s rotated-out token %d (%d retired this run); new token %d untouched", did, created.ID, len(rep.Retired), current), nil
+		policy := ""
+		if rep.Succeeded > 0 {
+			policy = fmt.Sprintf("; the stage's own policy also acted on %s", d.tokenList(rep))
+		}
+		return "ok", fmt.Sprintf("%s rotated-out token %d (%d retired this run); new token %d untouched%s", did, created.ID, len(rep.Retired), current, policy), nil
 	}
 	do("after the grace period: disable stage", func() (string, string, error) {
 		return retired("cleanup-disable", func(exists bool, status int) bool { return exists && status == 1 }, "disabled")
