@@ -108,6 +108,18 @@ func invoke(args []string) error {
 	if res.Failed() {
 		return fmt.Errorf("%s returned a function error: %s: %s", *fn, res.ErrorType, res.ErrorMessage)
 	}
+	// A rotation the request started: let it run through the rotate
+	// function, as Secrets Manager would, and say how it ended.
+	if stack.Secrets != nil {
+		for secret, outcomes := range stack.Secrets.WaitRotations() {
+			for _, err := range outcomes {
+				if err != nil {
+					return fmt.Errorf("the rotation of %s failed: %v", secret, err)
+				}
+				fmt.Printf("rotation of %s: done (new key promoted to AWSCURRENT)\n", secret)
+			}
+		}
+	}
 	// A CloudFormation event: show what the function answered CloudFormation.
 	var cfnEvent struct{ RequestId string }
 	if json.Unmarshal(event, &cfnEvent) == nil && cfnEvent.RequestId != "" {
