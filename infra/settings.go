@@ -1,9 +1,7 @@
-// Package infra is the AWS CDK stack of lmtokens: the four functions (and
-// two cleanup functions built from the toggle and delete binaries), the API
-// Gateway REST API in front of them, the EventBridge Scheduler schedules of
-// the cleanup stages, least-privilege access to Secrets Manager, and the
-// alarms, queues and outputs that operations and other workflows need.
 package infra
+
+// This file holds the stack's settings: every CDK context key, its default
+// (as cdk.json has it) and its validation.
 
 import (
 	"encoding/json"

@@ -1,7 +1,8 @@
 // Package infra is lmtokens' CDK stack: the functions of the catalog, the
-// REST API in front of the API functions, the cleanup schedules, the key
-// that protects stored keys, and what tells operators when something is
-// wrong.
+// REST API in front of the API functions, the cleanup schedules, the
+// rotation function Secrets Manager invokes (and the credentials' rotation
+// schedule), the key that protects stored keys, least-privilege access to
+// Secrets Manager, and what tells operators when something is wrong.
 package infra
 
 import (

@@ -1,8 +1,9 @@
 // Package handlers is the logic behind the Lambda functions (list, create,
-// toggle, delete, and the CloudFormation provider): it reads any invocation
-// shape, validates it against the public contract, calls LogicMonitor and
-// Secrets Manager, and answers in the shape that arrived. Each
-// functions/<name>/main.go only starts Service.Handler(name) (or Provider).
+// toggle, delete, the CloudFormation provider and the Secrets Manager
+// rotation function): it reads any invocation shape, validates it against
+// the public contract, calls LogicMonitor and Secrets Manager, and answers
+// in the shape that arrived. Each functions/<name>/main.go only starts
+// Service.Handler(name) (or Provider, or Rotator).
 package handlers
 
 import (
