@@ -174,7 +174,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 	serverFailures, throttles := 0, 0
 	for {
-		if err := c.pacer.wait(ctx, key); err != nil {
+		rec, err := c.pacer.wait(ctx, key)
+		if err != nil {
 			var long *waitTooLong
 			if errors.As(err, &long) {
 				return &Error{Kind: KindRateLimited, Method: method, Path: path, Message: err.Error(), RetryAfter: long.wait, Rate: c.Rate()}
@@ -182,7 +183,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			return &Error{Kind: KindUpstream, Method: method, Path: path, Message: "gave up waiting for the rate limit", Err: err, Rate: c.Rate()}
 		}
 		resp, data, err := c.attempt(ctx, method, path, target, payload)
-		c.pacer.done(key)
+		c.pacer.done(key, rec)
 		if err != nil {
 			// Transport failure: the request may or may not have arrived,
 			// unless the connection was never made.

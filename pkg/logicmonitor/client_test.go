@@ -364,6 +364,27 @@ func TestV1EnvelopeCaught(t *testing.T) {
 	}
 }
 
+// A request the portal counts late (held up on its way in, by a busy host
+// or network) must not make the next window's first request look early to
+// the portal: the pacer counts each request from its answer's arrival,
+// the latest moment the portal can have counted it.
+func TestPacingCountsRequestsFromTheirAnswers(t *testing.T) {
+	srv, c := portal(t, lmsandbox.Config{RateLimit: 1, RateWindow: time.Second})
+	for i := 0; i < 3; i++ {
+		if i%2 == 0 {
+			srv.Inject(lmsandbox.Fault{Method: http.MethodGet, Latency: 300 * time.Millisecond})
+		}
+		if _, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{Size: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range srv.Requests() {
+		if r.Status == http.StatusTooManyRequests {
+			t.Fatal("a request the portal counted late made the next one a 429")
+		}
+	}
+}
+
 func TestPacingAvoids429(t *testing.T) {
 	srv, c := portal(t, lmsandbox.Config{RateLimit: 10, RateWindow: time.Second})
 	srv.ResetRequests()

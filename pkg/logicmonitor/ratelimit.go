@@ -3,6 +3,7 @@ package logicmonitor
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -49,8 +50,12 @@ func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 // pacer keeps a client under LogicMonitor's rate limit before it answers 429.
 //
 // It learns each endpoint's limit and window from the response headers and
-// keeps a log of its own send times per endpoint: a request may go when fewer
-// than Limit of the client's requests were sent within the last Window, and
+// keeps a log of its own requests per endpoint, each at the time it was sent
+// and, once answered, at the time its answer arrived: the portal counted it
+// somewhere in between, so the later time is the safe one (a request held up
+// on its way in, by a busy host or network, cannot make the next window's
+// first request look early to the portal). A request may go when fewer than
+// Limit of the client's requests fall within the last Window, and
 // when the portal's own Remaining count (which also counts other clients of
 // the account) has not run out. After a 429 every request to that endpoint
 // waits until the portal's Retry-After or window has passed. One pacer serves
@@ -68,9 +73,13 @@ type endpointPace struct {
 	learned chan struct{}
 
 	rate      Rate
-	sent      []time.Time // send times within the window, oldest first
-	notBefore time.Time   // set by a 429 or an exhausted Remaining
+	sent      []*sent   // requests within the window, oldest first
+	notBefore time.Time // set by a 429 or an exhausted Remaining
 }
+
+// sent is one request in a pacer's log: when it left, then when its answer
+// (or failure) came back.
+type sent struct{ at time.Time }
 
 // margin absorbs the difference between when a request leaves the client and
 // when the portal counts it.
@@ -94,8 +103,9 @@ func (p *pacer) endpoint(key string) *endpointPace {
 	return ep
 }
 
-// wait blocks until a request to key may be sent, and records it as sent.
-func (p *pacer) wait(ctx context.Context, key string) error {
+// wait blocks until a request to key may be sent, and records it as sent;
+// done must be called with what it returns once the attempt has ended.
+func (p *pacer) wait(ctx context.Context, key string) (*sent, error) {
 	for {
 		p.mu.Lock()
 		ep := p.endpoint(key)
@@ -106,19 +116,20 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 				p.mu.Unlock()
 				select {
 				case <-ctx.Done():
-					return ctx.Err()
+					return nil, ctx.Err()
 				case <-ch:
 				}
 				continue
 			}
 			ep.probing++
-			ep.sent = append(ep.sent, now)
+			rec := &sent{at: now}
+			ep.sent = append(ep.sent, rec)
 			p.mu.Unlock()
-			return nil
+			return rec, nil
 		}
-		// Forget sends that have left the window.
+		// Forget requests that have left the window.
 		cut := 0
-		for cut < len(ep.sent) && now.Sub(ep.sent[cut]) >= ep.rate.Window+paceMargin {
+		for cut < len(ep.sent) && now.Sub(ep.sent[cut].at) >= ep.rate.Window+paceMargin {
 			cut++
 		}
 		ep.sent = ep.sent[cut:]
@@ -128,24 +139,25 @@ func (p *pacer) wait(ctx context.Context, key string) error {
 		case now.Before(ep.notBefore):
 			until = ep.notBefore
 		case len(ep.sent) >= ep.rate.Limit:
-			until = ep.sent[len(ep.sent)-ep.rate.Limit].Add(ep.rate.Window + paceMargin)
+			until = ep.sent[len(ep.sent)-ep.rate.Limit].at.Add(ep.rate.Window + paceMargin)
 		}
 		if until.IsZero() || !until.After(now) {
-			ep.sent = append(ep.sent, now)
+			rec := &sent{at: now}
+			ep.sent = append(ep.sent, rec)
 			p.mu.Unlock()
-			return nil
+			return rec, nil
 		}
 		p.mu.Unlock()
 		if dl, ok := ctx.Deadline(); ok && until.After(dl) {
 			// Waiting cannot end in time: say so at once instead of
 			// holding the invocation until its deadline.
-			return &waitTooLong{wait: until.Sub(now)}
+			return nil, &waitTooLong{wait: until.Sub(now)}
 		}
 		t := time.NewTimer(until.Sub(now))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -174,13 +186,19 @@ func (p *pacer) observe(key string, r Rate) {
 	}
 }
 
-// done is called after every attempt to key: an attempt that brought no
-// rate-limit headers (a transport failure, a portal that sends none) must not
-// keep the others waiting.
-func (p *pacer) done(key string) {
+// done is called after every attempt to key, with what wait returned. The
+// request now counts from its answer's arrival (the log stays in order). An
+// attempt that brought no rate-limit headers (a transport failure, a portal
+// that sends none) must not keep the others waiting.
+func (p *pacer) done(key string, rec *sent) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if ep := p.endpoints[key]; ep != nil && !ep.rate.Known() {
+	ep := p.endpoints[key]
+	if ep != nil && rec != nil {
+		rec.at = p.now()
+		slices.SortStableFunc(ep.sent, func(a, b *sent) int { return a.at.Compare(b.at) })
+	}
+	if ep != nil && !ep.rate.Known() {
 		ep.probing--
 		if ep.probing <= 0 {
 			ep.release()
