@@ -239,7 +239,7 @@ func bench(args []string) error {
 	local := fs.String("bin", "bin/local", "binaries built for this machine")
 	release := fs.String("release", "bin", "binaries built for Lambda (make build), for the sizes")
 	out := fs.String("out", "BENCHMARKS.md", "file to write")
-	starts := fs.Int("starts", 11, "cold starts per binary")
+	starts := fs.Int("starts", 21, "cold starts per binary")
 	_ = fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
