@@ -795,15 +795,18 @@ func matchFilters(sec *Secret, filters []filterIn) bool {
 			switch f.Key {
 			case "name":
 				ok = ok || strings.HasPrefix(sec.Name, v)
+			// As AWS documents them: every key a prefix match, case-
+			// sensitive but for description's.
 			case "tag-key":
-				_, has := sec.Tags[v]
-				ok = ok || has
+				for tk := range sec.Tags {
+					ok = ok || strings.HasPrefix(tk, v)
+				}
 			case "tag-value":
 				for _, tv := range sec.Tags {
-					ok = ok || tv == v
+					ok = ok || strings.HasPrefix(tv, v)
 				}
 			case "description":
-				ok = ok || strings.HasPrefix(sec.Description, v)
+				ok = ok || strings.HasPrefix(strings.ToLower(sec.Description), strings.ToLower(v))
 			case "all":
 				ok = ok || strings.Contains(sec.Name, v) || strings.Contains(sec.Description, v)
 			}

@@ -285,3 +285,35 @@ func TestAWSPendingMovesToTheNextRotation(t *testing.T) {
 	}
 	srv.WaitRotations()
 }
+
+// ListSecrets' filters are prefix matches, as AWS documents them: a
+// tag-value filter of "5" also finds "51", and a caller must check what it
+// gets.
+func TestListSecretsFiltersArePrefixMatches(t *testing.T) {
+	_, c := server(t)
+	ctx := context.Background()
+	for name, tok := range map[string]string{"a": "5", "b": "51", "c": "6"} {
+		c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String("v"), Description: aws.String("Token " + tok),
+			Tags: []types.Tag{{Key: aws.String("lmtokens:token-id"), Value: aws.String(tok)}}})
+	}
+	names := func(filters ...types.Filter) string {
+		out, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{Filters: filters})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range out.SecretList {
+			got = append(got, aws.ToString(s.Name))
+		}
+		return strings.Join(got, ",")
+	}
+	if got := names(types.Filter{Key: types.FilterNameStringTypeTagValue, Values: []string{"5"}}); got != "a,b" {
+		t.Fatalf("tag-value 5 found %q", got)
+	}
+	if got := names(types.Filter{Key: types.FilterNameStringTypeTagKey, Values: []string{"lmtokens:token"}}); got != "a,b,c" {
+		t.Fatalf("tag-key prefix found %q", got)
+	}
+	if got := names(types.Filter{Key: types.FilterNameStringTypeDescription, Values: []string{"token 6"}}); got != "c" {
+		t.Fatalf("description (not case-sensitive) found %q", got)
+	}
+}
