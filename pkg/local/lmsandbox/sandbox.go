@@ -108,8 +108,9 @@ type Fault struct {
 	// up) and closes it: an answer that never finishes.
 	StallAfter int
 	Stall      time.Duration
-	// Then runs after the request was served (outside the portal's lock):
-	// a change another user makes between two of the client's requests.
+	// Then runs after the request was carried out and before its answer
+	// goes (outside the portal's lock): a change another user makes
+	// between two of the client's requests.
 	Then func(p *Portal)
 }
 
@@ -457,7 +458,9 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if fault != nil && fault.Then != nil {
-		defer fault.Then(p)
+		// Before the answer (or its loss) reaches the client: the change
+		// is in place when the client's next request arrives.
+		fault.Then(p)
 	}
 	if fault != nil && fault.AfterProcessing {
 		if fault.Drop {
