@@ -153,10 +153,7 @@ func (b *builder) functions() error {
 			// secrets lmtokens rotates: keys under the prefix, registered
 			// portals, the credentials (aws:SourceAccount and an ArnLike
 			// aws:SourceArn per scope). The function refuses any other.
-			scopes := map[string]*string{"Keys": prefixArn, "Portals": secretArn(s.PortalsPrefix + "*"), "Credentials": credentialsArns(creds)[1]}
-			if strings.HasPrefix(s.CredentialsSecret, "arn:") && completeSecretArn.MatchString(s.CredentialsSecret) {
-				scopes["Credentials"] = creds.SecretArn()
-			}
+			scopes := map[string]*string{"Keys": prefixArn, "Portals": secretArn(s.PortalsPrefix + "*"), "Credentials": b.credentialsArnLike(creds)}
 			for _, scope := range []string{"Keys", "Portals", "Credentials"} {
 				fn.AddPermission(str("SecretsManagerRotates"+scope), &awslambda.Permission{
 					Principal:     awsiam.NewServicePrincipal(str("secretsmanager.amazonaws.com"), nil),
@@ -218,6 +215,15 @@ func (b *builder) functions() error {
 // imported by name has a partial ARN: its random suffix is matched).
 func credentialsArns(creds awssecretsmanager.ISecret) []*string {
 	return []*string{creds.SecretArn(), jsii.String(*creds.SecretArn() + "-??????")}
+}
+
+// credentialsArnLike matches the credentials secret's ARN: the complete ARN
+// when the setting gives one, else the name's ARN with its random suffix.
+func (b *builder) credentialsArnLike(creds awssecretsmanager.ISecret) *string {
+	if strings.HasPrefix(b.s.CredentialsSecret, "arn:") && completeSecretArn.MatchString(b.s.CredentialsSecret) {
+		return creds.SecretArn()
+	}
+	return jsii.String(*creds.SecretArn() + "-??????")
 }
 
 // rotation wires the rotation function to the functions that start

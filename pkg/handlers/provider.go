@@ -209,27 +209,27 @@ func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps
 // currentToken is the token a resource stands for now: the physical id
 // names the token it was created with, and a rotation since moved its
 // secret (same name) on to another token, which the secret's token tag
-// names.
-func (s *Service) currentToken(ctx context.Context, portal string, adminID, tokenID int64) (int64, error) {
+// names. It also returns the secret as it read it (nil when there is none).
+func (s *Service) currentToken(ctx context.Context, portal string, adminID, tokenID int64) (int64, *secrets.State, error) {
 	p, err := s.portal(ctx, portal)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	st, err := secrets.Versions{API: s.api}.Describe(ctx, p.keys.Name(adminID, tokenID))
 	if err != nil || st == nil || st.Deleted {
-		return tokenID, err
+		return tokenID, st, err
 	}
 	if id, err := parseID(st.Tags[secrets.TagTokenID]); err == nil {
-		return id, nil
+		return id, st, nil
 	}
-	return tokenID, nil
+	return tokenID, st, nil
 }
 
 // updateResource changes note and status in place, of the token the
 // resource stands for now (see currentToken).
 func (s *Service) updateResource(ctx context.Context, p, old tokenProps, first int64) (string, map[string]any, error) {
 	id := physicalID(p.Portal, p.AdminID, first)
-	tokenID, err := s.currentToken(ctx, p.Portal, p.AdminID, first)
+	tokenID, secret, err := s.currentToken(ctx, p.Portal, p.AdminID, first)
 	if err != nil {
 		return id, nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
 	}
@@ -243,22 +243,22 @@ func (s *Service) updateResource(ctx context.Context, p, old tokenProps, first i
 	if err != nil {
 		return id, nil, err
 	}
+	name := st.keys.Name(p.AdminID, first)
 	data := map[string]any{"TokenId": strconv.FormatInt(tokenID, 10), "AccessId": tok.AccessID, "AdminName": tok.AdminName,
-		"SecretName": st.keys.Name(p.AdminID, first), "SecretArn": ""}
+		"SecretName": name, "SecretArn": ""}
+	if secret != nil {
+		data["SecretArn"] = secret.ARN
+	}
 	if p.RotationDays > 0 && p.RotationDays != old.RotationDays {
 		if s.cfg.Rotation.FunctionARN == "" {
 			return id, nil, errors.New("RotationDays: rotation is not deployed here (no rotation function)")
 		}
-		ref, err := st.keys.DescribeEventually(ctx, st.keys.Name(p.AdminID, first))
-		if err != nil || ref == nil {
-			return id, nil, fmt.Errorf("RotationDays: the key's secret %s could not be read (%v): the note and status were updated; retry the update", st.keys.Name(p.AdminID, first), err)
+		if secret == nil || secret.Deleted {
+			return id, nil, fmt.Errorf("RotationDays: the key's secret %s could not be read: the note and status were updated; retry the update", name)
 		}
-		if info := s.scheduleRotation(ctx, *ref, p.RotationDays); !info.Enabled {
+		if info := s.scheduleRotation(ctx, secrets.SecretRef{Name: name, ARN: secret.ARN}, p.RotationDays); !info.Enabled {
 			return id, nil, errors.New("RotationDays: " + info.Error)
 		}
-	}
-	if ref, err := st.keys.Describe(ctx, st.keys.Name(p.AdminID, first)); err == nil && ref != nil {
-		data["SecretArn"] = ref.ARN
 	}
 	return id, data, nil
 }
@@ -274,7 +274,7 @@ func (s *Service) deleteResource(ctx context.Context, ev cfn.Event) (string, map
 	}
 	// After a rotation the resource is the token its secret holds now; the
 	// one it was created with retires on its rotated-out record's dates.
-	current, err := s.currentToken(ctx, portal, admin, token)
+	current, _, err := s.currentToken(ctx, portal, admin, token)
 	if err != nil {
 		if e := classify(err, s.cfg.CredentialsSecret); e.Status != 404 {
 			return ev.PhysicalResourceID, nil, errors.New(e.Message)

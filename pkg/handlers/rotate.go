@@ -616,11 +616,7 @@ func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error)
 	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
 		return result{}, err
 	}
-	cur := &rotated{adminID: in.AdminID, tokenID: in.TokenID}
-	if st, err := (secrets.Versions{API: s.api}).Describe(ctx, ref.Name); err == nil && st != nil {
-		cur.typ = st.Tags[secrets.TagType]
-	}
-	if err := s.replaceable(ctx, p, cur); err != nil {
+	if err := s.replaceable(ctx, p, &rotated{adminID: in.AdminID, tokenID: in.TokenID, typ: ref.Type}); err != nil {
 		return result{}, err
 	}
 	version, err := secrets.Versions{API: s.api}.Rotate(ctx, ref.ARN, secrets.Rotation{LambdaARN: s.cfg.Rotation.FunctionARN, Now: true})

@@ -368,8 +368,13 @@ func isScheduledForDeletion(err error) bool {
 // rotation has ended (a retried step then finds the version's stage moved
 // and does nothing).
 func (c *Claims) Forget(ctx context.Context, adminID int64, key string) error {
-	name := c.Name(adminID, key)
-	_, err := c.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(name), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	return forceDelete(ctx, c.API, c.Name(adminID, key))
+}
+
+// forceDelete deletes a secret that holds no key at once, without a
+// recovery window; one already gone or going is no error.
+func forceDelete(ctx context.Context, api API, name string) error {
+	_, err := api.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(name), ForceDeleteWithoutRecovery: aws.Bool(true)})
 	if err == nil || isNotFound(err) || isScheduledForDeletion(err) {
 		return nil
 	}

@@ -88,6 +88,8 @@ type SecretRef struct {
 	DeletionDate *time.Time `json:"deletionDate,omitempty"`
 	// WasScheduled says it had been scheduled for deletion before this call.
 	WasScheduled bool `json:"-"`
+	// Type is the token's type as the secret's tag records it (Lookup).
+	Type string `json:"-"`
 }
 
 // StoreError says a key could not be stored; Err is the SDK's error.
@@ -177,16 +179,22 @@ func (k *KeyStore) Describe(ctx context.Context, name string) (*SecretRef, error
 // secret named for tokenID is this token's only while its token tag says so,
 // and a token rotated in is found by that tag (see Lookup).
 func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
-	name, err := k.nameFor(ctx, adminID, tokenID)
-	if err != nil || name == "" {
+	loc, rotatedOn, err := k.locate(ctx, adminID, tokenID)
+	if err != nil || rotatedOn {
 		return nil, err
+	}
+	name := k.Name(adminID, tokenID)
+	if loc != nil {
+		name = loc.name
 	}
 	ref, already, err := k.deleteSecret(ctx, name)
 	if err != nil || ref == nil {
 		return ref, err
 	}
-	claim, err := k.claimOf(ctx, name)
-	if err != nil {
+	var claim string
+	if loc != nil {
+		claim = k.claimTag(loc.tags) // seen already: no second read
+	} else if claim, err = k.claimOf(ctx, name); err != nil {
 		return nil, err
 	}
 	claimAlready := true
@@ -201,35 +209,39 @@ func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64)
 	return ref, nil
 }
 
-// nameFor returns the name of the secret that holds token tokenID's key
-// ("" for none). The secret named for the token is it unless its token tag
-// names another token (it was rotated on); otherwise a secret whose tags
-// name this token (rotated in) is.
-func (k *KeyStore) nameFor(ctx context.Context, adminID, tokenID int64) (string, error) {
+// located is a key's secret as DescribeSecret or ListSecrets showed it.
+type located struct {
+	name, arn string
+	deleted   *time.Time
+	tags      []types.Tag
+}
+
+// locate finds the secret that holds token tokenID's key. The secret named
+// for the token is it unless its token tag names another token; otherwise
+// a secret whose tags name this token (rotated in) is. It returns nil when
+// no secret shows itself, and rotatedOn when the secret named for the token
+// holds another token's key and none holds this one's.
+func (k *KeyStore) locate(ctx context.Context, adminID, tokenID int64) (loc *located, rotatedOn bool, err error) {
 	name := k.Name(adminID, tokenID)
 	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
 	switch {
 	case err == nil:
 		if t, ok := tagOf(desc.Tags, TagTokenID); !ok || t == strconv.FormatInt(tokenID, 10) {
-			return name, nil
+			return &located{name: name, arn: aws.ToString(desc.ARN), deleted: desc.DeletedDate, tags: desc.Tags}, false, nil
 		}
+		loc, err := k.byTag(ctx, adminID, tokenID)
+		return loc, loc == nil && err == nil, err
 	case !isNotFound(err):
-		return "", &UnavailableError{Op: "DescribeSecret " + name, Err: err}
-	default:
-		// Not visible (yet, or at all): deleting by name still acts on the
-		// latest state, and finds nothing when there is nothing.
-		found, err := k.byTag(ctx, adminID, tokenID)
-		if err != nil || found != "" {
-			return found, err
-		}
-		return name, nil
+		return nil, false, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
 	}
-	return k.byTag(ctx, adminID, tokenID)
+	// Not visible by name (yet, or at all).
+	loc, err = k.byTag(ctx, adminID, tokenID)
+	return loc, false, err
 }
 
 // byTag finds the key's secret of a token rotated into another token's
 // secret: its admin and token tags name it.
-func (k *KeyStore) byTag(ctx context.Context, adminID, tokenID int64) (string, error) {
+func (k *KeyStore) byTag(ctx context.Context, adminID, tokenID int64) (*located, error) {
 	in := &secretsmanager.ListSecretsInput{
 		Filters: []types.Filter{
 			{Key: types.FilterNameStringTypeName, Values: []string{k.Prefix}},
@@ -241,32 +253,35 @@ func (k *KeyStore) byTag(ctx context.Context, adminID, tokenID int64) (string, e
 	for {
 		out, err := k.API.ListSecrets(ctx, in)
 		if err != nil {
-			return "", &UnavailableError{Op: "ListSecrets " + k.Prefix, Err: err}
+			return nil, &UnavailableError{Op: "ListSecrets " + k.Prefix, Err: err}
 		}
 		for _, sec := range out.SecretList {
 			name := aws.ToString(sec.Name)
 			a, _ := tagOf(sec.Tags, TagAdminID)
 			t, _ := tagOf(sec.Tags, TagTokenID)
 			p, _ := tagOf(sec.Tags, TagPortal)
+			// Filters are prefix matches: check each tag exactly.
 			if strings.HasPrefix(name, k.Prefix) && a == strconv.FormatInt(adminID, 10) && t == strconv.FormatInt(tokenID, 10) && p == k.Portal {
-				return name, nil
+				return &located{name: name, arn: aws.ToString(sec.ARN), deleted: sec.DeletedDate, tags: sec.Tags}, nil
 			}
 		}
 		if out.NextToken == nil {
-			return "", nil
+			return nil, nil
 		}
 		in.NextToken = out.NextToken
 	}
 }
 
 // Lookup returns the secret that holds token tokenID's key now (nil for
-// none), following rotations as ScheduleDeletion does.
+// none), following rotations as ScheduleDeletion does, with the token's
+// type as the secret's tag records it.
 func (k *KeyStore) Lookup(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
-	name, err := k.nameFor(ctx, adminID, tokenID)
-	if err != nil || name == "" {
+	loc, _, err := k.locate(ctx, adminID, tokenID)
+	if err != nil || loc == nil {
 		return nil, err
 	}
-	return k.Describe(ctx, name)
+	typ, _ := tagOf(loc.tags, TagType)
+	return &SecretRef{Name: loc.name, ARN: loc.arn, DeletionDate: loc.deleted, WasScheduled: loc.deleted != nil, Type: typ}, nil
 }
 
 func tagOf(tags []types.Tag, key string) (string, bool) {
@@ -285,12 +300,15 @@ func (k *KeyStore) claimOf(ctx context.Context, name string) (string, error) {
 	if err != nil || desc == nil {
 		return "", err
 	}
-	for _, t := range desc.Tags {
-		if aws.ToString(t.Key) == TagClaim && strings.HasPrefix(aws.ToString(t.Value), k.Prefix+ClaimPath) {
-			return aws.ToString(t.Value), nil
-		}
+	return k.claimTag(desc.Tags), nil
+}
+
+// claimTag is the idempotency claim a key's secret names ("" for none).
+func (k *KeyStore) claimTag(tags []types.Tag) string {
+	if c, _ := tagOf(tags, TagClaim); strings.HasPrefix(c, k.Prefix+ClaimPath) {
+		return c
 	}
-	return "", nil
+	return ""
 }
 
 // DescribeEventually is Describe for a secret that should exist: a read that

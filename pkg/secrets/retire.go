@@ -95,7 +95,7 @@ func (rs Retirements) List(ctx context.Context) ([]Retirement, error) {
 		for _, sec := range page.SecretList {
 			name := aws.ToString(sec.Name)
 			if sec.DeletedDate != nil || len(name) <= len(prefix) || name[:len(prefix)] != prefix {
-				continue // the name filter matches prefixes case-insensitively
+				continue // scheduled for deletion, or a name the prefix filter let through loosely
 			}
 			got, err := rs.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
 			if err != nil {
@@ -122,9 +122,5 @@ func (rs Retirements) List(ctx context.Context) ([]Retirement, error) {
 // key, and a retry of the rotation step that wrote it finds the secret's
 // stage moved and writes nothing).
 func (rs Retirements) Remove(ctx context.Context, record string) error {
-	_, err := rs.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(record), ForceDeleteWithoutRecovery: aws.Bool(true)})
-	if err == nil || isNotFound(err) || isScheduledForDeletion(err) {
-		return nil
-	}
-	return &UnavailableError{Op: "DeleteSecret " + record, Err: err}
+	return forceDelete(ctx, rs.API, record)
 }

@@ -35,14 +35,7 @@ type State struct {
 }
 
 // Has reports whether version carries stage.
-func (s *State) Has(version, stage string) bool {
-	for _, st := range s.Stages[version] {
-		if st == stage {
-			return true
-		}
-	}
-	return false
-}
+func (s *State) Has(version, stage string) bool { return slices.Contains(s.Stages[version], stage) }
 
 // Holder returns the version that carries stage ("" for none).
 func (s *State) Holder(stage string) string {
