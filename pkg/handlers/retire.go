@@ -56,7 +56,7 @@ func (s *Service) retire(ctx context.Context, stage cleanup.Stage, dryRun bool, 
 			out = append(out, a)
 			continue
 		}
-		tok, err := c.Tokens.Get(ctx, r.AdminID, r.TokenID)
+		tok, err := c.Tokens.Get(ctx, r.AdminID, r.TokenID, r.Type) // "" (an older record): both types
 		if logicmonitor.IsNotFound(err) {
 			a.Skipped = cleanup.SkipGone
 			if !dryRun && stage == cleanup.StageDelete {

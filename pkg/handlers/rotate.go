@@ -211,7 +211,6 @@ func (s *Service) readVersion(ctx context.Context, t *rotTarget, version string)
 	if c.AccessID == "" {
 		r.typ = logicmonitor.TypeBearer
 	}
-	r.creds.Version = version
 	return r, true, nil
 }
 
@@ -245,11 +244,8 @@ func (s *Service) replaceable(ctx context.Context, p *portalState, cur *rotated)
 	var tok *logicmonitor.Token
 	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		var err error
-		var types []string // the type, when known, saves asking for both
-		if cur.typ != "" {
-			types = []string{cur.typ}
-		}
-		tok, err = c.Tokens.Get(ctx, cur.adminID, cur.tokenID, types...)
+		// The type, when known, saves asking for both.
+		tok, err = c.Tokens.Get(ctx, cur.adminID, cur.tokenID, cur.typ)
 		return err
 	})
 	switch {
@@ -536,7 +532,7 @@ func (s *Service) rotateFinish(ctx context.Context, t *rotTarget, version string
 	}
 	now := s.now().UTC()
 	if old != nil && old.tokenID != next.tokenID {
-		rec := secrets.Retirement{AdminID: old.adminID, TokenID: old.tokenID, AccessID: old.accessID, Secret: t.state.Name, FromVersion: from,
+		rec := secrets.Retirement{AdminID: old.adminID, TokenID: old.tokenID, AccessID: old.accessID, Type: old.typ, Secret: t.state.Name, FromVersion: from,
 			ReplacedBy: next.tokenID, RotatedAt: now, DisableAt: now.Add(s.cfg.Rotation.Grace), DeleteAt: now.Add(s.cfg.Rotation.Grace + s.cfg.Rotation.DeleteAfter)}
 		if err := t.p.retirements().Put(ctx, rec); err != nil {
 			return "", err

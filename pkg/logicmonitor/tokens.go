@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 )
@@ -496,6 +497,8 @@ func (s *TokensService) Update(ctx context.Context, adminID, tokenID int64, opts
 //
 // Naming the token's type (when the caller knows it) halves the requests.
 func (s *TokensService) Get(ctx context.Context, adminID, tokenID int64, types ...string) (*Token, error) {
+	// An empty type is an unknown one: it is looked for among both.
+	types = slices.DeleteFunc(slices.Clone(types), func(t string) bool { return t == "" })
 	all, err := s.ListAll(ctx, ListAllOptions{AdminID: adminID, Types: types, Filter: "id:" + strconv.FormatInt(tokenID, 10)})
 	if err != nil {
 		return nil, err

@@ -24,6 +24,9 @@ type Retirement struct {
 	AdminID  int64  `json:"adminId"`
 	TokenID  int64  `json:"tokenId"`
 	AccessID string `json:"accessId,omitempty"`
+	// Type is the token's type ("" in older records): its re-read then
+	// asks for that type alone.
+	Type string `json:"type,omitempty"`
 	// Secret is the secret the token was rotated out of, and FromVersion
 	// the version that held its key: the token is retired only once that
 	// version is no longer AWSCURRENT.
