@@ -119,6 +119,7 @@ type Server struct {
 
 	rotations sync.WaitGroup
 	outcomes  map[string][]error // secret name -> each rotation's outcome
+	kinds     map[string][]string // secret name -> each rotation's kind
 	// rotationTokens are the RotationTokens of the rotations under way
 	// (secret name -> token).
 	rotationTokens map[string]string
@@ -931,9 +932,10 @@ func (s *Server) testConfiguration(name, arn, lambdaARN, token string) {
 		s.commit(sec)
 	}
 	if s.outcomes == nil {
-		s.outcomes = map[string][]error{}
+		s.outcomes, s.kinds = map[string][]error{}, map[string][]string{}
 	}
 	s.outcomes[name] = append(s.outcomes[name], err)
+	s.kinds[name] = append(s.kinds[name], ConfigurationTest)
 }
 
 // newRotationToken issues the RotationToken of a rotation of secret name.
@@ -964,9 +966,24 @@ func (s *Server) runRotation(name, arn, lambdaARN, token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.outcomes == nil {
-		s.outcomes = map[string][]error{}
+		s.outcomes, s.kinds = map[string][]error{}, map[string][]string{}
 	}
 	s.outcomes[name] = append(s.outcomes[name], failed)
+	s.kinds[name] = append(s.kinds[name], FullRotation)
+}
+
+// Kinds of rotation RotationKinds reports.
+const (
+	FullRotation      = "rotation"
+	ConfigurationTest = "configuration test"
+)
+
+// RotationKinds returns, for a secret, what each rotation WaitRotations
+// reports was: a FullRotation or RotateSecret's ConfigurationTest.
+func (s *Server) RotationKinds(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.kinds[name]...)
 }
 
 // WaitRotations waits for the rotations under way and returns each

@@ -247,6 +247,9 @@ func TestRotateSecretNotImmediatelyTestsTheConfiguration(t *testing.T) {
 	if out := srv.WaitRotations(); out["k"][0] != nil || strings.Join(seen, ",") != "testSecret" || pendingHadValue {
 		t.Fatalf("configuration test: %v, steps %v, pending had a value %v", out, seen, pendingHadValue)
 	}
+	if kinds := srv.RotationKinds("k"); len(kinds) != 1 || kinds[0] != localsecrets.ConfigurationTest {
+		t.Fatalf("reported as %v", kinds)
+	}
 	d, _ := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("k")})
 	if len(d.VersionIdsToStages) != 1 || !aws.ToBool(d.RotationEnabled) {
 		t.Fatalf("after the configuration test: %v", d.VersionIdsToStages)

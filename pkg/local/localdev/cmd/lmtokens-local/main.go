@@ -28,6 +28,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 )
 
@@ -112,11 +113,16 @@ func invoke(args []string) error {
 	// function, as Secrets Manager would, and say how it ended.
 	if stack.Secrets != nil {
 		for secret, outcomes := range stack.Secrets.WaitRotations() {
-			for _, err := range outcomes {
+			kinds := stack.Secrets.RotationKinds(secret)
+			for i, err := range outcomes {
 				if err != nil {
-					return fmt.Errorf("the rotation of %s failed: %v", secret, err)
+					return fmt.Errorf("the %s of %s failed: %v", kinds[i], secret, err)
 				}
-				fmt.Printf("rotation of %s: done (new key promoted to AWSCURRENT)\n", secret)
+				if kinds[i] == localsecrets.ConfigurationTest {
+					fmt.Printf("rotation schedule of %s set: Secrets Manager's test of the configuration (testSecret on the current key) passed\n", secret)
+				} else {
+					fmt.Printf("rotation of %s: done (new key promoted to AWSCURRENT)\n", secret)
+				}
 			}
 		}
 	}
