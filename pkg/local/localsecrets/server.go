@@ -118,7 +118,7 @@ type Server struct {
 	Rotator func(ctx context.Context, lambdaARN string, step RotationStep) error
 
 	rotations sync.WaitGroup
-	outcomes  map[string][]error // secret name -> each rotation's outcome
+	outcomes  map[string][]error  // secret name -> each rotation's outcome
 	kinds     map[string][]string // secret name -> each rotation's kind
 	// rotationTokens are the RotationTokens of the rotations under way
 	// (secret name -> token).

@@ -28,8 +28,8 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
-	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 )
 
 func main() {
