@@ -291,6 +291,14 @@ func (p *Portal) Update(id int64, f func(t *Token)) {
 	}
 }
 
+// RemoveToken deletes a stored token as a person in the UI would, past
+// any client.
+func (p *Portal) RemoveToken(id int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.tokens, id)
+}
+
 // ClearFaults drops every queued fault.
 func (p *Portal) ClearFaults() {
 	p.mu.Lock()

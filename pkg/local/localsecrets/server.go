@@ -4,8 +4,10 @@
 //
 // It keeps secrets in memory and implements what lmtokens uses: CreateSecret,
 // GetSecretValue, PutSecretValue, DescribeSecret, DeleteSecret (recovery
-// window or forced), TagResource, ListSecrets and UpdateSecretVersionStage,
-// with AWS's documented rules:
+// window or forced), TagResource, UntagResource, ListSecrets (whose entries
+// name the versions' labels SecretVersionsToStages, as AWS's do),
+// UpdateSecretVersionStage, RotateSecret and CancelRotateSecret, with AWS's
+// documented rules:
 //   - ClientRequestToken is the version id: the same token and value again is
 //     a no-op, the same token with another value is ResourceExistsException;
 //   - a secret scheduled for deletion keeps its name: CreateSecret,
@@ -468,6 +470,10 @@ func (s *Server) operation(op string, in request) (any, *awsError) {
 		return s.updateStage(in)
 	case "RotateSecret":
 		return s.rotate(in)
+	case "CancelRotateSecret":
+		return s.cancelRotation(in)
+	case "UntagResource":
+		return s.untag(in)
 	}
 	return nil, &awsError{400, "UnknownOperationException", "operation " + op + " is not supported by the local server"}
 }
@@ -506,7 +512,8 @@ type request struct {
 	RotationRules              *struct {
 		AutomaticallyAfterDays int64 `json:"AutomaticallyAfterDays"`
 	} `json:"RotationRules"`
-	RotateImmediately *bool `json:"RotateImmediately"`
+	RotateImmediately *bool    `json:"RotateImmediately"`
+	TagKeys           []string `json:"TagKeys"`
 }
 
 func checkToken(t string) *awsError {
@@ -755,6 +762,32 @@ func (s *Server) tag(in request) (any, *awsError) {
 	return map[string]any{}, nil
 }
 
+// untag removes tags, as UntagResource does.
+func (s *Server) untag(in request) (any, *awsError) {
+	sec, err := s.live(in.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range in.TagKeys {
+		delete(sec.Tags, k)
+	}
+	s.commit(sec)
+	return map[string]any{}, nil
+}
+
+// cancelRotation turns rotation off, as CancelRotateSecret does. As AWS
+// documents, a pending version keeps its AWSPENDING label: removing it is
+// the caller's job.
+func (s *Server) cancelRotation(in request) (any, *awsError) {
+	sec, err := s.live(in.SecretID)
+	if err != nil {
+		return nil, err
+	}
+	sec.RotationEnabled = false
+	s.commit(sec)
+	return map[string]any{"ARN": sec.ARN, "Name": sec.Name}, nil
+}
+
 func (s *Server) list(in request) (any, *awsError) {
 	var names []string
 	views := map[string]*Secret{}
@@ -780,7 +813,12 @@ func (s *Server) list(in request) (any, *awsError) {
 	list := []any{}
 	end := min(start+size, len(names))
 	for _, n := range names[min(start, len(names)):end] {
-		list = append(list, s.describeOut(views[n]))
+		// A list entry names the versions' labels SecretVersionsToStages,
+		// where DescribeSecret says VersionIdsToStages.
+		entry := s.describeOut(views[n])
+		entry["SecretVersionsToStages"] = entry["VersionIdsToStages"]
+		delete(entry, "VersionIdsToStages")
+		list = append(list, entry)
 	}
 	out := map[string]any{"SecretList": list}
 	if end < len(names) {
