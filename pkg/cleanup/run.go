@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -29,7 +30,60 @@ const (
 	// SkipGone: the token was gone by the time the run got to it (another
 	// run, or a person, deleted it).
 	SkipGone = "gone"
+	// SkipUnverified: a rotated-out record that could not be proven
+	// against Secrets Manager (lmtokens did not rotate that token out, or
+	// can no longer show it did): left for a person.
+	SkipUnverified = "unverified"
+	// SkipCapped: the run's cap was reached before it; the next run
+	// continues.
+	SkipCapped = "capped"
 )
+
+// Budget is how many actions one run may take, across every portal it
+// covers and for retirements too. It is safe for concurrent use.
+type Budget struct {
+	left   atomic.Int64
+	parent *Budget
+}
+
+// NewBudget returns a budget of n actions.
+func NewBudget(n int) *Budget {
+	b := &Budget{}
+	b.left.Store(int64(n))
+	return b
+}
+
+// Within returns a budget of at most n actions that also draws on b: a
+// portal's own cap inside the run's.
+func (b *Budget) Within(n int) *Budget {
+	c := NewBudget(n)
+	c.parent = b
+	return c
+}
+
+// Take grants up to n actions and returns how many it granted.
+func (b *Budget) Take(n int) int {
+	grant := b.take(n)
+	if b.parent != nil && grant > 0 {
+		got := b.parent.Take(grant)
+		b.left.Add(int64(grant - got)) // give back what the run could not grant
+		grant = got
+	}
+	return grant
+}
+
+func (b *Budget) take(n int) int {
+	for {
+		left := b.left.Load()
+		grant := min(int64(n), left)
+		if grant <= 0 {
+			return 0
+		}
+		if b.left.CompareAndSwap(left, left-grant) {
+			return int(grant)
+		}
+	}
+}
 
 // Target is what a run acts through: the LogicMonitor client and, for the
 // delete stage, the key store.
@@ -116,15 +170,46 @@ type Report struct {
 	// Retired are the rotated-out tokens the stage retired (or, dry, would
 	// retire) on their records' dates, and those it left alone.
 	Retired []Action `json:"retired,omitempty"`
+	// OrphanedSecrets are key secrets whose token LogicMonitor no longer
+	// has (the delete stage only): marked when first found, scheduled for
+	// deletion once their grace has passed.
+	OrphanedSecrets []Orphan `json:"orphanedSecrets,omitempty"`
 	// Portals holds each portal's own report when the run covered several;
 	// the fields above are then their total.
 	Portals []Report `json:"portals,omitempty"`
+
+	// runErrors are the errors of the run itself, not of one item.
+	runErrors []string
+}
+
+// AddError records an error of the run itself (not of one token).
+func (rep *Report) AddError(msg string) {
+	rep.runErrors = append(rep.runErrors, msg)
+	rep.Errors = append(rep.Errors, msg)
+}
+
+// Orphan is a key secret whose token LogicMonitor no longer has.
+type Orphan struct {
+	Portal  string `json:"portal,omitempty"`
+	Secret  string `json:"secret"`
+	AdminID int64  `json:"adminId"`
+	TokenID int64  `json:"tokenId"`
+	// MissingSince is when a run first found the token missing.
+	MissingSince time.Time `json:"missingSince"`
+	// Scheduled says this run scheduled the secret's deletion (its grace
+	// had passed; not in a dry run).
+	Scheduled bool   `json:"scheduled"`
+	Detail    string `json:"detail,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Run is one cleanup run.
 type Run struct {
 	Stage  Stage
 	Policy Policy
+	// Budget caps the actions of the whole run (every portal, retirements
+	// included); nil: Policy.MaxActions for this run alone.
+	Budget *Budget
 	// Self is the token the functions authenticate with: never touched.
 	Self Self
 	Now  time.Time
@@ -248,10 +333,14 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		return eligible[i].ID < eligible[j].ID
 	})
 	rep.Eligible = len(eligible)
-	if len(eligible) > r.Policy.MaxActions {
+	budget := r.Budget
+	if budget == nil {
+		budget = NewBudget(r.Policy.MaxActions)
+	}
+	if granted := budget.Take(len(eligible)); granted < len(eligible) {
 		rep.CapReached = true
-		rep.Remaining = len(eligible) - r.Policy.MaxActions
-		eligible = eligible[:r.Policy.MaxActions]
+		rep.Remaining = len(eligible) - granted
+		eligible = eligible[:granted]
 	}
 	rep.Actions = make([]Action, len(eligible))
 	for i, t := range eligible {
@@ -267,11 +356,24 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 			rep.Remaining += n
 		}
 	}
+	rep.Settle()
+	rep.DurationMs = time.Since(start).Milliseconds()
+	return rep, nil
+}
+
+// Settle counts the report's actions, retirements and orphaned secrets
+// into its totals, errors and outcome: ok when nothing failed, failed when
+// something failed and nothing succeeded, partial otherwise. It may be
+// called again after more was added.
+func (rep *Report) Settle() {
+	rep.Succeeded, rep.Failed = 0, 0
+	errs := append([]string{}, rep.runErrors...)
+	rep.Skipped[SkipGone], rep.Skipped[SkipChanged], rep.Skipped[SkipUnverified] = 0, 0, 0
 	for _, a := range rep.Actions {
 		switch {
 		case a.Error != "":
 			rep.Failed++
-			rep.Errors = append(rep.Errors, a.Error)
+			errs = append(errs, a.Error)
 		case a.Done:
 			rep.Succeeded++
 		case a.Skipped == SkipGone:
@@ -280,6 +382,27 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 			rep.Skipped[SkipChanged]++
 		}
 	}
+	for _, a := range rep.Retired {
+		switch {
+		case strings.HasPrefix(a.Skipped, SkipUnverified):
+			rep.Skipped[SkipUnverified]++
+		case a.Error != "":
+			rep.Failed++
+			errs = append(errs, fmt.Sprintf("rotated-out token %d of user %d: %s", a.TokenID, a.AdminID, a.Error))
+		case a.Done:
+			rep.Succeeded++
+		}
+	}
+	for _, o := range rep.OrphanedSecrets {
+		switch {
+		case o.Error != "":
+			rep.Failed++
+			errs = append(errs, fmt.Sprintf("orphaned secret %s: %s", o.Secret, o.Error))
+		case o.Scheduled:
+			rep.Succeeded++
+		}
+	}
+	rep.Errors = errs
 	switch {
 	case rep.Failed == 0:
 		rep.Outcome = "ok"
@@ -288,8 +411,6 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	default:
 		rep.Outcome = "partial"
 	}
-	rep.DurationMs = time.Since(start).Milliseconds()
-	return rep, nil
 }
 
 // act runs the actions with at most r.Concurrency in flight; the client's
@@ -369,7 +490,7 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 // fail marks a report of a run that could not look at every token.
 func (rep Report) fail(start time.Time, err error) Report {
 	rep.Outcome = "failed"
-	rep.Errors = append(rep.Errors, err.Error())
+	rep.AddError(err.Error())
 	rep.DurationMs = time.Since(start).Milliseconds()
 	return rep
 }
@@ -405,6 +526,10 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		for _, a := range r.Retired {
 			a.Portal = portals[i]
 			total.Retired = append(total.Retired, a)
+		}
+		for _, o := range r.OrphanedSecrets {
+			o.Portal = portals[i]
+			total.OrphanedSecrets = append(total.OrphanedSecrets, o)
 		}
 		for _, w := range r.Warnings {
 			w.Portal = portals[i]

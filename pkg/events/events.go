@@ -92,6 +92,9 @@ type Token struct {
 	Replaced *Replaced `json:"replaced,omitempty"`
 	// Error says why a rotation failed.
 	Error string `json:"error,omitempty"`
+	// VersionID is a rotation's secret version: one API Token Rotated per
+	// version, whatever retries Secrets Manager makes.
+	VersionID string `json:"versionId,omitempty"`
 }
 
 // Event is one event to put.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
@@ -46,12 +47,15 @@ func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) 
 	portals := append([]string{""}, names...)
 	reports := make([]cleanup.Report, len(portals))
 	errs := make([]error, len(portals))
+	// One cap for the whole run: every portal's actions and retirements
+	// draw on it.
+	budget := cleanup.NewBudget(policy.MaxActions)
 	var wg sync.WaitGroup
 	for i, name := range portals {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i], errs[i] = s.cleanupPortal(ctx, stage, policy, name)
+			reports[i], errs[i] = s.cleanupPortal(ctx, stage, policy, name, budget)
 		}()
 	}
 	wg.Wait()
@@ -76,12 +80,15 @@ func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) 
 }
 
 // cleanupPortal runs one portal's part of a cleanup, paced by that portal's
-// own rate limits.
-func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy cleanup.Policy, name string) (cleanup.Report, error) {
-	rep := cleanup.Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Portal: name, Outcome: "failed"}
+// own rate limits, within the run's budget (and the portal's own cap).
+// Its rotated-out tokens are retired on their records' dates, whatever the
+// policy's age rules say; the delete stage also sweeps the key secrets whose
+// token is gone. Both happen only after a complete listing.
+func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy cleanup.Policy, name string, runBudget *cleanup.Budget) (cleanup.Report, error) {
+	rep := cleanup.Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Portal: name, Outcome: "failed", Skipped: map[string]int{}}
 	p, err := s.portal(ctx, name)
 	if err != nil {
-		rep.Errors = []string{err.Error()}
+		rep.AddError(err.Error())
 		return rep, err
 	}
 	var runErr error
@@ -90,18 +97,41 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		if err != nil {
 			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("configuration: the cleanup overrides of portal %q: %v", name, err)}
 		}
+		budget := runBudget.Within(pol.MaxActions)
 		self := cleanup.Self{AccessID: creds.AccessID, AdminID: creds.AdminID, TokenID: creds.TokenID}
-		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Interval: s.cfg.Cleanup.Interval, Self: self}
-		rep, runErr = run.Execute(ctx, &cleanupTarget{client: c, keys: p.keys})
+		// Retirements are decided first (Secrets Manager only) and hold
+		// their share of the cap, so the policy's actions cannot starve a
+		// rotation's promise.
+		plans, planErr := s.planRetirements(ctx, stage, pol, p, self)
+		proven := 0
+		for _, pl := range plans {
+			if pl.proven {
+				proven++
+			}
+		}
+		reserved := budget.Take(proven)
+		target := &cleanupTarget{client: c, deleteKey: func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error) {
+			return s.deleteKey(ctx, p, adminID, tokenID, false)
+		}}
+		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Interval: s.cfg.Cleanup.Interval, Self: self, Budget: budget}
+		rep, runErr = run.Execute(ctx, target)
 		rep.Portal = name
 		if runErr == nil {
-			// Tokens rotated out retire on their records' dates, whatever
-			// the policy's age rules say.
-			retired, err := s.retire(ctx, stage, pol.DryRun, p, c, self)
-			rep.Retired = retired
-			if err != nil {
-				rep.Errors = append(rep.Errors, "rotated-out tokens: "+classify(err, s.cfg.CredentialsSecret).Message)
+			var capped int
+			rep.Retired, capped = s.carryOut(ctx, stage, pol.DryRun, p, c, plans, cleanup.NewBudget(reserved))
+			rep.Remaining += capped
+			rep.CapReached = rep.CapReached || capped > 0
+			if planErr != nil {
+				rep.AddError("rotated-out tokens: " + classify(planErr, s.cfg.CredentialsSecret).Message)
 			}
+			if stage == cleanup.StageDelete {
+				orphans, err := s.sweepOrphans(ctx, p, c, target.listed, pol.DryRun, budget)
+				rep.OrphanedSecrets = orphans
+				if err != nil {
+					rep.AddError("orphaned secrets: " + classify(err, s.cfg.CredentialsSecret).Message)
+				}
+			}
+			rep.Settle()
 		}
 		if logicmonitor.IsUnauthorized(runErr) {
 			return runErr // the credentials may have rotated: withLM reads them again
@@ -109,26 +139,35 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		return nil
 	})
 	if err != nil {
-		rep.Outcome, rep.Errors = "failed", append(rep.Errors, classify(err, s.cfg.CredentialsSecret).Message)
+		rep.AddError(classify(err, s.cfg.CredentialsSecret).Message)
+		rep.Outcome = "failed"
 		return rep, err
 	}
 	return rep, runErr
 }
 
-// cleanupTarget acts through the LogicMonitor client and the key store.
+// cleanupTarget acts through the LogicMonitor client and, for the delete
+// stage, deleteKey.
 type cleanupTarget struct {
-	client *logicmonitor.Client
-	keys   *secrets.KeyStore
+	client    *logicmonitor.Client
+	deleteKey func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error)
+	// listed is what List returned: the delete stage's sweep of orphaned
+	// secrets looks for their tokens in it.
+	listed []logicmonitor.Token
 }
 
-// List narrows the listing by status on the portal; cleanup re-checks every
-// token itself.
+// List narrows the disable stage's listing to enabled tokens on the
+// portal; the delete stage lists every token, since its sweep of orphaned
+// secrets must see the enabled ones too. Cleanup re-checks every token
+// itself.
 func (t *cleanupTarget) List(ctx context.Context, stage cleanup.Stage) ([]logicmonitor.Token, error) {
-	filter := "status:2"
+	opts := logicmonitor.ListAllOptions{Filter: "status:2"}
 	if stage == cleanup.StageDelete {
-		filter = "status:1"
+		opts.Filter = ""
 	}
-	return t.client.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{Filter: filter})
+	toks, err := t.client.Tokens.ListAll(ctx, opts)
+	t.listed = toks
+	return toks, err
 }
 
 // Get re-reads a token, asking only for its own type: one request.
@@ -152,12 +191,16 @@ func (t *cleanupTarget) Act(ctx context.Context, stage cleanup.Stage, tok logicm
 		}
 		gone = "already deleted (by another run?); "
 	}
-	ref, err := t.keys.ScheduleDeletion(ctx, tok.AdminID, tok.ID)
+	kd, err := t.deleteKey(ctx, tok.AdminID, tok.ID)
 	if err != nil {
 		return cleanup.Acted{}, fmt.Errorf("deleted from LogicMonitor, but its secret was not scheduled for deletion: %w", err)
 	}
-	if ref == nil {
-		return cleanup.Acted{Detail: gone + "no stored secret"}, nil
+	notes := strings.Join(kd.notes, "; ")
+	if notes != "" {
+		notes = "; " + notes
 	}
-	return cleanup.Acted{Detail: gone + "secret " + ref.Name + " scheduled for deletion", Secret: ref.Name}, nil
+	if kd.ref == nil {
+		return cleanup.Acted{Detail: gone + "no stored secret" + notes}, nil
+	}
+	return cleanup.Acted{Detail: gone + "secret " + kd.ref.Name + " scheduled for deletion" + notes, Secret: kd.ref.Name}, nil
 }

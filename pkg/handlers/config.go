@@ -90,7 +90,14 @@ type CleanupConfig struct {
 	// Interval (CLEANUP_RUN_INTERVAL) is how often the stage is scheduled:
 	// a token is warned on the one run that sees it come within warnDays.
 	Interval time.Duration
+	// OrphanGrace (CLEANUP_ORPHAN_GRACE, default 168h) is how long after
+	// the delete stage first finds a key secret's token gone from
+	// LogicMonitor it schedules the secret's deletion.
+	OrphanGrace time.Duration
 }
+
+// DefaultOrphanGrace is CLEANUP_ORPHAN_GRACE's default: a week.
+const DefaultOrphanGrace = 7 * 24 * time.Hour
 
 // CleanupConfigFromEnv reads the cleanup settings; an invalid policy is an
 // error only for a cleanup function.
@@ -106,6 +113,12 @@ func CleanupConfigFromEnv(getenv func(string) string) (CleanupConfig, error) {
 	if v := getenv("CLEANUP_RUN_INTERVAL"); v != "" {
 		if c.Interval, err = time.ParseDuration(v); err != nil || c.Interval <= 0 {
 			return c, fmt.Errorf("CLEANUP_RUN_INTERVAL %q must be a positive duration such as 24h", v)
+		}
+	}
+	c.OrphanGrace = DefaultOrphanGrace
+	if v := getenv("CLEANUP_ORPHAN_GRACE"); v != "" {
+		if c.OrphanGrace, err = time.ParseDuration(v); err != nil || c.OrphanGrace < 0 {
+			return c, fmt.Errorf("CLEANUP_ORPHAN_GRACE %q must be a duration such as 168h (0 or more)", v)
 		}
 	}
 	if v := getenv("CLEANUP_ALLOW_WIDENING"); v != "" {

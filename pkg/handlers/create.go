@@ -112,7 +112,7 @@ func (s *Service) resolvePrevious(ctx context.Context, p *portalState, in Create
 		s.release(ctx, held)
 		return err
 	}
-	r := s.reconcile(ctx, c, p, in, held.Since(), prev.TokenID)
+	r := s.reconcile(ctx, c, p, in, held, held.Since(), prev.TokenID)
 	switch r.kind {
 	case cleared:
 		return nil
@@ -199,14 +199,14 @@ func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *por
 	cctx, cancel := compensation(ctx)
 	defer cancel()
 	msg := "LogicMonitor's answer to the create was lost (" + classify(cause, s.cfg.CredentialsSecret).Message + ")"
-	r := s.reconcile(cctx, c, p, in, since, 0)
+	r := s.reconcile(cctx, c, p, in, held, since, 0)
 	if r.kind == cleared && r.deleted == 0 && isTimeout(cause) {
 		// A request given up on may still be at work in the portal: look
 		// once more, a moment later, before saying it made nothing.
 		select {
 		case <-cctx.Done():
 		case <-time.After(secondLook):
-			r = s.reconcile(cctx, c, p, in, since, 0)
+			r = s.reconcile(cctx, c, p, in, held, since, 0)
 		}
 	}
 	switch r.kind {
@@ -254,9 +254,13 @@ type reconciliation struct {
 
 // reconcile finds and deletes the token an attempt may have made: tokenID
 // when it is known, else the user's token of the same type and note made
-// since since whose key lmtokens did not store. Several such tokens cannot
-// be told apart, and none is deleted.
-func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, since time.Time, tokenID int64) reconciliation {
+// since since that nothing else speaks for. A token is spoken for when a
+// secret's value holds its key (or a secret's tags claim it), a pending
+// version of a rotation holds it, or another request's claim names it.
+// Several candidates cannot be told apart, nor can one while another
+// request with the same note may be making its token this moment: then
+// none is deleted.
+func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time, tokenID int64) reconciliation {
 	if tokenID == 0 {
 		typ := in.Type
 		if typ == "" {
@@ -272,14 +276,23 @@ func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *port
 			if t.Note != in.Note || t.Type != typ || t.CreatedOn < from {
 				continue
 			}
-			// A token rotated into another token's secret has its key
-			// stored too: Lookup follows the secret's token tag.
-			ref, err := p.keys.Lookup(ctx, in.AdminID, t.ID)
+			h, mismatches, err := p.keys.Lookup(ctx, in.AdminID, t.ID)
 			if err != nil {
 				return reconciliation{kind: failed, err: err}
 			}
-			if ref == nil {
+			if h == nil && len(mismatches) == 0 {
 				candidates = append(candidates, t.ID)
+			}
+		}
+		if len(candidates) > 0 {
+			spoken, busy, err := s.spokenFor(ctx, p, in, held)
+			if err != nil {
+				return reconciliation{kind: failed, err: err}
+			}
+			candidates = slices.DeleteFunc(candidates, func(id int64) bool { return spoken[id] })
+			if busy && len(candidates) > 0 {
+				slices.Sort(candidates)
+				return reconciliation{kind: ambiguous, candidates: candidates}
 			}
 		}
 		switch len(candidates) {
@@ -300,6 +313,69 @@ func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *port
 	}
 	s.log.WarnContext(ctx, "deleted a token whose key was lost", "adminId", in.AdminID, "tokenId", tokenID)
 	return reconciliation{kind: cleared, deleted: tokenID}
+}
+
+// spokenFor returns the user's tokens that something other than this
+// request holds or is making: the pending versions of rotations (of its
+// key secrets and of the portal's credentials) and the tokens other
+// requests' claims name. busy says another request with the same note may
+// be making a token right now (its claim is posting).
+func (s *Service) spokenFor(ctx context.Context, p *portalState, in CreateInput, held *secrets.Held) (map[int64]bool, bool, error) {
+	spoken := map[int64]bool{}
+	pending, err := p.keys.PendingTokens(ctx, in.AdminID)
+	if err != nil {
+		return nil, false, err
+	}
+	for id := range pending {
+		spoken[id] = true
+	}
+	if id, err := s.pendingCredentials(ctx, p, in.AdminID); err != nil {
+		return nil, false, err
+	} else if id != 0 {
+		spoken[id] = true
+	}
+	own := ""
+	if held != nil {
+		own = held.Name()
+	}
+	others, err := p.claims.Others(ctx, in.AdminID, own)
+	if err != nil {
+		return nil, false, err
+	}
+	busy := false
+	now := s.now()
+	for _, doc := range others {
+		if doc.TokenID != 0 {
+			spoken[doc.TokenID] = true
+		}
+		if doc.State == secrets.ClaimPosting && doc.Note == in.Note && !doc.Stale(now) {
+			busy = true
+		}
+	}
+	return spoken, busy, nil
+}
+
+// pendingCredentials returns the token a rotation of the portal's
+// credentials secret is making for user adminID (0 for none).
+func (s *Service) pendingCredentials(ctx context.Context, p *portalState, adminID int64) (int64, error) {
+	vs := secrets.Versions{API: s.api}
+	st, err := vs.Describe(ctx, p.credentialsSecret)
+	if err != nil || st == nil {
+		return 0, err
+	}
+	v := st.Pending()
+	if v == "" {
+		return 0, nil
+	}
+	value, found, err := vs.Read(ctx, p.credentialsSecret, v, secrets.StagePending)
+	if err != nil || !found {
+		return 0, err
+	}
+	c, err := secrets.ParseCredentials(value)
+	if err != nil || c.AdminID != adminID {
+		return 0, nil
+	}
+	return c.TokenID, nil
 }
 
 // rollback deletes a token whose key could not be kept.

@@ -52,11 +52,18 @@ type CleanupSummary struct {
 	Skipped        map[string]int   `json:"skipped"`
 	Actions        []cleanup.Action `json:"actions"`
 	ActionsOmitted int              `json:"actionsOmitted"`
-	Errors         []string         `json:"errors"`
-	Caller         string           `json:"caller"`
-	RequestID      string           `json:"requestId"`
-	Reason         string           `json:"reason"`
-	Time           string           `json:"time"`
+	// Retired are the rotated-out tokens the run retired or left alone
+	// (unverified records among them); OrphanedSecrets the key secrets
+	// whose token is gone.
+	Retired                []cleanup.Action `json:"retired"`
+	RetiredOmitted         int              `json:"retiredOmitted"`
+	OrphanedSecrets        []cleanup.Orphan `json:"orphanedSecrets"`
+	OrphanedSecretsOmitted int              `json:"orphanedSecretsOmitted"`
+	Errors                 []string         `json:"errors"`
+	Caller                 string           `json:"caller"`
+	RequestID              string           `json:"requestId"`
+	Reason                 string           `json:"reason"`
+	Time                   string           `json:"time"`
 }
 
 // cleanupEvents are a run's events: each change it made, each warning
@@ -97,9 +104,20 @@ func (s *Service) cleanupEvents(ctx context.Context, portals []string, rep clean
 		Actions: rep.Actions, Errors: rep.Errors, Caller: base.Caller, RequestID: base.RequestID, Reason: events.ReasonCleanup,
 		Time: base.Time.Format(time.RFC3339),
 	}
-	if len(sum.Actions) > MaxEventActions {
-		sum.ActionsOmitted = len(sum.Actions) - MaxEventActions
-		sum.Actions = sum.Actions[:MaxEventActions]
-	}
+	sum.Actions, sum.ActionsOmitted = firstOf(sum.Actions)
+	sum.Retired, sum.RetiredOmitted = firstOf(rep.Retired)
+	sum.OrphanedSecrets, sum.OrphanedSecretsOmitted = firstOf(rep.OrphanedSecrets)
 	return append(evs, events.Event{DetailType: events.CleanupRunCompleted, Detail: sum})
+}
+
+// firstOf keeps the first MaxEventActions items of a list for an event and
+// counts the rest.
+func firstOf[T any](items []T) ([]T, int) {
+	if items == nil {
+		items = []T{}
+	}
+	if len(items) <= MaxEventActions {
+		return items, 0
+	}
+	return items[:MaxEventActions], len(items) - MaxEventActions
 }

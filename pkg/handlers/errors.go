@@ -93,6 +93,10 @@ func classify(err error, credentialsSecret string) *Error {
 		case logicmonitor.KindNotFound:
 			return &Error{Type: TypeNotFound, Status: 404, Message: "LogicMonitor: " + lm.Message}
 		case logicmonitor.KindUnauthorized:
+			if lm.StatusCode == http.StatusForbidden {
+				// Authenticated: the credentials' user may not do this.
+				return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("LogicMonitor forbade %s %s (HTTP 403: %s): the user of the credentials in secret %s lacks the permission", lm.Method, lm.Path, lm.Message, credentialsSecret)}
+			}
 			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("LogicMonitor rejected the credentials in secret %s (HTTP %d): %s", credentialsSecret, lm.StatusCode, lm.Message)}
 		case logicmonitor.KindValidation:
 			return &Error{Type: TypeValidation, Status: 400, Message: "LogicMonitor refused the request: " + lm.Message}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -179,11 +180,15 @@ type DeleteOutput struct {
 	// was still there and is now scheduled for deletion.
 	AlreadyGone bool               `json:"alreadyGone,omitempty"`
 	Secret      *secrets.SecretRef `json:"secret"`
+	// Notes say what else the delete did (a rotation under way cancelled)
+	// or left alone and why (a secret tagged with the token that does not
+	// hold its key).
+	Notes []string `json:"notes,omitempty"`
 }
 
-// remove deletes the token, then schedules its secret's deletion. A token
-// LogicMonitor no longer has still gets its secret cleaned up, so retrying a
-// delete that failed halfway finishes it.
+// remove deletes the token, then schedules the deletion of the secret that
+// holds its key. A token LogicMonitor no longer has still gets its secret
+// cleaned up, so retrying a delete that failed halfway finishes it.
 func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 	p, err := s.portal(ctx, in.Portal)
 	if err != nil {
@@ -202,12 +207,13 @@ func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 	if lmErr != nil && !logicmonitor.IsNotFound(lmErr) {
 		return result{}, lmErr
 	}
-	ref, err := p.keys.ScheduleDeletion(ctx, in.AdminID, in.TokenID)
+	kd, err := s.deleteKey(ctx, p, in.AdminID, in.TokenID, madeRecently(gone, s.now()))
 	if err != nil {
 		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
 			"token %d is deleted from LogicMonitor, but its secret could not be scheduled for deletion (%v): retry the delete to finish", in.TokenID, err)}
 	}
-	if lmErr != nil && (ref == nil || ref.WasScheduled) {
+	ref := kd.ref
+	if lmErr != nil && (ref == nil || ref.WasScheduled) && len(kd.notes) == 0 {
 		return result{}, lmErr // nothing was left to do: unknown token
 	}
 	d := s.tokenDetail(ctx, p.name, gone, events.ReasonRequest)
@@ -215,5 +221,11 @@ func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 		d.Secret = &events.Secret{Name: ref.Name, ARN: ref.ARN, DeletionDate: ref.DeletionDate}
 	}
 	s.emit(ctx, events.Event{DetailType: events.TokenDeleted, Detail: d})
-	return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: lmErr != nil, Secret: ref}}, nil
+	return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: lmErr != nil, Secret: ref, Notes: kd.notes}}, nil
+}
+
+// madeRecently reports whether a token was made so recently that its
+// key's secret may not be visible to reads yet.
+func madeRecently(t logicmonitor.Token, now time.Time) bool {
+	return t.CreatedOn > 0 && now.Sub(time.Unix(t.CreatedOn, 0)) < time.Minute
 }

@@ -23,14 +23,19 @@ import (
 // idempotency records go, and its client, whose rate-limit pacer must
 // outlive one invocation.
 type portalState struct {
-	name   string // "" for the default portal (LM_CREDENTIALS_SECRET)
-	creds  *secrets.CredentialSource
-	keys   *secrets.KeyStore
-	claims *secrets.Claims
+	name string // "" for the default portal (LM_CREDENTIALS_SECRET)
+	// credentialsSecret is its credentials secret's id.
+	credentialsSecret string
+	creds             *secrets.CredentialSource
+	keys              *secrets.KeyStore
+	claims            *secrets.Claims
 
 	mu        sync.Mutex
 	client    *logicmonitor.Client
 	clientVer string
+	// verifiedVer is the credentials version whose named ids (adminId,
+	// tokenId) were checked against LogicMonitor.
+	verifiedVer string
 }
 
 // portalsTTL is how long the list of registered portals is trusted; an
@@ -55,10 +60,11 @@ func (s *Service) newPortal(api secrets.API, name, secretID string) *portalState
 		prefix += name + "/"
 	}
 	return &portalState{
-		name:   name,
-		creds:  secrets.NewCredentialSource(api, secretID, s.cfg.CredentialsTTL),
-		keys:   &secrets.KeyStore{API: api, Prefix: prefix, KMSKeyID: s.cfg.KMSKeyID, RecoveryDays: s.cfg.RecoveryDays, Portal: name},
-		claims: &secrets.Claims{API: api, Prefix: prefix},
+		name:              name,
+		credentialsSecret: secretID,
+		creds:             secrets.NewCredentialSource(api, secretID, s.cfg.CredentialsTTL),
+		keys:              &secrets.KeyStore{API: api, Prefix: prefix, KMSKeyID: s.cfg.KMSKeyID, RecoveryDays: s.cfg.RecoveryDays, Portal: name},
+		claims:            &secrets.Claims{API: api, Prefix: prefix},
 	}
 }
 
@@ -158,16 +164,45 @@ func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.C
 			"configuration: the secret %s%s names company %q: a portal's secret must name its own portal", s.cfg.PortalsPrefix, p.name, creds.Company)}
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.client != nil && p.clientVer == creds.Version {
-		return p.client, creds, nil
+	c, verified := p.client, p.verifiedVer == creds.Version
+	if c == nil || p.clientVer != creds.Version {
+		var err error
+		c, err = logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.baseURL(p, creds), Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
+		if err != nil {
+			p.mu.Unlock()
+			return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+		}
+		p.client, p.clientVer = c, creds.Version
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.baseURL(p, creds), Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
-	if err != nil {
-		return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+	p.mu.Unlock()
+	if !verified && (creds.AdminID != 0 || creds.TokenID != 0) {
+		if err := s.verifyNamedIDs(ctx, p, c, creds); err != nil {
+			return nil, creds, err
+		}
+		p.mu.Lock()
+		p.verifiedVer = creds.Version
+		p.mu.Unlock()
 	}
-	p.client, p.clientVer = c, creds.Version
 	return c, creds, nil
+}
+
+// verifyNamedIDs checks, once per credentials version, that the ids a
+// credentials secret names (adminId, tokenId) are its own token's: cleanup
+// spares that token and user, and rotation makes and retires tokens for
+// them, so a typo would protect the wrong token and endanger another user's.
+// LMv1 credentials are checked against their access id; bearer ones must
+// name a bearer token that exists for that user (or, with adminId alone, a
+// user that exists).
+func (s *Service) verifyNamedIDs(ctx context.Context, p *portalState, c *logicmonitor.Client, creds secrets.Credentials) error {
+	if creds.AccessID == "" && creds.TokenID == 0 {
+		_, err := c.Admins.Get(ctx, creds.AdminID)
+		if logicmonitor.IsNotFound(err) {
+			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(`the credentials secret %s names "adminId" %d, but LogicMonitor has no such user`, p.credentialsSecret, creds.AdminID)}
+		}
+		return err
+	}
+	_, err := verifyOwnToken(ctx, c, p.credentialsSecret, creds.AccessID, creds.AdminID, creds.TokenID)
+	return err
 }
 
 // baseURL is the portal's API endpoint ("" for LogicMonitor's own).

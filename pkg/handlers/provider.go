@@ -207,20 +207,27 @@ func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps
 }
 
 // currentToken is the token a resource stands for now: the physical id
-// names the token it was created with, and a rotation since moved its
-// secret (same name) on to another token, which the secret's token tag
+// names the token it was created with, and a rotation since may have moved
+// its secret (same name) on to another token, which the secret's value
 // names. It also returns the secret as it read it (nil when there is none).
+// The value decides, never the secret's tags: a tag anyone can write must
+// not point a stack's delete at a token the stack never made.
 func (s *Service) currentToken(ctx context.Context, portal string, adminID, tokenID int64) (int64, *secrets.State, error) {
 	p, err := s.portal(ctx, portal)
 	if err != nil {
 		return 0, nil, err
 	}
-	st, err := secrets.Versions{API: s.api}.Describe(ctx, p.keys.Name(adminID, tokenID))
+	name := p.keys.Name(adminID, tokenID)
+	st, err := secrets.Versions{API: s.api}.Describe(ctx, name)
 	if err != nil || st == nil || st.Deleted {
 		return tokenID, st, err
 	}
-	if id, err := parseID(st.Tags[secrets.TagTokenID]); err == nil {
-		return id, st, nil
+	h, err := p.keys.Current(ctx, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	if h != nil && h.Key.AdminID == adminID {
+		return h.Key.TokenID, st, nil
 	}
 	return tokenID, st, nil
 }

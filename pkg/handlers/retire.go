@@ -2,7 +2,10 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/events"
@@ -10,25 +13,49 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
-// retire carries out the rotated-out records that are due: the disable
-// stage disables a token past its grace period, the delete stage deletes one
-// past its deletion date and then its record. Each token is re-read first,
-// and left alone while the version that held its key is still AWSCURRENT
-// (its rotation never finished), when it is the functions' own token, or
-// when its record is incomplete.
-func (s *Service) retire(ctx context.Context, stage cleanup.Stage, dryRun bool, p *portalState, c *logicmonitor.Client, self cleanup.Self) ([]cleanup.Action, error) {
+// A rotation leaves a record for the token it replaced; the cleanup stages
+// retire that token on the record's dates: the disable stage once its grace
+// period is over, the delete stage once its deletion date has passed. A
+// record is only a claim (anyone allowed CreateSecret under the prefix can
+// write one), so nothing is done on its word: it must be proven against the
+// secret it names (secrets.Retirements.Prove). Then the token must not be
+// the functions' own or a protected access id, and a fresh read must find
+// it. A retirement counts against the run's cap like any other action.
+
+// retirement is a due rotated-out record and what the run makes of it.
+type retirement struct {
+	rec    secrets.Retirement
+	action cleanup.Action
+	// proven says the record passed every check: it is carried out, cap
+	// permitting.
+	proven bool
+}
+
+// planRetirements reads the portal's records and decides, for those that
+// are due, whether each may be carried out. It reads Secrets Manager only.
+func (s *Service) planRetirements(ctx context.Context, stage cleanup.Stage, pol cleanup.Policy, p *portalState, self cleanup.Self) ([]retirement, error) {
 	recs, err := p.retirements().List(ctx)
 	if err != nil {
 		return nil, err
 	}
+	protected := map[string]bool{}
+	for _, id := range pol.ProtectedAccessIDs {
+		protected[strings.TrimSpace(id)] = true
+	}
+	src := secrets.RecordSource{Keys: p.keys, Credentials: func(name, arn string) bool {
+		if p.name == "" {
+			return s.isDefaultCredentials(name, arn)
+		}
+		return name == p.credentialsSecret
+	}}
 	now := s.now()
-	var out []cleanup.Action
+	var out []retirement
 	for _, r := range recs {
-		a := cleanup.Action{Portal: p.name, AdminID: r.AdminID, TokenID: r.TokenID, AccessID: r.AccessID,
-			Detail: fmt.Sprintf("rotated out of %s (replaced by token %d)", r.Secret, r.ReplacedBy)}
+		a := cleanup.Action{Portal: p.name, AdminID: r.AdminID, TokenID: r.TokenID, AccessID: r.AccessID, Type: r.Type,
+			Detail: fmt.Sprintf("rotated out of %s (replaced by token %d); record %s", r.Secret, r.ReplacedBy, r.Record)}
 		if !r.Complete() {
-			a.Skipped, a.Detail = "incomplete rotated-out record", r.Record
-			out = append(out, a)
+			a.Skipped, a.Detail = cleanup.SkipUnverified+": the rotated-out record is incomplete", r.Record
+			out = append(out, retirement{rec: r, action: a})
 			continue
 		}
 		due := r.DisableAt
@@ -38,70 +65,106 @@ func (s *Service) retire(ctx context.Context, stage cleanup.Stage, dryRun bool, 
 		if now.Before(due) {
 			continue
 		}
-		if r.TokenID == self.TokenID || r.AccessID != "" && r.AccessID == self.AccessID {
-			a.Skipped = "the functions' own token"
-			out = append(out, a)
-			continue
-		}
-		st, err := secrets.Versions{API: s.api}.Describe(ctx, r.Secret)
-		if err != nil {
-			a.Error = err.Error()
-			out = append(out, a)
-			continue
-		}
-		// A deleted secret hands the old key to no one; a live one must
-		// have moved AWSCURRENT off the old key's version.
-		if st != nil && !st.Deleted && st.Has(r.FromVersion, secrets.StageCurrent) {
-			a.Skipped = "its key's version is still AWSCURRENT: the rotation did not finish"
-			out = append(out, a)
-			continue
-		}
-		tok, err := c.Tokens.Get(ctx, r.AdminID, r.TokenID, r.Type) // "" (an older record): both types
-		if logicmonitor.IsNotFound(err) {
-			a.Skipped = cleanup.SkipGone
-			if !dryRun && stage == cleanup.StageDelete {
-				if err := p.retirements().Remove(ctx, r.Record); err != nil {
-					a.Error = err.Error()
-				}
-			}
-			out = append(out, a)
-			continue
-		}
-		if err != nil {
-			a.Error = classify(err, s.cfg.CredentialsSecret).Message
-			out = append(out, a)
-			continue
-		}
-		a.Type, a.Note, a.CreatedOn, a.LastUsedOn = tok.Type, tok.Note, tok.CreatedOn, tok.LastUsedOn
-		if dryRun {
-			out = append(out, a)
-			continue
-		}
-		d := s.tokenDetail(ctx, p.name, *tok, events.ReasonRotation)
 		switch {
-		case stage == cleanup.StageDisable && tok.Status != logicmonitor.StatusEnabled:
-			a.Skipped = "already disabled"
-		case stage == cleanup.StageDisable:
-			disabled := logicmonitor.StatusDisabled
-			if _, err := c.Tokens.Update(ctx, r.AdminID, r.TokenID, logicmonitor.UpdateOptions{Status: &disabled}); err != nil {
-				a.Error = classify(err, s.cfg.CredentialsSecret).Message
-				break
-			}
-			a.Done = true
-			d.Before, d.After = &events.State{Status: tok.Status, Note: tok.Note}, &events.State{Status: disabled, Note: tok.Note}
-			s.emit(ctx, events.Event{DetailType: events.TokenUpdated, Detail: d})
+		case r.TokenID == self.TokenID || r.AccessID != "" && r.AccessID == self.AccessID:
+			a.Skipped = cleanup.SkipSelf + ": the functions' own token"
+		case protected[r.AccessID]:
+			a.Skipped = cleanup.SkipProtected + ": its access id is protected"
+		}
+		if a.Skipped != "" {
+			out = append(out, retirement{rec: r, action: a})
+			continue
+		}
+		var unverified *secrets.UnverifiedError
+		switch err := p.retirements().Prove(ctx, r, src); {
+		case err == nil:
+			out = append(out, retirement{rec: r, action: a, proven: true})
+			continue
+		case errors.Is(err, secrets.ErrStillCurrent):
+			a.Skipped = "its key's version is still AWSCURRENT: the rotation did not finish"
+		case errors.As(err, &unverified):
+			a.Skipped = cleanup.SkipUnverified + ": " + unverified.Reason + "; the record is left for a person to check"
+			s.log.WarnContext(ctx, "rotated-out record not proven: left alone", "record", r.Record, "adminId", r.AdminID, "tokenId", r.TokenID, "reason", unverified.Reason)
 		default:
-			if err := c.Tokens.Delete(ctx, r.AdminID, r.TokenID); err != nil && !logicmonitor.IsNotFound(err) {
-				a.Error = classify(err, s.cfg.CredentialsSecret).Message
-				break
-			}
-			a.Done = true
-			s.emit(ctx, events.Event{DetailType: events.TokenDeleted, Detail: d})
-			if err := p.retirements().Remove(ctx, r.Record); err != nil {
-				a.Error = "deleted; its rotated-out record was not: " + err.Error()
+			a.Error = "proving its record: " + classify(err, s.cfg.CredentialsSecret).Message
+		}
+		out = append(out, retirement{rec: r, action: a})
+	}
+	// The longest overdue first, as the policy's actions go stalest first.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].rec.DisableAt.Before(out[j].rec.DisableAt) })
+	return out, nil
+}
+
+// carryOut retires the proven tokens, as many as the budget grants (the
+// rest wait for the next run). Each token is read afresh first; one gone
+// already has its record removed by the delete stage. It returns the
+// actions and how many proven ones the cap left for later.
+func (s *Service) carryOut(ctx context.Context, stage cleanup.Stage, dryRun bool, p *portalState, c *logicmonitor.Client, plans []retirement, budget *cleanup.Budget) (acts []cleanup.Action, capped int) {
+	proven := 0
+	for _, pl := range plans {
+		if pl.proven {
+			proven++
+		}
+	}
+	granted := budget.Take(proven)
+	for _, pl := range plans {
+		a := pl.action
+		if pl.proven {
+			if granted == 0 {
+				a.Skipped = cleanup.SkipCapped + ": the run's cap was reached; the next run continues"
+				capped++
+			} else {
+				granted--
+				s.retireOne(ctx, stage, dryRun, p, c, pl.rec, &a)
 			}
 		}
-		out = append(out, a)
+		acts = append(acts, a)
 	}
-	return out, nil
+	return acts, capped
+}
+
+// retireOne disables or deletes one proven rotated-out token.
+func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun bool, p *portalState, c *logicmonitor.Client, r secrets.Retirement, a *cleanup.Action) {
+	tok, err := c.Tokens.Get(ctx, r.AdminID, r.TokenID, r.Type) // "" (an older record): both types
+	if logicmonitor.IsNotFound(err) {
+		a.Skipped = cleanup.SkipGone
+		if !dryRun && stage == cleanup.StageDelete {
+			if err := p.retirements().Remove(ctx, r.Record); err != nil {
+				a.Error = err.Error()
+			}
+		}
+		return
+	}
+	if err != nil {
+		a.Error = "re-reading it: " + classify(err, s.cfg.CredentialsSecret).Message
+		return
+	}
+	a.Type, a.Note, a.CreatedOn, a.LastUsedOn = tok.Type, tok.Note, tok.CreatedOn, tok.LastUsedOn
+	if dryRun {
+		return
+	}
+	d := s.tokenDetail(ctx, p.name, *tok, events.ReasonRotation)
+	switch {
+	case stage == cleanup.StageDisable && tok.Status != logicmonitor.StatusEnabled:
+		a.Skipped = "already disabled"
+	case stage == cleanup.StageDisable:
+		disabled := logicmonitor.StatusDisabled
+		if _, err := c.Tokens.Update(ctx, r.AdminID, r.TokenID, logicmonitor.UpdateOptions{Status: &disabled}); err != nil {
+			a.Error = "disabling it: " + classify(err, s.cfg.CredentialsSecret).Message
+			return
+		}
+		a.Done = true
+		d.Before, d.After = &events.State{Status: tok.Status, Note: tok.Note}, &events.State{Status: disabled, Note: tok.Note}
+		s.emit(ctx, events.Event{DetailType: events.TokenUpdated, Detail: d})
+	default:
+		if err := c.Tokens.Delete(ctx, r.AdminID, r.TokenID); err != nil && !logicmonitor.IsNotFound(err) {
+			a.Error = "deleting it: " + classify(err, s.cfg.CredentialsSecret).Message
+			return
+		}
+		a.Done = true
+		s.emit(ctx, events.Event{DetailType: events.TokenDeleted, Detail: d})
+		if err := p.retirements().Remove(ctx, r.Record); err != nil {
+			a.Error = "deleted; its rotated-out record was not: " + err.Error()
+		}
+	}
 }

@@ -73,6 +73,8 @@ type rotTarget struct {
 	p           *portalState
 	state       *secrets.State
 	id          string // the SecretId Secrets Manager named
+	// adminID is a key secret's user, from its name.
+	adminID int64
 	// rotationToken is the step's RotationToken, which Secrets Manager
 	// checks on PutSecretValue when the function acts through an assumed
 	// role.
@@ -93,42 +95,53 @@ func (s *Service) rotationTarget(ctx context.Context, id string) (*rotTarget, er
 	if err != nil {
 		return nil, err
 	}
-	if st == nil || st.Deleted {
-		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "secret " + id + " does not exist or is scheduled for deletion"}
+	if st == nil {
+		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "secret " + id + " does not exist"}
 	}
 	t := &rotTarget{state: st, id: id}
-	cfgSecret := s.cfg.CredentialsSecret
 	switch {
-	case st.Name == cfgSecret || st.ARN == cfgSecret || strings.HasPrefix(cfgSecret, "arn:") && strings.HasPrefix(st.ARN, cfgSecret+"-"):
+	case s.isDefaultCredentials(st.Name, st.ARN):
 		t.credentials, t.p = true, s.defaultPortal
-		return t, nil
 	case strings.HasPrefix(st.Name, s.cfg.PortalsPrefix):
 		p, err := s.portal(ctx, strings.TrimPrefix(st.Name, s.cfg.PortalsPrefix))
 		if err != nil {
 			return nil, err
 		}
 		t.credentials, t.p = true, p
-		return t, nil
 	case strings.HasPrefix(st.Name, s.cfg.SecretPrefix):
 		parts := strings.Split(strings.TrimPrefix(st.Name, s.cfg.SecretPrefix), "/")
 		name := ""
 		if len(parts) == 3 {
 			name, parts = parts[0], parts[1:]
 		}
-		_, aErr := parseID(parts[0])
+		admin, aErr := parseID(parts[0])
 		if len(parts) == 2 {
 			if _, tErr := parseID(parts[1]); aErr == nil && tErr == nil {
 				p, err := s.portal(ctx, name)
 				if err != nil {
 					return nil, err
 				}
-				t.p = p
+				t.p, t.adminID = p, admin
 				return t, nil
 			}
 		}
+		fallthrough
+	default:
+		return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+			"secret %s is neither a key lmtokens stored (%s<adminId>/<tokenId>) nor its credentials secret: lmtokens does not rotate it", st.Name, s.cfg.SecretPrefix)}
 	}
-	return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
-		"secret %s is neither a key lmtokens stored (%s<adminId>/<tokenId>) nor its credentials secret: lmtokens does not rotate it", st.Name, s.cfg.SecretPrefix)}
+	if st.Deleted {
+		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "the credentials secret " + st.Name + " is scheduled for deletion"}
+	}
+	return t, nil
+}
+
+// isDefaultCredentials reports whether a secret (by name and ARN) is
+// LM_CREDENTIALS_SECRET, which may be given as a name, a complete ARN or a
+// partial ARN (without the random suffix).
+func (s *Service) isDefaultCredentials(name, arn string) bool {
+	cfg := s.cfg.CredentialsSecret
+	return name == cfg || arn != "" && (arn == cfg || strings.HasPrefix(cfg, "arn:") && strings.HasPrefix(arn, cfg+"-"))
 }
 
 // rotationStep runs one step. As AWS's templates do, every step first
@@ -141,6 +154,9 @@ func (s *Service) rotationStep(ctx context.Context, in RotationStep) (string, er
 	}
 	st, v := t.state, in.ClientRequestToken
 	t.rotationToken = in.RotationToken
+	if st.Deleted {
+		return "", s.abandonDeleted(ctx, t, v)
+	}
 	if !st.RotationEnabled {
 		return "", &Error{Type: TypeValidation, Status: 400, Message: "rotation is not enabled on " + t.what()}
 	}
@@ -214,26 +230,56 @@ func (s *Service) readVersion(ctx context.Context, t *rotTarget, version string)
 	return r, true, nil
 }
 
-// ownToken finds the token a credentials secret holds, when the secret
-// does not name it: by its access id (LMv1 only).
-func (s *Service) ownToken(ctx context.Context, c *logicmonitor.Client, r *rotated) error {
-	if r.tokenID != 0 && r.adminID != 0 {
-		return nil
-	}
-	if r.accessID == "" {
-		return &Error{Type: TypeConfiguration, Status: 500, Message: `bearer credentials name no access id: add "adminId" and "tokenId" to the credentials secret so its token can rotate`}
-	}
-	toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{Types: []string{logicmonitor.TypeLMv1}, Filter: fmt.Sprintf("accessId:%q", r.accessID)})
+// ownToken finds the token a credentials secret holds. LMv1 credentials
+// are found by their access id, and the ids the secret names (if any) must
+// be that token's; bearer credentials carry no access id, so the secret
+// must name their token, which must exist as a bearer token of that user.
+// A secret that names another token than the one it holds would rotate, and
+// later retire, someone else's token: it is a Configuration error.
+func (s *Service) ownToken(ctx context.Context, c *logicmonitor.Client, secretName string, r *rotated) error {
+	tok, err := verifyOwnToken(ctx, c, secretName, r.accessID, r.adminID, r.tokenID)
 	if err != nil {
 		return err
 	}
-	for _, t := range toks {
-		if t.AccessID == r.accessID && t.ID != 0 && t.AdminID != 0 {
-			r.adminID, r.tokenID = t.AdminID, t.ID
-			return nil
+	r.adminID, r.tokenID = tok.AdminID, tok.ID
+	return nil
+}
+
+// verifyOwnToken finds the token credentials hold (see ownToken): by access
+// id for LMv1 credentials (checking the ids the secret names, when it names
+// any), by the named ids for bearer ones.
+func verifyOwnToken(ctx context.Context, c *logicmonitor.Client, secretName, accessID string, adminID, tokenID int64) (*logicmonitor.Token, error) {
+	if accessID == "" {
+		if adminID == 0 || tokenID == 0 {
+			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+				`bearer credentials name no access id: add "adminId" and "tokenId" to the credentials secret %s so its own token is known`, secretName)}
 		}
+		tok, err := c.Tokens.Get(ctx, adminID, tokenID, logicmonitor.TypeBearer)
+		if logicmonitor.IsNotFound(err) {
+			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+				`the credentials secret %s names "adminId" %d and "tokenId" %d, but user %d has no bearer token %d: correct the ids to name the token whose bearer string the secret holds`, secretName, adminID, tokenID, adminID, tokenID)}
+		}
+		return tok, err
 	}
-	return &Error{Type: TypeConfiguration, Status: 500, Message: "the credentials' own token was not found by its access id: add \"adminId\" and \"tokenId\" to the credentials secret"}
+	toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{Types: []string{logicmonitor.TypeLMv1}, Filter: fmt.Sprintf("accessId:%q", accessID)})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range toks {
+		if t.AccessID != accessID || t.ID == 0 || t.AdminID == 0 {
+			continue
+		}
+		switch {
+		case adminID != 0 && adminID != t.AdminID:
+			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+				`the credentials secret %s names "adminId" %d, but its access id belongs to token %d of user %d: correct "adminId" (or remove it with "tokenId")`, secretName, adminID, t.ID, t.AdminID)}
+		case tokenID != 0 && tokenID != t.ID:
+			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+				`the credentials secret %s names "tokenId" %d, but its access id belongs to token %d of user %d: correct "tokenId" (or remove it with "adminId")`, secretName, tokenID, t.ID, t.AdminID)}
+		}
+		return &t, nil
+	}
+	return nil, &Error{Type: TypeConfiguration, Status: 500, Message: "the token of the access id in the credentials secret " + secretName + " was not found in LogicMonitor"}
 }
 
 // replaceable re-reads the token a rotation replaces: it must still exist
@@ -262,10 +308,9 @@ func (s *Service) replaceable(ctx context.Context, p *portalState, cur *rotated)
 	return nil
 }
 
-// rotationKey names a rotation's idempotency claim: one per secret and
-// version, so retried and concurrent createSecret steps make one token.
+// rotationKey names a rotation's idempotency claim (see rotationClaimKey).
 func rotationKey(t *rotTarget, version string) string {
-	return "rotation:" + t.state.Name + ":" + version
+	return rotationClaimKey(t.state.Name, version)
 }
 
 // rotateCreate makes the new token and stores it as the AWSPENDING
@@ -291,13 +336,17 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		return "", err
 	}
 	if t.credentials {
-		if err := s.ownToken(ctx, c, cur); err != nil {
+		if err := s.ownToken(ctx, c, t.state.Name, cur); err != nil {
 			return "", err
 		}
 	} else if err := s.guardProtected(ctx, p, cur.adminID); err != nil {
 		return "", err
 	}
 	if err := s.replaceable(ctx, p, cur); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Type == TypeNotFound && !t.credentials {
+			return "", s.rotationOff(ctx, t, version, e)
+		}
 		return "", err
 	}
 	in := CreateInput{Portal: p.name, AdminID: cur.adminID, Type: cur.typ, Note: cur.note, Status: logicmonitor.StatusEnabled, IdempotencyKey: rotationKey(t, version),
@@ -376,6 +425,46 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 	return fmt.Sprintf("token %d made", tok.ID), nil
 }
 
+// rotationOff ends the rotations of a key whose token LogicMonitor no
+// longer has: there is nothing to rotate, now or later. The schedule is
+// turned off and the pending version dropped, so the rotation fails once.
+func (s *Service) rotationOff(ctx context.Context, t *rotTarget, version string, cause *Error) error {
+	vs := secrets.Versions{API: s.api}
+	if err := vs.CancelRotation(ctx, t.id); err != nil {
+		return errors.Join(cause, err)
+	}
+	if err := vs.DropPending(ctx, t.id, version); err != nil {
+		return errors.Join(cause, err)
+	}
+	s.forgetRotation(ctx, t, version, t.adminID)
+	return &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: cause.Message + "; the rotation of " + t.state.Name + " was turned off"}
+}
+
+// abandonDeleted ends a step of a rotation whose key secret was scheduled
+// for deletion meanwhile (its token was deleted through lmtokens): the
+// token the rotation made, which its claim names, is deleted too, since its
+// key is only in a secret being deleted.
+func (s *Service) abandonDeleted(ctx context.Context, t *rotTarget, version string) error {
+	key := rotationKey(t, version)
+	doc, err := t.p.claims.Doc(ctx, t.adminID, key)
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("%s is scheduled for deletion: the rotation to version %s was abandoned", t.what(), version)
+	if doc != nil && doc.TokenID != 0 {
+		err := s.withLM(ctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+			return c.Tokens.Delete(ctx, t.adminID, doc.TokenID)
+		})
+		if err != nil && !logicmonitor.IsNotFound(err) {
+			return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+				"%s, but its new token %d could not be deleted (%v): the step is retried and deletes it", msg, doc.TokenID, classify(err, s.cfg.CredentialsSecret).Message)}
+		}
+		msg += fmt.Sprintf(" and its new token %d deleted", doc.TokenID)
+	}
+	s.forgetRotation(ctx, t, version, t.adminID)
+	return &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: msg}
+}
+
 // testAttempts is how often a refused new key is tried before the rotation
 // gives it up: a portal may take a moment to accept a token it just made.
 const testAttempts = 3
@@ -397,13 +486,13 @@ func (s *Service) rotateTest(ctx context.Context, t *rotTarget, version string) 
 		if err != nil || cur == nil {
 			return "", errors.Join(err, errors.New(t.what()+" has no AWSCURRENT value"))
 		}
-		refused, err := s.tryKey(ctx, t, cur)
+		chk, err := s.checkKey(ctx, t, cur)
 		if err != nil {
 			return "", err
 		}
-		if refused != nil {
+		if chk.refused != nil {
 			return "", &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
-				"configuration test: LogicMonitor refused the current key of %s (token %d, HTTP 401: %s): a disabled or deleted token cannot rotate", t.what(), cur.tokenID, refused.Message)}
+				"configuration test: LogicMonitor refused the current key of %s (token %d, HTTP 401: %s): a disabled or deleted token cannot rotate", t.what(), cur.tokenID, chk.refused.Message)}
 		}
 		return "configuration tested: the current key works", nil
 	}
@@ -416,22 +505,34 @@ func (s *Service) rotateTest(ctx context.Context, t *rotTarget, version string) 
 			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
 			}
 		}
-		lm, err := s.tryKey(ctx, t, next)
+		chk, err := s.checkKey(ctx, t, next)
 		if err != nil {
 			return "", err // not an answer about the key: retry the step
 		}
-		if lm == nil {
+		if chk.refused == nil {
 			return fmt.Sprintf("token %d authenticates", next.tokenID), nil
 		}
-		refused = lm
+		refused = chk.refused
 	}
-	return "", s.abandon(ctx, t, version, next, refused)
+	return "", s.abandon(ctx, t, version, next, fmt.Sprintf("the new key (token %d) was refused by LogicMonitor (HTTP 401: %s)", next.tokenID, refused.Message))
 }
 
-// tryKey makes one signed request as a key. It returns LogicMonitor's 401
-// when the key was refused, nil when it was authenticated (a 403 too: the
-// user may not list tokens), or an error that says nothing about the key.
-func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) (*logicmonitor.Error, error) {
+// keyCheck is what one request signed with a key showed.
+type keyCheck struct {
+	// refused is LogicMonitor's 401: the key does not authenticate.
+	refused *logicmonitor.Error
+	// forbidden: authenticated, but its user may not list tokens (403).
+	forbidden bool
+	// token is the key's own token as its user's listing shows it (nil:
+	// the listing does not show it).
+	token *logicmonitor.Token
+}
+
+// checkKey makes one request signed with a key: it reads the key's own
+// token (by its id, through its user's listing), which proves the key
+// authenticates and shows the token as LogicMonitor has it. An error says
+// nothing about the key (LogicMonitor unreachable, say).
+func (s *Service) checkKey(ctx context.Context, t *rotTarget, r *rotated) (keyCheck, error) {
 	var auth lmauth.Authenticator
 	var err error
 	switch {
@@ -443,11 +544,11 @@ func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) (*logicm
 		auth, err = lmauth.NewLMv1(r.accessID, r.key)
 	}
 	if err != nil {
-		return nil, &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + ": the key is unusable: " + err.Error()}
+		return keyCheck{}, &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + ": the key is unusable: " + err.Error()}
 	}
 	_, creds, err := s.lmClient(ctx, t.p)
 	if err != nil {
-		return nil, err
+		return keyCheck{}, err
 	}
 	base := s.baseURL(t.p, creds)
 	if r.creds != nil && r.creds.BaseURL != "" {
@@ -455,25 +556,73 @@ func (s *Service) tryKey(ctx context.Context, t *rotTarget, r *rotated) (*logicm
 	}
 	c, err := logicmonitor.New(logicmonitor.Options{Company: r.company, BaseURL: base, Auth: auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
 	if err != nil {
-		return nil, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+		return keyCheck{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
 	}
-	_, err = c.Tokens.List(ctx, r.adminID, logicmonitor.ListOptions{Size: 1, Fields: "id"})
+	var chk keyCheck
+	if r.tokenID == 0 {
+		// Credentials that name no token: any authenticated answer.
+		_, err = c.Tokens.List(ctx, r.adminID, logicmonitor.ListOptions{Size: 1, Fields: "id"})
+	} else {
+		chk.token, err = c.Tokens.Get(ctx, r.adminID, r.tokenID, r.typ)
+	}
 	var lm *logicmonitor.Error
 	switch {
 	case err == nil:
-		return nil, nil
+		return chk, nil
 	case errors.As(err, &lm) && lm.StatusCode == http.StatusForbidden:
-		return nil, nil // authenticated, not authorised: the key works
+		return keyCheck{forbidden: true}, nil // authenticated, not authorised: the key works
 	case errors.As(err, &lm) && lm.StatusCode == http.StatusUnauthorized:
-		return lm, nil
+		return keyCheck{refused: lm}, nil
+	case logicmonitor.IsNotFound(err):
+		return keyCheck{}, nil // authenticated: the listing does not show the token
 	}
-	return nil, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "testing the key: " + classify(err, s.cfg.CredentialsSecret).Message}
+	return keyCheck{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "testing the key: " + classify(err, s.cfg.CredentialsSecret).Message}
 }
 
-// abandon ends a rotation whose new key was refused: the token is deleted
-// (its key must not outlive the rotation), AWSPENDING is taken off so no
-// retry resumes it, and the failure is announced.
-func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, next *rotated, cause *logicmonitor.Error) error {
+// stillValid re-checks the new token right before finishSecret makes its
+// key the one consumers read: it must exist, be enabled, have the pending
+// version's access id, and its key must authenticate. When it no longer
+// does (deleted or disabled since testSecret, or taken by someone else), the
+// rotation is abandoned and AWSCURRENT stays on the working key. An error
+// that says nothing about the token fails the step for a retry.
+func (s *Service) stillValid(ctx context.Context, t *rotTarget, version string, next *rotated) error {
+	chk, err := s.checkKey(ctx, t, next)
+	if err != nil {
+		return err
+	}
+	tok := chk.token
+	if chk.forbidden {
+		// Its user may not list tokens: read it with the service's own.
+		err := s.withLM(ctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+			var err error
+			tok, err = c.Tokens.Get(ctx, next.adminID, next.tokenID, next.typ)
+			return err
+		})
+		if err != nil && !logicmonitor.IsNotFound(err) {
+			return err
+		}
+	}
+	reason := ""
+	switch {
+	case chk.refused != nil:
+		reason = fmt.Sprintf("LogicMonitor refuses the new key (token %d, HTTP 401: %s)", next.tokenID, chk.refused.Message)
+	case tok == nil:
+		reason = fmt.Sprintf("the new token %d of user %d no longer exists", next.tokenID, next.adminID)
+	case tok.Status != logicmonitor.StatusEnabled:
+		reason = fmt.Sprintf("the new token %d was disabled", next.tokenID)
+	case next.accessID != "" && tok.AccessID != next.accessID:
+		reason = fmt.Sprintf("token %d no longer has the pending key's access id", next.tokenID)
+	default:
+		return nil
+	}
+	return s.abandon(ctx, t, version, next, "finishSecret: "+reason)
+}
+
+// abandon ends a rotation whose new key cannot become current: the new
+// token is deleted if it still exists (its key must not outlive the
+// rotation), AWSPENDING is taken off so no retry resumes it, and the
+// failure is announced. AWSCURRENT is never touched.
+func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, next *rotated, reason string) error {
 	cctx, cancel := compensation(ctx)
 	defer cancel()
 	err := s.withLM(cctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
@@ -481,18 +630,18 @@ func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, nex
 	})
 	if err != nil && !logicmonitor.IsNotFound(err) {
 		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
-			"the new key (token %d) was refused by LogicMonitor (HTTP 401: %s) and deleting the token failed (%v): AWSCURRENT is untouched; the step is retried and deletes it",
-			next.tokenID, cause.Message, classify(err, s.cfg.CredentialsSecret).Message)}
+			"%s, and deleting the new token %d failed (%v): AWSCURRENT is untouched; the step is retried and deletes it",
+			reason, next.tokenID, classify(err, s.cfg.CredentialsSecret).Message)}
 	}
 	if err := (secrets.Versions{API: s.api}).DropPending(cctx, t.id, version); err != nil {
 		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
-			"the new key (token %d) was refused and its token deleted, but AWSPENDING could not be taken off version %s (%v): AWSCURRENT is untouched; retrying finishes", next.tokenID, version, err)}
+			"%s; the new token %d was deleted, but AWSPENDING could not be taken off version %s (%v): AWSCURRENT is untouched; retrying finishes", reason, next.tokenID, version, err)}
 	}
 	s.forgetRotation(cctx, t, version, next.adminID)
-	msg := fmt.Sprintf("the new key (token %d) was refused by LogicMonitor (HTTP 401: %s): the token was deleted and version %s abandoned; AWSCURRENT is untouched; the next rotation makes a new token",
-		next.tokenID, cause.Message, version)
+	msg := fmt.Sprintf("%s: the new token %d was deleted and version %s abandoned; AWSCURRENT is untouched and still holds the working key; the next rotation makes a new token",
+		reason, next.tokenID, version)
 	d := s.rotationDetail(ctx, t, next)
-	d.Error = msg
+	d.Error, d.VersionID = msg, version
 	s.emit(ctx, events.Event{DetailType: events.RotationFailed, Detail: d})
 	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
 }
@@ -504,10 +653,12 @@ func (s *Service) forgetRotation(ctx context.Context, t *rotTarget, version stri
 	}
 }
 
-// rotateFinish records the old token's retirement, then moves AWSCURRENT to
-// the new version and points the secret's tags at the new token. The record
-// comes first: whatever is lost after it, the old token is retired only
-// once its version is no longer AWSCURRENT.
+// rotateFinish re-checks the new token, records the old token's
+// retirement, moves AWSCURRENT to the new version, points the secret's tags
+// at the new token and announces the rotation. The record comes before the
+// move: whatever is lost after it, the old token is retired only once its
+// version is no longer AWSCURRENT, and only when its record can be proven
+// against the secret's versions.
 func (s *Service) rotateFinish(ctx context.Context, t *rotTarget, version string) (string, error) {
 	next, found, err := s.readVersion(ctx, t, version)
 	if err != nil {
@@ -524,50 +675,76 @@ func (s *Service) rotateFinish(ctx context.Context, t *rotTarget, version string
 	if old != nil && t.credentials && (old.tokenID == 0 || old.adminID == 0) {
 		c, _, err := s.lmClient(ctx, t.p)
 		if err == nil {
-			err = s.ownToken(ctx, c, old)
+			err = s.ownToken(ctx, c, t.state.Name, old)
 		}
 		if err != nil {
 			return "", err
 		}
 	}
+	if err := s.stillValid(ctx, t, version, next); err != nil {
+		return "", err
+	}
 	now := s.now().UTC()
+	var rec *secrets.Retirement
 	if old != nil && old.tokenID != next.tokenID {
-		rec := secrets.Retirement{AdminID: old.adminID, TokenID: old.tokenID, AccessID: old.accessID, Type: old.typ, Secret: t.state.Name, FromVersion: from,
+		r := secrets.Retirement{AdminID: old.adminID, TokenID: old.tokenID, AccessID: old.accessID, Type: old.typ, Secret: t.state.Name, FromVersion: from,
 			ReplacedBy: next.tokenID, RotatedAt: now, DisableAt: now.Add(s.cfg.Rotation.Grace), DeleteAt: now.Add(s.cfg.Rotation.Grace + s.cfg.Rotation.DeleteAfter)}
-		if err := t.p.retirements().Put(ctx, rec); err != nil {
+		if err := t.p.retirements().Put(ctx, r); err != nil {
 			return "", err
 		}
+		rec = &r
 	}
 	if err := (secrets.Versions{API: s.api}).Promote(ctx, t.id, version, from); err != nil {
 		return "", err
 	}
-	if !t.credentials {
-		if err := t.p.keys.Retag(ctx, t.state.Name, *next.stored); err != nil {
-			return "", err
-		}
+	if err := s.announce(ctx, t, version, next, rec); err != nil {
+		return "", err
 	}
-	s.forgetRotation(ctx, t, version, next.adminID)
-	d := s.rotationDetail(ctx, t, next)
-	if old != nil {
-		d.Replaced = &events.Replaced{TokenID: old.tokenID, AccessID: old.accessID, DisableAt: now.Add(s.cfg.Rotation.Grace), DeleteAt: now.Add(s.cfg.Rotation.Grace + s.cfg.Rotation.DeleteAfter)}
-	}
-	s.emit(ctx, events.Event{DetailType: events.TokenRotated, Detail: d})
 	return fmt.Sprintf("token %d is AWSCURRENT", next.tokenID), nil
 }
 
-// finishedAlready completes a finish whose version is AWSCURRENT already:
-// the secret's tags name the token it holds, and the claim is gone.
+// finishedAlready completes a finish whose version is AWSCURRENT already
+// (an earlier attempt moved it and then failed): the tags, the
+// announcement and the claim.
 func (s *Service) finishedAlready(ctx context.Context, t *rotTarget, version string) error {
 	cur, _, err := s.readVersion(ctx, t, "")
 	if err != nil || cur == nil {
 		return err
 	}
-	if !t.credentials && t.state.Tags[secrets.TagTokenID] != fmt.Sprint(cur.tokenID) {
-		if err := t.p.keys.Retag(ctx, t.state.Name, *cur.stored); err != nil {
+	// The token it replaced is in the version that became AWSPREVIOUS.
+	var rec *secrets.Retirement
+	if prev := t.state.Holder(secrets.StagePrevious); prev != "" {
+		if old, found, err := s.readVersion(ctx, t, prev); err == nil && found && old.tokenID != 0 {
+			rec, _ = t.p.retirements().Get(ctx, old.adminID, old.tokenID)
+		}
+	}
+	return s.announce(ctx, t, version, cur, rec)
+}
+
+// announce ends a promotion: the key secret's tags (the index) name the
+// new token, API Token Rotated is emitted once per version (the rotation's
+// claim is marked announced by a compare-and-set, so of finishes that run
+// at once or are retried exactly one emits; a claim gone already means it
+// was announced), and the claim is deleted.
+func (s *Service) announce(ctx context.Context, t *rotTarget, version string, next *rotated, replaced *secrets.Retirement) error {
+	if !t.credentials && t.state.Tags[secrets.TagTokenID] != fmt.Sprint(next.tokenID) {
+		if err := t.p.keys.Retag(ctx, t.state.Name, *next.stored); err != nil {
 			return err
 		}
 	}
-	s.forgetRotation(ctx, t, version, cur.adminID)
+	won, err := t.p.claims.Announce(ctx, next.adminID, rotationKey(t, version), owner(ctx))
+	if err != nil {
+		return err
+	}
+	if won {
+		d := s.rotationDetail(ctx, t, next)
+		d.VersionID = version
+		if replaced != nil {
+			d.Replaced = &events.Replaced{TokenID: replaced.TokenID, AccessID: replaced.AccessID, DisableAt: replaced.DisableAt, DeleteAt: replaced.DeleteAt}
+		}
+		s.emit(ctx, events.Event{DetailType: events.TokenRotated, Detail: d})
+	}
+	s.forgetRotation(ctx, t, version, next.adminID)
 	return nil
 }
 
@@ -601,14 +778,18 @@ func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error)
 	if err != nil {
 		return result{}, err
 	}
-	ref, err := p.keys.Lookup(ctx, in.AdminID, in.TokenID)
+	h, mismatches, err := p.keys.Lookup(ctx, in.AdminID, in.TokenID)
 	if err != nil {
 		return result{}, err
 	}
-	if ref == nil || ref.WasScheduled {
-		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: fmt.Sprintf(
-			"token %d of user %d has no stored key: only keys lmtokens created (and did not delete or rotate out) can rotate", in.TokenID, in.AdminID)}
+	if h == nil || h.Scheduled {
+		msg := fmt.Sprintf("token %d of user %d has no stored key: only keys lmtokens created (and did not delete or rotate out) can rotate", in.TokenID, in.AdminID)
+		for _, m := range mismatches {
+			msg += "; " + m.String()
+		}
+		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: msg}
 	}
+	ref := h.Ref()
 	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
 		return result{}, err
 	}

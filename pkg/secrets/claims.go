@@ -56,6 +56,9 @@ const (
 	// ClaimUnresolved: an earlier attempt may have left a token (made
 	// since Since, or TokenID); the next request must check it first.
 	ClaimUnresolved = "unresolved"
+	// ClaimAnnounced: a rotation's promotion was announced (its event
+	// sent); a retried finish sends nothing more.
+	ClaimAnnounced = "announced"
 )
 
 // StaleAfter is how long a claim may stand in posting or created before a
@@ -312,7 +315,7 @@ func (h *Held) RecordCreated(ctx context.Context, tokenID int64, secretName stri
 // RecordDone records the final answer. It carries no owner: instances that
 // finish the same claim write the same value.
 func (h *Held) RecordDone(ctx context.Context, status int, response json.RawMessage, secretName string) error {
-	return h.put(ctx, ClaimDoc{State: ClaimDone, Fingerprint: h.doc.Fingerprint, Status: status, Response: response, SecretName: secretName})
+	return h.put(ctx, ClaimDoc{State: ClaimDone, Fingerprint: h.doc.Fingerprint, Status: status, Response: response, SecretName: secretName, TokenID: h.doc.TokenID})
 }
 
 // Release frees the claim: the request made nothing, so a retry runs anew.
@@ -379,4 +382,74 @@ func forceDelete(ctx context.Context, api API, name string) error {
 		return nil
 	}
 	return &UnavailableError{Op: "DeleteSecret " + name, Err: err}
+}
+
+// Doc returns the value of key's claim (nil when there is none, or it is
+// scheduled for deletion).
+func (c *Claims) Doc(ctx context.Context, adminID int64, key string) (*ClaimDoc, error) {
+	doc, _, err := c.read(ctx, c.Name(adminID, key))
+	if isScheduledForDeletion(err) {
+		return nil, nil
+	}
+	return doc, err
+}
+
+// Announce marks key's claim announced, once: of callers racing on the
+// same claim exactly one wins (a compare-and-set, see Claims); a claim
+// announced already, or gone (deleted once announced), gives false to all.
+// The caller that wins sends the announcement.
+func (c *Claims) Announce(ctx context.Context, adminID int64, key, owner string) (bool, error) {
+	name := c.Name(adminID, key)
+	doc, version, err := c.read(ctx, name)
+	if isScheduledForDeletion(err) {
+		return false, nil
+	}
+	if err != nil || doc == nil || doc.State == ClaimAnnounced {
+		return false, err
+	}
+	h := &Held{c: c, name: name, version: version, owner: owner, doc: *doc}
+	next := *doc
+	next.State, next.Owner, next.Updated = ClaimAnnounced, owner, 0
+	switch err := h.put(ctx, next); {
+	case errors.Is(err, ErrClaimLost):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// Others returns the claims of user adminID's requests but the one named
+// except, keyed by name: a lost create's reconciliation must not take a
+// token another request is making or has made.
+func (c *Claims) Others(ctx context.Context, adminID int64, except string) (map[string]ClaimDoc, error) {
+	prefix := c.Prefix + ClaimPath + strconv.FormatInt(adminID, 10) + "/"
+	in := &secretsmanager.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}}, MaxResults: aws.Int32(100)}
+	out := map[string]ClaimDoc{}
+	for {
+		page, err := c.API.ListSecrets(ctx, in)
+		if err != nil {
+			return nil, &UnavailableError{Op: "ListSecrets " + prefix, Err: err}
+		}
+		for _, sec := range page.SecretList {
+			name := aws.ToString(sec.Name)
+			if !strings.HasPrefix(name, prefix) || name == except || sec.DeletedDate != nil {
+				continue
+			}
+			doc, _, err := c.read(ctx, name)
+			if isScheduledForDeletion(err) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if doc != nil {
+				out[name] = *doc
+			}
+		}
+		if page.NextToken == nil {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
 }

@@ -78,6 +78,9 @@ type StoredKey struct {
 	// CreatedBy is who asked lmtokens for the token (an IAM ARN, or the
 	// invoker's kind).
 	CreatedBy string `json:"createdBy,omitempty"`
+	// Claim names the idempotency record of the create that stored the
+	// key, deleted with it (a rotated version keeps it).
+	Claim string `json:"claim,omitempty"`
 }
 
 // SecretRef names a stored secret.
@@ -113,6 +116,7 @@ func (k *KeyStore) Name(adminID, tokenID int64) string {
 // token is derived from the token, so the SDK's own retries are no-ops.
 func (k *KeyStore) Store(ctx context.Context, key StoredKey, adminName, claim string) (SecretRef, error) {
 	name := k.Name(key.AdminID, key.TokenID)
+	key.Claim = claim
 	value, err := json.Marshal(key)
 	if err != nil {
 		return SecretRef{}, &StoreError{Name: name, Err: err}
@@ -163,152 +167,6 @@ func (k *KeyStore) Describe(ctx context.Context, name string) (*SecretRef, error
 		return nil, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
 	}
 	return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: desc.DeletedDate, WasScheduled: desc.DeletedDate != nil}, nil
-}
-
-// ScheduleDeletion schedules the deletion of a token's secret, and of the
-// idempotency claim that created it, with the recovery window. A token with
-// no stored secret gives a nil ref and no error.
-//
-// It deletes first and reads after: DeleteSecret acts on Secrets Manager's
-// latest state, while a read just after the key was stored may not see it
-// yet. A secret that was already scheduled (an earlier, interrupted attempt)
-// still has its claim followed, so a retry always finishes the job;
-// ref.WasScheduled is true only when this call found nothing left to do.
-//
-// A rotated secret keeps its name and holds another token's key: the
-// secret named for tokenID is this token's only while its token tag says so,
-// and a token rotated in is found by that tag (see Lookup).
-func (k *KeyStore) ScheduleDeletion(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
-	loc, rotatedOn, err := k.locate(ctx, adminID, tokenID)
-	if err != nil || rotatedOn {
-		return nil, err
-	}
-	name := k.Name(adminID, tokenID)
-	if loc != nil {
-		name = loc.name
-	}
-	ref, already, err := k.deleteSecret(ctx, name)
-	if err != nil || ref == nil {
-		return ref, err
-	}
-	var claim string
-	if loc != nil {
-		claim = k.claimTag(loc.tags) // seen already: no second read
-	} else if claim, err = k.claimOf(ctx, name); err != nil {
-		return nil, err
-	}
-	claimAlready := true
-	if claim != "" {
-		cref, was, err := k.deleteSecret(ctx, claim)
-		if err != nil {
-			return nil, err
-		}
-		claimAlready = cref == nil || was
-	}
-	ref.WasScheduled = already && claimAlready
-	return ref, nil
-}
-
-// located is a key's secret as DescribeSecret or ListSecrets showed it.
-type located struct {
-	name, arn string
-	deleted   *time.Time
-	tags      []types.Tag
-}
-
-// locate finds the secret that holds token tokenID's key. The secret named
-// for the token is it unless its token tag names another token; otherwise
-// a secret whose tags name this token (rotated in) is. It returns nil when
-// no secret shows itself, and rotatedOn when the secret named for the token
-// holds another token's key and none holds this one's.
-func (k *KeyStore) locate(ctx context.Context, adminID, tokenID int64) (loc *located, rotatedOn bool, err error) {
-	name := k.Name(adminID, tokenID)
-	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
-	switch {
-	case err == nil:
-		if t, ok := tagOf(desc.Tags, TagTokenID); !ok || t == strconv.FormatInt(tokenID, 10) {
-			return &located{name: name, arn: aws.ToString(desc.ARN), deleted: desc.DeletedDate, tags: desc.Tags}, false, nil
-		}
-		loc, err := k.byTag(ctx, adminID, tokenID)
-		return loc, loc == nil && err == nil, err
-	case !isNotFound(err):
-		return nil, false, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
-	}
-	// Not visible by name (yet, or at all).
-	loc, err = k.byTag(ctx, adminID, tokenID)
-	return loc, false, err
-}
-
-// byTag finds the key's secret of a token rotated into another token's
-// secret: its admin and token tags name it.
-func (k *KeyStore) byTag(ctx context.Context, adminID, tokenID int64) (*located, error) {
-	in := &secretsmanager.ListSecretsInput{
-		Filters: []types.Filter{
-			{Key: types.FilterNameStringTypeName, Values: []string{k.Prefix}},
-			{Key: types.FilterNameStringTypeTagKey, Values: []string{TagTokenID}},
-			{Key: types.FilterNameStringTypeTagValue, Values: []string{strconv.FormatInt(tokenID, 10)}},
-		},
-		IncludePlannedDeletion: aws.Bool(true),
-	}
-	for {
-		out, err := k.API.ListSecrets(ctx, in)
-		if err != nil {
-			return nil, &UnavailableError{Op: "ListSecrets " + k.Prefix, Err: err}
-		}
-		for _, sec := range out.SecretList {
-			name := aws.ToString(sec.Name)
-			a, _ := tagOf(sec.Tags, TagAdminID)
-			t, _ := tagOf(sec.Tags, TagTokenID)
-			p, _ := tagOf(sec.Tags, TagPortal)
-			// Filters are prefix matches: check each tag exactly.
-			if strings.HasPrefix(name, k.Prefix) && a == strconv.FormatInt(adminID, 10) && t == strconv.FormatInt(tokenID, 10) && p == k.Portal {
-				return &located{name: name, arn: aws.ToString(sec.ARN), deleted: sec.DeletedDate, tags: sec.Tags}, nil
-			}
-		}
-		if out.NextToken == nil {
-			return nil, nil
-		}
-		in.NextToken = out.NextToken
-	}
-}
-
-// Lookup returns the secret that holds token tokenID's key now (nil for
-// none), following rotations as ScheduleDeletion does, with the token's
-// type as the secret's tag records it.
-func (k *KeyStore) Lookup(ctx context.Context, adminID, tokenID int64) (*SecretRef, error) {
-	loc, _, err := k.locate(ctx, adminID, tokenID)
-	if err != nil || loc == nil {
-		return nil, err
-	}
-	typ, _ := tagOf(loc.tags, TagType)
-	return &SecretRef{Name: loc.name, ARN: loc.arn, DeletionDate: loc.deleted, WasScheduled: loc.deleted != nil, Type: typ}, nil
-}
-
-func tagOf(tags []types.Tag, key string) (string, bool) {
-	for _, t := range tags {
-		if aws.ToString(t.Key) == key {
-			return aws.ToString(t.Value), true
-		}
-	}
-	return "", false
-}
-
-// claimOf reads the idempotency-claim tag of a key's secret, which is known
-// to exist.
-func (k *KeyStore) claimOf(ctx context.Context, name string) (string, error) {
-	desc, err := k.describeEventually(ctx, name)
-	if err != nil || desc == nil {
-		return "", err
-	}
-	return k.claimTag(desc.Tags), nil
-}
-
-// claimTag is the idempotency claim a key's secret names ("" for none).
-func (k *KeyStore) claimTag(tags []types.Tag) string {
-	if c, _ := tagOf(tags, TagClaim); strings.HasPrefix(c, k.Prefix+ClaimPath) {
-		return c
-	}
-	return ""
 }
 
 // DescribeEventually is Describe for a secret that should exist: a read that
@@ -401,4 +259,100 @@ func tagValue(s string) string {
 		out = append(out, c)
 	}
 	return string(out)
+}
+
+// IsKeyOf reports whether name is a key secret of this store's portal that
+// belongs to user adminID: <prefix><adminId>/<tokenId>.
+func (k *KeyStore) IsKeyOf(name string, adminID int64) bool {
+	a, _, ok := k.parseKeyName(name)
+	return ok && a == adminID
+}
+
+// TagMissingSince marks a key secret whose token LogicMonitor no longer
+// has with when that was first found (RFC 3339): the delete stage schedules
+// the secret's deletion once its grace has passed since.
+const TagMissingSince = "lmtokens:token-missing-since"
+
+// KeySecret is a key secret as the portal's listing shows it.
+type KeySecret struct {
+	Name, ARN string
+	// AdminID is the user its name names; TokenID the token its tags
+	// name (else its name): an index, which its value confirms.
+	AdminID, TokenID int64
+	// MissingSince is when its token was first found missing (zero: not
+	// marked).
+	MissingSince time.Time
+}
+
+// KeySecrets lists the portal's live key secrets (<prefix><adminId>/<id>,
+// nothing in its folders for claims, records or other portals).
+func (k *KeyStore) KeySecrets(ctx context.Context) ([]KeySecret, error) {
+	all, err := k.list(ctx, k.Prefix, false)
+	if err != nil {
+		return nil, err
+	}
+	var out []KeySecret
+	for _, c := range all {
+		admin, token, ok := k.parseKeyName(c.name)
+		if !ok || c.deleted != nil {
+			continue
+		}
+		ks := KeySecret{Name: c.name, ARN: c.arn, AdminID: admin, TokenID: token}
+		if v, ok := tagOf(c.tags, TagTokenID); ok {
+			if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 {
+				ks.TokenID = id
+			}
+		}
+		if v, ok := tagOf(c.tags, TagMissingSince); ok {
+			ks.MissingSince, _ = time.Parse(time.RFC3339, v)
+		}
+		out = append(out, ks)
+	}
+	return out, nil
+}
+
+// parseKeyName reads <prefix><adminId>/<tokenId>.
+func (k *KeyStore) parseKeyName(name string) (adminID, tokenID int64, ok bool) {
+	rest, found := strings.CutPrefix(name, k.Prefix)
+	a, t, two := strings.Cut(rest, "/")
+	if !found || !two {
+		return 0, 0, false
+	}
+	adminID, err1 := strconv.ParseInt(a, 10, 64)
+	tokenID, err2 := strconv.ParseInt(t, 10, 64)
+	if err1 != nil || err2 != nil || adminID <= 0 || tokenID <= 0 || a != strconv.FormatInt(adminID, 10) || t != strconv.FormatInt(tokenID, 10) {
+		return 0, 0, false
+	}
+	return adminID, tokenID, true
+}
+
+// Current reads what a key secret holds now (nil when it holds no lmtokens
+// key, or there is no such live secret).
+func (k *KeyStore) Current(ctx context.Context, name string) (*Holder, error) {
+	c, err := k.readCurrent(ctx, name, false)
+	if err != nil || !c.found || c.scheduled || c.key == nil {
+		return nil, err
+	}
+	return &Holder{Name: name, ARN: c.arn, Key: *c.key}, nil
+}
+
+// MarkMissing tags a key secret with when its token was first found
+// missing; ClearMissing takes the mark off (the token was found after all).
+func (k *KeyStore) MarkMissing(ctx context.Context, name string, since time.Time) error {
+	_, err := k.API.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(name), Tags: []types.Tag{
+		{Key: aws.String(TagMissingSince), Value: aws.String(since.UTC().Format(time.RFC3339))},
+	}})
+	if err != nil {
+		return &UnavailableError{Op: "TagResource " + name, Err: err}
+	}
+	return nil
+}
+
+// ClearMissing takes a MarkMissing mark off.
+func (k *KeyStore) ClearMissing(ctx context.Context, name string) error {
+	_, err := k.API.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: aws.String(name), TagKeys: []string{TagMissingSince}})
+	if err != nil {
+		return &UnavailableError{Op: "UntagResource " + name, Err: err}
+	}
+	return nil
 }

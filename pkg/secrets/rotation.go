@@ -171,6 +171,26 @@ func (v Versions) Rotate(ctx context.Context, id string, r Rotation) (string, er
 	return aws.ToString(out.VersionId), nil
 }
 
+// CancelRotation turns a secret's rotation off (its schedule stops): the key
+// can no longer rotate. A pending version is left for DropPending.
+func (v Versions) CancelRotation(ctx context.Context, id string) error {
+	if _, err := v.API.CancelRotateSecret(ctx, &secretsmanager.CancelRotateSecretInput{SecretId: aws.String(id)}); err != nil && !isNotFound(err) {
+		return &UnavailableError{Op: "CancelRotateSecret " + id, Err: err}
+	}
+	return nil
+}
+
+// Pending returns the version labelled AWSPENDING but not AWSCURRENT (""
+// for none): a rotation under way, or one that failed and awaits its retry.
+func (s *State) Pending() string {
+	for v := range s.Stages {
+		if s.Has(v, StagePending) && !s.Has(v, StageCurrent) {
+			return v
+		}
+	}
+	return ""
+}
+
 // IsNotFound reports Secrets Manager's ResourceNotFoundException.
 func IsNotFound(err error) bool { return isNotFound(err) }
 
