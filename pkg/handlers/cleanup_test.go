@@ -231,7 +231,7 @@ func TestCleanupPacedUnderRateLimit(t *testing.T) {
 func TestCleanupStoreFailureDuringDeleteIsReported(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
-	e.seed(lmsandbox.TokenSpec{AdminID: 2, Status: 1, CreatedDaysAgo: 500, LastUsedDaysAgo: 400})
+	e.storeKey(e.seed(lmsandbox.TokenSpec{AdminID: 2, Status: 1, CreatedDaysAgo: 500, LastUsedDaysAgo: 400}))
 	e.sm.Fail("DeleteSecret", 1, localsecrets.Failure{Type: "AccessDeniedException"})
 	rep := e.cleanup(handlers.Delete, scheduledEvent)
 	if rep.Outcome != "failed" || !strings.Contains(rep.Errors[0], "not scheduled for deletion") {

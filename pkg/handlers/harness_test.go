@@ -28,6 +28,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/logging"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
 const (
@@ -342,4 +343,16 @@ func (e *env) with(t testing.TB) *env {
 	c := *e
 	c.t = t
 	return &c
+}
+
+// storeKey stores a seeded token's key as lmtokens would have: its secret
+// named for it, its value the key, tagged as create tags it.
+func (e *env) storeKey(tok lmsandbox.Token) string {
+	e.t.Helper()
+	name := fmt.Sprintf("logicmonitor/api-tokens/%d/%d", tok.AdminID, tok.ID)
+	value, _ := json.Marshal(secrets.StoredKey{Company: "acme", AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: tok.AdminID,
+		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn})
+	e.sm.PutTagged(name, string(value), map[string]string{secrets.TagManagedBy: secrets.ManagedBy, secrets.TagAdminID: fmt.Sprint(tok.AdminID),
+		secrets.TagTokenID: fmt.Sprint(tok.ID), secrets.TagAccessID: tok.AccessID, secrets.TagType: tok.Type})
+	return name
 }
