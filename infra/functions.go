@@ -33,10 +33,11 @@ func (b *builder) functions() error {
 		})
 	}
 	prefixArn := secretArn(s.SecretPrefix + "*")
-	claimsArn := secretArn(s.SecretPrefix + "idempotency/*")
-	// Rotations keep their claims and rotated-out records in these folders,
+	// Idempotency claims and rotated-out records live in these folders,
 	// under the default portal's prefix or a registered portal's.
-	rotationRecordsArns := []*string{secretArn(s.SecretPrefix + "*idempotency/*"), secretArn(s.SecretPrefix + "*rotated-out/*")}
+	claimsArns := []*string{secretArn(s.SecretPrefix + "idempotency/*"), secretArn(s.SecretPrefix + "*/idempotency/*")}
+	recordsArns := []*string{secretArn(s.SecretPrefix + "rotated-out/*"), secretArn(s.SecretPrefix + "*/rotated-out/*")}
+	rotationRecordsArns := append(append([]*string{}, claimsArns...), recordsArns...)
 	shared := b.sharedEnv()
 	arch := awslambda.Architecture_ARM_64()
 	if s.Architecture == "x86_64" {
@@ -56,6 +57,9 @@ func (b *builder) functions() error {
 		}
 		if c.CleanupStage != "" {
 			env["CLEANUP_RUN_INTERVAL"] = str(strconv.Itoa(24*scheduleDays(b.scheduleOf(c))) + "h")
+		}
+		if c.CleanupStage == "delete" {
+			env["CLEANUP_ORPHAN_GRACE"] = str(strconv.Itoa(24*s.OrphanGraceDays) + "h")
 		}
 		logs := awslogs.NewLogGroup(b.stack, str(c.ID+"Logs"), &awslogs.LogGroupProps{Retention: b.logRetention})
 		b.logGroups[c.ID] = logs
@@ -99,24 +103,50 @@ func (b *builder) functions() error {
 			Resources: jsii.Strings("*"),
 		}))
 		if c.Binary == catalog.Create || c.Binary == catalog.Provider {
+			// A new key's secret is created once; new versions are only
+			// ever written to idempotency claims, so these roles cannot put
+			// another value into a key's secret.
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       str("StoreCreatedKeys"),
-				Actions:   jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:TagResource", "secretsmanager:DescribeSecret"),
+				Actions:   jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:TagResource", "secretsmanager:DescribeSecret"),
 				Resources: &[]*string{prefixArn},
 			}))
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:       str("ReadIdempotencyClaims"),
-				Actions:   jsii.Strings("secretsmanager:GetSecretValue"),
-				Resources: &[]*string{claimsArn},
+				Sid:       str("WriteIdempotencyClaims"),
+				Actions:   jsii.Strings("secretsmanager:PutSecretValue"),
+				Resources: &claimsArns,
+			}))
+			// Only the rotation function writes rotated-out records: a
+			// record these roles could write would be a claim on a token.
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("NoRotationRecords"),
+				Effect:    awsiam.Effect_DENY,
+				Actions:   jsii.Strings("secretsmanager:CreateSecret", "secretsmanager:PutSecretValue", "secretsmanager:TagResource", "secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage"),
+				Resources: &recordsArns,
 			}))
 		}
-		if b.keyArn != nil && (c.Binary == catalog.Create || c.Binary == catalog.Provider || c.Binary == catalog.Rotate) {
-			// Secrets Manager needs both to write a secret's value under a
-			// customer-managed key (rotate reads and writes key versions);
-			// nothing else in the stack gets either.
+		// Which token a key's secret holds is read from its value (never
+		// from its tags alone): every function that acts on a key's secret,
+		// or decides who holds a token, reads values under the prefix.
+		readsKeys := c.Binary != catalog.List && (c.Binary != catalog.Toggle || c.CleanupStage != "")
+		if readsKeys {
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:        str("EncryptCreatedKeys"),
-				Actions:    jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+				Sid:       str("ReadStoredKeys"),
+				Actions:   jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
+				Resources: &[]*string{prefixArn},
+			}))
+		}
+		if b.keyArn != nil && readsKeys {
+			// Secrets Manager decrypts a value under a customer-managed key
+			// for the reader; create, the provider and rotate also write
+			// values. List and toggle get neither.
+			actions := []string{"kms:Decrypt"}
+			if c.Binary == catalog.Create || c.Binary == catalog.Provider || c.Binary == catalog.Rotate {
+				actions = append(actions, "kms:GenerateDataKey")
+			}
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:        str("UseCreatedKeysKey"),
+				Actions:    jsii.Strings(actions...),
 				Resources:  &[]*string{b.keyArn},
 				Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": fmt.Sprintf("secretsmanager.%s.amazonaws.com", *b.stack.Region())}},
 			}))
@@ -139,9 +169,11 @@ func (b *builder) functions() error {
 				Actions:   jsii.Strings("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"),
 				Resources: &versioned,
 			}))
+			// Retag a key after its rotation; turn the rotation of a key
+			// whose token is gone off.
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       str("RetagRotatedKeys"),
-				Actions:   jsii.Strings("secretsmanager:TagResource"),
+				Actions:   jsii.Strings("secretsmanager:TagResource", "secretsmanager:CancelRotateSecret"),
 				Resources: &[]*string{prefixArn},
 			}))
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -163,28 +195,22 @@ func (b *builder) functions() error {
 				})
 			}
 		}
-		if c.CleanupStage != "" {
-			// Rotated-out tokens retire on their records' dates: the
-			// records, and the secrets they were rotated out of.
-			actions := []string{"secretsmanager:GetSecretValue"}
-			if c.CleanupStage == "delete" {
-				actions = append(actions, "secretsmanager:DeleteSecret") // a retired token's record
-			}
+		if c.CleanupStage == "delete" {
+			// The delete stage marks key secrets whose token is gone (and
+			// takes the mark off a token found again).
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:       str("ReadRotationRecords"),
-				Actions:   jsii.Strings(actions...),
-				Resources: &[]*string{secretArn(s.SecretPrefix + "*rotated-out/*")},
-			}))
-			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:       str("DescribeRotatedSecrets"),
-				Actions:   jsii.Strings("secretsmanager:DescribeSecret"),
+				Sid:       str("MarkOrphanedKeys"),
+				Actions:   jsii.Strings("secretsmanager:TagResource", "secretsmanager:UntagResource"),
 				Resources: &[]*string{prefixArn},
 			}))
 		}
 		if c.Binary == catalog.Delete || c.Binary == catalog.Provider {
+			// Schedule a key's deletion (with its claim; a retired token's
+			// record), after cancelling a rotation under way: its pending
+			// version loses AWSPENDING.
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       str("ScheduleDeletionOfStoredKeys"),
-				Actions:   jsii.Strings("secretsmanager:DescribeSecret", "secretsmanager:DeleteSecret"),
+				Actions:   jsii.Strings("secretsmanager:DeleteSecret", "secretsmanager:UpdateSecretVersionStage"),
 				Resources: &[]*string{prefixArn},
 			}))
 		}
@@ -194,8 +220,9 @@ func (b *builder) functions() error {
 			{Id: str("AwsSolutions-IAM5"), Reason: str("Created keys are one secret per token under the configured prefix, and portals one secret each under theirs: each wildcard is that prefix and nothing wider. Resource * is for secretsmanager:ListSecrets (portal discovery) and X-Ray, which take no resource."),
 				AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "idempotency/*",
-					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*idempotency/*",
-					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*rotated-out/*",
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*/idempotency/*",
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "rotated-out/*",
+					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*/rotated-out/*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.PortalsPrefix + "*", "Resource::*"}},
 		}
 		cdknag.NagSuppressions_AddResourceSuppressions(fn, &suppress, jsii.Bool(true))

@@ -76,6 +76,9 @@ type Settings struct {
 	// CredentialsRotationDays schedules the rotation of the credentials
 	// secret through the rotation function (0: none).
 	CredentialsRotationDays int
+	// OrphanGraceDays is how long after the delete stage first finds a key
+	// secret's token gone it schedules the secret (CLEANUP_ORPHAN_GRACE).
+	OrphanGraceDays int
 
 	// DisableSchedule and DeleteSchedule are EventBridge Scheduler
 	// expressions (rate(...) or cron(...)); DisablePolicy and DeletePolicy the
@@ -126,6 +129,7 @@ func DefaultSettings() Settings {
 		ProtectedRoles:           []string{"administrator"},
 		RotationGraceHours:       24,
 		RotationDeleteAfterHours: 168,
+		OrphanGraceDays:          7,
 	}
 }
 
@@ -198,12 +202,13 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	num("reservedConcurrency", &reserved)
 	num("concurrencyQuota", &quota)
 	s.RecoveryDays, s.LogRetentionDays = int(recovery), int(retention)
-	rot := []float64{float64(s.RotationDays), float64(s.RotationGraceHours), float64(s.RotationDeleteAfterHours), float64(s.CredentialsRotationDays)}
+	rot := []float64{float64(s.RotationDays), float64(s.RotationGraceHours), float64(s.RotationDeleteAfterHours), float64(s.CredentialsRotationDays), float64(s.OrphanGraceDays)}
 	num("rotationDays", &rot[0])
 	num("rotationGraceHours", &rot[1])
 	num("rotationDeleteAfterHours", &rot[2])
 	num("credentialsRotationDays", &rot[3])
-	s.RotationDays, s.RotationGraceHours, s.RotationDeleteAfterHours, s.CredentialsRotationDays = int(rot[0]), int(rot[1]), int(rot[2]), int(rot[3])
+	num("orphanGraceDays", &rot[4])
+	s.RotationDays, s.RotationGraceHours, s.RotationDeleteAfterHours, s.CredentialsRotationDays, s.OrphanGraceDays = int(rot[0]), int(rot[1]), int(rot[2]), int(rot[3]), int(rot[4])
 	s.ReservedConcurrency, s.ConcurrencyQuota = int(reserved), int(quota)
 	flag := func(key string, dst *bool) {
 		if v := get(key); v != nil {
@@ -338,6 +343,8 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("rotationDays and credentialsRotationDays must be from 0 (none) to 365")
 	case s.RotationGraceHours < 0 || s.RotationDeleteAfterHours < 0:
 		return fmt.Errorf("rotationGraceHours and rotationDeleteAfterHours must not be negative")
+	case s.OrphanGraceDays < 0 || s.OrphanGraceDays > 365:
+		return fmt.Errorf("orphanGraceDays must be from 0 to 365, not %d", s.OrphanGraceDays)
 	case s.LogRetentionDays <= 0:
 		return fmt.Errorf("logRetentionDays must be positive")
 	case s.ThrottleRate <= 0 || s.ThrottleBurst <= 0:

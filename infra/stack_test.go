@@ -234,12 +234,19 @@ func TestSchedules(t *testing.T) {
 }
 
 // statements returns every IAM statement with the id of its policy.
+// statements are the Allow statements of every identity policy, by policy.
 func (ts *testStack) statements() map[string][]map[string]any {
+	return ts.statementsOf("Allow")
+}
+
+func (ts *testStack) statementsOf(effect string) map[string][]map[string]any {
 	out := map[string][]map[string]any{}
 	for id, p := range ts.ofType("AWS::IAM::Policy") {
 		doc := p["PolicyDocument"].(map[string]any)
 		for _, st := range doc["Statement"].([]any) {
-			out[id] = append(out[id], st.(map[string]any))
+			if m := st.(map[string]any); m["Effect"] == effect {
+				out[id] = append(out[id], m)
+			}
 		}
 	}
 	return out
@@ -286,7 +293,7 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 			if strings.Contains(strings.Join(actions, ","), "secretsmanager:CreateSecret") || strings.Contains(strings.Join(actions, ","), "secretsmanager:DeleteSecret") {
 				for _, r := range resources {
-					if !strings.Contains(r, ":secret:logicmonitor/api-tokens/*") {
+					if !strings.Contains(r, ":secret:logicmonitor/api-tokens/") {
 						t.Errorf("%s: write access outside the prefix: %s", policy, r)
 					}
 				}
@@ -311,16 +318,38 @@ func TestLeastPrivilege(t *testing.T) {
 	only("secretsmanager:CreateSecret", "Create|Provider|Rotate", 3)
 	only("secretsmanager:PutSecretValue", "Create|Provider|Rotate", 3)
 	only("secretsmanager:DeleteSecret", "Delete|Provider|Rotate", 4)
-	only("secretsmanager:UpdateSecretVersionStage", "Rotate", 1)
+	// Moving labels: the rotation; dropping a cancelled rotation's
+	// AWSPENDING: the delete functions and the provider.
+	only("secretsmanager:UpdateSecretVersionStage", "Rotate|Delete|Provider", 4)
 	only("secretsmanager:RotateSecret", "Create|Provider", 2)
-	// The rotation function writes records only in its two folders, and
+	only("secretsmanager:CancelRotateSecret", "Rotate", 1)
+	only("secretsmanager:UntagResource", "CleanupDelete", 1)
+	// The rotation function writes records only in its folders, and
 	// versions only of keys and credentials.
 	for policy, sts := range ts.statements() {
 		for _, st := range sts {
-			if st["Sid"] == "KeepRotationRecords" && (!strings.HasPrefix(policy, "Rotate") || !strings.Contains(fmt.Sprint(st["Resource"]), "api-tokens/*idempotency/*") || !strings.Contains(fmt.Sprint(st["Resource"]), "api-tokens/*rotated-out/*") || strings.Count(fmt.Sprint(st["Resource"]), ":secret:") != 2) {
+			res := fmt.Sprint(st["Resource"])
+			if st["Sid"] == "KeepRotationRecords" && (!strings.HasPrefix(policy, "Rotate") || !strings.Contains(res, "api-tokens/*/idempotency/*") || !strings.Contains(res, "api-tokens/rotated-out/*") || strings.Count(res, ":secret:") != 4) {
 				t.Errorf("%s: rotation records %v", policy, st["Resource"])
 			}
+			// Create and the provider write new values only to claims.
+			if (strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider")) && strings.Contains(fmt.Sprint(st["Action"]), "PutSecretValue") && strings.Count(res, "idempotency/*") != 2 {
+				t.Errorf("%s: PutSecretValue on %v", policy, res)
+			}
 		}
+	}
+	// Only the rotation function writes rotated-out records: the other
+	// writers are denied them.
+	denied := map[string]bool{}
+	for policy, sts := range ts.statementsOf("Deny") {
+		for _, st := range sts {
+			if st["Sid"] == "NoRotationRecords" && strings.Contains(fmt.Sprint(st["Action"]), "CreateSecret") && strings.Count(fmt.Sprint(st["Resource"]), "rotated-out/*") == 2 {
+				denied[strings.SplitN(policy, "ServiceRole", 2)[0]] = true
+			}
+		}
+	}
+	if !denied["Create"] || !denied["Provider"] || len(denied) != 2 {
+		t.Errorf("rotated-out records denied to %v, want Create and Provider", denied)
 	}
 	// Every function may read the credentials secret and the registered
 	// portals' secrets, and only read them.
@@ -334,10 +363,17 @@ func TestLeastPrivilege(t *testing.T) {
 			}
 		}
 	}
-	// KMS only for create, and only through Secrets Manager.
+	// KMS only for the functions that read keys' values (list and toggle
+	// never do), only through Secrets Manager, and encryption only for
+	// those that write them.
 	for policy, sts := range ts.statements() {
 		for _, st := range sts {
-			if strings.Contains(fmt.Sprint(st["Action"]), "kms:") && (!(strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider") || strings.HasPrefix(policy, "Rotate")) || st["Condition"] == nil) {
+			action := fmt.Sprint(st["Action"])
+			if !strings.Contains(action, "kms:") {
+				continue
+			}
+			writes := strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider") || strings.HasPrefix(policy, "Rotate")
+			if strings.HasPrefix(policy, "List") || strings.HasPrefix(policy, "Toggle") || st["Condition"] == nil || strings.Contains(action, "GenerateDataKey") != writes {
 				t.Errorf("%s: KMS statement %v", policy, st)
 			}
 		}
@@ -512,13 +548,13 @@ func TestCreatedKeysUnderTheStacksOwnKey(t *testing.T) {
 				continue
 			}
 			users++
-			if !(strings.HasPrefix(policy, "Create") || strings.HasPrefix(policy, "Provider") || strings.HasPrefix(policy, "Rotate")) || !strings.Contains(fmt.Sprint(st["Condition"]), "kms:ViaService") || !strings.Contains(fmt.Sprint(st["Resource"]), keyID) {
+			if strings.HasPrefix(policy, "List") || strings.HasPrefix(policy, "Toggle") || !strings.Contains(fmt.Sprint(st["Condition"]), "kms:ViaService") || !strings.Contains(fmt.Sprint(st["Resource"]), keyID) {
 				t.Errorf("%s: %v", policy, st)
 			}
 		}
 	}
-	if users != 3 {
-		t.Errorf("%d statements grant KMS actions, want the create function's, the provider's and the rotation function's", users)
+	if users != 6 {
+		t.Errorf("%d statements grant KMS actions, want the six functions' that read keys' values (all but list and toggle)", users)
 	}
 	for _, fn := range ts.ofType("AWS::Lambda::Function") {
 		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
@@ -790,8 +826,11 @@ func TestRotationWiring(t *testing.T) {
 				continue
 			}
 			resources, _ := st["Resource"].([]any)
-			if len(resources) != 4 {
+			if len(resources) != 4 && strings.HasPrefix(policy, "Rotate") {
 				t.Errorf("%s: UpdateSecretVersionStage on %v", policy, st["Resource"])
+			}
+			if resources == nil {
+				resources = []any{st["Resource"]}
 			}
 			for _, r := range resources {
 				if text := fmt.Sprint(r); !strings.Contains(text, ":secret:logicmonitor/api-tokens/*") && !strings.Contains(text, ":secret:lmtokens/portals/*") && !strings.Contains(text, "lmtokens/logicmonitor-credentials") {

@@ -116,21 +116,34 @@ func (k *KeyStore) readCurrent(ctx context.Context, name string, eventually bool
 // ago), a secret not yet visible by its name is looked for again across
 // Secrets Manager's read lag.
 func (k *KeyStore) Find(ctx context.Context, adminID, tokenID int64, recent bool) (*Holder, []Mismatch, error) {
+	h, mismatches, seen, err := k.find(ctx, adminID, tokenID, false)
+	if err != nil || h != nil || seen || !recent {
+		return h, mismatches, err
+	}
+	// Nothing by either way yet, for a token made a moment ago: its secret
+	// may not be visible to reads yet.
+	h, mismatches, _, err = k.find(ctx, adminID, tokenID, true)
+	return h, mismatches, err
+}
+
+// find is one look by the token's own name, then through the index; seen
+// says the secret named for the token was there (holding another token).
+func (k *KeyStore) find(ctx context.Context, adminID, tokenID int64, eventually bool) (*Holder, []Mismatch, bool, error) {
 	name := k.Name(adminID, tokenID)
-	cur, err := k.readCurrent(ctx, name, recent)
+	cur, err := k.readCurrent(ctx, name, eventually)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	switch {
 	case cur.scheduled:
-		return &Holder{Name: name, Scheduled: true}, nil, nil
+		return &Holder{Name: name, Scheduled: true}, nil, true, nil
 	case cur.found && cur.holds(adminID, tokenID):
-		return &Holder{Name: name, ARN: cur.arn, Key: *cur.key}, nil, nil
+		return &Holder{Name: name, ARN: cur.arn, Key: *cur.key}, nil, true, nil
 	}
 	// Rotated in elsewhere, or stored nowhere: ask the index.
 	cands, err := k.tagged(ctx, adminID, tokenID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	var mismatches []Mismatch
 	for _, c := range cands {
@@ -139,20 +152,20 @@ func (k *KeyStore) Find(ctx context.Context, adminID, tokenID int64, recent bool
 		}
 		if c.deleted != nil {
 			// Already scheduled; only its claim may be left.
-			return &Holder{Name: c.name, ARN: c.arn, Scheduled: true, tags: c.tags}, nil, nil
+			return &Holder{Name: c.name, ARN: c.arn, Scheduled: true, tags: c.tags}, nil, true, nil
 		}
 		got, err := k.readCurrent(ctx, c.name, false)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 		if got.found && got.holds(adminID, tokenID) {
-			return &Holder{Name: c.name, ARN: got.arn, Key: *got.key, tags: c.tags}, mismatches, nil
+			return &Holder{Name: c.name, ARN: got.arn, Key: *got.key, tags: c.tags}, mismatches, true, nil
 		}
 		if got.found && !got.scheduled {
 			mismatches = append(mismatches, Mismatch{Secret: c.name, TokenID: tokenID, Holds: got.describe()})
 		}
 	}
-	return nil, mismatches, nil
+	return nil, mismatches, cur.found || len(mismatches) > 0, nil
 }
 
 // candidate is a key secret as ListSecrets showed it.

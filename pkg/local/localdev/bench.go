@@ -515,7 +515,7 @@ func rotationOfOneKey(ctx context.Context, o BenchOptions) (Figure, error) {
 		return Figure{}, fmt.Errorf("the rotation did not promote a new key")
 	}
 	n := stack.Portal.CountRequests("") - before
-	return Figure{Name: "rotation of one stored key, 150 ms per LogicMonitor request", Target: "≤ 6 requests, ≤ 1.5 s",
-		Measured: fmt.Sprintf("%d requests, %.2f s", n, took.Seconds()), Met: n <= 6 && took <= 1500*time.Millisecond,
-		How: "rotate route (create binary, warm) to AWSCURRENT on the new version; the four steps through the rotate binary as the local Secrets Manager invokes them"}, nil
+	return Figure{Name: "rotation of one stored key, 150 ms per LogicMonitor request", Target: "≤ 7 requests, ≤ 1.5 s",
+		Measured: fmt.Sprintf("%d requests, %.2f s", n, took.Seconds()), Met: n <= 7 && took <= 1500*time.Millisecond,
+		How: "rotate route (create binary, warm) to AWSCURRENT on the new version; the four steps through the rotate binary as the local Secrets Manager invokes them, finishSecret's re-check of the new token (signed with its own key) included"}, nil
 }
