@@ -29,6 +29,9 @@ type retirement struct {
 	// proven says the record passed every check: it is carried out, cap
 	// permitting.
 	proven bool
+	// unverified says it failed the proof: it retires nothing, but once
+	// its token is gone it is removed (delete stage).
+	unverified bool
 }
 
 // planRetirements reads the portal's records and decides, for those that
@@ -55,7 +58,7 @@ func (s *Service) planRetirements(ctx context.Context, stage cleanup.Stage, pol 
 			Detail: fmt.Sprintf("rotated out of %s (replaced by token %d); record %s", r.Secret, r.ReplacedBy, r.Record)}
 		if !r.Complete() {
 			a.Skipped, a.Detail = cleanup.SkipUnverified+": the rotated-out record is incomplete", r.Record
-			out = append(out, retirement{rec: r, action: a})
+			out = append(out, retirement{rec: r, action: a, unverified: r.AdminID > 0 && r.TokenID > 0})
 			continue
 		}
 		due := r.DisableAt
@@ -85,6 +88,8 @@ func (s *Service) planRetirements(ctx context.Context, stage cleanup.Stage, pol 
 		case errors.As(err, &unverified):
 			a.Skipped = cleanup.SkipUnverified + ": " + unverified.Reason + "; the record is left for a person to check"
 			s.log.WarnContext(ctx, "rotated-out record not proven: left alone", "record", r.Record, "adminId", r.AdminID, "tokenId", r.TokenID, "reason", unverified.Reason)
+			out = append(out, retirement{rec: r, action: a, unverified: true})
+			continue
 		default:
 			a.Error = "proving its record: " + classify(err, s.cfg.CredentialsSecret).Message
 		}
@@ -109,13 +114,23 @@ func (s *Service) carryOut(ctx context.Context, stage cleanup.Stage, dryRun bool
 	granted := budget.Take(proven)
 	for _, pl := range plans {
 		a := pl.action
-		if pl.proven {
-			if granted == 0 {
-				a.Skipped = cleanup.SkipCapped + ": the run's cap was reached; the next run continues"
-				capped++
-			} else {
-				granted--
-				s.retireOne(ctx, stage, dryRun, p, c, pl.rec, &a)
+		switch {
+		case pl.proven && granted == 0:
+			a.Skipped = cleanup.SkipCapped + ": the run's cap was reached; the next run continues"
+			capped++
+		case pl.proven:
+			granted--
+			s.retireOne(ctx, stage, dryRun, p, c, pl.rec, &a)
+		case pl.unverified && stage == cleanup.StageDelete && !dryRun:
+			// A record that retires nothing is left for a person only while
+			// its token exists: once the token is gone, it is removed.
+			_, err := c.Tokens.Get(ctx, pl.rec.AdminID, pl.rec.TokenID, pl.rec.Type)
+			if logicmonitor.IsNotFound(err) {
+				if err := p.retirements().Remove(ctx, pl.rec.Record); err != nil {
+					a.Error = "removing the record of a token that is gone: " + err.Error()
+				} else {
+					a.Detail += "; its token is gone: the record was removed"
+				}
 			}
 		}
 		acts = append(acts, a)

@@ -102,6 +102,8 @@ func TestForgedRotatedOutRecordsRetireNothing(t *testing.T) {
 	e.forgeRecord(3, victims["other"].ID, victims["other"].AccessID, other.Secret.Name, otherSec.VersionID)
 	e.forgeRecord(2, victims["pipeline"].ID, victims["pipeline"].AccessID, out.Secret.Name, before.VersionID)
 	e.forgeRecord(4, victims["admin"].ID, victims["admin"].AccessID, out.Secret.Name, before.VersionID)
+	e.forgeRecord(2, 424242, "NoSuchAccessId000001", "logicmonitor/api-tokens/2/424242", "00000000-0000-0000-0000-000000000002")
+	e.sm.Put("logicmonitor/api-tokens/rotated-out/3/434343", "not a record")
 
 	for _, fn := range []string{"toggle", "delete"} {
 		f := e.cleanupFn(t, fn, "CLEANUP_MAX_ACTIONS=1", "CLEANUP_PROTECTED_ACCESS_IDS=ProtectedAccessId001")
@@ -110,15 +112,26 @@ func TestForgedRotatedOutRecordsRetireNothing(t *testing.T) {
 		// names a current version is one whose rotation never finished; the
 		// other three fail the proof.
 		why := map[int64]string{victims["protected"].ID: cleanup.SkipProtected, victims["other"].ID: "still AWSCURRENT",
-			victims["kept"].ID: "does not exist", victims["pipeline"].ID: "not the record's token", victims["admin"].ID: "neither a key of user 4"}
-		if rep.Skipped[cleanup.SkipUnverified] != 3 || len(rep.Retired) != len(why) {
-			t.Fatalf("%s stage: %d unverified records, want 3: %+v", fn, rep.Skipped[cleanup.SkipUnverified], rep.Retired)
+			victims["kept"].ID: "does not exist", victims["pipeline"].ID: "not the record's token", victims["admin"].ID: "neither a key of user 4",
+			424242: "does not exist", 434343: "incomplete"}
+		if rep.Skipped[cleanup.SkipUnverified] != 5 || len(rep.Retired) != len(why) {
+			t.Fatalf("%s stage: %d unverified records, want 5: %+v", fn, rep.Skipped[cleanup.SkipUnverified], rep.Retired)
 		}
 		for _, a := range rep.Retired {
 			if a.Done || !strings.Contains(a.Skipped, why[a.TokenID]) {
 				t.Fatalf("%s stage on a forged record of token %d: %+v (want skipped: %s)", fn, a.TokenID, a, why[a.TokenID])
 			}
 		}
+	}
+	// Records of tokens that no longer exist retire nothing: the delete
+	// stage removed them; the others stay for a person.
+	for _, gone := range []string{"2/424242", "3/434343"} {
+		if sec, ok := e.sm.Get("logicmonitor/api-tokens/rotated-out/" + gone); ok && sec.Versions != nil {
+			t.Errorf("the record of the missing token %s is left", gone)
+		}
+	}
+	if sec, ok := e.sm.Get(fmt.Sprintf("logicmonitor/api-tokens/rotated-out/2/%d", victims["kept"].ID)); !ok || sec.Versions == nil {
+		t.Error("the delete stage removed a forged record whose token exists: it is for a person to see")
 	}
 	for what, v := range victims {
 		if tok, ok := e.portal.Token(v.ID); !ok || tok.Status != 2 {

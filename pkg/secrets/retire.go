@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -57,6 +58,18 @@ type Retirements struct {
 // Name returns the record's secret name.
 func (rs Retirements) Name(adminID, tokenID int64) string {
 	return rs.Prefix + RetirePath + strconv.FormatInt(adminID, 10) + "/" + strconv.FormatInt(tokenID, 10)
+}
+
+// idsOf reads the user and token a record's name gives (0, 0 for none).
+func (rs Retirements) idsOf(name string) (adminID, tokenID int64) {
+	rest, _ := strings.CutPrefix(name, rs.Prefix+RetirePath)
+	a, t, _ := strings.Cut(rest, "/")
+	adminID, err1 := strconv.ParseInt(a, 10, 64)
+	tokenID, err2 := strconv.ParseInt(t, 10, 64)
+	if err1 != nil || err2 != nil || rs.Name(adminID, tokenID) != name {
+		return 0, 0
+	}
+	return adminID, tokenID
 }
 
 // Put writes the record once: a retried rotation step finds it there and
@@ -127,7 +140,9 @@ func (rs Retirements) List(ctx context.Context) ([]Retirement, error) {
 			}
 			var r Retirement
 			if json.Unmarshal([]byte(aws.ToString(got.SecretString)), &r) != nil || rs.Name(r.AdminID, r.TokenID) != name {
+				// Unreadable: only the ids its name gives.
 				r = Retirement{}
+				r.AdminID, r.TokenID = rs.idsOf(name)
 			}
 			r.Record = name
 			out = append(out, r)
