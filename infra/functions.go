@@ -317,6 +317,9 @@ func (b *builder) sharedEnv() map[string]*string {
 	if s.LMBaseURL != "" {
 		env["LM_BASE_URL"] = str(s.LMBaseURL)
 	}
+	if len(s.LMAllowedHosts) > 0 {
+		env["LM_ALLOWED_HOSTS"] = str(strings.Join(s.LMAllowedHosts, ","))
+	}
 	if s.AllowPolicyWidening {
 		env["CLEANUP_ALLOW_WIDENING"] = str("true")
 	}

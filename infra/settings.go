@@ -6,6 +6,7 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -66,6 +67,9 @@ type Settings struct {
 	RecoveryDays int
 	// LMBaseURL optionally replaces https://<company>.logicmonitor.com/santaba/rest.
 	LMBaseURL string
+	// LMAllowedHosts are the hosts besides <company>.logicmonitor.com a
+	// portal's endpoint may name (LM_ALLOWED_HOSTS: exact, or *.suffix).
+	LMAllowedHosts []string
 
 	// RotationDays schedules the rotation of every created key that does
 	// not ask for its own (TOKEN_ROTATION_DAYS; 0: none).
@@ -249,6 +253,7 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	list("allowedPrincipals", &s.AllowedPrincipals)
 	list("protectedRoles", &s.ProtectedRoles)
 	list("protectedAdminIds", &s.ProtectedAdminIDs)
+	list("lmAllowedHosts", &s.LMAllowedHosts)
 	if err != nil {
 		return s, err
 	}
@@ -320,6 +325,9 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("reservedConcurrency %d reserves %d concurrent executions, but the account's quota is %d (concurrencyQuota) and Lambda keeps %d unreserved: the deploy would fail. Lower reservedConcurrency (0 reserves none) or raise the quota in Service Quotas (Lambda, Concurrent executions) and set concurrencyQuota",
 			s.ReservedConcurrency, total, s.ConcurrencyQuota, minUnreserved)
 	}
+	if err := s.checkEndpoint(); err != nil {
+		return err
+	}
 	switch {
 	case !envRE.MatchString(s.Env):
 		return fmt.Errorf("env %q must be a short lower-case name (letters, digits, hyphens; at most 16)", s.Env)
@@ -378,4 +386,32 @@ func (s Settings) Validate() error {
 		}
 	}
 	return nil
+}
+
+// checkEndpoint applies the functions' endpoint rule to lmBaseUrl at synth:
+// https, on a LogicMonitor host or one of lmAllowedHosts (the company is
+// only known from the credentials secret, so the functions check the rest).
+func (s Settings) checkEndpoint() error {
+	for _, h := range s.LMAllowedHosts {
+		if h == "" || strings.ContainsAny(h, "/:@ ") || strings.Contains(strings.TrimPrefix(h, "*."), "*") {
+			return fmt.Errorf("lmAllowedHosts: %q must be a host name, or *.suffix", h)
+		}
+	}
+	if s.LMBaseURL == "" {
+		return nil
+	}
+	u, err := url.Parse(s.LMBaseURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("lmBaseUrl %q must be an https URL: credentials are never sent in clear text", s.LMBaseURL)
+	}
+	host := strings.ToLower(u.Hostname())
+	if strings.HasSuffix(host, ".logicmonitor.com") {
+		return nil
+	}
+	for _, a := range s.LMAllowedHosts {
+		if suffix, wild := strings.CutPrefix(strings.ToLower(a), "*."); wild && strings.HasSuffix(host, "."+suffix) || strings.ToLower(a) == host {
+			return nil
+		}
+	}
+	return fmt.Errorf("lmBaseUrl's host %s is not LogicMonitor's: add it to lmAllowedHosts to send the credentials there", host)
 }

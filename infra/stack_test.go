@@ -431,6 +431,7 @@ func TestSettings(t *testing.T) {
 	for key, bad := range map[string]any{
 		"credentialsSecret": "bad name!", "recoveryDays": "3", "disableSchedule": "daily", "allowedPrincipals": "everyone",
 		"deletePolicy": `{"unusedDay":1}`, "logLevel": "LOUD", "kmsKeyArn": "alias/x", "apiThrottleRate": "fast",
+		"lmBaseUrl": "http://acme.logicmonitor.com/santaba/rest", "lmAllowedHosts": "https://x.example",
 	} {
 		if _, err := SettingsFromContext(func(k string) any {
 			if k == key {
@@ -439,6 +440,16 @@ func TestSettings(t *testing.T) {
 			return nil
 		}); err == nil {
 			t.Errorf("%s=%v accepted", key, bad)
+		}
+	}
+	// Credentials go to LogicMonitor, or to a host the deployment names.
+	for base, ok := range map[string]bool{"https://acme.logicmonitor.com/santaba/rest": true, "https://lm.corp.example/santaba/rest": false, "https://eu.lm.corp.example/rest": true} {
+		ctx := map[string]any{"lmBaseUrl": base}
+		if strings.Contains(base, "eu.") {
+			ctx["lmAllowedHosts"] = "*.lm.corp.example"
+		}
+		if _, err := SettingsFromContext(func(k string) any { return ctx[k] }); (err == nil) != ok {
+			t.Errorf("lmBaseUrl %s: %v", base, err)
 		}
 	}
 }

@@ -43,7 +43,7 @@ func (e *env) startBinaryTimeout(t *testing.T, fn string, timeout time.Duration,
 			"LM_CREDENTIALS_SECRET=" + credsSecret, "LM_BASE_URL=" + e.portal.URL,
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.sm.URL, "AWS_REGION=us-east-1",
 			"AWS_ACCESS_KEY_ID=AKIDLOCAL", "AWS_SECRET_ACCESS_KEY=local-secret", "AWS_SESSION_TOKEN=",
-			"AWS_ENDPOINT_URL_EVENTBRIDGE=" + e.eb.URL, "EVENT_BUS_NAME=" + testBus,
+			"AWS_ENDPOINT_URL_EVENTBRIDGE=" + e.eb.URL, "EVENT_BUS_NAME=" + testBus, "LM_ALLOW_HTTP_LOOPBACK=true",
 		}, extraEnv...),
 	})
 	if err != nil {

@@ -32,6 +32,12 @@ type Config struct {
 	ProtectedRoles    []string
 	ProtectedAdminIDs []int64
 	Rotation          RotationConfig
+	// AllowedHosts (LM_ALLOWED_HOSTS, comma-separated: exact hosts or
+	// *.suffix) may serve a portal's API besides <company>.logicmonitor.com;
+	// AllowHTTPLoopback (LM_ALLOW_HTTP_LOOPBACK=true) lets a portal be plain
+	// http on 127.0.0.1 or ::1 (local runs and tests only).
+	AllowedHosts      []string
+	AllowHTTPLoopback bool
 }
 
 // RotationConfig is how stored keys and the credentials rotate.
@@ -191,6 +197,12 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if c.Rotation, err = rotationFromEnv(os.Getenv); err != nil {
 		return c, err
+	}
+	c.AllowedHosts = envlist.Split(os.Getenv("LM_ALLOWED_HOSTS"))
+	if v := os.Getenv("LM_ALLOW_HTTP_LOOPBACK"); v != "" {
+		if c.AllowHTTPLoopback, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("LM_ALLOW_HTTP_LOOPBACK %q is not true or false", v)
+		}
 	}
 	if v := os.Getenv("LM_CREDENTIALS_TTL"); v != "" {
 		d, err := time.ParseDuration(v)

@@ -120,6 +120,10 @@ func classify(err error, credentialsSecret string) *Error {
 		}
 		return &Error{Type: TypeUpstream, Status: 502, Message: msg}
 	}
+	var ee *logicmonitor.EndpointError
+	if errors.As(err, &ee) {
+		return &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + ee.Error()}
+	}
 	var ce *secrets.ConfigError
 	if errors.As(err, &ce) {
 		return &Error{Type: TypeConfiguration, Status: 500, Message: ce.Error()}

@@ -128,7 +128,7 @@ func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 	e.sm.Put(credsSecret, fmt.Sprintf(`{"company":"acme","accessId":%q,"accessKey":%q}`, operatorID, operatorKey))
 	e.api = smClient(e.sm.URL)
 	e.cfg = handlers.Config{CredentialsSecret: credsSecret, BaseURL: e.portal.URL, SecretPrefix: "logicmonitor/api-tokens/", RecoveryDays: 7, CredentialsTTL: 5 * time.Minute,
-		ProtectedRoles: []string{"administrator"}}
+		ProtectedRoles: []string{"administrator"}, AllowHTTPLoopback: true}
 	e.svc = e.service(e.cfg)
 	return e
 }

@@ -167,10 +167,11 @@ func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.C
 	c, verified := p.client, p.verifiedVer == creds.Version
 	if c == nil || p.clientVer != creds.Version {
 		var err error
-		c, err = logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.baseURL(p, creds), Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
+		c, err = logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.baseURL(p, creds), Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests,
+			AllowedHosts: s.cfg.AllowedHosts, AllowHTTPLoopback: s.cfg.AllowHTTPLoopback})
 		if err != nil {
 			p.mu.Unlock()
-			return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+			return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("configuration: the portal of secret %s: %v", p.credentialsSecret, err)}
 		}
 		p.client, p.clientVer = c, creds.Version
 	}

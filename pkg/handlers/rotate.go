@@ -554,7 +554,8 @@ func (s *Service) checkKey(ctx context.Context, t *rotTarget, r *rotated) (keyCh
 	if r.creds != nil && r.creds.BaseURL != "" {
 		base = r.creds.BaseURL
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{Company: r.company, BaseURL: base, Auth: auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests})
+	c, err := logicmonitor.New(logicmonitor.Options{Company: r.company, BaseURL: base, Auth: auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests,
+		AllowedHosts: s.cfg.AllowedHosts, AllowHTTPLoopback: s.cfg.AllowHTTPLoopback})
 	if err != nil {
 		return keyCheck{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
 	}

@@ -55,10 +55,16 @@ type Options struct {
 	// RequestCounter, if set, is incremented with every request sent, as
 	// well as the client's own count (Requests).
 	RequestCounter *atomic.Int64
+	// AllowedHosts are the hosts besides <company>.logicmonitor.com an
+	// https BaseURL may name (exact, or *.suffix); AllowHTTPLoopback lets
+	// it be plain http to 127.0.0.1 or ::1 (see endpoint.go).
+	AllowedHosts      []string
+	AllowHTTPLoopback bool
 }
 
 // Client talks to one LogicMonitor portal. It is safe for concurrent use.
 type Client struct {
+	company   string
 	base      *url.URL
 	basePath  string
 	auth      lmauth.Authenticator
@@ -93,9 +99,13 @@ func New(opts Options) (*Client, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-		return nil, fmt.Errorf("logicmonitor: base URL %q must be an absolute http(s) URL without credentials or query", raw)
+		return nil, &EndpointError{URL: "(unparsable)", Reason: "the base URL must be an absolute https URL without credentials or query"}
+	}
+	if err := checkEndpoint(u, opts.Company, opts.AllowedHosts, opts.AllowHTTPLoopback); err != nil {
+		return nil, err
 	}
 	c := &Client{
+		company:   opts.Company,
 		base:      u,
 		basePath:  strings.TrimRight(u.Path, "/"),
 		auth:      opts.Auth,
@@ -110,6 +120,10 @@ func New(opts Options) (*Client, error) {
 	if c.hc == nil {
 		c.hc = &http.Client{Timeout: 25 * time.Second}
 	}
+	// Never follow a redirect: the credentials would follow it.
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
 	if c.retries == 0 {
 		c.retries = 3
 	} else if c.retries < 0 {
@@ -127,6 +141,14 @@ func New(opts Options) (*Client, error) {
 	c.Tokens = &TokensService{c: c}
 	c.Admins = &AdminsService{c: c}
 	return c, nil
+}
+
+// name says which portal the client talks to, for messages.
+func (c *Client) name() string {
+	if c.company != "" {
+		return fmt.Sprintf("portal %q at %s", c.company, c.base.Host)
+	}
+	return "the portal at " + c.base.Host
 }
 
 // BaseURL returns the portal's REST base URL.
@@ -211,6 +233,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 				return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
 			}
 			return nil
+		}
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			// Nothing legitimate answers with a redirect, and following it
+			// would send the credentials on: the portal's endpoint is wrong.
+			where := resp.Header.Get("Location")
+			if lu, err := url.Parse(where); err == nil {
+				where = lu.Redacted()
+			}
+			return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Rate: c.Rate(),
+				Message: fmt.Sprintf("%s answered with a redirect (to %q): lmtokens never follows one with credentials; check the portal's endpoint", c.name(), where)}
 		}
 		e := c.errorFrom(method, path, resp, data)
 		e.Indeterminate = resp.StatusCode >= 500

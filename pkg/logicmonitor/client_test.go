@@ -39,7 +39,7 @@ func client(t *testing.T, srv *lmsandbox.Server, id, key string, hc *http.Client
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth, HTTPClient: hc, RetryBase: 5 * time.Millisecond, RetryCap: 20 * time.Millisecond})
+	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth, HTTPClient: hc, RetryBase: 5 * time.Millisecond, RetryCap: 20 * time.Millisecond, AllowHTTPLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +250,7 @@ func TestBearerCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth, _ := lmauth.NewBearer(tok.AccessKey)
-	bc, _ := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth})
+	bc, _ := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth, AllowHTTPLoopback: true})
 	if _, err := bc.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func TestResponseBodiesAreSizeLimited(t *testing.T) {
 	}))
 	defer huge.Close()
 	auth, _ := lmauth.NewLMv1("id", "key")
-	c, _ := logicmonitor.New(logicmonitor.Options{BaseURL: huge.URL + "/santaba/rest", Auth: auth, MaxRetries: -1})
+	c, _ := logicmonitor.New(logicmonitor.Options{BaseURL: huge.URL + "/santaba/rest", Auth: auth, MaxRetries: -1, AllowHTTPLoopback: true})
 	_, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{})
 	if err == nil || !strings.Contains(err.Error(), "over") {
 		t.Fatalf("a 9 MiB answer was accepted: %v", err)
@@ -560,7 +560,7 @@ func TestIndeterminateCreates(t *testing.T) {
 	}
 	// A connection that was never made sent nothing.
 	auth, _ := lmauth.NewLMv1("id", "key")
-	cl, _ := logicmonitor.New(logicmonitor.Options{BaseURL: "http://127.0.0.1:1/santaba/rest", Auth: auth})
+	cl, _ := logicmonitor.New(logicmonitor.Options{BaseURL: "http://127.0.0.1:1/santaba/rest", Auth: auth, AllowHTTPLoopback: true})
 	if _, err := cl.Tokens.Create(context.Background(), 2, logicmonitor.CreateOptions{}); err == nil || logicmonitor.IsIndeterminate(err) {
 		t.Fatalf("refused connection: %v", err)
 	}

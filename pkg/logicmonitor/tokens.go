@@ -33,19 +33,22 @@ const MaxPageSize = 1000
 // omitted when encoded, so a page trimmed with "fields" shows only those; a
 // missing lastUsedOn means never used.
 type Token struct {
-	ID             int64    `json:"id"`
-	AdminID        int64    `json:"adminId,omitempty"`
-	AdminName      string   `json:"adminName,omitempty"`
-	Roles          []string `json:"roles,omitempty"`
+	ID        int64     `json:"id"`
+	AdminID   int64     `json:"adminId,omitempty"`
+	AdminName string    `json:"adminName,omitempty"`
+	Roles     RoleNames `json:"roles,omitempty"`
 	AccessID       string   `json:"accessId,omitempty"`
 	Status         int      `json:"status,omitempty"`
 	Note           string   `json:"note,omitempty"`
 	CreatedOn      int64    `json:"createdOn,omitempty"`  // epoch seconds
 	LastUsedOn     int64    `json:"lastUsedOn,omitempty"` // epoch seconds; 0 (omitted) = never used
-	CreatedBy      string   `json:"createdBy,omitempty"`
-	UserPermission string   `json:"userPermission,omitempty"`
-	LastAuthIP     string   `json:"lastAuthIp,omitempty"`
-	Type           string   `json:"type,omitempty"`
+	CreatedBy      string `json:"createdBy,omitempty"`
+	UserPermission string `json:"userPermission,omitempty"`
+	LastAuthIP     string `json:"lastAuthIp,omitempty"`
+	// Type is lmv1 or bearer, as the query that returned the record asked
+	// (LogicMonitor's schema has no type on a record; a portal may send
+	// "api", "API Token" or nothing, which is never trusted).
+	Type string `json:"type,omitempty"`
 
 	// present records which of the fields a decision may rest on the
 	// portal actually sent (a trimmed or damaged record lacks some).
@@ -269,9 +272,7 @@ func (s *TokensService) List(ctx context.Context, adminID int64, opts ListOption
 		typ = TypeBearer
 	}
 	for i := range w.Items {
-		if w.Items[i].Type == "" {
-			w.Items[i].Type = typ
-		}
+		w.Items[i].Type = typ // the query's, whatever the record says
 	}
 	return &TokenList{Total: *w.Total, Items: w.Items}, nil
 }
@@ -460,9 +461,7 @@ func (s *TokensService) Create(ctx context.Context, adminID int64, opts CreateOp
 	if err := s.c.do(ctx, http.MethodPost, path, q, body, &w); err != nil {
 		return nil, err
 	}
-	if w.Type == "" {
-		w.Type = typ
-	}
+	w.Type = typ // the request's, whatever the record says
 	if w.AdminID == 0 {
 		w.AdminID = adminID
 	}

@@ -29,9 +29,9 @@ func (p *Portal) route(r *http.Request, resource string, body []byte, authID str
 		if !ok {
 			return 404, apiError{404, fmt.Sprintf("User(id=%d) not found", adminID)}
 		}
-		roles := []map[string]any{}
-		for i, name := range a.Roles {
-			roles = append(roles, map[string]any{"id": i + 1, "name": name})
+		var roles any = varyRoles(a.Roles)
+		if p.cfg.Variance {
+			roles = append([]string{}, a.Roles...) // names, not objects
 		}
 		return 200, map[string]any{"id": a.ID, "username": a.Username, "roles": roles, "status": "active"}
 	case len(seg) == 4 && seg[3] == "apitokens":
@@ -71,9 +71,6 @@ func (p *Portal) route(r *http.Request, resource string, body []byte, authID str
 	}
 	return 405, apiError{405, "method not allowed"}
 }
-
-// view is a token as the API shows it: no accessKey, user fields joined in.
-func (p *Portal) view(t *Token) map[string]any { return p.fieldsOf(t, tokenFields) }
 
 // tokenFields are the fields of a token as LogicMonitor shows it.
 var tokenFields = []string{"id", "adminId", "adminName", "roles", "accessId", "status", "note",
@@ -190,11 +187,11 @@ func (p *Portal) list(adminID int64, q map[string][]string) (int, any) {
 			matched = append(matched, t)
 		}
 	}
-	items := []map[string]any{}
+	items := []any{}
 	if offset < len(matched) {
 		end := min(offset+size, len(matched))
 		for _, t := range matched[offset:end] {
-			items = append(items, p.fieldsOf(t, fields))
+			items = append(items, p.render(t, fields, nil))
 		}
 	}
 	return 200, map[string]any{"total": len(matched), "searchId": nil, "items": items}
@@ -243,9 +240,7 @@ func (p *Portal) create(adminID int64, typ string, body []byte, authID string) (
 		}
 	}
 	t := p.newToken(adminID, typ, note, status, createdBy)
-	v := p.view(t)
-	v["accessKey"] = t.AccessKey // the only answer that carries it
-	return 200, v
+	return 200, p.render(t, tokenFields, map[string]any{"accessKey": t.AccessKey}) // the only answer that carries the key
 }
 
 func (p *Portal) update(t *Token, body []byte, put bool) (int, any) {
@@ -266,5 +261,5 @@ func (p *Portal) update(t *Token, body []byte, put bool) (int, any) {
 	case put:
 		t.Note = ""
 	}
-	return 200, p.view(t)
+	return 200, p.render(t, tokenFields, nil)
 }

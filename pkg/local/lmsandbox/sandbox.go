@@ -58,6 +58,10 @@ type Config struct {
 	// authenticates (real portals update it lazily): a token in use can
 	// then look stale.
 	KeepLastUsed bool
+	// Variance serves what the documentation leaves open in its other
+	// plausible forms (see variance.go); LMSANDBOX_VARIANCE=1 turns it on
+	// for every portal.
+	Variance bool
 }
 
 // Admin is a portal user.
@@ -154,6 +158,7 @@ func New(cfg Config) *Portal {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Variance = cfg.Variance || VarianceFromEnv()
 	return &Portal{cfg: cfg, admins: map[int64]*Admin{}, tokens: map[int64]*Token{}, nextID: 1, rateLog: map[string][]time.Time{}, stripped: map[int64][]string{}}
 }
 

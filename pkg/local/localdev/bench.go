@@ -406,7 +406,7 @@ func sequentialListing(ctx context.Context, stack *Stack) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: stack.PortalURL, Auth: creds.Auth})
+	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: stack.PortalURL, Auth: creds.Auth, AllowHTTPLoopback: true})
 	if err != nil {
 		return 0, err
 	}

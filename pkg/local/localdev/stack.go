@@ -152,7 +152,7 @@ func Start(o Options) (*Stack, error) {
 		"ROTATION_FUNCTION_ARN=" + RotationFunctionARN, "ROTATION_GRACE=" + LocalRotationGrace.String(), "ROTATION_DELETE_AFTER=" + LocalRotationGrace.String(),
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + s.Events.URL, "EVENT_BUS_NAME=" + LocalBus,
 		"LM_CREDENTIALS_SECRET=" + CredentialsSecret,
-		"LM_BASE_URL=" + s.PortalURL,
+		"LM_BASE_URL=" + s.PortalURL, "LM_ALLOW_HTTP_LOOPBACK=true", // the sandbox is plain http on 127.0.0.1
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + smURL,
 		"AWS_REGION=" + localsecrets.Region,
 		"AWS_ACCESS_KEY_ID=AKIDLOCALSANDBOX",
