@@ -71,7 +71,10 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 		}
 		for _, call := range []func() error{
 			func() error { _, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{}); return err },
-			func() error { _, err := c.Tokens.Create(context.Background(), 2, logicmonitor.CreateOptions{}); return err },
+			func() error {
+				_, err := c.Tokens.Create(context.Background(), 2, logicmonitor.CreateOptions{})
+				return err
+			},
 		} {
 			err := call()
 			var lm *logicmonitor.Error

@@ -33,18 +33,18 @@ const MaxPageSize = 1000
 // omitted when encoded, so a page trimmed with "fields" shows only those; a
 // missing lastUsedOn means never used.
 type Token struct {
-	ID        int64     `json:"id"`
-	AdminID   int64     `json:"adminId,omitempty"`
-	AdminName string    `json:"adminName,omitempty"`
-	Roles     RoleNames `json:"roles,omitempty"`
-	AccessID       string   `json:"accessId,omitempty"`
-	Status         int      `json:"status,omitempty"`
-	Note           string   `json:"note,omitempty"`
-	CreatedOn      int64    `json:"createdOn,omitempty"`  // epoch seconds
-	LastUsedOn     int64    `json:"lastUsedOn,omitempty"` // epoch seconds; 0 (omitted) = never used
-	CreatedBy      string `json:"createdBy,omitempty"`
-	UserPermission string `json:"userPermission,omitempty"`
-	LastAuthIP     string `json:"lastAuthIp,omitempty"`
+	ID             int64     `json:"id"`
+	AdminID        int64     `json:"adminId,omitempty"`
+	AdminName      string    `json:"adminName,omitempty"`
+	Roles          RoleNames `json:"roles,omitempty"`
+	AccessID       string    `json:"accessId,omitempty"`
+	Status         int       `json:"status,omitempty"`
+	Note           string    `json:"note,omitempty"`
+	CreatedOn      int64     `json:"createdOn,omitempty"`  // epoch seconds
+	LastUsedOn     int64     `json:"lastUsedOn,omitempty"` // epoch seconds; 0 (omitted) = never used
+	CreatedBy      string    `json:"createdBy,omitempty"`
+	UserPermission string    `json:"userPermission,omitempty"`
+	LastAuthIP     string    `json:"lastAuthIp,omitempty"`
 	// Type is lmv1 or bearer, as the query that returned the record asked
 	// (LogicMonitor's schema has no type on a record; a portal may send
 	// "api", "API Token" or nothing, which is never trusted).
