@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
@@ -41,11 +40,9 @@ func FuzzHandlerInput(f *testing.F) {
 		before := e.mutations()
 		out, err := e.with(t).invokeWith(e.svc, fn, event)
 		invalid := false
-		switch v := out.(type) {
-		case events.APIGatewayProxyResponse:
-			invalid = checkHTTP(t, v.StatusCode, v.Body)
-		case events.APIGatewayV2HTTPResponse:
-			invalid = checkHTTP(t, v.StatusCode, v.Body)
+		switch r, isHTTP := envelope(out); {
+		case isHTTP:
+			invalid = checkHTTP(t, r.Status, r.Raw)
 		default:
 			if err != nil {
 				fe, ok := err.(messages.InvokeResponse_Error)

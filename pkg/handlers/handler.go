@@ -61,15 +61,43 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 				if e.Status == http.StatusMethodNotAllowed {
 					h = map[string]string{"Allow": allowed(fn)}
 				}
-				return apievent.Response(req.Shape, e.Status, e.body(), h), nil
+				return fitLambda(apievent.Response(req.Shape, e.Status, e.body(), h), func() any { return nil })
 			}
-			return apievent.Response(req.Shape, res.status, res.body, nil), nil
+			return fitLambda(apievent.Response(req.Shape, res.status, res.body, nil), func() any {
+				return apievent.Response(req.Shape, tooLarge.Status, tooLarge.body(), nil)
+			})
 		}
 		if e != nil {
 			return nil, e.functionError()
 		}
-		return res.body, nil
+		return fitLambda(res.body, func() any { return nil })
 	}
+}
+
+// MaxLambdaResponse is the largest result a synchronous invocation returns
+// (6 MB): measured as Lambda returns it, API Gateway's envelope and the
+// escaping of the body inside it included.
+const MaxLambdaResponse = 6 * 1024 * 1024
+
+// tooLarge answers what would not fit.
+var tooLarge = &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge,
+	Message: "the answer is over the 6 MB a Lambda function may return (measured as returned: envelope and escaping included): page through it with size and offset, ask for fewer fields, or narrow it with a filter"}
+
+// fitLambda encodes an answer once, as Lambda will return it, and checks its
+// size: an answer over MaxLambdaResponse becomes a 413 (or, for a direct
+// invocation, a ValidationError), never an invocation error.
+func fitLambda(v any, instead func() any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, &Error{Type: TypeUpstream, Status: 500, Message: "the answer could not be encoded"}
+	}
+	if len(b) <= MaxLambdaResponse {
+		return json.RawMessage(b), nil
+	}
+	if alt := instead(); alt != nil {
+		return alt, nil
+	}
+	return nil, tooLarge.functionError()
 }
 
 // compensationReserve is how long before Lambda's deadline an invocation's

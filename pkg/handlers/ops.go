@@ -24,6 +24,10 @@ type result struct {
 type ListOutput struct {
 	Total int                  `json:"total"`
 	Items []logicmonitor.Token `json:"items"`
+	// ChangedDuringListing (inventory only) says the portal's totals moved
+	// while its pages were read, twice in a row: a token made or deleted
+	// meanwhile may be missing from the answer.
+	ChangedDuringListing bool `json:"changedDuringListing,omitempty"`
 }
 
 func (s *Service) list(ctx context.Context, in ListInput) (result, error) {
@@ -62,14 +66,14 @@ const (
 // inventory lists every token of both types (or the types asked for), pages
 // fetched concurrently after the first, within the inventory bounds.
 func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (result, error) {
-	var all []logicmonitor.Token
+	var all logicmonitor.Listing
 	types := []string{logicmonitor.TypeLMv1, logicmonitor.TypeBearer}
 	if in.Type != "" {
 		types = []string{in.Type}
 	}
 	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		var err error
-		all, err = c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{
+		all, err = c.Tokens.Listing(ctx, logicmonitor.ListAllOptions{
 			AdminID: in.AdminID, Types: types, Filter: in.Filter, Fields: in.Fields, MaxTokens: MaxInventoryTokens,
 		})
 		return err
@@ -82,7 +86,7 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	if err != nil {
 		return result{}, err
 	}
-	out := ListOutput{Total: len(all), Items: all}
+	out := ListOutput{Total: len(all.Tokens), Items: all.Tokens, ChangedDuringListing: all.Changed}
 	if out.Items == nil {
 		out.Items = []logicmonitor.Token{}
 	}

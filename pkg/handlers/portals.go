@@ -74,6 +74,9 @@ func (s *Service) portal(ctx context.Context, name string) (*portalState, error)
 	if name == "" {
 		return s.defaultPortal, nil
 	}
+	if portal.Reserved(name) {
+		return nil, invalid("portal %q is a name lmtokens reserves (default, idempotency, rotated-out): a portal cannot be registered under it", name)
+	}
 	if !portal.ValidRegistered(name) {
 		return nil, invalid("portal %q is not a portal name (a lower-case DNS label starting with a letter)", name)
 	}

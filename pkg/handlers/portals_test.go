@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/cfn"
+
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
@@ -221,5 +223,76 @@ func TestInventory(t *testing.T) {
 	r = e.http(handlers.List, rest("GET", "/tokens", nil, map[string]string{"all": "true"}, "", nil))
 	if r.Status != 413 || !strings.Contains(r.Raw, "page through it") {
 		t.Fatalf("%d %s", r.Status, r.Raw)
+	}
+}
+
+// A portal can never be named default (the default portal's name in the
+// provider's physical ids), idempotency or rotated-out (the folders under
+// the key prefix): such a name is a 400, a secret registering one is not a
+// portal, and a resource naming one fails, so a portal and the default
+// portal never share a physical id or a key name.
+func TestReservedPortalNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	for _, name := range []string{"default", "idempotency", "rotated-out"} {
+		e.sm.Put("lmtokens/portals/"+name, `{"company":"`+name+`","accessId":"x","accessKey":"y"}`)
+		if r := e.http(handlers.Create, portalRoute("POST", "/portals/{portal}/admins/{adminId}/tokens", name, 2, 0, `{}`, nil)); r.Status != 400 || !strings.Contains(r.Raw, "reserves") {
+			t.Errorf("create in portal %q: %d %s", name, r.Status, r.Raw)
+		}
+	}
+	var ps handlers.PortalsOutput
+	r := e.http(handlers.List, rest("GET", "/portals", nil, nil, "", nil))
+	if r.into(t, &ps); len(ps.Portals) != 1 {
+		t.Errorf("reserved names listed as portals: %s", r.Raw)
+	}
+	before := len(e.portal.Tokens())
+	rcv := newReceiver(t)
+	ans := rcv.sender(t, e.startBinary(t, "provider"))(cfnEvent(rcv, cfn.RequestCreate, "reserved-1", "", map[string]any{"AdminId": "2", "Portal": "default"}, nil))
+	if ans.Status != cfn.StatusFailed || !strings.Contains(ans.Reason, "reserves") || len(e.portal.Tokens()) != before {
+		t.Fatalf("a resource in portal \"default\": %+v", ans)
+	}
+}
+
+// The inventory's limits through the real list binary: an answer measured
+// as Lambda returns it (the API Gateway envelope escapes the body again)
+// is a 413 once it would pass 6 MB, though its body alone is under the 5 MiB
+// bound; a portal that reports a negative total is refused, naming it; a
+// token deleted while the pages are read costs no live token its place.
+func TestInventoryLimitsAsLambdaReturnsThem(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	quotes := strings.Repeat(`"`, 990) // each becomes \" in the body, \\\" in the envelope
+	for i := 0; i < 2400; i++ {
+		e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: quotes})
+	}
+	list := e.startBinary(t, "list")
+	res := invokeBinary(t, list, rest("GET", "/tokens", nil, map[string]string{"all": "true", "fields": "id,note"}, "", nil))
+	if res.Failed() {
+		t.Fatalf("an answer too large for Lambda failed the invocation: %+v", res)
+	}
+	r := binaryHTTP(t, list, rest("GET", "/tokens", nil, map[string]string{"all": "true", "fields": "id,note"}, "", nil))
+	if r.Status != 413 || !strings.Contains(r.Raw, "6 MB") {
+		t.Fatalf("an inventory over 6 MB as returned: %d %.300s", r.Status, r.Raw)
+	}
+	// Smaller, it fits.
+	if r := binaryHTTP(t, list, rest("GET", "/tokens", nil, map[string]string{"all": "true", "fields": "id"}, "", nil)); r.Status != 200 {
+		t.Fatalf("the ids alone: %d %.300s", r.Status, r.Raw)
+	}
+
+	// A token deleted while the inventory is read.
+	victim := e.portal.Tokens()[3].ID
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "/setting/admins/apitokens", Then: func(p *lmsandbox.Portal) { p.RemoveToken(victim) }})
+	r = binaryHTTP(t, list, rest("GET", "/tokens", nil, map[string]string{"all": "true", "fields": "id"}, "", nil))
+	var out handlers.ListOutput
+	r.into(t, &out)
+	if r.Status != 200 || out.Total != len(e.portal.Tokens()) || out.ChangedDuringListing {
+		t.Fatalf("inventory while a token was deleted: %d, %d tokens of %d, changed %v", r.Status, out.Total, len(e.portal.Tokens()), out.ChangedDuringListing)
+	}
+
+	// A portal that answers a negative total.
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "/setting/admins/apitokens", Count: 2, Status: 200, Body: `{"total":-60000,"searchId":null,"items":[]}`})
+	r = binaryHTTP(t, list, rest("GET", "/tokens", nil, map[string]string{"all": "true"}, "", nil))
+	if r.Status != 502 || !strings.Contains(r.Raw, "negative total") {
+		t.Fatalf("a negative total: %d %.300s", r.Status, r.Raw)
 	}
 }

@@ -319,11 +319,49 @@ func (e *IncompleteError) Error() string {
 
 func (e *IncompleteError) Unwrap() error { return e.Err }
 
-// ListAll returns every token of the given types, following pages of 1,000.
-// Each type's first page tells the total; the remaining pages are then
-// fetched concurrently, all types sharing one bound, so 5,000 tokens take
-// about two round trips.
+// Listing is a complete listing of tokens. Changed says the portal's
+// totals moved while its pages were read, twice in a row: a token made or
+// deleted meanwhile may be missing (offset paging shifts under it).
+type Listing struct {
+	Tokens  []Token
+	Changed bool
+}
+
+// ListAll returns every token of the given types, following pages of 1,000
+// (see Listing; a listing that changed while it was read is read again once).
 func (s *TokensService) ListAll(ctx context.Context, opts ListAllOptions) ([]Token, error) {
+	l, err := s.Listing(ctx, opts)
+	return l.Tokens, err
+}
+
+// Listing returns every token of the given types. Each type's first page
+// tells the total; the remaining pages are then fetched concurrently, all
+// types sharing one bound, so 5,000 tokens take about two round trips. A
+// total that is negative or beyond the bound is refused before the pages
+// are fetched. When a page reports another total than its type's first
+// page did, the portal changed during the listing: it is read again once,
+// and flagged if it changed again.
+func (s *TokensService) Listing(ctx context.Context, opts ListAllOptions) (Listing, error) {
+	toks, changed, err := s.listOnce(ctx, opts)
+	if err != nil || !changed {
+		return Listing{Tokens: toks}, err
+	}
+	toks, changed, err = s.listOnce(ctx, opts)
+	return Listing{Tokens: toks, Changed: changed}, err
+}
+
+// nonNil keeps an empty page apart from one not fetched (nil).
+func nonNil(items []Token) []Token {
+	if items == nil {
+		return []Token{}
+	}
+	return items
+}
+
+// errBadTotal marks a listing refused for the total its portal reported.
+var errBadTotal = errors.New("impossible total")
+
+func (s *TokensService) listOnce(ctx context.Context, opts ListAllOptions) ([]Token, bool, error) {
 	types := opts.Types
 	if len(types) == 0 {
 		types = []string{TypeLMv1, TypeBearer}
@@ -336,101 +374,113 @@ func (s *TokensService) ListAll(ctx context.Context, opts ListAllOptions) ([]Tok
 	if maxTokens <= 0 {
 		maxTokens = DefaultMaxTokens
 	}
-	sem := make(chan struct{}, bound)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	page := func(ti, n int) (*TokenList, error) {
+		return s.List(ctx, opts.AdminID, ListOptions{Type: types[ti], Filter: opts.Filter, Fields: opts.Fields, Size: MaxPageSize, Offset: n * MaxPageSize})
+	}
 
+	// Every type's first page, at once: their totals say what is to come,
+	// and are judged before anything more is asked for.
+	firsts := make([]*TokenList, len(types))
+	errs := make([]error, len(types))
+	var wg sync.WaitGroup
+	for ti := range types {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			firsts[ti], errs[ti] = page(ti, 0)
+		}()
+	}
+	wg.Wait()
+	planned := 0
+	for ti, l := range firsts {
+		if errs[ti] != nil {
+			return nil, false, errs[ti]
+		}
+		if l.Total < 0 {
+			return nil, false, &Error{Kind: KindUpstream, Method: http.MethodGet, Path: "/setting/admins/apitokens", Err: errBadTotal,
+				Message: fmt.Sprintf("%s reports a negative total (%d) of %s tokens: a listing it answers cannot be trusted", s.c.name(), l.Total, types[ti])}
+		}
+		planned += l.Total
+	}
+	if planned > maxTokens {
+		return nil, false, &TooManyError{Total: planned, Max: maxTokens}
+	}
+
+	// The other pages, by a bounded pool of workers.
+	type job struct{ ti, n int }
+	pages := make([][][]Token, len(types))
+	var jobs []job
+	for ti, l := range firsts {
+		n := max((l.Total+MaxPageSize-1)/MaxPageSize, 1)
+		pages[ti] = make([][]Token, n)
+		pages[ti][0] = nonNil(l.Items)
+		for p := 1; p < n; p++ {
+			jobs = append(jobs, job{ti, p})
+		}
+	}
 	var (
 		mu       sync.Mutex
 		firstErr error
-		wg       sync.WaitGroup
+		changed  bool
+		next     int
 	)
-	fail := func(err error) {
-		mu.Lock()
-		if firstErr == nil {
-			firstErr = err
-			cancel()
-		}
-		mu.Unlock()
-	}
-	pagesByType := make([][][]Token, len(types))
-	totals := make([]int, len(types))
-	planned := 0 // tokens the first pages announced, all types
-	var fetch func(ti, page int)
-	fetch = func(ti, page int) {
-		defer wg.Done()
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			fail(ctx.Err())
-			return
-		}
-		defer func() { <-sem }()
-		l, err := s.List(ctx, opts.AdminID, ListOptions{Type: types[ti], Filter: opts.Filter, Fields: opts.Fields, Size: MaxPageSize, Offset: page * MaxPageSize})
-		if err != nil {
-			fail(err)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		if page == 0 {
-			planned += l.Total
-			if planned > maxTokens {
-				if firstErr == nil {
-					firstErr = &TooManyError{Total: planned, Max: maxTokens}
-					cancel()
-				}
-				return
-			}
-			totals[ti] = l.Total
-			n := (l.Total + MaxPageSize - 1) / MaxPageSize
-			pagesByType[ti] = make([][]Token, max(n, 1))
-			for p := 1; p < n; p++ {
-				wg.Add(1)
-				go fetch(ti, p)
-			}
-		}
-		if page < len(pagesByType[ti]) {
-			items := l.Items
-			if items == nil {
-				items = []Token{}
-			}
-			pagesByType[ti][page] = items[:min(len(items), MaxPageSize)]
-		}
-	}
-	for ti := range types {
+	for w := 0; w < min(bound, len(jobs)); w++ {
 		wg.Add(1)
-		go fetch(ti, 0)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next == len(jobs) || firstErr != nil {
+					mu.Unlock()
+					return
+				}
+				j := jobs[next]
+				next++
+				mu.Unlock()
+				l, err := page(j.ti, j.n)
+				mu.Lock()
+				switch {
+				case err != nil && firstErr == nil:
+					firstErr = err
+					cancel()
+				case err == nil:
+					pages[j.ti][j.n] = nonNil(l.Items)
+					if l.Total != firsts[j.ti].Total {
+						changed = true // a token was made or deleted meanwhile
+					}
+				}
+				mu.Unlock()
+			}
+		}()
 	}
 	wg.Wait()
+
 	var all []Token
-	complete := true
-	for _, pages := range pagesByType {
-		for _, p := range pages {
-			if p == nil {
-				complete = false
+	fetched := 0
+	for ti, ps := range pages {
+		seen := map[int64]bool{} // a token shifted onto the next page is read twice
+		for _, p := range ps {
+			if p == nil && firstErr == nil {
+				firstErr = errors.New("pages are missing")
 			}
-			all = append(all, p...)
+			for _, t := range p[:min(len(p), MaxPageSize)] {
+				fetched++
+				if !seen[t.ID] {
+					seen[t.ID] = true
+					all = append(all, t)
+				}
+			}
+		}
+		if len(seen) != firsts[ti].Total {
+			changed = true
 		}
 	}
-	if firstErr != nil || !complete {
-		var tooMany *TooManyError
-		if errors.As(firstErr, &tooMany) {
-			return nil, firstErr
-		}
-		total := 0
-		for _, t := range totals {
-			total += t
-		}
-		if firstErr == nil {
-			firstErr = errors.New("pages are missing")
-		}
-		if len(all) == 0 && total == 0 {
-			return nil, firstErr
-		}
-		return nil, &IncompleteError{Fetched: len(all), Total: total, Err: firstErr}
+	if firstErr != nil {
+		return nil, false, &IncompleteError{Fetched: fetched, Total: planned, Err: firstErr}
 	}
-	return all, nil
+	return all, changed, nil
 }
 
 // CreateOptions describe a new token.

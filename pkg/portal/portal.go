@@ -31,7 +31,13 @@ func ValidRegistered(name string) bool {
 			return false
 		}
 	}
-	// The folders lmtokens keeps under the key prefix: claims and
-	// rotated-out records.
-	return name != "idempotency" && name != "rotated-out"
+	return !Reserved(name)
+}
+
+// Reserved reports whether name is one lmtokens uses itself, and so can
+// never name a registered portal: "default" stands for the default portal
+// (in the provider's physical ids), and "idempotency" and "rotated-out" are
+// the folders of claims and records under the key prefix.
+func Reserved(name string) bool {
+	return name == "default" || name == "idempotency" || name == "rotated-out"
 }

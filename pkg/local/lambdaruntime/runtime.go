@@ -215,6 +215,10 @@ func newRequestID() string {
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
+// MaxResponseBytes is the largest answer a synchronous invocation returns
+// (Lambda's 6 MB quota).
+const MaxResponseBytes = 6 * 1024 * 1024
+
 func (f *Function) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, apiPrefix)
 	switch {
@@ -255,6 +259,18 @@ func (f *Function) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		body, _ := io.ReadAll(r.Body)
 		var res Result
+		switch {
+		case kind == "response" && len(body) > MaxResponseBytes:
+			// As Lambda does: the answer is refused, and the invoker gets an
+			// error instead of it.
+			res = Result{RequestID: id, ErrorType: "Function.ResponseSizeTooLarge",
+				ErrorMessage: fmt.Sprintf("Response payload size (%d bytes) exceeded maximum allowed payload size (%d bytes).", len(body), MaxResponseBytes)}
+			res.Payload, _ = json.Marshal(map[string]string{"errorType": res.ErrorType, "errorMessage": res.ErrorMessage})
+			res.Duration = time.Since(inv.started)
+			inv.done <- res
+			http.Error(w, `{"errorMessage":"payload too large","errorType":"RequestEntityTooLarge"}`, http.StatusRequestEntityTooLarge)
+			return
+		}
 		switch kind {
 		case "response":
 			res = Result{RequestID: id, Payload: body}

@@ -54,6 +54,9 @@ func TestRuntimeAPIDrivesARealBinary(t *testing.T) {
 	if err != nil || !res.Failed() || res.ErrorMessage != "asked to fail" || res.ErrorType == "" {
 		t.Fatalf("function error: %+v %v", res, err)
 	}
+	if res, err = f.Invoke(ctx, []byte(`{"echo":"fits","pad":6200000}`)); err != nil || res.Failed() {
+		t.Fatalf("an answer under 6 MB: %s %v", res.ErrorType, err)
+	}
 	// A caller's earlier deadline wins over the function's timeout.
 	short, cancelShort := context.WithTimeout(ctx, 3*time.Second)
 	defer cancelShort()
@@ -62,5 +65,11 @@ func TestRuntimeAPIDrivesARealBinary(t *testing.T) {
 	_ = json.Unmarshal(res.Payload, &got)
 	if got.DeadlineInS != 3 {
 		t.Fatalf("deadline %d s, want 3", got.DeadlineInS)
+	}
+	// Lambda refuses an answer over 6 MB: the invoker gets an error (and
+	// aws-lambda-go, refused by the Runtime API, ends its process).
+	res, err = f.Invoke(ctx, []byte(`{"echo":"big","pad":6300000}`))
+	if err != nil || res.ErrorType != "Function.ResponseSizeTooLarge" {
+		t.Fatalf("an answer over 6 MB: %s %v", res.ErrorType, err)
 	}
 }

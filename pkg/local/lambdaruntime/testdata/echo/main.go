@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -14,6 +15,8 @@ import (
 type in struct {
 	Fail bool   `json:"fail"`
 	Echo string `json:"echo"`
+	// Pad makes the answer this many bytes longer.
+	Pad int `json:"pad"`
 }
 
 type out struct {
@@ -29,6 +32,6 @@ func main() {
 		}
 		lc, _ := lambdacontext.FromContext(ctx)
 		dl, _ := ctx.Deadline()
-		return out{Echo: v.Echo, RequestID: lc.AwsRequestID, DeadlineInS: int(time.Until(dl).Round(time.Second).Seconds())}, nil
+		return out{Echo: v.Echo + strings.Repeat("x", v.Pad), RequestID: lc.AwsRequestID, DeadlineInS: int(time.Until(dl).Round(time.Second).Seconds())}, nil
 	})
 }
