@@ -4,7 +4,7 @@ GO ?= go
 # Linters run by version, outside the product's module graph.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-local test test-deploy vet staticcheck tidy unit bench fuzz fmt clean invoke demo local synth deploy diff bootstrap
+.PHONY: all build build-local test test-deploy test-variance vet staticcheck tidy unit bench fuzz fmt clean invoke demo local doctor synth deploy diff bootstrap
 # Binaries for this machine, for the local runs (make invoke, demo, local).
 LOCAL_BIN := bin/local
 LOCAL_TOOL := $(LOCAL_BIN)/lmtokens-local
@@ -39,6 +39,12 @@ invoke: build-local
 demo: build-local
 	@$(LOCAL_TOOL) demo -bin $(LOCAL_BIN)
 
+# The preflight: every assumption lmtokens relies on, checked against your
+# portal and AWS account (LM_CREDENTIALS_SECRET and AWS credentials set),
+# else against the sandbox. Reads only, unless WRITE=1 TEST_USER=<adminId>.
+doctor: build-local
+	@$(LOCAL_TOOL) doctor -bin $(LOCAL_BIN)
+
 # The HTTP API on 127.0.0.1:$(PORT), as sam local start-api would serve it.
 local: build-local
 	@$(LOCAL_TOOL) serve -bin $(LOCAL_BIN) -addr 127.0.0.1:$(PORT)
@@ -59,6 +65,11 @@ tidy:
 
 unit:
 	$(GO) test -race -count=1 ./...
+
+# The binary-level suites again, against the sandbox's variance mode: what
+# LogicMonitor's documentation leaves open, in its other plausible forms.
+test-variance:
+	LMSANDBOX_VARIANCE=1 $(GO) test -count=1 ./pkg/handlers ./pkg/local/doctor
 
 # The Go benchmarks, then every figure of BENCHMARKS.md measured side by side.
 bench: build build-local

@@ -247,7 +247,7 @@ const (
 type reconciliation struct {
 	kind       reconcileKind
 	deleted    int64   // the token deleted, if any
-	tokenID    int64   // the token known to be left, when failed
+	tokenID    int64   // the token known to be left, when failed (findLost: the lone candidate)
 	candidates []int64 // when ambiguous
 	err        error
 }
@@ -260,50 +260,29 @@ type reconciliation struct {
 // Several candidates cannot be told apart, nor can one while another
 // request with the same note may be making its token this moment: then
 // none is deleted.
+//
+// Deleting takes positive proof that nothing holds the token's key, and
+// Secrets Manager's reads lag its writes: a lone candidate is looked at
+// again once readConsistency has passed since the first look, so that
+// whatever was written before it is seen. Only a candidate that is still
+// the lone one is deleted.
 func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time, tokenID int64) reconciliation {
 	if tokenID == 0 {
-		typ := in.Type
-		if typ == "" {
-			typ = logicmonitor.TypeLMv1
+		started := time.Now()
+		r := s.findLost(ctx, c, p, in, held, since)
+		if r.kind != cleared || r.tokenID == 0 {
+			return r
 		}
-		from := since.Add(-reconcileSlack).Unix()
-		toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{AdminID: in.AdminID, Types: []string{typ}, Filter: fmt.Sprintf("createdOn>:%d", from)})
-		if err != nil {
-			return reconciliation{kind: failed, err: err}
+		select {
+		case <-ctx.Done():
+			return reconciliation{kind: failed, tokenID: r.tokenID, err: fmt.Errorf("no time left to confirm that nothing holds token %d's key: %w", r.tokenID, ctx.Err())}
+		case <-time.After(time.Until(started.Add(readConsistency))):
 		}
-		var candidates []int64
-		for _, t := range toks {
-			if t.Note != in.Note || t.Type != typ || t.CreatedOn < from {
-				continue
-			}
-			h, mismatches, err := p.keys.Lookup(ctx, in.AdminID, t.ID)
-			if err != nil {
-				return reconciliation{kind: failed, err: err}
-			}
-			if h == nil && len(mismatches) == 0 {
-				candidates = append(candidates, t.ID)
-			}
+		again := s.findLost(ctx, c, p, in, held, since)
+		if again.kind != cleared || again.tokenID != r.tokenID {
+			return again // something spoke for it after all, or more appeared
 		}
-		if len(candidates) > 0 {
-			spoken, busy, err := s.spokenFor(ctx, p, in, held)
-			if err != nil {
-				return reconciliation{kind: failed, err: err}
-			}
-			candidates = slices.DeleteFunc(candidates, func(id int64) bool { return spoken[id] })
-			if busy && len(candidates) > 0 {
-				slices.Sort(candidates)
-				return reconciliation{kind: ambiguous, candidates: candidates}
-			}
-		}
-		switch len(candidates) {
-		case 0:
-			return reconciliation{kind: cleared}
-		case 1:
-			tokenID = candidates[0]
-		default:
-			slices.Sort(candidates)
-			return reconciliation{kind: ambiguous, candidates: candidates}
-		}
+		tokenID = r.tokenID
 	}
 	if err := c.Tokens.Delete(ctx, in.AdminID, tokenID); err != nil {
 		if logicmonitor.IsNotFound(err) {
@@ -313,6 +292,59 @@ func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *port
 	}
 	s.log.WarnContext(ctx, "deleted a token whose key was lost", "adminId", in.AdminID, "tokenId", tokenID)
 	return reconciliation{kind: cleared, deleted: tokenID}
+}
+
+// readConsistency is how long after a write Secrets Manager's reads are
+// taken to show it: a "nothing holds this key" that decides a deletion is
+// looked at again after it.
+const readConsistency = 2 * time.Second
+
+// findLost looks once for the token a lost create may have made: cleared
+// with tokenID 0 when there is none, cleared with tokenID set when exactly
+// one candidate nothing speaks for is left (to be confirmed), ambiguous, or
+// failed.
+func (s *Service) findLost(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time) reconciliation {
+	typ := in.Type
+	if typ == "" {
+		typ = logicmonitor.TypeLMv1
+	}
+	from := since.Add(-reconcileSlack).Unix()
+	toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{AdminID: in.AdminID, Types: []string{typ}, Filter: fmt.Sprintf("createdOn>:%d", from)})
+	if err != nil {
+		return reconciliation{kind: failed, err: err}
+	}
+	var candidates []int64
+	for _, t := range toks {
+		if t.Note != in.Note || t.Type != typ || t.CreatedOn < from {
+			continue
+		}
+		h, mismatches, err := p.keys.Lookup(ctx, in.AdminID, t.ID)
+		if err != nil {
+			return reconciliation{kind: failed, err: err}
+		}
+		if h == nil && len(mismatches) == 0 {
+			candidates = append(candidates, t.ID)
+		}
+	}
+	if len(candidates) > 0 {
+		spoken, busy, err := s.spokenFor(ctx, p, in, held)
+		if err != nil {
+			return reconciliation{kind: failed, err: err}
+		}
+		candidates = slices.DeleteFunc(candidates, func(id int64) bool { return spoken[id] })
+		if busy && len(candidates) > 0 {
+			slices.Sort(candidates)
+			return reconciliation{kind: ambiguous, candidates: candidates}
+		}
+	}
+	switch len(candidates) {
+	case 0:
+		return reconciliation{kind: cleared}
+	case 1:
+		return reconciliation{kind: cleared, tokenID: candidates[0]}
+	}
+	slices.Sort(candidates)
+	return reconciliation{kind: ambiguous, candidates: candidates}
 }
 
 // spokenFor returns the user's tokens that something other than this

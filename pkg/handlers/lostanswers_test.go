@@ -334,3 +334,34 @@ func (e *env) noLiveSecrets(t *testing.T, prefix string) {
 		}
 	}
 }
+
+// Secrets Manager's reads lag its writes (here by up to 1.5 s). Another
+// create of the same user, note and type has just stored its key when this
+// create's POST is lost before the portal made anything: the other token
+// is the only candidate, and its secret is not visible yet. The
+// reconciliation looks again once reads have caught up, sees the secret,
+// and deletes nothing; the other caller's key works.
+func TestReconciliationUnderReadLagTakesNoLiveToken(t *testing.T) {
+	t.Parallel()
+	for _, lag := range []time.Duration{300 * time.Millisecond, 1500 * time.Millisecond} {
+		t.Run(lag.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, lmsandbox.Config{})
+			create := e.startBinary(t, "create")
+			binaryHTTP(t, create, rest("GET", "/x", nil, nil, "", nil)) // warm: the credentials are cached
+			e.sm.SetLag(lag)
+			other := createKey(t, create, 2, `{"note":"shared pipeline"}`)
+			e.portal.Inject(lmsandbox.Fault{Method: "POST", Path: "apitokens", Drop: true})
+			r := binaryHTTP(t, create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"shared pipeline"}`, nil))
+			if r.Status != 502 || !strings.Contains(r.Raw, "made no token") {
+				t.Fatalf("the lost create: %d %s", r.Status, r.Raw)
+			}
+			if tok, ok := e.portal.Token(other.ID); !ok || tok.Status != 2 {
+				t.Fatal("the reconciliation deleted another create's live token")
+			}
+			e.sm.SetLag(0)
+			e.consumersWork(t)
+			e.noOrphans(t)
+		})
+	}
+}

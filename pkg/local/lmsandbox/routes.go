@@ -16,6 +16,11 @@ func (p *Portal) route(r *http.Request, resource string, body []byte, authID str
 	if len(seg) < 3 || seg[0] != "setting" || seg[1] != "admins" {
 		return 404, apiError{404, "no such resource"}
 	}
+	// A user whose role is read-only sees tokens it may not change.
+	p.readOnlyCaller = p.readOnly(authID)
+	if p.readOnlyCaller && r.Method != http.MethodGet {
+		return 403, apiError{403, "Permission denied: the user's role may only read API tokens"}
+	}
 	q := r.URL.Query()
 	switch {
 	case len(seg) == 3 && seg[2] == "apitokens" && r.Method == http.MethodGet:
@@ -122,6 +127,9 @@ func (p *Portal) field(t *Token, name string) (any, bool) {
 	case "createdBy":
 		return t.CreatedBy, true
 	case "userPermission":
+		if p.readOnlyCaller {
+			return "read", true
+		}
 		return "write", true
 	case "lastAuthIp":
 		return t.LastAuthIP, true
@@ -262,4 +270,29 @@ func (p *Portal) update(t *Token, body []byte, put bool) (int, any) {
 		t.Note = ""
 	}
 	return 200, p.render(t, tokenFields, nil)
+}
+
+// ReadOnlyRole is the role that lets a user read API tokens but change
+// none (LogicMonitor's roles grant "manage" or "view" on them).
+const ReadOnlyRole = "readonly"
+
+// readOnly reports whether the token of access id authID belongs to a user
+// whose roles are all read-only. It must be called with p.mu held.
+func (p *Portal) readOnly(authID string) bool {
+	for _, t := range p.tokens {
+		if t.AccessID != authID {
+			continue
+		}
+		a := p.admins[t.AdminID]
+		if a == nil || len(a.Roles) == 0 {
+			return false
+		}
+		for _, r := range a.Roles {
+			if !strings.EqualFold(r, ReadOnlyRole) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -142,6 +142,9 @@ type Portal struct {
 	rateLog  map[string][]time.Time
 	requests []Request
 	stripped map[int64][]string // fields left out of a token's records
+	// readOnlyCaller: the request being served comes from a user whose
+	// role may only read tokens (userPermission "read").
+	readOnlyCaller bool
 }
 
 // New returns an empty portal.

@@ -340,3 +340,7 @@ func (s *Stack) AddPortal(company string, cfg lmsandbox.Config) (*lmsandbox.Port
 		company, service.AccessID, service.AccessKey, url+lmsandbox.RestPrefix))
 	return p, nil
 }
+
+// Env is the functions' environment in this stack (the settings and the
+// local services' endpoints), KEY=VALUE.
+func (s *Stack) Env() []string { return append([]string(nil), s.env...) }

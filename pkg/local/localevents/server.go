@@ -1,6 +1,7 @@
 // Package localevents is a local server speaking EventBridge's AWS JSON 1.1
-// PutEvents (X-Amz-Target: AWSEvents.PutEvents), reached by the real SDK
-// through AWS_ENDPOINT_URL_EVENTBRIDGE. It records the events it accepts,
+// PutEvents (X-Amz-Target: AWSEvents.PutEvents) and DescribeEventBus,
+// reached by the real SDK through AWS_ENDPOINT_URL_EVENTBRIDGE. It records
+// the events it accepts,
 // enforces what PutEvents does (at most 10 entries, a JSON object as the
 // detail, 256 KB), answers per entry (FailedEntryCount) and can fail
 // entries or whole calls on purpose.
@@ -13,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +41,9 @@ type Server struct {
 	URL string
 	// OnEvent, if set, sees each accepted event (make local logs them).
 	OnEvent func(Event)
+	// Buses, if set, are the buses that exist (DescribeEventBus); unset,
+	// every bus does.
+	Buses []string
 }
 
 // Start returns a server listening on a loopback port.
@@ -100,8 +105,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 		_ = json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 	}
-	if r.Header.Get("X-Amz-Target") != "AWSEvents.PutEvents" || !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
-		fail(400, "UnknownOperationException", "expected a signed AWSEvents.PutEvents")
+	target := r.Header.Get("X-Amz-Target")
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") || target != "AWSEvents.PutEvents" && target != "AWSEvents.DescribeEventBus" {
+		fail(400, "UnknownOperationException", "expected a signed AWSEvents.PutEvents or AWSEvents.DescribeEventBus")
+		return
+	}
+	if target == "AWSEvents.DescribeEventBus" {
+		var in struct{ Name string }
+		_ = json.Unmarshal(body, &in)
+		if in.Name == "" {
+			in.Name = "default"
+		}
+		if s.Buses != nil && !slices.Contains(s.Buses, in.Name) {
+			fail(400, "ResourceNotFoundException", "Event bus "+in.Name+" does not exist.")
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]string{"Name": in.Name, "Arn": "arn:aws:events:us-east-1:000000000000:event-bus/" + in.Name})
 		return
 	}
 	var in struct {

@@ -6,6 +6,7 @@
 //	lmtokens-local serve [-addr 127.0.0.1:3000]   the HTTP API, as `sam local start-api` does (make local)
 //	lmtokens-local sandbox [-addr 127.0.0.1:8081] the LogicMonitor sandbox alone
 //	lmtokens-local bench [-out BENCHMARKS.md]     every figure of BENCHMARKS.md (make bench)
+//	lmtokens-local doctor [-variance]             the preflight (make doctor): every assumption, checked
 //
 // By default it runs against the LogicMonitor sandbox and a local Secrets
 // Manager; serve and invoke use the real portal and Secrets Manager when
@@ -22,10 +23,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/lmtokens/lmtokens/pkg/local/doctor"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
@@ -48,6 +55,8 @@ func main() {
 		err = sandbox(os.Args[2:])
 	case "bench":
 		err = bench(os.Args[2:])
+	case "doctor":
+		err = doctorCmd(os.Args[2:])
 	default:
 		usage()
 	}
@@ -58,7 +67,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: lmtokens-local invoke [-fn NAME] EVENT.json | demo | serve [-addr HOST:PORT] | sandbox [-addr HOST:PORT] | bench [-out FILE]")
+	fmt.Fprintln(os.Stderr, "usage: lmtokens-local invoke [-fn NAME] EVENT.json | demo | serve [-addr HOST:PORT] | sandbox [-addr HOST:PORT] | bench [-out FILE] | doctor [-variance]")
 	os.Exit(2)
 }
 
@@ -266,5 +275,53 @@ func bench(args []string) error {
 		return err
 	}
 	fmt.Printf("%s written; %d of %d figures at or past their target\n", *out, len(figs)-missed, len(figs))
+	return nil
+}
+
+// doctorCmd runs the preflight against the real portal and AWS account
+// (LM_CREDENTIALS_SECRET and AWS credentials in the environment), or
+// against the sandbox and the local services. WRITE=1 TEST_USER=<id> lets
+// it create and delete one disabled token. It exits non-zero on a blocker.
+func doctorCmd(args []string) error {
+	fs := flag.NewFlagSet("doctor", flag.ExitOnError)
+	bin := fs.String("bin", "bin/local", "directory of <fn>/bootstrap binaries built for this machine")
+	variance := fs.Bool("variance", lmsandbox.VarianceFromEnv(), "the sandbox serves what LogicMonitor's documentation leaves open in its other forms")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	o := doctor.Options{Write: os.Getenv("WRITE") == "1"}
+	if v := os.Getenv("TEST_USER"); v != "" {
+		id, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || id <= 0 {
+			return fmt.Errorf("TEST_USER %q must be a user id", v)
+		}
+		o.TestUser = id
+	}
+	if useReal() {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return err
+		}
+		o.AWS, o.Getenv = cfg, os.Getenv
+	} else {
+		stack, err := localdev.Start(localdev.Options{BinDir: *bin, SandboxConfig: lmsandbox.Config{Variance: *variance}})
+		if err != nil {
+			return err
+		}
+		defer stack.Close()
+		env := map[string]string{}
+		for _, kv := range stack.Env() {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		o.Getenv = func(k string) string { return env[k] }
+		o.AWS = aws.Config{Region: env["AWS_REGION"], Credentials: credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], "")}
+		fmt.Fprintln(os.Stderr, "lmtokens doctor: against the LogicMonitor sandbox and the local services (set LM_CREDENTIALS_SECRET and AWS credentials for yours)")
+	}
+	rep := doctor.Run(ctx, o)
+	rep.Write(os.Stdout)
+	if rep.Failed() {
+		os.Exit(1)
+	}
 	return nil
 }
