@@ -83,6 +83,7 @@ fuzz:
 	$(GO) test ./pkg/handlers -run '^$$' -fuzz FuzzHandlerInput -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/apievent -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/cleanup -run '^$$' -fuzz FuzzPolicyOverride -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/logicmonitor -run '^$$' -fuzz FuzzTokenEncoding -fuzztime $(FUZZTIME)
 
 # The CloudFormation template and assets in cdk.out/, without the CDK CLI:
 # the same template cdk synth makes (make test-deploy checks it).

@@ -200,7 +200,9 @@ func Response(shape Shape, status int, body any, headers map[string]string) any 
 		h[k] = v
 	}
 	text := ""
-	if body != nil {
+	if raw, ok := body.(json.RawMessage); ok {
+		text = string(raw) // encoded once already
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			b = []byte(`{"type":"Upstream","message":"could not encode the answer"}`)

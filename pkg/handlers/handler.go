@@ -87,9 +87,12 @@ var tooLarge = &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooL
 // size: an answer over MaxLambdaResponse becomes a 413 (or, for a direct
 // invocation, a ValidationError), never an invocation error.
 func fitLambda(v any, instead func() any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, &Error{Type: TypeUpstream, Status: 500, Message: "the answer could not be encoded"}
+	b, encoded := v.(json.RawMessage) // encoded once already
+	if !encoded {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return nil, &Error{Type: TypeUpstream, Status: 500, Message: "the answer could not be encoded"}
+		}
 	}
 	if len(b) <= MaxLambdaResponse {
 		return json.RawMessage(b), nil

@@ -219,6 +219,23 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			}
 			continue
 		}
+		if m, ok := out.(marked); ok && resp.StatusCode < 300 {
+			// One pass: the answer and whatever may have come instead.
+			if err := json.Unmarshal(data, out); err != nil {
+				return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: "response is not the expected JSON: " + err.Error(), Rate: c.Rate(), Indeterminate: true}
+			}
+			if err := m.instead(); err != nil {
+				err.Method, err.Path, err.Rate = method, path, c.Rate()
+				err.Message += fmt.Sprintf(" (answered with HTTP %d)", resp.StatusCode)
+				return err
+			}
+			if v, ok := out.(interface{ validate() error }); ok {
+				if err := v.validate(); err != nil {
+					return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
+				}
+			}
+			return nil
+		}
 		if resp.StatusCode < 300 {
 			if env := errorEnvelope(data); env != nil {
 				// An error object under a success status: the portal
@@ -374,6 +391,44 @@ func errorEnvelope(data []byte) *Error {
 func neverSent(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// marks are what may come in place of an answer, read in the same pass as
+// the answer itself: LogicMonitor's error object (under any status), or the
+// pre-v3 envelope {"status","errmsg","data"}.
+type marks struct {
+	ErrorMessage *string          `json:"errorMessage"`
+	ErrorCode    *int             `json:"errorCode"`
+	Errmsg       *string          `json:"errmsg"`
+	Data         *json.RawMessage `json:"data"`
+}
+
+// marked is an answer type that carries marks.
+type marked interface{ instead() *Error }
+
+// instead returns the error the marks say came instead of an answer.
+func (m *marks) instead() *Error {
+	if m.ErrorCode != nil || m.ErrorMessage != nil {
+		e := &Error{Kind: KindUpstream, Message: "error object in a success answer", Indeterminate: true}
+		if m.ErrorMessage != nil && *m.ErrorMessage != "" {
+			e.Message = *m.ErrorMessage
+		}
+		if m.ErrorCode != nil {
+			e.Code = *m.ErrorCode
+			if status := *m.ErrorCode - 1000; status >= 400 && status < 600 {
+				e.Kind, e.Indeterminate = kindForStatus(status), status >= 500
+			}
+		}
+		return e
+	}
+	if m.Errmsg != nil || m.Data != nil {
+		msg := ""
+		if m.Errmsg != nil {
+			msg = *m.Errmsg
+		}
+		return &Error{Kind: KindUpstream, Indeterminate: true, Message: fmt.Sprintf("response is in the v1 envelope (errmsg %q), not REST API v3: is X-Version: 3 reaching the portal?", msg)}
+	}
+	return nil
 }
 
 // v1Probe catches the pre-v3 envelope {"status","errmsg","data"}, which the

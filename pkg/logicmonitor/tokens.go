@@ -75,59 +75,65 @@ var fieldBits = map[string]fieldSet{
 	FieldID: 1, FieldAdminID: 2, FieldAccessID: 4, FieldStatus: 8, FieldNote: 16, FieldCreatedOn: 32, FieldLastUsedOn: 64,
 }
 
+// tokenRecord is a token record as the portal sends it: the fields a
+// decision may rest on as pointers, so that an absent (or null) one is
+// known as such. Unknown fields are ignored; a record's type is not read
+// (see Token.Type).
+type tokenRecord struct {
+	ID             *int64          `json:"id"`
+	AdminID        *int64          `json:"adminId"`
+	AccessID       *string         `json:"accessId"`
+	Status         *int            `json:"status"`
+	Note           *string         `json:"note"`
+	CreatedOn      *int64          `json:"createdOn"`
+	LastUsedOn     *int64          `json:"lastUsedOn"`
+	AdminName      string          `json:"adminName"`
+	Roles          json.RawMessage `json:"roles"`
+	CreatedBy      string          `json:"createdBy"`
+	UserPermission string          `json:"userPermission"`
+	LastAuthIP     string          `json:"lastAuthIp"`
+}
+
+// token turns the record into a Token that knows which fields were sent.
+func (r *tokenRecord) token() (Token, error) {
+	t := Token{AdminName: r.AdminName, CreatedBy: r.CreatedBy, UserPermission: r.UserPermission, LastAuthIP: r.LastAuthIP, present: decoded}
+	if len(r.Roles) > 0 {
+		if err := t.Roles.UnmarshalJSON(r.Roles); err != nil {
+			return t, fmt.Errorf("roles: %w", err)
+		}
+	}
+	int64Field(&t.ID, r.ID, FieldID, &t.present)
+	int64Field(&t.AdminID, r.AdminID, FieldAdminID, &t.present)
+	int64Field(&t.CreatedOn, r.CreatedOn, FieldCreatedOn, &t.present)
+	int64Field(&t.LastUsedOn, r.LastUsedOn, FieldLastUsedOn, &t.present)
+	if r.AccessID != nil {
+		t.AccessID, t.present = *r.AccessID, t.present|fieldBits[FieldAccessID]
+	}
+	if r.Status != nil {
+		t.Status, t.present = *r.Status, t.present|fieldBits[FieldStatus]
+	}
+	if r.Note != nil {
+		t.Note, t.present = *r.Note, t.present|fieldBits[FieldNote]
+	}
+	return t, nil
+}
+
+func int64Field(dst *int64, v *int64, name string, present *fieldSet) {
+	if v != nil {
+		*dst, *present = *v, *present|fieldBits[name]
+	}
+}
+
 // UnmarshalJSON decodes a token and records which fields were present (a
 // null counts as absent).
 func (t *Token) UnmarshalJSON(b []byte) error {
-	type plain Token
-	var w struct {
-		plain
-		ID         *int64  `json:"id"`
-		AdminID    *int64  `json:"adminId"`
-		AccessID   *string `json:"accessId"`
-		Status     *int    `json:"status"`
-		Note       *string `json:"note"`
-		CreatedOn  *int64  `json:"createdOn"`
-		LastUsedOn *int64  `json:"lastUsedOn"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
+	var r tokenRecord
+	if err := json.Unmarshal(b, &r); err != nil {
 		return err
 	}
-	*t = Token(w.plain)
-	t.present = decoded
-	set := func(name string, ok bool) {
-		if ok {
-			t.present |= fieldBits[name]
-		}
-	}
-	if w.ID != nil {
-		t.ID = *w.ID
-	}
-	if w.AdminID != nil {
-		t.AdminID = *w.AdminID
-	}
-	if w.AccessID != nil {
-		t.AccessID = *w.AccessID
-	}
-	if w.Status != nil {
-		t.Status = *w.Status
-	}
-	if w.Note != nil {
-		t.Note = *w.Note
-	}
-	if w.CreatedOn != nil {
-		t.CreatedOn = *w.CreatedOn
-	}
-	if w.LastUsedOn != nil {
-		t.LastUsedOn = *w.LastUsedOn
-	}
-	set(FieldID, w.ID != nil)
-	set(FieldAdminID, w.AdminID != nil)
-	set(FieldAccessID, w.AccessID != nil)
-	set(FieldStatus, w.Status != nil)
-	set(FieldNote, w.Note != nil)
-	set(FieldCreatedOn, w.CreatedOn != nil)
-	set(FieldLastUsedOn, w.LastUsedOn != nil)
-	return nil
+	tok, err := r.token()
+	*t = tok
+	return err
 }
 
 // Missing returns those of fields (the Field constants) that the portal did
@@ -180,9 +186,12 @@ type TokenList struct {
 	Items []Token `json:"items"`
 }
 
+// tokenListWire is a page as the portal sends it, read in one pass with
+// whatever may come instead of it (see marks).
 type tokenListWire struct {
-	Total *int    `json:"total"`
-	Items []Token `json:"items"`
+	marks
+	Total *int          `json:"total"`
+	Items []tokenRecord `json:"items"`
 }
 
 func (l *tokenListWire) validate() error {
@@ -271,10 +280,16 @@ func (s *TokensService) List(ctx context.Context, adminID int64, opts ListOption
 	if opts.Type == TypeBearer {
 		typ = TypeBearer
 	}
+	items := make([]Token, len(w.Items))
 	for i := range w.Items {
-		w.Items[i].Type = typ // the query's, whatever the record says
+		t, err := w.Items[i].token()
+		if err != nil {
+			return nil, &Error{Kind: KindUpstream, Method: http.MethodGet, Path: path, Message: "a token record is malformed: " + err.Error()}
+		}
+		t.Type = typ // the query's, whatever the record says
+		items[i] = t
 	}
-	return &TokenList{Total: *w.Total, Items: w.Items}, nil
+	return &TokenList{Total: *w.Total, Items: items}, nil
 }
 
 // ListAllOptions select what ListAll fetches.

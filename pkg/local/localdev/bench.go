@@ -393,11 +393,12 @@ func inventory5000(ctx context.Context, o BenchOptions) (Figure, error) {
 			waves++
 		}
 	}
-	ratio := seq.Seconds() / took.Seconds()
-	return Figure{Name: "inventory of 5,000 tokens (all=true), 150 ms per LogicMonitor request", Target: "≤ 2 round trips; ≥ 2.5× a sequential page-by-page client",
-		Measured: fmt.Sprintf("%d round trips (%d requests), %.2f s; sequential pages of 1,000: %.2f s = %.1f×", waves, len(received), took.Seconds(), seq.Seconds(), ratio),
-		Met:      waves <= 2 && ratio >= 2.5,
-		How:      "list function, warm; both types' first pages at once, the rest 4 at a time; the comparison lists lmv1 then bearer pages of 1,000 one after the other with the same client; medians of 3 interleaved rounds"}, nil
+	floor := 2 * latency // both types' first pages, then the rest at once
+	ratio := took.Seconds() / floor.Seconds()
+	return Figure{Name: "inventory of 5,000 tokens (all=true), 150 ms per LogicMonitor request", Target: "≤ 2 round trips; ≤ 1.3× the floor of two round trips (0.30 s)",
+		Measured: fmt.Sprintf("%d round trips (%d requests), %.2f s = %.2f× the floor; sequential pages of 1,000: %.2f s", waves, len(received), took.Seconds(), ratio, seq.Seconds()),
+		Met:      waves <= 2 && ratio <= 1.3,
+		How:      "list function, warm; both types' first pages at once, the rest 4 at a time; the floor is two round trips of latency; the sequential figure lists lmv1 then bearer pages of 1,000 one after the other with the same client; medians of 3 interleaved rounds"}, nil
 }
 
 func sequentialListing(ctx context.Context, stack *Stack) (int, error) {
@@ -475,9 +476,9 @@ func cleanupTenPortals(ctx context.Context, o BenchOptions) (Figure, error) {
 	}
 	bound := time.Duration((actions+limit-1)/limit-1) * window
 	ratio := took.Seconds() / bound.Seconds()
-	return Figure{Name: "cleanup over 10 portals × 1,000 tokens, 60 actions each, 20 requests / 2 s per portal", Target: "≤ 1.3× one portal's bound, ≤ 2 responses 429",
+	return Figure{Name: "cleanup over 10 portals × 1,000 tokens, 60 actions each, 20 requests / 2 s per portal", Target: "≤ 1.3× the busiest endpoint's rate-limit bound, 0 responses 429",
 		Measured: fmt.Sprintf("%.2f s = %.2f× the %.0f s bound; %d responses 429", took.Seconds(), ratio, bound.Seconds(), throttled),
-		Met:      ratio <= 1.3 && throttled <= 2,
+		Met:      ratio <= 1.3 && throttled == 0,
 		How:      "cleanup-disable function, warm; ten sandbox portals registered by secret, each paced by its own rate-limit headers, all at once"}, nil
 }
 
