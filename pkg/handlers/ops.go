@@ -163,6 +163,9 @@ func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
 		}
 		opts := logicmonitor.UpdateOptions{Status: in.Status, Note: in.Note}
 		t, err := c.Tokens.Update(ctx, in.AdminID, in.TokenID, opts)
+		if t != nil {
+			t.Type = cur.Type // from the query that found it
+		}
 		before, after = cur, t
 		return err
 	})

@@ -75,10 +75,11 @@ var fieldBits = map[string]fieldSet{
 	FieldID: 1, FieldAdminID: 2, FieldAccessID: 4, FieldStatus: 8, FieldNote: 16, FieldCreatedOn: 32, FieldLastUsedOn: 64,
 }
 
-// tokenRecord is a token record as the portal sends it: the fields a
-// decision may rest on as pointers, so that an absent (or null) one is
-// known as such. Unknown fields are ignored; a record's type is not read
-// (see Token.Type).
+// tokenRecord is a token record: the fields a decision may rest on as
+// pointers, so that an absent (or null) one is known as such. Unknown
+// fields are ignored. Type is read as written (lmtokens' own answers carry
+// it); the client replaces it with its query's on every page (see
+// Token.Type).
 type tokenRecord struct {
 	ID             *int64          `json:"id"`
 	AdminID        *int64          `json:"adminId"`
@@ -92,11 +93,12 @@ type tokenRecord struct {
 	CreatedBy      string          `json:"createdBy"`
 	UserPermission string          `json:"userPermission"`
 	LastAuthIP     string          `json:"lastAuthIp"`
+	Type           string          `json:"type"`
 }
 
 // token turns the record into a Token that knows which fields were sent.
 func (r *tokenRecord) token() (Token, error) {
-	t := Token{AdminName: r.AdminName, CreatedBy: r.CreatedBy, UserPermission: r.UserPermission, LastAuthIP: r.LastAuthIP, present: decoded}
+	t := Token{AdminName: r.AdminName, CreatedBy: r.CreatedBy, UserPermission: r.UserPermission, LastAuthIP: r.LastAuthIP, Type: r.Type, present: decoded}
 	if len(r.Roles) > 0 {
 		if err := t.Roles.UnmarshalJSON(r.Roles); err != nil {
 			return t, fmt.Errorf("roles: %w", err)
@@ -551,6 +553,7 @@ func (s *TokensService) Update(ctx context.Context, adminID, tokenID int64, opts
 	if w.AdminID == 0 {
 		w.AdminID = adminID
 	}
+	w.Type = "" // no query said it: the caller knows the token's type, the record does not
 	return &w.Token, nil
 }
 
