@@ -19,7 +19,7 @@ func (b *builder) api() awsapigateway.RestApi {
 	s := b.s
 	accessLogs := awslogs.NewLogGroup(b.stack, str("ApiAccessLogs"), &awslogs.LogGroupProps{Retention: b.logRetention})
 	api := awsapigateway.NewRestApi(b.stack, str("Api"), &awsapigateway.RestApiProps{
-		RestApiName:   str(s.Name("lmtokens")),
+		RestApiName:   str(s.BaseName()),
 		Description:   str("LogicMonitor API tokens: list, create, toggle, delete"),
 		EndpointTypes: &[]awsapigateway.EndpointType{awsapigateway.EndpointType_REGIONAL},
 		// The region's API Gateway logging role is an account-wide setting:
@@ -58,7 +58,10 @@ func (b *builder) api() awsapigateway.RestApi {
 	}
 	for _, f := range catalog.Functions {
 		for _, r := range f.Routes {
-			resource(r.Path).AddMethod(str(r.Method), awsapigateway.NewLambdaIntegration(b.out.Functions[f.ID], nil), &awsapigateway.MethodOptions{
+			// No test-invoke permission: API Gateway's test invocations run
+			// past AWS_IAM and the resource policy for apigateway:POST holders.
+			integration := awsapigateway.NewLambdaIntegration(b.out.Functions[f.ID], &awsapigateway.LambdaIntegrationOptions{AllowTestInvoke: jsii.Bool(false)})
+			resource(r.Path).AddMethod(str(r.Method), integration, &awsapigateway.MethodOptions{
 				AuthorizationType: awsapigateway.AuthorizationType_IAM,
 			})
 		}

@@ -22,7 +22,7 @@ func (b *builder) eventBus() {
 	if b.s.EventBusName != "" {
 		b.bus = awsevents.EventBus_FromEventBusName(b.stack, str("Events"), str(b.s.EventBusName))
 	} else {
-		b.bus = awsevents.NewEventBus(b.stack, str("Events"), &awsevents.EventBusProps{EventBusName: str(b.s.Name("lmtokens"))})
+		b.bus = awsevents.NewEventBus(b.stack, str("Events"), &awsevents.EventBusProps{EventBusName: str(b.s.BaseName())})
 	}
 	awscdk.NewCfnOutput(b.stack, str("EventBusArn"), &awscdk.CfnOutputProps{Value: b.bus.EventBusArn(), Description: str("lmtokens puts its lifecycle events (source lmtokens) here")})
 
@@ -36,7 +36,7 @@ func (b *builder) eventBus() {
 		Actions:    jsii.Strings("kms:GenerateDataKey*", "kms:Decrypt"), Resources: jsii.Strings("*"),
 	}), nil)
 	topic := awssns.NewTopic(b.stack, str("Warnings"), &awssns.TopicProps{
-		DisplayName: str(b.s.Name("lmtokens") + " cleanup warnings"), MasterKey: key, EnforceSSL: jsii.Bool(true),
+		DisplayName: str(b.s.BaseName() + " cleanup warnings"), MasterKey: key, EnforceSSL: jsii.Bool(true),
 	})
 	if b.s.WarningEmail != "" {
 		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(str(b.s.WarningEmail), nil))

@@ -128,15 +128,14 @@ func (b *builder) functions() error {
 		// Which token a key's secret holds is read from its value (never
 		// from its tags alone): every function that acts on a key's secret,
 		// or decides who holds a token, reads values under the prefix.
-		readsKeys := c.Binary != catalog.List && (c.Binary != catalog.Toggle || c.CleanupStage != "")
-		if readsKeys {
+		if readsKeys(c) {
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       str("ReadStoredKeys"),
 				Actions:   jsii.Strings("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"),
 				Resources: &[]*string{prefixArn},
 			}))
 		}
-		if b.keyArn != nil && readsKeys {
+		if b.keyArn != nil && readsKeys(c) {
 			// Secrets Manager decrypts a value under a customer-managed key
 			// for the reader; create, the provider and rotate also write
 			// values. List and toggle get neither.
@@ -228,6 +227,10 @@ func (b *builder) functions() error {
 		cdknag.NagSuppressions_AddResourceSuppressions(fn, &suppress, jsii.Bool(true))
 		awscdk.NewCfnOutput(b.stack, str(c.ID+"FunctionArn"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(), Description: str(c.Description)})
 		if c.Binary == catalog.Provider {
+			if len(s.ProviderStacks) > 0 {
+				// The stacks it serves, and this one (its deployment heartbeat).
+				fn.AddEnvironment(str("PROVIDER_STACKS"), str(strings.Join(append(append([]string{}, s.ProviderStacks...), s.StackName()), ",")), nil)
+			}
 			// Consumer stacks declare Custom::LogicMonitorApiToken with
 			// ServiceToken: !ImportValue <stack>-ServiceToken.
 			awscdk.NewCfnOutput(b.stack, str("ServiceToken"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(),

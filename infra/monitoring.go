@@ -17,7 +17,7 @@ import (
 // fine unless breaching is said (a heartbeat).
 func (b *builder) alarm(id string, metric awscloudwatch.IMetric, description string, opts ...func(*awscloudwatch.AlarmProps)) {
 	props := &awscloudwatch.AlarmProps{
-		AlarmName: str(b.s.Name("lmtokens") + "-" + id), Metric: metric, Threshold: num(1), EvaluationPeriods: num(1),
+		AlarmName: str(b.s.BaseName() + "-" + id), Metric: metric, Threshold: num(1), EvaluationPeriods: num(1),
 		AlarmDescription:   str(description),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
@@ -25,11 +25,13 @@ func (b *builder) alarm(id string, metric awscloudwatch.IMetric, description str
 	for _, o := range opts {
 		o(props)
 	}
-	awscloudwatch.NewAlarm(b.stack, str(id), props).AddAlarmAction(awscloudwatchactions.NewSnsAction(b.topic))
+	a := awscloudwatch.NewAlarm(b.stack, str(id), props)
+	a.AddAlarmAction(awscloudwatchactions.NewSnsAction(b.topic))
+	a.AddOkAction(awscloudwatchactions.NewSnsAction(b.topic)) // and when it is resolved
 }
 
 // namespace of the metrics lmtokens derives from its log lines.
-func (b *builder) namespace() string { return "lmtokens/" + b.s.EnvName() }
+func (b *builder) namespace() string { return "lmtokens/" + b.s.BaseName() }
 
 // logMetric turns matching log lines of a function into a metric.
 func (b *builder) logMetric(fnID, name, pattern, value string) awscloudwatch.Metric {
@@ -59,6 +61,15 @@ func (b *builder) monitoring() {
 	b.alarm("Api5xx", b.out.API.MetricServerError(five), "lmtokens API answered 5xx: the access log and the function logs name the cause")
 	b.alarm("EventsNotDelivered", b.eventsNotDelivered(), "lmtokens could not put lifecycle events on the bus: each is in the log (\"msg\":\"event not delivered\") in full; check the bus and the functions' events:PutEvents grant")
 
+	// A deployment counts as a heartbeat: the provider logs "stack
+	// deployed" when CloudFormation creates or updates the stack's own
+	// Custom::LmtokensDeployment, so a stack just deployed does not alarm
+	// before its schedules had a chance to run.
+	deployed := b.logMetric("Provider", "StackDeployed", `{ $.msg = "stack deployed" }`, "1")
+	awscdk.NewCustomResource(b.stack, str("Deployment"), &awscdk.CustomResourceProps{
+		ServiceToken: b.out.Functions["Provider"].FunctionArn(), ResourceType: str(catalog.DeploymentType),
+	}).Node().AddDependency(b.logGroups["Provider"].Node().FindChild(str("ProviderStackDeployed")))
+
 	var actions, notOK []awscloudwatch.IMetric
 	for _, sch := range b.cleanupSchedules() {
 		fn := b.out.Functions[sch.fn]
@@ -72,8 +83,8 @@ func (b *builder) monitoring() {
 		// before the invocation raises it too.
 		days := heartbeatDays(sch.expr)
 		ok := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-			Expression:    str("FILL(inv, 0) - FILL(err, 0)"),
-			UsingMetrics:  &map[string]awscloudwatch.IMetric{"inv": fn.MetricInvocations(nil), "err": fn.MetricErrors(nil)},
+			Expression:    str("FILL(inv, 0) - FILL(err, 0) + FILL(dep, 0)"),
+			UsingMetrics:  &map[string]awscloudwatch.IMetric{"inv": fn.MetricInvocations(nil), "err": fn.MetricErrors(nil), "dep": deployed.With(&awscloudwatch.MetricOptions{Period: awscdk.Duration_Days(num(1))})},
 			Period:        awscdk.Duration_Days(num(1)),
 			Label:         str("successful runs"),
 			SearchAccount: nil,
@@ -91,7 +102,7 @@ func (b *builder) monitoring() {
 	queues := []awscloudwatch.IMetric{b.failures.MetricApproximateNumberOfMessagesVisible(nil), b.scheduleDLQ.MetricApproximateNumberOfMessagesVisible(nil)}
 	awscloudwatch.NewDashboard(b.stack, str("Dashboard"), &awscloudwatch.DashboardProps{
 		// Dashboard names are global to the account: the region joins them.
-		DashboardName: str(b.s.Name("lmtokens") + "-" + *b.stack.Region()),
+		DashboardName: str(b.s.BaseName() + "-" + *b.stack.Region()),
 		Widgets: &[]*[]awscloudwatch.IWidget{
 			{graph("Invocations", invocations), graph("Errors", errors)},
 			{graph("LogicMonitor requests", requests), graph("Remaining rate limit (lowest)", remaining)},

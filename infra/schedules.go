@@ -34,7 +34,7 @@ func (b *builder) schedules() {
 		})
 		awsscheduler.NewSchedule(b.stack, str(sch.id), &awsscheduler.ScheduleProps{
 			Schedule:    awsscheduler.ScheduleExpression_Expression(str(sch.expr), awscdk.TimeZone_Of(str(b.s.ScheduleTimezone))),
-			Description: str(b.s.Name("lmtokens") + " " + sch.id),
+			Description: str(b.s.BaseName() + " " + sch.id),
 			Enabled:     jsii.Bool(b.s.SchedulesEnabled),
 			Target: awsschedulertargets.NewLambdaInvoke(b.out.Functions[sch.fn], &awsschedulertargets.ScheduleTargetBaseProps{
 				Input:           awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"cleanup": map[string]any{}}),

@@ -45,6 +45,9 @@ type Settings struct {
 	WarningEmail string
 	// TerminationProtection protects the stack from deletion.
 	TerminationProtection bool
+	// StackNameOverride (context stackName) renames the stack; every
+	// physical name and export derives from the stack's name.
+	StackNameOverride string
 
 	// CredentialsSecret is the name or full ARN of the secret holding the
 	// functions' LogicMonitor credentials. The user creates it.
@@ -67,6 +70,14 @@ type Settings struct {
 	RecoveryDays int
 	// LMBaseURL optionally replaces https://<company>.logicmonitor.com/santaba/rest.
 	LMBaseURL string
+	// ProviderStacks are the stack name patterns (with *) whose
+	// Custom::LogicMonitorApiToken resources the provider serves
+	// (PROVIDER_STACKS); empty, any stack of its account and region.
+	ProviderStacks []string
+	// KeyReaders are the IAM role (or user) ARNs besides the functions that
+	// the stack's created-keys key lets decrypt stored keys, through Secrets
+	// Manager (pipelines that read their keys).
+	KeyReaders []string
 	// LMAllowedHosts are the hosts besides <company>.logicmonitor.com a
 	// portal's endpoint may name (LM_ALLOWED_HOSTS: exact, or *.suffix).
 	LMAllowedHosts []string
@@ -178,9 +189,11 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	}
 	str("env", &s.Env)
 	str("architecture", &s.Architecture)
+	str("stackName", &s.StackNameOverride)
 	if s.Env != "" {
-		s.SecretPrefix = DefaultSettings().SecretPrefix + s.Env + "/"
-		s.PortalsPrefix = DefaultSettings().PortalsPrefix + s.Env + "/"
+		// Each environment's names sit beside the others', never inside:
+		// a prefix is not a folder of another environment's.
+		s.SecretPrefix, s.PortalsPrefix, s.CredentialsSecret = envDefaults(s.Env)
 	}
 	str("portalsPrefix", &s.PortalsPrefix)
 	str("credentialsSecret", &s.CredentialsSecret)
@@ -254,6 +267,8 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	list("protectedRoles", &s.ProtectedRoles)
 	list("protectedAdminIds", &s.ProtectedAdminIDs)
 	list("lmAllowedHosts", &s.LMAllowedHosts)
+	list("keyReaders", &s.KeyReaders)
+	list("providerStacks", &s.ProviderStacks)
 	if err != nil {
 		return s, err
 	}
@@ -261,10 +276,13 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 }
 
 var (
-	scheduleRE  = regexp.MustCompile(`^(rate|cron|at)\(.+\)$`)
-	principalRE = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+)$`)
-	adminIDRE   = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
-	envRE       = regexp.MustCompile(`^([a-z][a-z0-9-]{0,15})?$`)
+	scheduleRE      = regexp.MustCompile(`^(rate|cron|at)\(.+\)$`)
+	principalRE     = regexp.MustCompile(`^(\d{12}|arn:aws[a-z-]*:(iam|sts)::\d{12}:.+)$`)
+	adminIDRE       = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
+	envRE           = regexp.MustCompile(`^([a-z][a-z0-9-]{0,15})?$`)
+	stackNameRE     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
+	providerStackRE = regexp.MustCompile(`^[A-Za-z*][A-Za-z0-9*-]{0,127}$`)
+	keyReaderRE     = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$`)
 )
 
 // EnvName is the environment's name, "default" when none is set.
@@ -283,6 +301,50 @@ func (s Settings) Name(base string) string {
 	return base + "-" + s.Env
 }
 
+// BaseName is what the stack's physical names (API, bus, alarms,
+// dashboard, metric namespace) start with: lmtokens[-<env>], or the stack's
+// own name when it was renamed, so that two stacks never share one.
+func (s Settings) BaseName() string {
+	if s.StackNameOverride != "" {
+		return strings.ToLower(s.StackNameOverride)
+	}
+	return s.Name("lmtokens")
+}
+
+// envDefaults are an environment's default key prefix, portals prefix and
+// credentials secret: beside the unnamed environment's, not under them.
+func envDefaults(env string) (secretPrefix, portalsPrefix, credentials string) {
+	d := DefaultSettings()
+	if env == "" {
+		return d.SecretPrefix, d.PortalsPrefix, d.CredentialsSecret
+	}
+	return strings.TrimSuffix(d.SecretPrefix, "/") + "-" + env + "/", strings.TrimSuffix(d.PortalsPrefix, "/") + "-" + env + "/", d.CredentialsSecret + "-" + env
+}
+
+// nests reports why prefix (of environment env) would overlap another
+// environment's default prefix ("" when it does not): inside another's, or
+// wrapping others'. Such a prefix would put one environment's keys within
+// reach of another's functions.
+func nests(prefix, env string, which func(string) string) string {
+	own := which(env)
+	if prefix == own {
+		return ""
+	}
+	root := strings.TrimSuffix(which(""), "/") // logicmonitor/api-tokens
+	switch {
+	case strings.HasPrefix(root+"-", prefix) || strings.HasPrefix(root+"/", prefix):
+		return "it contains other environments' prefixes (" + which("") + ", " + root + "-<env>/)"
+	case env != "" && strings.HasPrefix(prefix, which("")):
+		return "it lies inside the unnamed environment's " + which("")
+	case strings.HasPrefix(prefix, root+"-"):
+		other, _, _ := strings.Cut(strings.TrimPrefix(prefix, root+"-"), "/")
+		if other != env {
+			return "it lies inside environment " + other + "'s " + which(other)
+		}
+	}
+	return ""
+}
+
 // GOARCH is the Go architecture of the functions' binaries.
 func (s Settings) GOARCH() string {
 	if s.Architecture == "x86_64" {
@@ -292,7 +354,12 @@ func (s Settings) GOARCH() string {
 }
 
 // StackName is the CloudFormation stack's name.
-func (s Settings) StackName() string { return s.Name("LMTokens") }
+func (s Settings) StackName() string {
+	if s.StackNameOverride != "" {
+		return s.StackNameOverride
+	}
+	return s.Name("LMTokens")
+}
 
 // reservedFor is the reserved concurrency of one function (0: none).
 func (s Settings) reservedFor(f catalog.Function) int {
@@ -328,6 +395,19 @@ func (s Settings) Validate() error {
 	if err := s.checkEndpoint(); err != nil {
 		return err
 	}
+	for _, p := range s.ProviderStacks {
+		if !providerStackRE.MatchString(p) {
+			return fmt.Errorf("providerStacks: %q must be a stack name, * standing for any characters", p)
+		}
+	}
+	for _, r := range s.KeyReaders {
+		if !keyReaderRE.MatchString(r) {
+			return fmt.Errorf("keyReaders: %q must be an IAM role or user ARN", r)
+		}
+	}
+	if len(s.KeyReaders) > 0 && (s.KMSKeyArn != "" || s.UseAWSManagedKey) {
+		return fmt.Errorf("keyReaders name readers in the stack's own key's policy: with kmsKeyArn or useAwsManagedKey there is none")
+	}
 	switch {
 	case !envRE.MatchString(s.Env):
 		return fmt.Errorf("env %q must be a short lower-case name (letters, digits, hyphens; at most 16)", s.Env)
@@ -339,6 +419,12 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("credentialsSecret %q is neither a secret name nor an ARN", s.CredentialsSecret)
 	case !secrets.ValidName(s.SecretPrefix):
 		return fmt.Errorf("secretPrefix %q has characters secret names cannot hold", s.SecretPrefix)
+	case nests(s.SecretPrefix, s.Env, func(e string) string { p, _, _ := envDefaults(e); return p }) != "":
+		return fmt.Errorf("secretPrefix %q: %s: environments cannot nest", s.SecretPrefix, nests(s.SecretPrefix, s.Env, func(e string) string { p, _, _ := envDefaults(e); return p }))
+	case nests(s.PortalsPrefix, s.Env, func(e string) string { _, p, _ := envDefaults(e); return p }) != "":
+		return fmt.Errorf("portalsPrefix %q: %s: environments cannot nest", s.PortalsPrefix, nests(s.PortalsPrefix, s.Env, func(e string) string { _, p, _ := envDefaults(e); return p }))
+	case s.StackNameOverride != "" && !stackNameRE.MatchString(s.StackNameOverride):
+		return fmt.Errorf("stackName %q must be a CloudFormation stack name (letters, digits, hyphens; starting with a letter; at most 64)", s.StackNameOverride)
 	case !secrets.ValidName(s.PortalsPrefix) || strings.HasPrefix(s.PortalsPrefix, s.SecretPrefix) || strings.HasPrefix(s.SecretPrefix, s.PortalsPrefix):
 		return fmt.Errorf("portalsPrefix %q must be a secret-name prefix apart from secretPrefix %q (the create function may write under the one, never the other)", s.PortalsPrefix, s.SecretPrefix)
 	case s.KMSKeyArn != "" && !strings.HasPrefix(s.KMSKeyArn, "arn:"):

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -53,6 +54,7 @@ type builder struct {
 	failures     awssqs.Queue // failed asynchronous invocations
 	scheduleDLQ  awssqs.Queue // schedule deliveries that failed
 	keyArn       *string      // the created keys' KMS key, if any
+	key          awskms.Key   // the same, when the stack made it
 	logGroups    map[string]awslogs.LogGroup
 	bus          awsevents.IEventBus
 }
@@ -89,6 +91,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	if err := b.functions(); err != nil {
 		return nil, err
 	}
+	b.keyUsers()
 	b.out.API = b.api()
 	b.schedules()
 	b.monitoring()
@@ -112,32 +115,32 @@ func (b *builder) queuesAndTopic() {
 		return q
 	}
 	b.failures, b.scheduleDLQ = queue("FailedInvocations"), queue("ScheduleDeadLetters")
+	// CloudWatch publishes an alarm as cloudwatch.amazonaws.com, which
+	// cannot use the AWS-managed SNS key: the topic has a key of its own
+	// whose policy lets CloudWatch use it, and a policy that lets
+	// CloudWatch publish, both for this stack's alarms only.
+	alarms := map[string]any{
+		"StringEquals": map[string]any{"aws:SourceAccount": b.stack.Account()},
+		"ArnLike": map[string]any{"aws:SourceArn": b.stack.FormatArn(&awscdk.ArnComponents{
+			Service: str("cloudwatch"), Resource: str("alarm"), ResourceName: str(b.s.BaseName() + "-*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		})},
+	}
+	cloudwatch := awsiam.NewServicePrincipal(str("cloudwatch.amazonaws.com"), nil)
+	key := awskms.NewKey(b.stack, str("AlarmsKey"), &awskms.KeyProps{Description: str("lmtokens: encrypts the alarm topic"), EnableKeyRotation: jsii.Bool(true)})
+	key.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: str("CloudWatchAlarmsUseIt"), Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Actions: jsii.Strings("kms:Decrypt", "kms:GenerateDataKey*"), Resources: jsii.Strings("*"), Conditions: &alarms,
+	}), nil)
 	b.topic = awssns.NewTopic(b.stack, str("Alarms"), &awssns.TopicProps{
-		DisplayName: str(b.s.Name("lmtokens") + " alarms"),
-		MasterKey:   awskms.Alias_FromAliasName(b.stack, str("SnsManagedKey"), str("alias/aws/sns")),
+		DisplayName: str(b.s.BaseName() + " alarms"),
+		MasterKey:   key,
 		EnforceSSL:  jsii.Bool(true),
 	})
+	b.topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: str("CloudWatchAlarmsPublish"), Principals: &[]awsiam.IPrincipal{cloudwatch},
+		Actions: jsii.Strings("sns:Publish"), Resources: &[]*string{b.topic.TopicArn()}, Conditions: &alarms,
+	}))
 	if b.s.AlarmEmail != "" {
 		b.topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(str(b.s.AlarmEmail), nil))
-	}
-}
-
-// createdKeysKey picks the KMS key of the created keys' secrets. By default
-// it is the stack's own, so reading one needs kms:Decrypt on it as well as
-// GetSecretValue: a role with GetSecretValue on * reads none of them.
-func (b *builder) createdKeysKey() {
-	switch {
-	case b.s.KMSKeyArn != "":
-		b.keyArn = str(b.s.KMSKeyArn)
-	case !b.s.UseAWSManagedKey:
-		key := awskms.NewKey(b.stack, str("CreatedKeysKey"), &awskms.KeyProps{
-			Description:       str("lmtokens: encrypts the LogicMonitor keys stored under " + b.s.SecretPrefix),
-			EnableKeyRotation: jsii.Bool(true),
-			// Deleting the key would make every stored key unreadable.
-			RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-		})
-		b.keyArn = key.KeyArn()
-		awscdk.NewCfnOutput(b.stack, str("CreatedKeysKmsKeyArn"), &awscdk.CfnOutputProps{Value: b.keyArn,
-			Description: str("KMS key of the created keys' secrets: readers need kms:Decrypt on it (via Secrets Manager)")})
 	}
 }

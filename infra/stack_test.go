@@ -610,8 +610,9 @@ func TestEnvironmentsSideBySide(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s.SecretPrefix != "logicmonitor/api-tokens/"+env+"/" || s.StackName() != "LMTokens-"+env {
-			t.Fatalf("%s: prefix %s, stack %s", env, s.SecretPrefix, s.StackName())
+		if s.SecretPrefix != "logicmonitor/api-tokens-"+env+"/" || s.PortalsPrefix != "lmtokens/portals-"+env+"/" ||
+			s.CredentialsSecret != "lmtokens/logicmonitor-credentials-"+env || s.StackName() != "LMTokens-"+env {
+			t.Fatalf("%s: prefixes %s %s, credentials %s, stack %s", env, s.SecretPrefix, s.PortalsPrefix, s.CredentialsSecret, s.StackName())
 		}
 		ts, err := synthesize(s)
 		if err != nil {
@@ -646,6 +647,36 @@ func TestEnvironmentsSideBySide(t *testing.T) {
 	}
 	if len(names["dev"]) < 20 {
 		t.Fatalf("only %d names compared", len(names["dev"]))
+	}
+	// Environments cannot nest: a prefix inside another environment's, or
+	// one wrapping others', is refused.
+	for _, c := range []map[string]any{
+		{"env": "dev", "secretPrefix": "logicmonitor/api-tokens/dev/"},
+		{"env": "dev", "secretPrefix": "logicmonitor/api-tokens-prod/x/"},
+		{"secretPrefix": "logicmonitor/"},
+		{"env": "dev", "portalsPrefix": "lmtokens/portals/dev/"},
+		{"stackName": "bad name"},
+	} {
+		if _, err := SettingsFromContext(func(k string) any { return c[k] }); err == nil {
+			t.Errorf("%v accepted", c)
+		}
+	}
+	// A renamed stack renames everything derived from the name.
+	ren, err := SettingsFromContext(func(k string) any { return map[string]any{"stackName": "TeamTokens"}[k] })
+	if err != nil || ren.StackName() != "TeamTokens" || ren.BaseName() != "teamtokens" {
+		t.Fatalf("renamed: %v %s %s", err, ren.StackName(), ren.BaseName())
+	}
+	ts, err := synthesize(ren)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := fmt.Sprint(ts.doc.Outputs["ServiceToken"]); !strings.Contains(out, "TeamTokens-ServiceToken") {
+		t.Errorf("export of the renamed stack: %s", out)
+	}
+	for _, r := range ts.ofType("AWS::CloudWatch::Alarm") {
+		if !strings.HasPrefix(fmt.Sprint(r["AlarmName"]), "teamtokens-") {
+			t.Errorf("alarm of the renamed stack: %v", r["AlarmName"])
+		}
 	}
 }
 

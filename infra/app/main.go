@@ -25,10 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lmtokens settings:", err)
 		os.Exit(1)
 	}
-	name := settings.StackName()
-	if v, ok := app.Node().TryGetContext(jsii.String("stackName")).(string); ok && v != "" {
-		name = v
-	}
+	name := settings.StackName() // -c stackName renames it, and every name derived from it
 	// The binaries are built here, for the architecture the stack declares,
 	// from the source being synthesized: a stale or foreign binary cannot
 	// be deployed. (-c binDir=... deploys prebuilt ones instead.)

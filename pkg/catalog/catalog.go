@@ -19,6 +19,12 @@ const (
 	Rotate = "rotate"
 )
 
+// DeploymentType is the custom resource lmtokens' own stack declares: each
+// time CloudFormation creates or updates it, the provider logs "stack
+// deployed", which the cleanup heartbeats count as a run (a stack just
+// deployed has had no chance to run its schedules yet).
+const DeploymentType = "Custom::LmtokensDeployment"
+
 // Route is one HTTP route of the public API.
 type Route struct {
 	Method string

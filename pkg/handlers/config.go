@@ -38,6 +38,10 @@ type Config struct {
 	// http on 127.0.0.1 or ::1 (local runs and tests only).
 	AllowedHosts      []string
 	AllowHTTPLoopback bool
+	// ProviderStacks (PROVIDER_STACKS, comma-separated patterns with *)
+	// are the stacks whose Custom::LogicMonitorApiToken resources the
+	// provider serves; unset, any stack of its account and region.
+	ProviderStacks []string
 }
 
 // RotationConfig is how stored keys and the credentials rotate.
@@ -199,6 +203,7 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	c.AllowedHosts = envlist.Split(os.Getenv("LM_ALLOWED_HOSTS"))
+	c.ProviderStacks = envlist.Split(os.Getenv("PROVIDER_STACKS"))
 	if v := os.Getenv("LM_ALLOW_HTTP_LOOPBACK"); v != "" {
 		if c.AllowHTTPLoopback, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("LM_ALLOW_HTTP_LOOPBACK %q is not true or false", v)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/cfn"
 
+	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
@@ -35,9 +36,13 @@ type tokenProps struct {
 	RotationDays int
 }
 
-// knownProps are the properties a resource may have (ServiceToken is
-// CloudFormation's own).
-var knownProps = []string{"AdminId", "Note", "Type", "Status", "Portal", "RotationDays", "ServiceToken"}
+// knownProps are the properties a resource may have (ServiceToken and
+// ServiceTimeout are CloudFormation's own).
+var knownProps = []string{"AdminId", "Note", "Type", "Status", "Portal", "RotationDays", "ServiceToken", "ServiceTimeout"}
+
+// DeploymentType is the heartbeat resource of lmtokens' own stack (see
+// catalog.DeploymentType).
+const DeploymentType = catalog.DeploymentType
 
 func parseProps(raw map[string]any) (tokenProps, error) {
 	var p tokenProps
@@ -47,7 +52,7 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 			known = known || k == n
 		}
 		if !known {
-			return p, fmt.Errorf("unknown property %q (known: AdminId, Note, Type, Status, Portal, RotationDays)", k)
+			return p, fmt.Errorf("unknown property %q (known: AdminId, Note, Type, Status, Portal, RotationDays, and CloudFormation's ServiceToken and ServiceTimeout)", k)
 		}
 	}
 	str := func(k string) (string, error) {
@@ -125,43 +130,57 @@ func parsePhysicalID(id string) (portal string, adminID, tokenID int64, ok bool)
 	return portal, a, t, true
 }
 
-// Provider is the Lambda handler of the custom resource provider: it
-// answers CloudFormation at its pre-signed URL whatever happens (a failure,
-// a panic, a deadline that nears) and never puts a key in the answer.
+// Provider is the Lambda handler of the custom resource provider. It
+// first checks where the event says it comes from (see trustedEvent): an
+// event that fails is refused with a function error, and nothing, not even
+// an answer, is sent anywhere. Otherwise it answers CloudFormation at its
+// pre-signed URL whatever happens (a failure, a panic, a deadline that
+// nears) and never puts a key in the answer.
 func (s *Service) Provider() func(context.Context, cfn.Event) (string, error) {
 	return func(ctx context.Context, ev cfn.Event) (string, error) {
 		start := time.Now()
 		counter := s.counter()
 		ctx = logging.WithWho(ctx, logging.Who{Caller: "cloudformation:" + ev.StackID})
+		attrs := []any{slog.String("function", "provider"), slog.String("requestType", string(ev.RequestType)),
+			slog.String("resourceType", ev.ResourceType), slog.String("logicalResourceId", ev.LogicalResourceID)}
+		if err := s.trustedEvent(ctx, ev); err != nil {
+			s.log.ErrorContext(ctx, "custom resource event refused", append(attrs, slog.String("error", err.Error()))...)
+			return "", err.functionError()
+		}
 		work, cancel := reserveForCleanUp(ctx)
 		defer cancel()
 		// The log names what was answered (the physical id of a Create is
 		// only known afterwards) and why a FAILED answer failed.
 		var physicalID string
 		var failure error
-		wrapped := cfn.LambdaWrap(func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+		sendErr := answerCloudFormation(work, ev, s.cfnClient(), func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
 			id, data, err := s.customResource(ctx, ev)
 			physicalID, failure = id, err
 			return id, data, err
 		})
-		reason, err := wrapped(work, ev)
-		attrs := []any{slog.String("function", "provider"), slog.String("requestType", string(ev.RequestType)),
-			slog.String("logicalResourceId", ev.LogicalResourceID), slog.String("physicalResourceId", physicalID),
-			slog.Int64("lmRequests", counter()), slog.Int64("durationMs", time.Since(start).Milliseconds())}
+		attrs = append(attrs, slog.String("physicalResourceId", physicalID), slog.String("verified", "stack in this account and region; answer to CloudFormation's response bucket"),
+			slog.Int64("lmRequests", counter()), slog.Int64("durationMs", time.Since(start).Milliseconds()))
 		switch {
-		case err != nil || reason != "":
-			s.log.ErrorContext(ctx, "custom resource answer not delivered", append(attrs, slog.String("error", fmt.Sprint(err, reason)))...)
+		case sendErr != nil:
+			s.log.ErrorContext(ctx, "custom resource answer not delivered", append(attrs, slog.String("error", sendErr.Error()))...)
+			return sendErr.Error(), nil
 		case failure != nil:
 			s.log.WarnContext(ctx, "custom resource answered FAILED", append(attrs, slog.String("error", failure.Error()))...)
 		default:
 			s.log.InfoContext(ctx, "custom resource done", attrs...)
 		}
-		return reason, err
+		return "", nil
 	}
 }
 
 // customResource carries out one CloudFormation request.
 func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+	if ev.ResourceType == DeploymentType {
+		if ev.RequestType != cfn.RequestDelete {
+			s.log.InfoContext(ctx, "stack deployed", "function", "provider", "stackId", ev.StackID, "requestType", string(ev.RequestType))
+		}
+		return "lmtokens-deployment", nil, nil
+	}
 	if s.cfgErr != nil {
 		return "", nil, fmt.Errorf("configuration: %v", s.cfgErr)
 	}

@@ -144,7 +144,7 @@ func TestCustomResourceLifecycle(t *testing.T) {
 	// The audit log names the physical id a Create answered and why a
 	// FAILED answer failed.
 	logs := allLogs.String()
-	if !strings.Contains(logs, `"msg":"custom resource done","function":"provider","requestType":"Create","logicalResourceId":"PipelineToken","physicalResourceId":"`+created.PhysicalResourceID+`"`) ||
+	if !strings.Contains(logs, `"msg":"custom resource done","function":"provider","requestType":"Create","resourceType":"Custom::LogicMonitorApiToken","logicalResourceId":"PipelineToken","physicalResourceId":"`+created.PhysicalResourceID+`"`) ||
 		!strings.Contains(logs, `"msg":"custom resource answered FAILED"`) {
 		t.Fatal("the provider's log does not name what it answered")
 	}
@@ -226,5 +226,84 @@ func TestCustomResourceAfterRotation(t *testing.T) {
 	}
 	if _, ok := e.sm.Get("logicmonitor/api-tokens/rotated-out/2/" + fmt.Sprint(first)); !ok {
 		t.Fatal("the rotated-out token lost its retirement record")
+	}
+}
+
+// The provider checks what it can of an event before acting on it, through
+// the real binary: a stack of another account or region, a stack outside
+// PROVIDER_STACKS, or an answer URL that is not CloudFormation's response
+// bucket is refused with a function error, and nothing is made or sent; an
+// answer URL that hangs cannot hold the invocation to its deadline; the
+// deployment heartbeat resource is answered, and logged.
+func TestProviderTrustsOnlyWhatItCanCheck(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	rcv := newReceiver(t)
+	f := e.startBinary(t, "provider", "PROVIDER_STACKS=consumer,team-*")
+	before := len(e.portal.Tokens())
+	props := func() map[string]any { return map[string]any{"AdminId": "2", "Note": "x"} }
+	for name, ev := range map[string]cfn.Event{
+		"another account": func() cfn.Event {
+			ev := cfnEvent(rcv, cfn.RequestCreate, "t-1", "", props(), nil)
+			ev.StackID = "arn:aws:cloudformation:us-east-1:999999999999:stack/consumer/1"
+			return ev
+		}(),
+		"another region": func() cfn.Event {
+			ev := cfnEvent(rcv, cfn.RequestCreate, "t-2", "", props(), nil)
+			ev.StackID = "arn:aws:cloudformation:eu-west-1:123456789012:stack/consumer/1"
+			return ev
+		}(),
+		"a stack it does not serve": func() cfn.Event {
+			ev := cfnEvent(rcv, cfn.RequestCreate, "t-3", "", props(), nil)
+			ev.StackID = "arn:aws:cloudformation:us-east-1:123456789012:stack/other/1"
+			return ev
+		}(),
+		"an answer URL of the sender's choosing": func() cfn.Event {
+			ev := cfnEvent(rcv, cfn.RequestCreate, "t-4", "", props(), nil)
+			ev.ResponseURL = "https://collector.evil.example/t-4"
+			return ev
+		}(),
+		"a forged delete": func() cfn.Event {
+			ev := cfnEvent(rcv, cfn.RequestDelete, "t-5", "lmtokens:default:3:1", props(), nil)
+			ev.StackID = "arn:aws:cloudformation:us-east-1:999999999999:stack/consumer/1"
+			return ev
+		}(),
+	} {
+		res := invokeBinary(t, f, ev)
+		if res.ErrorType != handlers.TypeValidation || !strings.Contains(res.ErrorMessage, "not CloudFormation's event") {
+			t.Errorf("%s: %+v", name, res)
+		}
+		rcv.mu.Lock()
+		_, answered := rcv.got["/"+ev.RequestID]
+		rcv.mu.Unlock()
+		if answered {
+			t.Errorf("%s: an answer was sent", name)
+		}
+	}
+	if len(e.portal.Tokens()) != before || e.mutations() != 0 {
+		t.Fatal("a refused event changed LogicMonitor")
+	}
+	// A served stack's own deployment resource is answered and logged.
+	dep := cfnEvent(rcv, cfn.RequestCreate, "t-6", "", map[string]any{}, nil)
+	dep.ResourceType, dep.StackID = handlers.DeploymentType, "arn:aws:cloudformation:us-east-1:123456789012:stack/team-lmtokens/1"
+	if res := invokeBinary(t, f, dep); res.Failed() || rcv.answer(t, "t-6").Status != cfn.StatusSuccess {
+		t.Fatalf("the deployment resource: %+v", res)
+	}
+	// An answer URL that hangs: the invocation ends before its deadline.
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // then the server notices the client hang up
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	defer hang.Close()
+	short := e.startBinaryTimeout(t, "provider", 8*time.Second)
+	ev := cfnEvent(rcv, cfn.RequestDelete, "t-7", "lmtokens:default:2:999", props(), nil)
+	ev.ResponseURL = hang.URL + "/t-7"
+	start := time.Now()
+	res := invokeBinary(t, short, ev)
+	if took := time.Since(start); res.ErrorType == "Sandbox.Timedout" || took > 7800*time.Millisecond {
+		t.Fatalf("a hanging answer URL held the provider %v: %+v", took, res)
 	}
 }
