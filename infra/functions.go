@@ -27,11 +27,7 @@ var completeSecretArn = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
 func (b *builder) functions() error {
 	s := b.s
 	creds := b.credentialsSecret()
-	secretArn := func(pattern string) *string {
-		return b.stack.FormatArn(&awscdk.ArnComponents{
-			Service: str("secretsmanager"), Resource: str("secret"), ResourceName: str(pattern), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
-		})
-	}
+	secretArn := b.secretArn
 	prefixArn := secretArn(s.SecretPrefix + "*")
 	// Idempotency claims and rotated-out records live in these folders,
 	// under the default portal's prefix or a registered portal's.
@@ -63,7 +59,15 @@ func (b *builder) functions() error {
 		}
 		logs := awslogs.NewLogGroup(b.stack, str(c.ID+"Logs"), &awslogs.LogGroupProps{Retention: b.logRetention})
 		b.logGroups[c.ID] = logs
+		// A role of its own that writes its own log group and no other
+		// (AWSLambdaBasicExecutionRole would let it write any).
+		role := awsiam.NewRole(b.stack, str(c.ID+"Role"), &awsiam.RoleProps{
+			AssumedBy:   awsiam.NewServicePrincipal(str("lambda.amazonaws.com"), nil),
+			Description: str("lmtokens " + c.Name + " function"),
+		})
+		logs.GrantWrite(role)
 		props := &awslambda.FunctionProps{
+			Role:                  role,
 			Runtime:               awslambda.Runtime_PROVIDED_AL2023(),
 			Architecture:          arch,
 			Handler:               str("bootstrap"),
@@ -89,7 +93,9 @@ func (b *builder) functions() error {
 		fn := awslambda.NewFunction(b.stack, str(c.ID), props)
 		b.out.Functions[c.ID] = fn
 		creds.GrantRead(fn, nil)
-		b.bus.GrantPutEventsTo(fn, nil)
+		if emits(c) {
+			b.bus.GrantPutEventsTo(fn, nil)
+		}
 		// Registered portals: their credentials, and the list of them
 		// (ListSecrets has no resource-level permissions).
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -150,19 +156,9 @@ func (b *builder) functions() error {
 				Conditions: &map[string]any{"StringEquals": map[string]any{"kms:ViaService": fmt.Sprintf("secretsmanager.%s.amazonaws.com", *b.stack.Region())}},
 			}))
 		}
-		if c.Binary == catalog.Create || c.Binary == catalog.Provider {
-			// Created keys get their rotation schedule; the rotate route
-			// starts a rotation. RotateSecret passes the rotation function
-			// to Secrets Manager, which needs lambda:InvokeFunction on it.
-			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-				Sid:       str("RotateStoredKeys"),
-				Actions:   jsii.Strings("secretsmanager:RotateSecret"),
-				Resources: &[]*string{prefixArn},
-			}))
-		}
 		if c.Binary == catalog.Rotate {
 			rotateFn = fn
-			versioned := append([]*string{prefixArn, secretArn(s.PortalsPrefix + "*")}, credentialsArns(creds)...)
+			versioned := append([]*string{prefixArn, secretArn(s.PortalsPrefix + "*")}, b.credentialsArns(creds)...)
 			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 				Sid:       str("RotateVersions"),
 				Actions:   jsii.Strings("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"),
@@ -213,9 +209,18 @@ func (b *builder) functions() error {
 				Resources: &[]*string{prefixArn},
 			}))
 		}
+		if c.Binary == catalog.Delete || c.Binary == catalog.Provider || c.Binary == catalog.Rotate {
+			// A stored key's secret keeps its recovery window: only claims
+			// and records, which hold no key, may go at once.
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:          str("KeysKeepTheirRecoveryWindow"),
+				Effect:       awsiam.Effect_DENY,
+				Actions:      jsii.Strings("secretsmanager:DeleteSecret"),
+				NotResources: &rotationRecordsArns,
+				Conditions:   &map[string]any{"Bool": map[string]any{"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
+			}))
+		}
 		suppress := []*cdknag.NagPackSuppression{
-			{Id: str("AwsSolutions-IAM4"), Reason: str("AWSLambdaBasicExecutionRole only lets the function write its own logs."),
-				AppliesTo: &[]any{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}},
 			{Id: str("AwsSolutions-IAM5"), Reason: str("Created keys are one secret per token under the configured prefix, and portals one secret each under theirs: each wildcard is that prefix and nothing wider. Resource * is for secretsmanager:ListSecrets (portal discovery) and X-Ray, which take no resource."),
 				AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "idempotency/*",
@@ -224,7 +229,7 @@ func (b *builder) functions() error {
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*/rotated-out/*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.PortalsPrefix + "*", "Resource::*"}},
 		}
-		cdknag.NagSuppressions_AddResourceSuppressions(fn, &suppress, jsii.Bool(true))
+		cdknag.NagSuppressions_AddResourceSuppressions(role, &suppress, jsii.Bool(true))
 		awscdk.NewCfnOutput(b.stack, str(c.ID+"FunctionArn"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(), Description: str(c.Description)})
 		if c.Binary == catalog.Provider {
 			if len(s.ProviderStacks) > 0 {
@@ -241,11 +246,24 @@ func (b *builder) functions() error {
 	return nil
 }
 
-// credentialsArns are the ARNs the credentials secret answers to (a secret
-// imported by name has a partial ARN: its random suffix is matched).
-func credentialsArns(creds awssecretsmanager.ISecret) []*string {
-	return []*string{creds.SecretArn(), jsii.String(*creds.SecretArn() + "-??????")}
+// secretArn is the ARN pattern of secrets named pattern in this account
+// and region.
+func (b *builder) secretArn(pattern string) *string {
+	return b.stack.FormatArn(&awscdk.ArnComponents{
+		Service: str("secretsmanager"), Resource: str("secret"), ResourceName: str(pattern), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
 }
+
+// credentialsArns are the ARNs the credentials secret answers to: its
+// complete ARN when the setting gives one, else the name's ARN with its
+// random suffix matched (a name's ARN without the suffix matches nothing).
+func (b *builder) credentialsArns(creds awssecretsmanager.ISecret) []*string {
+	return []*string{b.credentialsArnLike(creds)}
+}
+
+// emits reports whether a function puts lifecycle events on the bus: every
+// one that changes something (list changes nothing).
+func emits(c catalog.Function) bool { return c.Binary != catalog.List }
 
 // credentialsArnLike matches the credentials secret's ARN: the complete ARN
 // when the setting gives one, else the name's ARN with its random suffix.
@@ -266,6 +284,18 @@ func (b *builder) rotation(rotateFn awslambda.Function, creds awssecretsmanager.
 		}
 		fn := b.out.Functions[c.ID]
 		fn.AddEnvironment(str("ROTATION_FUNCTION_ARN"), rotateFn.FunctionArn(), nil)
+		// Created keys get their rotation schedule; the rotate route starts
+		// a rotation. Only with lmtokens' own rotation function, and only on
+		// keys whose rotation is lmtokens' or none yet.
+		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       str("RotateStoredKeys"),
+			Actions:   jsii.Strings("secretsmanager:RotateSecret"),
+			Resources: &[]*string{b.secretArn(s.SecretPrefix + "*")},
+			Conditions: &map[string]any{
+				"ArnEquals":         map[string]any{"secretsmanager:RotationLambdaARN": rotateFn.FunctionArn()},
+				"ArnEqualsIfExists": map[string]any{"secretsmanager:resource/AllowRotationLambdaArn": rotateFn.FunctionArn()},
+			},
+		}))
 		if s.RotationDays > 0 {
 			fn.AddEnvironment(str("TOKEN_ROTATION_DAYS"), str(strconv.Itoa(s.RotationDays)), nil)
 		}

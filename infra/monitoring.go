@@ -49,7 +49,17 @@ func (b *builder) monitoring() {
 	var invocations, errors, requests, remaining []awscloudwatch.IMetric
 	for _, c := range catalog.Functions {
 		fn := b.out.Functions[c.ID]
-		b.alarm(c.ID+"Errors", fn.MetricErrors(five), "lmtokens "+c.ID+" function errors: read its log group for the failed invocation's error line")
+		var failed awscloudwatch.IMetric = fn.MetricErrors(five)
+		if len(c.Routes) > 0 {
+			// An HTTP answer of 5xx is a successful invocation to Lambda:
+			// the function's own log line counts it.
+			answered5xx := b.logMetric(c.ID, "ServerErrors", `{ $.msg = "invocation failed" && $.status >= 500 }`, "1")
+			failed = awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+				Expression: str("FILL(errors, 0) + FILL(answered5xx, 0)"), Period: awscdk.Duration_Minutes(num(5)), Label: str(c.ID + " errors and 5xx answers"),
+				UsingMetrics: &map[string]awscloudwatch.IMetric{"errors": fn.MetricErrors(five), "answered5xx": answered5xx},
+			})
+		}
+		b.alarm(c.ID+"Errors", failed, "lmtokens "+c.ID+" function failed an invocation or answered 5xx: read its log group for the \"invocation failed\" line")
 		b.alarm(c.ID+"Throttles", fn.MetricThrottles(five), "lmtokens "+c.ID+" function throttled: its reserved concurrency is too low for the load")
 		invocations = append(invocations, fn.MetricInvocations(five))
 		errors = append(errors, fn.MetricErrors(five))
@@ -59,6 +69,11 @@ func (b *builder) monitoring() {
 	b.alarm("FailedInvocationsQueued", b.failures.MetricApproximateNumberOfMessagesVisible(nil), "lmtokens asynchronous invocations failed for good: read the messages in the FailedInvocations queue")
 	b.alarm("ScheduleDeadLettersQueued", b.scheduleDLQ.MetricApproximateNumberOfMessagesVisible(nil), "lmtokens schedules could not invoke a cleanup function: check the schedule role and the function")
 	b.alarm("Api5xx", b.out.API.MetricServerError(five), "lmtokens API answered 5xx: the access log and the function logs name the cause")
+	b.alarm("ProviderFailed", b.logMetric("Provider", "CustomResourceFailures",
+		`{ $.msg = "custom resource answered FAILED" || $.msg = "custom resource answer not delivered" || $.msg = "custom resource event refused" }`, "1"),
+		"a Custom::LogicMonitorApiToken request failed, was not answered, or was refused: the provider's log line names the stack, the resource and the reason")
+	b.alarm("WarningsNotDelivered", b.warningsDLQ.MetricApproximateNumberOfMessagesVisible(nil), "lmtokens cleanup warnings could not be delivered to the warnings topic: the UndeliveredWarnings queue holds them")
+	b.alarm("WarningNotificationsFailed", b.warningsTopic.MetricNumberOfNotificationsFailed(five), "the warnings topic could not notify a subscriber: check its subscriptions")
 	b.alarm("EventsNotDelivered", b.eventsNotDelivered(), "lmtokens could not put lifecycle events on the bus: each is in the log (\"msg\":\"event not delivered\") in full; check the bus and the functions' events:PutEvents grant")
 
 	// A deployment counts as a heartbeat: the provider logs "stack

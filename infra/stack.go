@@ -57,6 +57,10 @@ type builder struct {
 	key          awskms.Key   // the same, when the stack made it
 	logGroups    map[string]awslogs.LogGroup
 	bus          awsevents.IEventBus
+	// warningsTopic receives the cleanup warnings; warningsDLQ what
+	// EventBridge could not deliver to it.
+	warningsTopic awssns.Topic
+	warningsDLQ   awssqs.Queue
 }
 
 var str = jsii.String
@@ -92,6 +96,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 		return nil, err
 	}
 	b.keyUsers()
+	b.busPolicy()
 	b.out.API = b.api()
 	b.schedules()
 	b.monitoring()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,6 +153,17 @@ func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
 	p, err := s.portal(ctx, in.Portal)
 	if err != nil {
 		return result{}, err
+	}
+	if in.Status != nil && *in.Status == logicmonitor.StatusEnabled {
+		// Enabling gives a token power: a protected user's tokens may
+		// only lose it (disable, delete), as create mints none for them.
+		if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
+			var e *Error
+			if errors.As(err, &e) && e.Type == TypeForbidden {
+				e.Message = strings.Replace(e.Message, "lmtokens does not create tokens for it", "lmtokens does not enable its tokens (disabling and deleting them stay allowed)", 1)
+			}
+			return result{}, err
+		}
 	}
 	var before, after *logicmonitor.Token
 	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {

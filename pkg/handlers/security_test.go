@@ -173,3 +173,26 @@ func TestAuditTrailJoins(t *testing.T) {
 		t.Fatalf("direct: %v %v", out, err)
 	}
 }
+
+// A protected user's token may lose power, never gain it: toggle disables
+// an administrator's token and refuses to enable it again (403), changing
+// nothing.
+func TestToggleNeverEnablesAProtectedUsersToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	admin := e.seed(lmsandbox.TokenSpec{AdminID: 1, Note: "root's"})
+	if r := e.http(handlers.Toggle, rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(1, admin.ID), nil, `{"enabled":false}`, nil)); r.Status != 200 {
+		t.Fatalf("disable: %d %s", r.Status, r.Raw)
+	}
+	r := e.http(handlers.Toggle, rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(1, admin.ID), nil, `{"enabled":true}`, nil))
+	if r.Status != 403 || !strings.Contains(r.Raw, "does not enable") {
+		t.Fatalf("enable an administrator's token: %d %s", r.Status, r.Raw)
+	}
+	if tok, _ := e.portal.Token(admin.ID); tok.Status != 1 {
+		t.Fatal("the administrator's token was enabled")
+	}
+	// A note change alone stays allowed.
+	if r := e.http(handlers.Toggle, rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(1, admin.ID), nil, `{"note":"retired"}`, nil)); r.Status != 200 {
+		t.Fatalf("note: %d %s", r.Status, r.Raw)
+	}
+}
