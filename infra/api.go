@@ -6,7 +6,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
@@ -17,7 +16,7 @@ import (
 // every method, TLS 1.2 at least, throttled, with a JSON access log.
 func (b *builder) api() awsapigateway.RestApi {
 	s := b.s
-	accessLogs := awslogs.NewLogGroup(b.stack, str("ApiAccessLogs"), &awslogs.LogGroupProps{Retention: b.logRetention})
+	accessLogs := b.logGroup("ApiAccessLogs")
 	api := awsapigateway.NewRestApi(b.stack, str("Api"), &awsapigateway.RestApiProps{
 		RestApiName:   str(s.BaseName()),
 		Description:   str("LogicMonitor API tokens: list, create, toggle, delete"),
@@ -77,6 +76,12 @@ func (b *builder) api() awsapigateway.RestApi {
 			AppliesTo: &[]any{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"}})
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(api, &suppress, jsii.Bool(true))
+	suppressNag(api, map[string]string{
+		"APIGWSSLEnabled":               "The integrations are Lambda proxies, which API Gateway invokes through Lambda's signed API; a client certificate authenticates API Gateway to HTTP back ends only.",
+		"APIGWCacheEnabledAndEncrypted": "Caching is off on purpose: answers are LogicMonitor's state of the moment and depend on the caller; a cache would serve stale or another caller's data.",
+		"APIGWAssociatedWithWAF":        "Every method requires SigV4 (AWS_IAM) and the stage is throttled; a WAF web ACL adds cost without a public surface to protect. Attach one if your organisation requires it.",
+		"APIGWXrayEnabled":              "X-Ray tracing is the tracing setting, off by default for its cost; turning it on traces the stage and the functions.",
+	})
 	return api
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/events"
@@ -61,15 +60,14 @@ func (b *builder) eventBus() {
 	}))
 	if b.s.WarningEmail != "" {
 		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(str(b.s.WarningEmail), nil))
+		suppressNag(topic, map[string]string{"SNSRedrivePolicy": reasonEmail})
 	}
 	// A warning EventBridge cannot deliver is retried for a day, then kept
 	// in a dead-letter queue, which alarms.
 	b.warningsDLQ = awssqs.NewQueue(b.stack, str("UndeliveredWarnings"), &awssqs.QueueProps{
 		Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(num(14)),
 	})
-	cdknag.NagSuppressions_AddResourceSuppressions(b.warningsDLQ, &[]*cdknag.NagPackSuppression{{
-		Id: str("AwsSolutions-SQS3"), Reason: str("This queue is itself the dead-letter queue of the warnings rule; a queue behind it would never be read."),
-	}}, jsii.Bool(false))
+	suppressNag(b.warningsDLQ, map[string]string{"SQS3": reasonIsDLQ, "SQSRedrivePolicy": reasonIsDLQ})
 	awsevents.NewRule(b.stack, str("WarningsRule"), &awsevents.RuleProps{
 		RuleName:    str(b.warningsRuleName()),
 		EventBus:    b.bus,

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
@@ -57,7 +56,7 @@ func (b *builder) functions() error {
 		if c.CleanupStage == "delete" {
 			env["CLEANUP_ORPHAN_GRACE"] = str(strconv.Itoa(24*s.OrphanGraceDays) + "h")
 		}
-		logs := awslogs.NewLogGroup(b.stack, str(c.ID+"Logs"), &awslogs.LogGroupProps{Retention: b.logRetention})
+		logs := b.logGroup(c.ID + "Logs")
 		b.logGroups[c.ID] = logs
 		// A role of its own that writes its own log group and no other
 		// (AWSLambdaBasicExecutionRole would let it write any).
@@ -220,7 +219,7 @@ func (b *builder) functions() error {
 				Conditions:   &map[string]any{"Bool": map[string]any{"secretsmanager:ForceDeleteWithoutRecovery": "true"}},
 			}))
 		}
-		suppress := []*cdknag.NagPackSuppression{
+		nagIAM5 := []*cdknag.NagPackSuppression{
 			{Id: str("AwsSolutions-IAM5"), Reason: str("Created keys are one secret per token under the configured prefix, and portals one secret each under theirs: each wildcard is that prefix and nothing wider. Resource * is for secretsmanager:ListSecrets (portal discovery) and X-Ray, which take no resource."),
 				AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "idempotency/*",
@@ -229,7 +228,9 @@ func (b *builder) functions() error {
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.SecretPrefix + "*/rotated-out/*",
 					"Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:" + s.PortalsPrefix + "*", "Resource::*"}},
 		}
-		cdknag.NagSuppressions_AddResourceSuppressions(role, &suppress, jsii.Bool(true))
+		cdknag.NagSuppressions_AddResourceSuppressions(role, &nagIAM5, jsii.Bool(true))
+		suppressNag(role, map[string]string{"IAMNoInlinePolicy": reasonInlinePolicy})
+		suppressNag(fn, map[string]string{"LambdaInsideVPC": reasonNoVPC, "LambdaDLQ": reasonDestination, "LambdaConcurrency": reasonConcurrency})
 		awscdk.NewCfnOutput(b.stack, str(c.ID+"FunctionArn"), &awscdk.CfnOutputProps{Value: fn.FunctionArn(), Description: str(c.Description)})
 		if c.Binary == catalog.Provider {
 			if len(s.ProviderStacks) > 0 {

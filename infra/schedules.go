@@ -44,6 +44,7 @@ func (b *builder) schedules() {
 				Role:            role,
 			}),
 		})
+		suppressNag(role, map[string]string{"IAMNoInlinePolicy": reasonInlinePolicy})
 		// After the schedule: its target adds the role's policy.
 		cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
 			Id:        str("AwsSolutions-IAM5"),

@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 )
 
 // StackProps are the stack's props and settings.
@@ -56,6 +55,7 @@ type builder struct {
 	keyArn       *string      // the created keys' KMS key, if any
 	key          awskms.Key   // the same, when the stack made it
 	logGroups    map[string]awslogs.LogGroup
+	logsKey      awskms.Key // encrypts every log group of the stack
 	bus          awsevents.IEventBus
 	// warningsTopic receives the cleanup warnings; warningsDLQ what
 	// EventBridge could not deliver to it.
@@ -89,6 +89,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	awscdk.Tags_Of(stack).Add(str("env"), str(s.EnvName()), nil)
 	b := &builder{stack: stack, s: s, out: &Stack{Stack: stack, Functions: map[string]awslambda.Function{}}, logRetention: logRetention, logGroups: map[string]awslogs.LogGroup{}}
 
+	b.makeLogsKey()
 	b.queuesAndTopic()
 	b.createdKeysKey()
 	b.eventBus()
@@ -114,9 +115,7 @@ func (b *builder) queuesAndTopic() {
 		q := awssqs.NewQueue(b.stack, str(id), &awssqs.QueueProps{
 			Encryption: awssqs.QueueEncryption_SQS_MANAGED, EnforceSSL: jsii.Bool(true), RetentionPeriod: awscdk.Duration_Days(num(14)),
 		})
-		cdknag.NagSuppressions_AddResourceSuppressions(q, &[]*cdknag.NagPackSuppression{{
-			Id: str("AwsSolutions-SQS3"), Reason: str("This queue is itself the dead-letter destination of failed invocations; a queue behind it would never be read."),
-		}}, jsii.Bool(false))
+		suppressNag(q, map[string]string{"SQS3": reasonIsDLQ, "SQSRedrivePolicy": reasonIsDLQ})
 		return q
 	}
 	b.failures, b.scheduleDLQ = queue("FailedInvocations"), queue("ScheduleDeadLetters")
@@ -147,5 +146,27 @@ func (b *builder) queuesAndTopic() {
 	}))
 	if b.s.AlarmEmail != "" {
 		b.topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(str(b.s.AlarmEmail), nil))
+		suppressNag(b.topic, map[string]string{"SNSRedrivePolicy": reasonEmail})
 	}
+}
+
+// makeLogsKey makes the key of the stack's log groups: the lines hold no key (a tested
+// promise), but they do hold who did what to which token. CloudWatch Logs
+// may use it for this account's log groups of this region only.
+func (b *builder) makeLogsKey() {
+	b.logsKey = awskms.NewKey(b.stack, str("LogsKey"), &awskms.KeyProps{Description: str("lmtokens: encrypts the stack's log groups"), EnableKeyRotation: jsii.Bool(true)})
+	b.logsKey.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        str("CloudWatchLogsUseIt"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(str("logs."+*b.stack.Region()+".amazonaws.com"), nil)},
+		Actions:    jsii.Strings("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"),
+		Resources:  jsii.Strings("*"),
+		Conditions: &map[string]any{"ArnLike": map[string]any{"kms:EncryptionContext:aws:logs:arn": b.stack.FormatArn(&awscdk.ArnComponents{
+			Service: str("logs"), Resource: str("log-group"), ResourceName: str("*"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		})}},
+	}), nil)
+}
+
+// logGroup makes one of the stack's log groups: its retention, its key.
+func (b *builder) logGroup(id string) awslogs.LogGroup {
+	return awslogs.NewLogGroup(b.stack, str(id), &awslogs.LogGroupProps{Retention: b.logRetention, EncryptionKey: b.logsKey})
 }

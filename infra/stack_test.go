@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 )
@@ -50,7 +50,7 @@ func synthesize(s Settings) (*testStack, error) {
 	if err != nil {
 		return nil, err
 	}
-	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{}), nil)
+	CheckWithNag(app, false)
 	tpl := assertions.Template_FromStack(st.Stack, nil)
 	raw, _ := json.Marshal(tpl.ToJSON())
 	var doc template
@@ -410,15 +410,17 @@ func TestAlarmsAndOutputs(t *testing.T) {
 	}
 }
 
-func TestCdkNagAwsSolutions(t *testing.T) {
+func TestCdkNagEveryPack(t *testing.T) {
 	ts := load(t)
 	for _, st := range []*testStack{ts, loadDefaults(t)} {
-		errs := assertions.Annotations_FromStack(st.stack.Stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
-		for _, e := range *errs {
-			t.Errorf("%s: %v", *e.Id, e.Entry.Data)
+		for _, prefix := range NagRulePrefixes {
+			errs := assertions.Annotations_FromStack(st.stack.Stack).FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String(regexp.QuoteMeta(prefix)+".*")))
+			for _, e := range *errs {
+				t.Errorf("%s: %v", *e.Id, e.Entry.Data)
+			}
 		}
 	}
-	warns := assertions.Annotations_FromStack(ts.stack.Stack).FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
+	warns := assertions.Annotations_FromStack(ts.stack.Stack).FindWarning(jsii.String("*"), assertions.Match_AnyValue())
 	for _, w := range *warns {
 		t.Logf("warning %s: %v", *w.Id, w.Entry.Data)
 	}

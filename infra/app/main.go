@@ -10,7 +10,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/jsii-runtime-go"
-	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/lmtokens/lmtokens/infra"
 	"github.com/lmtokens/lmtokens/pkg/release"
@@ -46,7 +45,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "lmtokens stack:", err)
 		os.Exit(1)
 	}
-	awscdk.Aspects_Of(app).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	infra.CheckWithNag(app, true)
 	app.Synth(nil) // copies the binaries into the cloud assembly as assets
 }
 
