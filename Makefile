@@ -94,7 +94,7 @@ synth:
 
 # The deploy path from a fresh clone: the pinned CLI's synth against make synth.
 test-deploy:
-	LMTOKENS_TEST_DEPLOY=1 $(GO) test -count=1 -run TestCLISynthFromAFreshCloneMatchesMakeSynth ./infra
+	LMTOKENS_TEST_DEPLOY=1 $(GO) test -count=1 -run 'TestCLISynthFromAFreshCloneMatchesMakeSynth|TestCfnLintEveryVariant' ./infra
 
 # For users with an AWS account (credentials in the environment or a profile).
 # The app builds the binaries for the stack's architecture on every synth.

@@ -1,6 +1,9 @@
 package infra
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -27,10 +30,12 @@ var NagRulePrefixes = []string{"AwsSolutions-", "HIPAA.Security-", "NIST.800.53.
 // suppress records, on scope and what it holds, why each rule does not
 // apply (rule: the id without its pack's prefix), for every pack.
 func suppressNag(scope constructs.IConstruct, reasons map[string]string) {
+	// In a fixed order: the suppressions are metadata, which the API's
+	// deployment id hashes, so a random order would redeploy the stage.
 	var all []*cdknag.NagPackSuppression
-	for rule, reason := range reasons {
+	for _, rule := range slices.Sorted(maps.Keys(reasons)) {
 		for _, prefix := range NagRulePrefixes {
-			all = append(all, &cdknag.NagPackSuppression{Id: jsii.String(prefix + rule), Reason: jsii.String(reason)})
+			all = append(all, &cdknag.NagPackSuppression{Id: jsii.String(prefix + rule), Reason: jsii.String(reasons[rule])})
 		}
 	}
 	cdknag.NagSuppressions_AddResourceSuppressions(scope, &all, jsii.Bool(true))
