@@ -48,8 +48,11 @@ func (b *builder) eventBus() {
 		Sid: str("WarningsRuleUsesIt"), Principals: &[]awsiam.IPrincipal{eventbridge},
 		Actions: jsii.Strings("kms:GenerateDataKey*", "kms:Decrypt"), Resources: jsii.Strings("*"), Conditions: fromRule,
 	}), nil)
+	// The topic refers to the key by ARN: given the key itself, the rule
+	// target would add a statement letting events.amazonaws.com use it for
+	// any rule of any account.
 	topic := awssns.NewTopic(b.stack, str("Warnings"), &awssns.TopicProps{
-		DisplayName: str(b.s.BaseName() + " cleanup warnings"), MasterKey: key, EnforceSSL: jsii.Bool(true),
+		DisplayName: str(b.s.BaseName() + " cleanup warnings"), MasterKey: awskms.Key_FromKeyArn(b.stack, str("WarningsKeyRef"), key.KeyArn()), EnforceSSL: jsii.Bool(true),
 	})
 	// The rule target grants EventBridge sns:Publish; only this stack's
 	// warnings rule may use it.
