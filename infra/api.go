@@ -68,7 +68,7 @@ func (b *builder) api() awsapigateway.RestApi {
 
 	suppress := []*cdknag.NagPackSuppression{
 		{Id: str("AwsSolutions-APIG2"), Reason: str("The functions validate every request strictly (exact field names, canonical ids, limits) and answer 4xx; request models would repeat that and drift.")},
-		{Id: str("AwsSolutions-APIG3"), Reason: str("Every method requires SigV4 (AWS_IAM) and the stage is throttled; a WAF web ACL adds cost without a public surface to protect. Attach one if your organisation requires it.")},
+		{Id: str("AwsSolutions-APIG3"), Reason: str("Every method requires SigV4 (AWS_IAM), so API Gateway refuses an unsigned request before any function runs, and the stage is throttled; a WAF web ACL would add cost without adding a check. One can be associated with the stage from outside the stack if your organisation requires it.")},
 		{Id: str("AwsSolutions-COG4"), Reason: str("Callers are AWS principals (platform teams, pipelines, Step Functions) and authenticate with IAM (SigV4), not Cognito users.")},
 	}
 	if s.ManageAPIGatewayAccountRole {
@@ -79,7 +79,7 @@ func (b *builder) api() awsapigateway.RestApi {
 	suppressNag(api, map[string]string{
 		"APIGWSSLEnabled":               "The integrations are Lambda proxies, which API Gateway invokes through Lambda's signed API; a client certificate authenticates API Gateway to HTTP back ends only.",
 		"APIGWCacheEnabledAndEncrypted": "Caching is off on purpose: answers are LogicMonitor's state of the moment and depend on the caller; a cache would serve stale or another caller's data.",
-		"APIGWAssociatedWithWAF":        "Every method requires SigV4 (AWS_IAM) and the stage is throttled; a WAF web ACL adds cost without a public surface to protect. Attach one if your organisation requires it.",
+		"APIGWAssociatedWithWAF":        "Every method requires SigV4 (AWS_IAM), so API Gateway refuses an unsigned request before any function runs, and the stage is throttled; a WAF web ACL would add cost without adding a check. One can be associated with the stage from outside the stack if your organisation requires it.",
 		"APIGWXrayEnabled":              "X-Ray tracing is the tracing setting, off by default for its cost; turning it on traces the stage and the functions.",
 	})
 	return api

@@ -44,7 +44,7 @@ func suppressNag(scope constructs.IConstruct, reasons map[string]string) {
 // Reasons shared by several resources.
 const (
 	reasonInlinePolicy = "Each policy belongs to one role and holds exactly that function's least privilege, which the stack's tests evaluate with an IAM simulator; a managed policy exists to be shared, which these must not be."
-	reasonNoVPC        = "The functions call LogicMonitor's internet API and AWS's public APIs only; a VPC would add NAT gateways and no isolation for those calls. Attach the functions to your VPC if your organisation requires it."
+	reasonNoVPC        = "The functions call LogicMonitor's internet API and AWS's public APIs only; a VPC would add NAT gateways and no isolation for those calls. Running them in a VPC would be a change to the stack's code; there is no setting for it."
 	reasonDestination  = "Asynchronous invocations that fail for good go to the FailedInvocations queue through an on-failure destination, which also records the error (the successor of a dead-letter queue); synchronous callers get the error themselves."
 	reasonConcurrency  = "Reserved concurrency is the reservedConcurrency setting, off by default because any reservation can fail the deploy in an account with a low concurrency quota; the README says how to turn it on."
 	reasonIsDLQ        = "This queue is itself a dead-letter queue; a queue behind it would never be read."

@@ -156,6 +156,10 @@ var promises = []promise{
 			{"a secret of another account", from(strings.Replace(key, iamsim.Account, "999999999999", 1), "999999999999"), iamsim.ImplicitlyDenied, ""},
 			{"create starts a key's rotation with the rotation function", e.as("Create", "secretsmanager:RotateSecret", key, "", rotation(rotate)), iamsim.Allowed, "RotateStoredKeys"},
 			{"create starts it with another function", e.as("Create", "secretsmanager:RotateSecret", key, "", rotation("arn:aws:lambda:us-east-1:123456789012:function:other")), iamsim.ImplicitlyDenied, ""},
+			{"create takes over a key another function rotates", e.as("Create", "secretsmanager:RotateSecret", key, "", map[string]any{
+				"secretsmanager:RotationLambdaARN": rotate, "secretsmanager:resource/AllowRotationLambdaArn": "arn:aws:lambda:us-east-1:123456789012:function:other"}), iamsim.ImplicitlyDenied, ""},
+			{"create starts it on a key lmtokens already rotates", e.as("Create", "secretsmanager:RotateSecret", key, "", map[string]any{
+				"secretsmanager:RotationLambdaARN": rotate, "secretsmanager:resource/AllowRotationLambdaArn": rotate}), iamsim.Allowed, "RotateStoredKeys"},
 		}
 	}},
 	{lead: "Alarms reach a person.", tests: []string{"infra.TestAlarmsAndOutputs", "infra.TestOperatorsAreTold"}, checks: func(e *world) []check {
