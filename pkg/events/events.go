@@ -3,7 +3,9 @@
 // run's summary. An event that cannot be delivered never fails or undoes the
 // change: it is retried within the invocation's time, then written to the
 // log as one line carrying the whole event, so the log stays a complete
-// audit trail. No event ever carries a key.
+// audit trail, and counted, so a cleanup run can report it. Every detail
+// is bounded (see Clip), so every event fits PutEvents' limits. No event
+// ever carries a key.
 package events
 
 import (
@@ -11,9 +13,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
+	"github.com/lmtokens/lmtokens/pkg/clip"
 )
 
 // Source is every event's source.
@@ -88,6 +92,9 @@ type Token struct {
 	EligibleOn *time.Time `json:"eligibleOn,omitempty"`
 	// LastUse is when a warned token was last used (or created).
 	LastUse *time.Time `json:"lastUse,omitempty"`
+	// ActOn is the earliest time cleanup acts on a warned token: a run on
+	// or after it acts, if the token is still unused.
+	ActOn *time.Time `json:"actOn,omitempty"`
 	// Replaced is the token a rotation replaced.
 	Replaced *Replaced `json:"replaced,omitempty"`
 	// Error says why a rotation failed.
@@ -95,6 +102,44 @@ type Token struct {
 	// VersionID is a rotation's secret version: one API Token Rotated per
 	// version, whatever retries Secrets Manager makes.
 	VersionID string `json:"versionId,omitempty"`
+}
+
+// Bounds of a detail's free text, so that every event fits PutEvents'
+// limits by construction: a note is at most MaxNoteBytes (LogicMonitor does
+// not document a limit), any other text MaxTextBytes.
+const (
+	MaxNoteBytes = 1024
+	MaxTextBytes = 1024
+	// TruncatedMarker ends a text that was cut.
+	TruncatedMarker = clip.Marker
+)
+
+// Clip returns s cut to at most n bytes, ending in TruncatedMarker when
+// it was longer.
+func Clip(s string, n int) string { return clip.Text(s, n) }
+
+// Bounded returns the detail with every free text clipped: the note (and
+// those of Before and After), the owner's name, the error and the secret's
+// name. The full text stays in LogicMonitor and in the function's log.
+func (t Token) Bounded() Token {
+	t.Note = Clip(t.Note, MaxNoteBytes)
+	t.AdminName = Clip(t.AdminName, MaxTextBytes)
+	t.Error = Clip(t.Error, MaxTextBytes)
+	t.Caller = Clip(t.Caller, MaxTextBytes)
+	t.Portal = Clip(t.Portal, MaxTextBytes)
+	for _, st := range []**State{&t.Before, &t.After} {
+		if *st != nil {
+			c := **st
+			c.Note = Clip(c.Note, MaxNoteBytes)
+			*st = &c
+		}
+	}
+	if t.Secret != nil {
+		c := *t.Secret
+		c.Name, c.ARN = Clip(c.Name, MaxTextBytes), Clip(c.ARN, MaxTextBytes)
+		t.Secret = &c
+	}
+	return t
 }
 
 // Event is one event to put.
@@ -113,57 +158,154 @@ type Emitter struct {
 	API API
 	Bus string
 	Log *slog.Logger
-	// Timeout bounds the delivery of one batch, retries included
-	// (default 3 s), within the caller's deadline.
+	// Timeout bounds Emit's delivery, retries included (default 3 s),
+	// within the caller's deadline. Deliver takes its own deadline.
 	Timeout time.Duration
+	// Concurrency bounds the PutEvents calls in flight (default 8).
+	Concurrency int
 }
 
 // Enabled reports whether events go anywhere.
 func (e *Emitter) Enabled() bool { return e != nil && e.Bus != "" && e.API != nil }
 
-// Limits of PutEvents.
+// Limits of PutEvents: entries per call, and bytes per call (all entries
+// together, counted as EventBridge counts them).
 const (
-	maxEntries    = 10
-	maxEntryBytes = 256 << 10
+	MaxEntries   = 10
+	MaxCallBytes = 256 << 10
 )
 
-// Emit puts events, ten to a call, retrying failed entries with backoff.
-// What still fails is logged, one line per event with the event in full,
-// and counted; Emit returns how many were not delivered and never fails
-// the caller.
-func (e *Emitter) Emit(ctx context.Context, evs ...Event) (undelivered int) {
-	if !e.Enabled() || len(evs) == 0 {
-		return 0
+// EntrySize is an entry's size as EventBridge counts it against the 256 KB
+// of a call: its source, detail type and detail (and the 14 bytes of a time,
+// which EventBridge counts whether or not the entry sets one).
+func EntrySize(detailType, detail string) int {
+	return 14 + len(Source) + len(detailType) + len(detail)
+}
+
+// Delivery is what became of each event of a Deliver or Emit call.
+type Delivery struct {
+	// Delivered[i] says event i was accepted by EventBridge (always true
+	// when the emitter has no bus: there is nothing to deliver to).
+	Delivered []bool
+	// Undelivered counts the events that were not.
+	Undelivered int
+}
+
+// Emit delivers events within the emitter's Timeout (and the caller's
+// deadline). It never fails the caller: what cannot be delivered is logged
+// in full and counted.
+func (e *Emitter) Emit(ctx context.Context, evs ...Event) Delivery {
+	timeout := 3 * time.Second
+	if e != nil && e.Timeout > 0 {
+		timeout = e.Timeout
 	}
-	timeout := e.Timeout
-	if timeout <= 0 {
-		timeout = 3 * time.Second
+	return e.Deliver(ctx, time.Now().Add(timeout), evs...)
+}
+
+// deadlineMargin is kept back from the caller's deadline so that a function
+// can still answer after its events.
+const deadlineMargin = 500 * time.Millisecond
+
+// Deliver puts events in calls of at most MaxEntries entries and
+// MaxCallBytes, at most Concurrency calls at once, and retries the entries
+// EventBridge refused (or every entry of a failed call) with backoff until
+// by (or the caller's deadline, less a margin, if sooner). What still fails
+// is logged, one line per event with the event in full: the log is then its
+// record. An event whose detail alone exceeds a call's limit is never sent.
+func (e *Emitter) Deliver(ctx context.Context, by time.Time, evs ...Event) Delivery {
+	d := Delivery{Delivered: make([]bool, len(evs))}
+	if !e.Enabled() {
+		for i := range d.Delivered {
+			d.Delivered[i] = true
+		}
+		return d
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-deadlineMargin).Before(by) {
+		by = dl.Add(-deadlineMargin)
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), by)
 	defer cancel()
-	var pending []Entry
-	for _, ev := range evs {
+	var pending []pendingEntry
+	for i, ev := range evs {
+		if t, ok := ev.Detail.(Token); ok {
+			ev.Detail = t.Bounded()
+		}
 		detail, err := json.Marshal(ev.Detail)
-		if err != nil || len(detail) > maxEntryBytes {
+		if err != nil || EntrySize(ev.DetailType, string(detail)) > MaxCallBytes {
 			e.lost(ctx, ev.DetailType, string(detail), "the detail cannot be encoded within 256 KB")
-			undelivered++
 			continue
 		}
-		pending = append(pending, Entry{Source: Source, DetailType: ev.DetailType, Detail: string(detail), EventBusName: e.Bus})
+		pending = append(pending, pendingEntry{index: i, entry: Entry{Source: Source, DetailType: ev.DetailType, Detail: string(detail), EventBusName: e.Bus}})
 	}
-	for start := 0; start < len(pending); start += maxEntries {
-		undelivered += e.put(ctx, pending[start:min(start+maxEntries, len(pending))])
+	batches := batchEntries(pending)
+	workers := e.Concurrency
+	if workers <= 0 {
+		workers = 8
 	}
-	return undelivered
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, b := range batches {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			delivered := e.put(ctx, b)
+			mu.Lock()
+			for _, i := range delivered {
+				d.Delivered[i] = true
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for _, ok := range d.Delivered {
+		if !ok {
+			d.Undelivered++
+		}
+	}
+	return d
+}
+
+// pendingEntry is an entry and the index of its event.
+type pendingEntry struct {
+	index int
+	entry Entry
+}
+
+// batchEntries packs entries in order into calls within PutEvents' limits.
+func batchEntries(entries []pendingEntry) [][]pendingEntry {
+	var out [][]pendingEntry
+	var cur []pendingEntry
+	size := 0
+	for _, p := range entries {
+		n := EntrySize(p.entry.DetailType, p.entry.Detail)
+		if len(cur) == MaxEntries || (len(cur) > 0 && size+n > MaxCallBytes) {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, p)
+		size += n
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // put delivers one batch, retrying the entries EventBridge refused (and
-// the whole batch after a failed call) with backoff within the timeout.
-func (e *Emitter) put(ctx context.Context, batch []Entry) int {
+// the whole batch after a failed call) with backoff until ctx's deadline.
+// It returns the indexes of the events delivered.
+func (e *Emitter) put(ctx context.Context, batch []pendingEntry) (delivered []int) {
 	reason := ""
 	for attempt := 0; len(batch) > 0; attempt++ {
-		results, err := e.API.PutEvents(ctx, batch)
-		var retry []Entry
+		entries := make([]Entry, len(batch))
+		for i, p := range batch {
+			entries[i] = p.entry
+		}
+		results, err := e.API.PutEvents(ctx, entries)
+		var retry []pendingEntry
 		if err != nil {
 			retry, reason = batch, err.Error()
 		}
@@ -171,11 +313,13 @@ func (e *Emitter) put(ctx context.Context, batch []Entry) int {
 			if r.ErrorCode != "" {
 				retry = append(retry, batch[i])
 				reason = r.ErrorCode + ": " + r.ErrorMessage
+			} else {
+				delivered = append(delivered, batch[i].index)
 			}
 		}
 		batch = retry
 		if len(batch) == 0 {
-			return 0
+			return delivered
 		}
 		wait := time.Duration(100<<min(attempt, 4)) * time.Millisecond
 		if dl, _ := ctx.Deadline(); time.Until(dl) < wait {
@@ -183,10 +327,10 @@ func (e *Emitter) put(ctx context.Context, batch []Entry) int {
 		}
 		time.Sleep(wait)
 	}
-	for _, entry := range batch {
-		e.lost(ctx, entry.DetailType, entry.Detail, reason)
+	for _, p := range batch {
+		e.lost(ctx, p.entry.DetailType, p.entry.Detail, reason)
 	}
-	return len(batch)
+	return delivered
 }
 
 // lost logs an undelivered event in full: the log line is its record.
@@ -211,5 +355,5 @@ func NewFromEnv(env awsenv.Env, log *slog.Logger) *Emitter {
 	if endpoint == "" {
 		endpoint = "https://events." + env.Region + ".amazonaws.com"
 	}
-	return &Emitter{API: &Client{Endpoint: endpoint, Region: env.Region, Credentials: env.Credentials}, Bus: bus, Log: log}
+	return &Emitter{API: NewClient(endpoint, env.Region, env.Credentials), Bus: bus, Log: log}
 }

@@ -2,9 +2,10 @@
 // PutEvents (X-Amz-Target: AWSEvents.PutEvents) and DescribeEventBus,
 // reached by the real SDK through AWS_ENDPOINT_URL_EVENTBRIDGE. It records
 // the events it accepts,
-// enforces what PutEvents does (at most 10 entries, a JSON object as the
-// detail, 256 KB), answers per entry (FailedEntryCount) and can fail
-// entries or whole calls on purpose.
+// enforces what PutEvents does (at most 10 entries and 256 KB per call, all
+// entries together, sized as EventBridge sizes them; a JSON object as the
+// detail), answers per entry (FailedEntryCount), can fail entries or whole
+// calls on purpose and can answer as slowly as a busy bus.
 package localevents
 
 import (
@@ -36,6 +37,9 @@ type Server struct {
 	events      []Event
 	failEntries int // the next entries answered with an error code
 	failCalls   int // the next calls answered with a 500
+	latency     time.Duration
+	calls       int
+	maxCall     int // the largest call's size, as EventBridge counts it
 	srv         *httptest.Server
 	// URL is the endpoint to give the SDK.
 	URL string
@@ -64,11 +68,33 @@ func (s *Server) FailEntries(n int) {
 	s.failEntries += n
 }
 
+// Heal ends every failure still pending.
+func (s *Server) Heal() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failEntries, s.failCalls = 0, 0
+}
+
 // FailCalls makes the next n calls fail whole (HTTP 500).
 func (s *Server) FailCalls(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failCalls += n
+}
+
+// SetLatency makes every call take at least d.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency = d
+}
+
+// Calls returns how many PutEvents calls came, and the largest one's size
+// as EventBridge counts it.
+func (s *Server) Calls() (n, largest int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls, s.maxCall
 }
 
 // Events returns what was accepted, oldest first.
@@ -99,7 +125,7 @@ type entryOut struct {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	fail := func(status int, typ, msg string) {
 		w.WriteHeader(status)
@@ -130,8 +156,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(400, "ValidationException", "Entries must hold 1 to 10 entries")
 		return
 	}
+	size := 0
+	for _, e := range in.Entries {
+		size += 14 + len(e.Source) + len(e.DetailType) + len(e.Detail)
+	}
+	s.mu.Lock()
+	latency := s.latency
+	s.mu.Unlock()
+	time.Sleep(latency)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.calls++
+	s.maxCall = max(s.maxCall, size)
+	if size > 256<<10 {
+		fail(400, "ValidationException", "Total size of the entries in the request is over the limit.")
+		return
+	}
 	if s.failCalls > 0 {
 		s.failCalls--
 		fail(500, "InternalException", "injected failure")
