@@ -39,7 +39,8 @@ type Policy struct {
 	KeepMarkers        []string `json:"keepMarkers"`
 	ProtectedAccessIDs []string `json:"protectedAccessIds"`
 	// WarnDays: a token that will become eligible within this many days is
-	// warned about (0: no warnings).
+	// warned about, and acted on no sooner than this many days after the
+	// warning was delivered (0: no warnings, act when eligible).
 	WarnDays int `json:"warnDays"`
 }
 
@@ -157,8 +158,12 @@ func (p Policy) Override(raw json.RawMessage, allowWidening bool) (Policy, error
 		}
 		p.MaxActions = *o.MaxActions
 	}
-	// Warnings change nothing: any window is allowed.
+	// A longer warning only delays actions; a shorter one would act
+	// sooner than owners were told.
 	if o.WarnDays != nil {
+		if *o.WarnDays < p.WarnDays && !allowWidening {
+			return p, widen("warnDays %d is below the configured %d", *o.WarnDays, p.WarnDays)
+		}
 		p.WarnDays = *o.WarnDays
 	}
 	// Markers and protected ids only grow: the configured ones stay.

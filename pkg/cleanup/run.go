@@ -159,14 +159,26 @@ type Report struct {
 	Succeeded    int      `json:"succeeded"`
 	Failed       int      `json:"failed"`
 	Errors       []string `json:"errors"`
-	// Warnings are the tokens that crossed into their warning window on
-	// this run (reported, and emitted unless dry run).
-	Warnings    []Warning `json:"warnings"`
-	Outcome     string    `json:"outcome"` // ok, partial, failed
-	StartedAt   time.Time `json:"startedAt"`
-	DurationMs  int64     `json:"durationMs"`
-	LMRequests  int64     `json:"lmRequests,omitempty"`
-	Concurrency int       `json:"concurrency"`
+	// Warnings are the tokens within WarnDays of eligibility that no mark
+	// covers: warned on this run (or, dry, that would be). A warning is
+	// marked only once it was delivered.
+	Warnings []Warning `json:"warnings"`
+	// Marked counts the warnings delivered and marked; WarningsUndelivered
+	// those that were not (the next run warns them again); Unmarked the
+	// marks removed because their token was used, kept, acted on or gone.
+	Marked              int `json:"marked"`
+	WarningsUndelivered int `json:"warningsUndelivered"`
+	Unmarked            int `json:"unmarked"`
+	// MarkErrors counts marks that could not be written or removed.
+	MarkErrors int `json:"markErrors"`
+	// EventsUndelivered counts the run's events EventBridge did not take
+	// (each is in the log in full); any makes the outcome partial.
+	EventsUndelivered int       `json:"eventsUndelivered"`
+	Outcome           string    `json:"outcome"` // ok, partial, failed
+	StartedAt         time.Time `json:"startedAt"`
+	DurationMs        int64     `json:"durationMs"`
+	LMRequests        int64     `json:"lmRequests,omitempty"`
+	Concurrency       int       `json:"concurrency"`
 	// Retired are the rotated-out tokens the stage retired (or, dry, would
 	// retire) on their records' dates, and those it left alone.
 	Retired []Action `json:"retired,omitempty"`
@@ -177,6 +189,10 @@ type Report struct {
 	// Portals holds each portal's own report when the run covered several;
 	// the fields above are then their total.
 	Portals []Report `json:"portals,omitempty"`
+	// Truncated says a bounded report (a function's answer, its log
+	// line) lists only the first items; Omitted counts the rest per list.
+	Truncated bool           `json:"truncated,omitempty"`
+	Omitted   map[string]int `json:"omitted,omitempty"`
 
 	// runErrors are the errors of the run itself, not of one item.
 	runErrors []string
@@ -219,10 +235,9 @@ type Run struct {
 	// this before the run's deadline, so those in flight can finish
 	// (default 2 s).
 	ActionBudget time.Duration
-	// Interval is how often the stage runs (its schedule; default a day).
-	// A token is warned on the one run in which it comes within WarnDays of
-	// becoming eligible, so once per warning window, with no record kept.
-	Interval time.Duration
+	// Marks keeps the warnings' marks of this stage and portal; needed
+	// when Policy.WarnDays is above 0.
+	Marks Marks
 }
 
 // Warning is a token that will become eligible within the policy's
@@ -237,6 +252,10 @@ type Warning struct {
 	Note       string    `json:"note"`
 	LastUse    time.Time `json:"lastUse"`
 	EligibleOn time.Time `json:"eligibleOn"`
+	// ActOn is the earliest a run acts on the token if it stays unused:
+	// WarnDays after the warning is delivered, and not before EligibleOn.
+	ActOn    time.Time `json:"actOn"`
+	WarnDays int       `json:"warnDays"`
 }
 
 // LastUse is a token's last use, or its creation when it was never used.
@@ -311,19 +330,9 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	for _, id := range r.Policy.ProtectedAccessIDs {
 		protected[strings.TrimSpace(id)] = true
 	}
-	var eligible []logicmonitor.Token
-	for _, t := range tokens {
-		rep.Examined++
-		if reason := r.decide(t, cutoff, protected); reason != "" {
-			rep.Skipped[reason]++
-			if reason == SkipFresh {
-				if w, ok := r.warn(t); ok {
-					rep.Warnings = append(rep.Warnings, w)
-				}
-			}
-			continue
-		}
-		eligible = append(eligible, t)
+	eligible, marks, err := r.sort(ctx, tokens, cutoff, protected, &rep)
+	if err != nil {
+		return rep.fail(start, err), err
 	}
 	sort.SliceStable(eligible, func(i, j int) bool {
 		a, b := LastUse(eligible[i]), LastUse(eligible[j])
@@ -351,7 +360,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		}
 	}
 	if !r.Policy.DryRun {
-		if n := r.act(ctx, target, eligible, rep.Actions, cutoff, protected); n > 0 {
+		if n := r.act(ctx, target, eligible, rep.Actions, cutoff, protected, marks); n > 0 {
 			rep.StoppedEarly = true
 			rep.Remaining += n
 		}
@@ -359,6 +368,15 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	rep.Settle()
 	rep.DurationMs = time.Since(start).Milliseconds()
 	return rep, nil
+}
+
+// Account makes an ok outcome partial when anything of the run is not
+// accounted for by its changes: a warning not delivered (or not marked), an
+// event not delivered, a mark not removed.
+func (rep *Report) Account() {
+	if rep.Outcome == "ok" && rep.MarkErrors+rep.WarningsUndelivered+rep.EventsUndelivered > 0 {
+		rep.Outcome = "partial"
+	}
 }
 
 // Settle counts the report's actions, retirements and orphaned secrets
@@ -404,8 +422,10 @@ func (rep *Report) Settle() {
 	}
 	rep.Errors = errs
 	switch {
-	case rep.Failed == 0:
+	case rep.Failed == 0 && rep.MarkErrors == 0:
 		rep.Outcome = "ok"
+	case rep.Failed == 0:
+		rep.Outcome = "partial"
 	case rep.Succeeded == 0:
 		rep.Outcome = "failed"
 	default:
@@ -418,7 +438,7 @@ func (rep *Report) Settle() {
 //
 // When the run's time is up (the invocation's deadline nears) it starts no
 // further action: those tokens are left for the next run, not failed.
-func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token, actions []Action, cutoff time.Time, protected map[string]bool) (notStarted int) {
+func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token, actions []Action, cutoff time.Time, protected map[string]bool, marks map[markKey]Mark) (notStarted int) {
 	sem := make(chan struct{}, r.Concurrency)
 	var wg sync.WaitGroup
 	timeUp := make(<-chan time.Time)
@@ -451,7 +471,7 @@ func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.actOn(ctx, target, tokens[i], &actions[i], cutoff, protected)
+			r.actOn(ctx, target, tokens[i], &actions[i], cutoff, protected, marks)
 		}(i)
 	}
 	wg.Wait()
@@ -460,8 +480,9 @@ func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token
 
 // actOn re-reads one token and acts on it only if its fresh record still
 // makes it eligible: the listing may be minutes old, and a person may have
-// re-enabled it, used it or marked it #keep since.
-func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token, a *Action, cutoff time.Time, protected map[string]bool) {
+// re-enabled it, used it or marked it #keep since. With warnings on, its
+// fresh record must still match the mark it was warned under.
+func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token, a *Action, cutoff time.Time, protected map[string]bool, marks map[markKey]Mark) {
 	fresh, err := target.Get(ctx, listed)
 	switch {
 	case logicmonitor.IsNotFound(err):
@@ -474,6 +495,12 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 	if reason := r.decide(*fresh, cutoff, protected); reason != "" {
 		a.Skipped = SkipChanged + ": " + reason
 		return
+	}
+	if r.Policy.WarnDays > 0 {
+		if m, ok := markOf(marks, *fresh); !ok || !m.matches(*fresh) {
+			a.Skipped = SkipChanged + ": used since its warning"
+			return
+		}
 	}
 	acted, err := target.Act(ctx, r.Stage, *fresh)
 	switch {
@@ -513,6 +540,10 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		total.Remaining += r.Remaining
 		total.Succeeded += r.Succeeded
 		total.Failed += r.Failed
+		total.Marked += r.Marked
+		total.Unmarked += r.Unmarked
+		total.MarkErrors += r.MarkErrors
+		total.WarningsUndelivered += r.WarningsUndelivered
 		total.CapReached = total.CapReached || r.CapReached
 		total.StoppedEarly = total.StoppedEarly || r.StoppedEarly
 		total.DurationMs = max(total.DurationMs, r.DurationMs)
@@ -555,28 +586,10 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 				return total, err
 			}
 		}
-	case failedPortals == 0 && total.Failed == 0:
+	case failedPortals == 0 && total.Failed == 0 && total.MarkErrors == 0:
 		total.Outcome = "ok"
 	default:
 		total.Outcome = "partial"
 	}
 	return total, nil
-}
-
-// warn says whether a fresh token comes within the warning window on this
-// run: it becomes eligible within WarnDays, but did not one Interval ago.
-func (r Run) warn(t logicmonitor.Token) (Warning, bool) {
-	if r.Policy.WarnDays <= 0 {
-		return Warning{}, false
-	}
-	interval := r.Interval
-	if interval <= 0 {
-		interval = 24 * time.Hour
-	}
-	eligibleOn := LastUse(t).Add(time.Duration(r.Policy.UnusedDays) * 24 * time.Hour)
-	horizon := r.Now.Add(time.Duration(r.Policy.WarnDays) * 24 * time.Hour)
-	if eligibleOn.After(horizon) || !eligibleOn.After(horizon.Add(-interval)) {
-		return Warning{}, false
-	}
-	return Warning{AdminID: t.AdminID, AdminName: t.AdminName, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note, LastUse: LastUse(t), EligibleOn: eligibleOn.UTC()}, true
 }

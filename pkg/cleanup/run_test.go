@@ -68,7 +68,7 @@ func TestDecisions(t *testing.T) {
 		{ID: 7, AdminID: 2, AccessID: "P", Status: 2, CreatedOn: daysAgo(900)},
 		{ID: 8, AdminID: 2, AccessID: "F", Status: 1, CreatedOn: daysAgo(900)}, // disabled: not this stage's
 	}}
-	p := DefaultPolicy(StageDisable)
+	p := actNow(StageDisable)
 	p.ProtectedAccessIDs = []string{"P"}
 	rep, err := Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
 	if err != nil {
@@ -95,7 +95,7 @@ func TestDeleteStageOnlyDisabledAndCapped(t *testing.T) {
 		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 1, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(190 + int(i))})
 	}
 	m.tokens = append(m.tokens, logicmonitor.Token{ID: 9, AdminID: 2, AccessID: "Y", Status: 2, CreatedOn: daysAgo(900)})
-	p := DefaultPolicy(StageDelete)
+	p := actNow(StageDelete)
 	p.MaxActions = 3
 	rep, _ := Run{Stage: StageDelete, Policy: p, Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
 	if !rep.CapReached || rep.Remaining != 2 || len(rep.Actions) != 3 || rep.Failed != 1 || rep.Outcome != "partial" {
@@ -180,7 +180,7 @@ func TestIncompleteRecordsAreSkipped(t *testing.T) {
 		toks = append(toks, tok)
 	}
 	m := &memTarget{tokens: toks}
-	rep, err := Run{Stage: StageDisable, Policy: DefaultPolicy(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
+	rep, err := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
 	if err != nil || rep.Skipped[SkipIncomplete] != 7 || len(m.acted) != 1 || m.acted[0] != 8 {
 		t.Fatalf("acted on %v, report %+v, %v", m.acted, rep.Skipped, err)
 	}
@@ -197,7 +197,7 @@ func TestFreshRecordDecides(t *testing.T) {
 	kept.Note = "#keep: needed after all"
 	disabled.Status = 1
 	m.changed[1], m.changed[2], m.changed[3], m.changed[4] = &used, &kept, &disabled, nil
-	rep, _ := Run{Stage: StageDisable, Policy: DefaultPolicy(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
+	rep, _ := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
 	if len(m.acted) != 0 || rep.Skipped[SkipChanged] != 3 || rep.Skipped[SkipGone] != 1 || rep.Outcome != "ok" || rep.Failed != 0 {
 		t.Fatalf("acted on %v, report %+v", m.acted, rep)
 	}
@@ -211,7 +211,7 @@ func TestSelfWithBearerCredentials(t *testing.T) {
 		{ID: 2, AdminID: 1, AccessID: "own2", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
 		{ID: 3, AdminID: 2, AccessID: "x", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(800)},
 	}}
-	p := DefaultPolicy(StageDisable)
+	p := actNow(StageDisable)
 	rep, _ := Run{Stage: StageDisable, Policy: p, Self: Self{TokenID: 1, AdminID: 1}, Now: now}.Execute(context.Background(), m)
 	if rep.Skipped[SkipSelf] != 1 || len(m.acted) != 2 {
 		t.Fatalf("by token id: acted on %v", m.acted)
@@ -231,7 +231,7 @@ func TestSelfWithBearerCredentials(t *testing.T) {
 // A listing that failed part-way acts on nothing and says so.
 func TestFailedListingActsOnNothing(t *testing.T) {
 	m := &listFails{}
-	rep, err := Run{Stage: StageDisable, Policy: DefaultPolicy(StageDisable), Self: Self{AccessID: "S"}, Now: now}.Execute(context.Background(), m)
+	rep, err := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "S"}, Now: now}.Execute(context.Background(), m)
 	if err == nil || rep.Outcome != "failed" || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "listing") {
 		t.Fatalf("%v %+v", err, rep)
 	}
@@ -250,7 +250,7 @@ func TestRunStopsStartingActionsAtItsDeadline(t *testing.T) {
 	for i := int64(1); i <= 40; i++ {
 		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400)})
 	}
-	p := DefaultPolicy(StageDisable)
+	p := actNow(StageDisable)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	rep, err := Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "S"}, Now: now, Concurrency: 4, ActionBudget: 20 * time.Millisecond}.Execute(ctx, m)
@@ -262,33 +262,10 @@ func TestRunStopsStartingActionsAtItsDeadline(t *testing.T) {
 	}
 }
 
-// A token is warned on the one run in which it comes within warnDays of
-// becoming eligible: with daily runs, once.
-func TestWarningsOncePerWindow(t *testing.T) {
-	m := &memTarget{tokens: []logicmonitor.Token{
-		{ID: 1, AdminID: 2, AccessID: "A", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(76) + 3600}, // eligible in 14 days less an hour
-		{ID: 2, AdminID: 2, AccessID: "B", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(60)},        // eligible in 30 days
-		{ID: 3, AdminID: 2, AccessID: "C", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(80)},        // crossed days ago
-		{ID: 4, AdminID: 2, AccessID: "D", Status: 2, CreatedOn: daysAgo(900), LastUsedOn: daysAgo(76) + 3600, Note: "#keep"},
-	}}
-	p := DefaultPolicy(StageDisable)
-	warned := map[int64]int{}
-	for day := 0; day < 20; day++ {
-		run := Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "S"}, Now: now.Add(time.Duration(day) * 24 * time.Hour), Interval: 24 * time.Hour}
-		run.Policy.DryRun = true
-		rep, _ := run.Execute(context.Background(), m)
-		for _, w := range rep.Warnings {
-			warned[w.TokenID]++
-			if d := w.EligibleOn.Sub(run.Now); d > 14*24*time.Hour || d <= 13*24*time.Hour {
-				t.Errorf("day %d: token %d warned %v ahead", day, w.TokenID, d)
-			}
-		}
-	}
-	if warned[1] != 1 || warned[2] != 1 || warned[3] != 0 || warned[4] != 0 {
-		t.Fatalf("warnings per token %v", warned)
-	}
+// actNow is a stage's default policy without warnings: eligible tokens are
+// acted on at once, as the decision tests need.
+func actNow(s Stage) Policy {
+	p := DefaultPolicy(s)
 	p.WarnDays = 0
-	if rep, _ := (Run{Stage: StageDisable, Policy: p, Self: Self{AccessID: "S"}, Now: now}).Execute(context.Background(), m); len(rep.Warnings) != 0 {
-		t.Fatal("warnings with warnDays 0")
-	}
+	return p
 }

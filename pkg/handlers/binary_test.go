@@ -44,6 +44,9 @@ func (e *env) startBinaryTimeout(t *testing.T, fn string, timeout time.Duration,
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.sm.URL, "AWS_REGION=us-east-1",
 			"AWS_ACCESS_KEY_ID=AKIDLOCAL", "AWS_SECRET_ACCESS_KEY=local-secret", "AWS_SESSION_TOKEN=",
 			"AWS_ENDPOINT_URL_EVENTBRIDGE=" + e.eb.URL, "EVENT_BUS_NAME=" + testBus, "LM_ALLOW_HTTP_LOOPBACK=true",
+			"AWS_ENDPOINT_URL_DYNAMODB=" + e.db.URL, "CLEANUP_MARKS_TABLE=" + marksTable,
+			// Warnings are off unless a test turns them on.
+			"CLEANUP_WARN_DAYS=0",
 		}, extraEnv...),
 	})
 	if err != nil {

@@ -39,6 +39,12 @@ func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) 
 	if err != nil {
 		return result{}, invalid("%v", err)
 	}
+	if policy.WarnDays > 0 && s.marks == nil {
+		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + cleanup.ErrNoMarks.Error()}
+	}
+	if policy.WarnDays > 0 && !s.events.Enabled() {
+		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: warnDays is above 0 but no event bus is configured (EVENT_BUS_NAME): the warnings would reach no one. Set it, or set warnDays to 0 to act without warnings"}
+	}
 	counter := s.counter()
 	names, _, err := s.portalNames(ctx, true)
 	if err != nil {
@@ -65,8 +71,8 @@ func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) 
 		rep, err = cleanup.Combine(portals, reports, errs)
 	}
 	rep.LMRequests = counter()
-	s.log.InfoContext(ctx, "cleanup report", "report", rep)
-	s.emit(ctx, s.cleanupEvents(ctx, portals, rep)...)
+	s.deliverRun(ctx, portals, &rep)
+	s.logReport(ctx, rep)
 	switch {
 	case errors.Is(err, cleanup.ErrSelfUnknown):
 		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "cleanup refused: " + err.Error()}
@@ -76,7 +82,40 @@ func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) 
 		e.Message = "cleanup acted on nothing: " + e.Message
 		return result{}, e
 	}
-	return result{http.StatusOK, rep}, nil
+	return result{http.StatusOK, rep.Bounded(MaxReportAnswerBytes)}, nil
+}
+
+// Bounds of a run's report where it is handed on whole: its answer (Lambda
+// returns at most 6 MB) and its log line (CloudWatch Logs takes 256 KB an
+// event).
+const (
+	MaxReportAnswerBytes = 4 << 20
+	MaxReportLogBytes    = 200 << 10
+)
+
+// logReport logs the report (bounded, counts whole) on the line the
+// stack's metrics read, then each of its items on a line of its own, so
+// the log holds the whole run however large.
+func (s *Service) logReport(ctx context.Context, rep cleanup.Report) {
+	s.log.InfoContext(ctx, "cleanup report", "report", rep.Bounded(MaxReportLogBytes))
+	if len(rep.Portals) > 0 {
+		rep.Portals = nil // their items are the total's
+	}
+	for _, a := range rep.Actions {
+		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "action", a)
+	}
+	for _, a := range rep.Retired {
+		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "retired", a)
+	}
+	for _, o := range rep.OrphanedSecrets {
+		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "orphanedSecret", o)
+	}
+	for _, w := range rep.Warnings {
+		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "warning", w)
+	}
+	for _, e := range rep.Errors {
+		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "error", e)
+	}
 }
 
 // cleanupPortal runs one portal's part of a cleanup, paced by that portal's
@@ -113,7 +152,10 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		target := &cleanupTarget{client: c, deleteKey: func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error) {
 			return s.deleteKey(ctx, p, adminID, tokenID, false)
 		}}
-		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Interval: s.cfg.Cleanup.Interval, Self: self, Budget: budget}
+		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Self: self, Budget: budget}
+		if s.marks != nil {
+			run.Marks = s.marks.Scope(stage, name)
+		}
 		rep, runErr = run.Execute(ctx, target)
 		rep.Portal = name
 		if runErr == nil {

@@ -29,7 +29,9 @@ func (e *env) cleanup(fn string, event any, settings ...string) cleanup.Report {
 
 func (e *env) invokeCleanup(fn string, event any, settings ...string) (any, error) {
 	e.t.Helper()
-	vars := map[string]string{"CLEANUP_ENABLED": "true"}
+	// Warnings are off unless a test turns them on: most tests are about
+	// what a run acts on.
+	vars := map[string]string{"CLEANUP_ENABLED": "true", "CLEANUP_WARN_DAYS": "0"}
 	for _, kv := range settings {
 		k, v, _ := strings.Cut(kv, "=")
 		vars[k] = v
@@ -37,7 +39,7 @@ func (e *env) invokeCleanup(fn string, event any, settings ...string) (any, erro
 	cfg := e.cfg
 	var err error
 	cfg.Cleanup, err = handlers.CleanupConfigFromEnv(func(k string) string { return vars[k] })
-	return e.invokeWith(handlers.New(handlers.Options{Config: cfg, ConfigErr: err, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter()}), fn, event)
+	return e.invokeWith(handlers.New(handlers.Options{Config: cfg, ConfigErr: err, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()}), fn, event)
 }
 
 func report(t testing.TB, out any, err error) cleanup.Report {

@@ -97,9 +97,6 @@ type CleanupConfig struct {
 	AllowWidening bool
 	// Policies are each stage's configured policy (CLEANUP_* variables).
 	Policies map[cleanup.Stage]cleanup.Policy
-	// Interval (CLEANUP_RUN_INTERVAL) is how often the stage is scheduled:
-	// a token is warned on the one run that sees it come within warnDays.
-	Interval time.Duration
 	// OrphanGrace (CLEANUP_ORPHAN_GRACE, default 168h) is how long after
 	// the delete stage first finds a key secret's token gone from
 	// LogicMonitor it schedules the secret's deletion.
@@ -117,12 +114,6 @@ func CleanupConfigFromEnv(getenv func(string) string) (CleanupConfig, error) {
 	if v := getenv("CLEANUP_ENABLED"); v != "" {
 		if c.Enabled, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("CLEANUP_ENABLED %q is not true or false", v)
-		}
-	}
-	c.Interval = 24 * time.Hour
-	if v := getenv("CLEANUP_RUN_INTERVAL"); v != "" {
-		if c.Interval, err = time.ParseDuration(v); err != nil || c.Interval <= 0 {
-			return c, fmt.Errorf("CLEANUP_RUN_INTERVAL %q must be a positive duration such as 24h", v)
 		}
 	}
 	c.OrphanGrace = DefaultOrphanGrace

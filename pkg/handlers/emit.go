@@ -2,11 +2,15 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/clip"
 	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -33,23 +37,38 @@ func (s *Service) tokenDetail(ctx context.Context, portal string, t logicmonitor
 	return d
 }
 
-// MaxEventActions bounds the actions a Cleanup Run Completed event lists,
-// so that it stays far below EventBridge's 256 KB; the rest are counted.
-const MaxEventActions = 200
+// Bounds of a Cleanup Run Completed event: at most MaxSummaryItems of each
+// list (fewer if the event would still exceed MaxSummaryBytes), each text
+// clipped. The counts are whole; the full report is in the function's log
+// ("msg":"cleanup report") and its answer.
+const (
+	MaxSummaryItems = 25
+	MaxSummaryBytes = 200 << 10
+)
 
 // CleanupSummary is the detail of a Cleanup Run Completed event.
 type CleanupSummary struct {
-	Stage          cleanup.Stage    `json:"stage"`
-	DryRun         bool             `json:"dryRun"`
-	Outcome        string           `json:"outcome"`
-	Portals        []string         `json:"portals"`
-	Examined       int              `json:"examined"`
-	Eligible       int              `json:"eligible"`
-	Succeeded      int              `json:"succeeded"`
-	Failed         int              `json:"failed"`
-	Remaining      int              `json:"remaining"`
-	Warned         int              `json:"warned"`
-	Skipped        map[string]int   `json:"skipped"`
+	Stage     cleanup.Stage  `json:"stage"`
+	DryRun    bool           `json:"dryRun"`
+	Outcome   string         `json:"outcome"`
+	Portals   []string       `json:"portals"`
+	Examined  int            `json:"examined"`
+	Eligible  int            `json:"eligible"`
+	Succeeded int            `json:"succeeded"`
+	Failed    int            `json:"failed"`
+	Remaining int            `json:"remaining"`
+	Skipped   map[string]int `json:"skipped"`
+	// Warned counts the warnings delivered (and marked); in a dry run, the
+	// warnings the run would send. WarningsUndelivered counts those the
+	// next run sends again; EventsUndelivered the run's other events that
+	// only its log holds.
+	Warned              int `json:"warned"`
+	WarningsUndelivered int `json:"warningsUndelivered"`
+	Unmarked            int `json:"unmarked"`
+	EventsUndelivered   int `json:"eventsUndelivered"`
+	// Truncated says a list below holds only its first items; the
+	// *Omitted counts say how many were left out.
+	Truncated      bool             `json:"truncated"`
 	Actions        []cleanup.Action `json:"actions"`
 	ActionsOmitted int              `json:"actionsOmitted"`
 	// Retired are the rotated-out tokens the run retired or left alone
@@ -59,17 +78,43 @@ type CleanupSummary struct {
 	RetiredOmitted         int              `json:"retiredOmitted"`
 	OrphanedSecrets        []cleanup.Orphan `json:"orphanedSecrets"`
 	OrphanedSecretsOmitted int              `json:"orphanedSecretsOmitted"`
+	PortalsOmitted         int              `json:"portalsOmitted"`
 	Errors                 []string         `json:"errors"`
+	ErrorsOmitted          int              `json:"errorsOmitted"`
 	Caller                 string           `json:"caller"`
 	RequestID              string           `json:"requestId"`
 	Reason                 string           `json:"reason"`
 	Time                   string           `json:"time"`
 }
 
-// cleanupEvents are a run's events: each change it made, each warning
-// (not in a dry run), and its summary.
-func (s *Service) cleanupEvents(ctx context.Context, portals []string, rep cleanup.Report) []events.Event {
-	var evs []events.Event
+// deliverRun delivers a run's events and accounts for each in the report:
+// first the warnings, each marked only once delivered (the next run warns
+// again those that were not); then the changes the run made; then its
+// summary. Nothing is emitted or marked in a dry run but the summary.
+func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup.Report) {
+	// Warnings and changes may retry until summaryReserve before the
+	// invocation's deadline; the summary until the deadline itself.
+	end := time.Now().Add(15 * time.Minute)
+	if dl, ok := ctx.Deadline(); ok {
+		end = dl
+	}
+	by := end.Add(-summaryReserve)
+	if !rep.DryRun && len(rep.Warnings) > 0 {
+		kind := events.TokenWillBeDisabled
+		if rep.Stage == cleanup.StageDelete {
+			kind = events.TokenWillBeDeleted
+		}
+		evs := make([]events.Event, len(rep.Warnings))
+		for i, w := range rep.Warnings {
+			d := s.tokenDetail(ctx, w.Portal, logicmonitor.Token{ID: w.TokenID, AdminID: w.AdminID, AdminName: w.AdminName, AccessID: w.AccessID, Type: w.Type, Note: w.Note}, events.ReasonCleanup)
+			on, last, act := w.EligibleOn, w.LastUse, w.ActOn
+			d.EligibleOn, d.LastUse, d.ActOn = &on, &last, &act
+			evs[i] = events.Event{DetailType: kind, Detail: d}
+		}
+		delivered := s.events.Deliver(ctx, by, evs...).Delivered
+		s.markWarned(ctx, rep, delivered)
+	}
+	var changes []events.Event
 	for _, a := range rep.Actions {
 		if !a.Done || rep.DryRun {
 			continue
@@ -77,47 +122,81 @@ func (s *Service) cleanupEvents(ctx context.Context, portals []string, rep clean
 		d := s.tokenDetail(ctx, a.Portal, logicmonitor.Token{ID: a.TokenID, AdminID: a.AdminID, AccessID: a.AccessID, Type: a.Type, Note: a.Note}, events.ReasonCleanup)
 		if rep.Stage == cleanup.StageDisable {
 			d.Before, d.After = &events.State{Status: logicmonitor.StatusEnabled, Note: a.Note}, &events.State{Status: logicmonitor.StatusDisabled, Note: a.Note}
-			evs = append(evs, events.Event{DetailType: events.TokenUpdated, Detail: d})
+			changes = append(changes, events.Event{DetailType: events.TokenUpdated, Detail: d})
 			continue
 		}
 		if a.Secret != "" {
 			d.Secret = &events.Secret{Name: a.Secret}
 		}
-		evs = append(evs, events.Event{DetailType: events.TokenDeleted, Detail: d})
+		changes = append(changes, events.Event{DetailType: events.TokenDeleted, Detail: d})
 	}
-	if !rep.DryRun {
-		kind := events.TokenWillBeDisabled
-		if rep.Stage == cleanup.StageDelete {
-			kind = events.TokenWillBeDeleted
-		}
-		for _, w := range rep.Warnings {
-			d := s.tokenDetail(ctx, w.Portal, logicmonitor.Token{ID: w.TokenID, AdminID: w.AdminID, AdminName: w.AdminName, AccessID: w.AccessID, Type: w.Type, Note: w.Note}, events.ReasonCleanup)
-			on, last := w.EligibleOn, w.LastUse
-			d.EligibleOn, d.LastUse = &on, &last
-			evs = append(evs, events.Event{DetailType: kind, Detail: d})
-		}
+	rep.EventsUndelivered += s.events.Deliver(ctx, by, changes...).Undelivered
+	rep.Account()
+	sum := s.cleanupSummary(ctx, portals, *rep)
+	if s.events.Deliver(ctx, end, events.Event{DetailType: events.CleanupRunCompleted, Detail: sum}).Undelivered > 0 {
+		rep.EventsUndelivered++
+		rep.Account()
 	}
-	base := s.tokenDetail(ctx, "", logicmonitor.Token{}, events.ReasonCleanup)
-	sum := CleanupSummary{
-		Stage: rep.Stage, DryRun: rep.DryRun, Outcome: rep.Outcome, Portals: portals, Examined: rep.Examined, Eligible: rep.Eligible,
-		Succeeded: rep.Succeeded, Failed: rep.Failed, Remaining: rep.Remaining, Warned: len(rep.Warnings), Skipped: rep.Skipped,
-		Actions: rep.Actions, Errors: rep.Errors, Caller: base.Caller, RequestID: base.RequestID, Reason: events.ReasonCleanup,
-		Time: base.Time.Format(time.RFC3339),
-	}
-	sum.Actions, sum.ActionsOmitted = firstOf(sum.Actions)
-	sum.Retired, sum.RetiredOmitted = firstOf(rep.Retired)
-	sum.OrphanedSecrets, sum.OrphanedSecretsOmitted = firstOf(rep.OrphanedSecrets)
-	return append(evs, events.Event{DetailType: events.CleanupRunCompleted, Detail: sum})
 }
 
-// firstOf keeps the first MaxEventActions items of a list for an event and
-// counts the rest.
-func firstOf[T any](items []T) ([]T, int) {
-	if items == nil {
-		items = []T{}
+// summaryReserve is the time kept for a run's summary after its other
+// events.
+const summaryReserve = 2 * time.Second
+
+// markWarned marks each delivered warning (at most 8 writes at once) and
+// counts the rest as undelivered.
+func (s *Service) markWarned(ctx context.Context, rep *cleanup.Report, delivered []bool) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, w := range rep.Warnings {
+		if !delivered[i] {
+			rep.WarningsUndelivered++
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := s.marks.Scope(rep.Stage, w.Portal).Put(ctx, cleanup.MarkFor(w, s.now()))
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				rep.MarkErrors++
+				rep.AddError(fmt.Sprintf("token %d of user %d was warned, but its mark was not written (the next run warns it again): %v", w.TokenID, w.AdminID, err))
+				return
+			}
+			rep.Marked++
+		}()
 	}
-	if len(items) <= MaxEventActions {
-		return items, 0
+	wg.Wait()
+}
+
+// cleanupSummary is a run's summary, within MaxSummaryBytes: the first
+// MaxSummaryItems of each list, halved until the event fits.
+func (s *Service) cleanupSummary(ctx context.Context, portals []string, rep cleanup.Report) CleanupSummary {
+	base := s.tokenDetail(ctx, "", logicmonitor.Token{}, events.ReasonCleanup)
+	warned := rep.Marked
+	if rep.DryRun {
+		warned = len(rep.Warnings)
 	}
-	return items[:MaxEventActions], len(items) - MaxEventActions
+	for n := MaxSummaryItems; ; n /= 2 {
+		sum := CleanupSummary{
+			Stage: rep.Stage, DryRun: rep.DryRun, Outcome: rep.Outcome, Examined: rep.Examined, Eligible: rep.Eligible,
+			Succeeded: rep.Succeeded, Failed: rep.Failed, Remaining: rep.Remaining, Skipped: rep.Skipped, Warned: warned,
+			WarningsUndelivered: rep.WarningsUndelivered, Unmarked: rep.Unmarked, EventsUndelivered: rep.EventsUndelivered,
+			Caller: events.Clip(base.Caller, events.MaxTextBytes), RequestID: base.RequestID, Reason: events.ReasonCleanup, Time: base.Time.Format(time.RFC3339),
+		}
+		sum.Actions, sum.ActionsOmitted = clip.First(rep.Actions, n, cleanup.Action.Clipped)
+		sum.Retired, sum.RetiredOmitted = clip.First(rep.Retired, n, cleanup.Action.Clipped)
+		sum.OrphanedSecrets, sum.OrphanedSecretsOmitted = clip.First(rep.OrphanedSecrets, n, cleanup.Orphan.Clipped)
+		sum.Errors, sum.ErrorsOmitted = clip.First(rep.Errors, n, func(e string) string { return events.Clip(e, events.MaxTextBytes) })
+		sum.Portals, sum.PortalsOmitted = clip.First(portals, 4*n, func(p string) string { return events.Clip(p, 256) })
+		sum.Truncated = sum.ActionsOmitted+sum.RetiredOmitted+sum.OrphanedSecretsOmitted+sum.ErrorsOmitted+sum.PortalsOmitted > 0
+		raw, _ := json.Marshal(sum)
+		if len(raw) <= MaxSummaryBytes || n == 0 {
+			return sum
+		}
+	}
 }

@@ -80,26 +80,28 @@ func TestEveryChangeEmitsOneEvent(t *testing.T) {
 	}
 }
 
-// Cleanup emits one event per change, a warning per token entering its
-// window (none in a dry run, which still reports them), and its summary.
+// Cleanup emits a warning per token within warnDays of eligibility that
+// no mark covers (none in a dry run, which still reports them), one event
+// per change, and its summary.
 func TestCleanupEventsAndWarnings(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	stale := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "stale", CreatedDaysAgo: 400, LastUsedDaysAgo: 120})
 	soon := e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "soon", CreatedDaysAgo: 400, LastUsedDaysAgo: 76.5}) // eligible in 13.5 days
 	e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "later", CreatedDaysAgo: 400, LastUsedDaysAgo: 50})
+	warn := "CLEANUP_WARN_DAYS=14"
 
-	dry := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{"dryRun": true}})
-	if len(dry.Warnings) != 1 || dry.Warnings[0].TokenID != soon.ID {
+	dry := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{"dryRun": true}}, warn)
+	if len(dry.Warnings) != 2 || dry.Warnings[0].TokenID != stale.ID || dry.Warnings[1].TokenID != soon.ID {
 		t.Fatalf("dry run warnings %+v", dry.Warnings)
 	}
 	evs := e.events(t)
-	if len(evs) != 1 || evs[0].DetailType != lmevents.CleanupRunCompleted {
-		t.Fatalf("a dry run emitted %v", evs)
+	if len(evs) != 1 || evs[0].DetailType != lmevents.CleanupRunCompleted || len(e.db.Items(marksTable)) != 0 {
+		t.Fatalf("a dry run emitted %v or marked", evs)
 	}
 
 	e.eb.Reset()
-	rep := e.cleanup(handlers.Toggle, scheduledEvent)
+	rep := e.cleanup(handlers.Toggle, scheduledEvent, warn)
 	kinds := map[string]int{}
 	for _, ev := range e.events(t) {
 		kinds[ev.DetailType]++
@@ -108,26 +110,35 @@ func TestCleanupEventsAndWarnings(t *testing.T) {
 			t.Fatalf("%s: %s", ev.DetailType, ev.Detail)
 		}
 		switch ev.DetailType {
-		case lmevents.TokenUpdated:
-			if d["tokenId"] != float64(stale.ID) || fmt.Sprint(d["after"]) != "map[note:stale status:1]" {
-				t.Fatalf("updated: %s", ev.Detail)
-			}
 		case lmevents.TokenWillBeDisabled:
-			if d["tokenId"] != float64(soon.ID) || d["eligibleOn"] == nil || d["adminName"] != "grafana@example.com" {
+			if d["eligibleOn"] == nil || d["actOn"] == nil || d["tokenId"] == float64(soon.ID) && d["adminName"] != "grafana@example.com" {
 				t.Fatalf("warning: %s", ev.Detail)
 			}
 		case lmevents.CleanupRunCompleted:
-			if d["succeeded"] != float64(rep.Succeeded) || d["warned"] != 1.0 {
+			if d["succeeded"] != 0.0 || d["warned"] != 2.0 || d["outcome"] != "ok" {
 				t.Fatalf("summary: %s", ev.Detail)
 			}
 		}
 	}
-	if kinds[lmevents.TokenUpdated] != 1 || kinds[lmevents.TokenWillBeDisabled] != 1 || kinds[lmevents.CleanupRunCompleted] != 1 || len(kinds) != 3 {
-		t.Fatalf("events %v", kinds)
+	if kinds[lmevents.TokenWillBeDisabled] != 2 || kinds[lmevents.CleanupRunCompleted] != 1 || len(kinds) != 2 || rep.Marked != 2 {
+		t.Fatalf("events %v, marked %d", kinds, rep.Marked)
+	}
+
+	// Without warnings the stale token is disabled at once: one event.
+	e.eb.Reset()
+	e.cleanup(handlers.Toggle, scheduledEvent)
+	var updated []map[string]any
+	for _, ev := range e.events(t) {
+		if ev.DetailType == lmevents.TokenUpdated {
+			updated = append(updated, detailOf(t, ev.Detail))
+		}
+	}
+	if len(updated) != 1 || updated[0]["tokenId"] != float64(stale.ID) || fmt.Sprint(updated[0]["after"]) != "map[note:stale status:1]" {
+		t.Fatalf("updated: %v", updated)
 	}
 	// The delete stage warns before deleting.
 	e.eb.Reset()
-	e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{}}, "CLEANUP_UNUSED_DAYS=134")
+	e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{}}, "CLEANUP_UNUSED_DAYS=134", warn)
 	var warned []string
 	for _, ev := range e.events(t) {
 		if ev.DetailType == lmevents.TokenWillBeDeleted {

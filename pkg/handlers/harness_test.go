@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,13 +22,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
+	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/logging"
+	"github.com/lmtokens/lmtokens/pkg/marktable"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -75,6 +79,10 @@ func rememberKeys(p *lmsandbox.Server) {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	localdev.RemoveBuilt()
+	// A run of only some tests may not emit every detail type.
+	if code == 0 && !checkEmittedEvents(flag.Lookup("test.run").Value.String() == "") {
+		code = 1
+	}
 	logs := allLogs.String()
 	secretsSeen.Lock()
 	for _, k := range secretsSeen.keys {
@@ -97,6 +105,7 @@ type env struct {
 	portal *lmsandbox.Server
 	sm     *localsecrets.Server
 	eb     *localevents.Server
+	db     *localdynamo.Server
 	api    *secretsmanager.Client
 	svc    *handlers.Service
 	cfg    handlers.Config
@@ -112,12 +121,13 @@ func smClient(url string) *secretsmanager.Client {
 
 func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 	t.Helper()
-	e := &env{t: t, portal: lmsandbox.NewServer(cfg), sm: localsecrets.Start(), eb: localevents.Start()}
+	e := &env{t: t, portal: lmsandbox.NewServer(cfg), sm: localsecrets.Start(), eb: localevents.Start(), db: localdev.StartMarks(marksTable)}
 	t.Cleanup(func() {
 		rememberKeys(e.portal)
 		e.portal.Close()
 		e.sm.Close()
 		e.eb.Close()
+		e.db.Close()
 	})
 	e.portal.AddAdmin(lmsandbox.Admin{ID: 1, Username: "lmtokens@example.com", Roles: []string{"administrator"}})
 	e.portal.AddAdmin(lmsandbox.Admin{ID: 2, Username: "ci@example.com"})
@@ -134,12 +144,20 @@ func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 }
 
 func (e *env) service(cfg handlers.Config) *handlers.Service {
-	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter()})
+	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()})
+}
+
+// marksTable is the warnings' marks table of every env.
+const marksTable = "lmtokens-marks"
+
+// marks is the env's marks table, on its local DynamoDB.
+func (e *env) marks() *marktable.Table {
+	return marktable.New(e.db.URL, awsenv.Env{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", "")}, marksTable)
 }
 
 // emitter puts events on the env's local EventBridge through the real SDK.
 func (e *env) emitter() *lmevents.Emitter {
-	api := &lmevents.Client{Endpoint: e.eb.URL, Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", "")}
+	api := lmevents.NewClient(e.eb.URL, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
 	return &lmevents.Emitter{API: api, Bus: testBus, Log: e.logger(), Timeout: 2 * time.Second}
 }
 

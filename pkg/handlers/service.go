@@ -15,9 +15,11 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/marktable"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -39,6 +41,8 @@ type Service struct {
 	api    secrets.API
 	http   *http.Client
 	events *events.Emitter
+	// marks keeps cleanup's warning marks (nil: none configured).
+	marks cleanup.MarkStore
 
 	defaultPortal *portalState
 	portals       registry
@@ -61,12 +65,15 @@ type Options struct {
 	HTTPClient *http.Client // for LogicMonitor; default 25 s per attempt
 	// Events receives lifecycle events (nil: none).
 	Events *events.Emitter
+	// Marks keeps cleanup's warning marks (nil: none, and a cleanup with
+	// warnDays above 0 is refused).
+	Marks cleanup.MarkStore
 }
 
 // New returns a Service. It does no I/O: cold starts stay cheap, and
 // problems surface as errors of the first invocation.
 func New(o Options) *Service {
-	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, events: o.Events, now: time.Now}
+	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, events: o.Events, marks: o.Marks, now: time.Now}
 	if s.log == nil {
 		s.log = logging.Default()
 	}
@@ -98,6 +105,9 @@ func NewFromEnv() *Service {
 		} else {
 			o.SecretsAPI = secrets.NewClient(env)
 			o.Events = events.NewFromEnv(env, o.Logger)
+			if t := marktable.FromEnv(env); t != nil {
+				o.Marks = t
+			}
 		}
 	}
 	return New(o)

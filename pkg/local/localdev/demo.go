@@ -15,9 +15,10 @@ import (
 
 // Demo walks the sandbox through what lmtokens does, with the real function
 // binaries and real-shaped events: create a token (its key goes to Secrets
-// Manager), list, disable and re-enable it, run the cleanup disable stage as
-// a dry run and for real, rotate the token's key through Secrets Manager's
-// rotation and watch the old token retire, and delete the token. Each step prints one line;
+// Manager), list, disable and re-enable it, run the cleanup disable stage
+// (a dry run, a first run that warns, a run 14 days later that acts),
+// rotate the token's key through Secrets Manager's rotation and watch the
+// old token retire, and delete the token. Each step prints one line;
 // the error names the first step that did not behave as expected.
 type Demo struct {
 	Stack *Stack
@@ -172,43 +173,61 @@ func (d *Demo) Run(ctx context.Context) error {
 	do("disable it", func() (string, string, error) { return toggle(false) })
 	do("enable it again", func() (string, string, error) { return toggle(true) })
 
-	var planned []cleanup.Action
+	// Cleanup warns before it acts: a first run (a first deploy) warns the
+	// owner of every stale token and marks it; a run warnDays later acts.
+	var planned []cleanup.Warning
 	do("cleanup, disable stage, dry run", func() (string, string, error) {
 		before := s.Portal.Tokens()
 		rep, err := d.cleanup(ctx, "cleanup-disable", `{"cleanup":{"dryRun":true}}`)
 		if err != nil {
 			return "error", "", err
 		}
-		planned = rep.Actions
+		planned = rep.Warnings
 		after := s.Portal.Tokens()
 		for i := range before {
 			if i < len(after) && before[i].Status != after[i].Status {
 				return "ok", "", fmt.Errorf("the dry run changed token %d", before[i].ID)
 			}
 		}
-		if len(planned) == 0 {
-			return "ok", "", fmt.Errorf("the seeded stale tokens were not found")
+		if len(planned) == 0 || len(rep.Actions) != 0 {
+			return "ok", "", fmt.Errorf("the seeded stale tokens were not found to warn (%d warnings, %d actions)", len(planned), len(rep.Actions))
 		}
-		return "ok", fmt.Sprintf("would disable %s; skipped %s; nothing changed", d.tokenList(rep), skipped(rep)), nil
+		return "ok", fmt.Sprintf("would warn the owners of %s; would act on nothing before warnDays (%d) pass; skipped %s; nothing changed",
+			warnedList(planned), rep.Policy.WarnDays, skipped(rep)), nil
 	})
 	do("cleanup, disable stage (scheduled event)", func() (string, string, error) {
 		rep, err := d.cleanup(ctx, "cleanup-disable", scheduledEvent)
 		if err != nil {
 			return "error", "", err
 		}
-		if len(rep.Actions) != len(planned) || rep.Succeeded != len(planned) {
-			return "ok", "", fmt.Errorf("did %d actions, the dry run planned %d", rep.Succeeded, len(planned))
+		if rep.Succeeded != 0 || rep.Marked != len(planned) {
+			return "ok", "", fmt.Errorf("acted on %d, marked %d; the dry run planned %d warnings", rep.Succeeded, rep.Marked, len(planned))
 		}
-		for _, a := range planned {
+		if n := len(s.Marks.Items(LocalMarksTable)); n != len(planned) {
+			return "ok", "", fmt.Errorf("%d marks in the table, want %d", n, len(planned))
+		}
+		return "ok", fmt.Sprintf("warned and marked %d tokens, each to be acted on no sooner than %s; disabled nothing", rep.Marked,
+			planned[0].ActOn.Format("2006-01-02")), nil
+	})
+	do("14 days later: disable stage", func() (string, string, error) {
+		s.PassDays(14.01)
+		rep, err := d.cleanup(ctx, "cleanup-disable", scheduledEvent)
+		if err != nil {
+			return "error", "", err
+		}
+		if rep.Succeeded != len(planned) {
+			return "ok", "", fmt.Errorf("disabled %d, %d were warned", rep.Succeeded, len(planned))
+		}
+		for _, w := range planned {
 			portal := s.Portal
-			if a.Portal == "globex" {
+			if w.Portal == "globex" {
 				portal = s.Globex
 			}
-			if tok, _ := portal.Token(a.TokenID); tok.Status != 1 {
-				return "ok", "", fmt.Errorf("token %d is still enabled", a.TokenID)
+			if tok, _ := portal.Token(w.TokenID); tok.Status != 1 {
+				return "ok", "", fmt.Errorf("token %d is still enabled", w.TokenID)
 			}
 		}
-		return "ok", fmt.Sprintf("disabled %s, as the dry run said", d.tokenList(rep)), nil
+		return "ok", fmt.Sprintf("(the sandbox's clock moved on) disabled %s, each warned 14 days before", d.tokenList(rep)), nil
 	})
 	current := created.ID // the token whose key the secret holds
 	do("rotate the demo token's key", func() (string, string, error) {
@@ -360,9 +379,21 @@ func (d *Demo) tokenList(rep cleanup.Report) string {
 	return strings.Join(parts, ", ")
 }
 
+func warnedList(ws []cleanup.Warning) string {
+	var parts []string
+	for _, w := range ws {
+		where := ""
+		if w.Portal != "" {
+			where = w.Portal + " "
+		}
+		parts = append(parts, fmt.Sprintf("%s%d %q", where, w.TokenID, w.Note))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func skipped(rep cleanup.Report) string {
 	var parts []string
-	for _, k := range []string{cleanup.SkipFresh, cleanup.SkipKept, cleanup.SkipProtected, cleanup.SkipSelf} {
+	for _, k := range []string{cleanup.SkipAwaitingWarning, cleanup.SkipFresh, cleanup.SkipKept, cleanup.SkipProtected, cleanup.SkipSelf} {
 		if n := rep.Skipped[k]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, k))
 		}

@@ -55,7 +55,7 @@ func TestDemoPasses(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
-	if !strings.Contains(text, "all 12 steps behaved as expected") || strings.Contains(text, "\x1b[") || !strings.Contains(text, "promoted to AWSCURRENT") {
+	if !strings.Contains(text, "all 13 steps behaved as expected") || strings.Contains(text, "\x1b[") || !strings.Contains(text, "promoted to AWSCURRENT") || !strings.Contains(text, "each warned 14 days before") {
 		t.Fatalf("output:\n%s", text)
 	}
 	for _, tok := range s.Portal.Tokens() {

@@ -24,6 +24,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
@@ -54,6 +55,8 @@ type Stack struct {
 	Secrets *localsecrets.Server
 	// Events is the local EventBridge the functions put their events on.
 	Events *localevents.Server
+	// Marks is the local DynamoDB holding the warnings' marks table.
+	Marks *localdynamo.Server
 
 	env       []string
 	binDir    string
@@ -145,12 +148,14 @@ func Start(o Options) (*Stack, error) {
 	}
 	s.Events = localevents.Start()
 	s.Events.OnEvent = o.OnEvent
+	s.Marks = StartMarks(LocalMarksTable)
 	// Secrets Manager invokes the rotation function step by step, as AWS
 	// does; rotated-out tokens retire seconds after a local rotation.
 	s.Secrets.Rotator = s.rotate
 	s.env = append([]string{
 		"ROTATION_FUNCTION_ARN=" + RotationFunctionARN, "ROTATION_GRACE=" + LocalRotationGrace.String(), "ROTATION_DELETE_AFTER=" + LocalRotationGrace.String(),
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + s.Events.URL, "EVENT_BUS_NAME=" + LocalBus,
+		"AWS_ENDPOINT_URL_DYNAMODB=" + s.Marks.URL, "CLEANUP_MARKS_TABLE=" + LocalMarksTable,
 		"LM_CREDENTIALS_SECRET=" + CredentialsSecret,
 		"LM_BASE_URL=" + s.PortalURL, "LM_ALLOW_HTTP_LOOPBACK=true", // the sandbox is plain http on 127.0.0.1
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + smURL,
@@ -284,6 +289,9 @@ func (s *Stack) Close() {
 	}
 	if s.Events != nil {
 		s.Events.Close()
+	}
+	if s.Marks != nil {
+		s.Marks.Close()
 	}
 }
 

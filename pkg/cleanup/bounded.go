@@ -1,0 +1,89 @@
+package cleanup
+
+import (
+	"encoding/json"
+
+	"github.com/lmtokens/lmtokens/pkg/clip"
+)
+
+// TextBytes bounds each free text of a bounded report's items.
+const TextBytes = 1024
+
+// Clipped returns the action with each free text at most TextBytes.
+func (a Action) Clipped() Action {
+	a.Note, a.Portal, a.Secret = clip.Text(a.Note, TextBytes), clip.Text(a.Portal, 256), clip.Text(a.Secret, TextBytes)
+	a.Detail, a.Error, a.Skipped = clip.Text(a.Detail, TextBytes), clip.Text(a.Error, TextBytes), clip.Text(a.Skipped, TextBytes)
+	return a
+}
+
+// Clipped returns the orphan with each free text at most TextBytes.
+func (o Orphan) Clipped() Orphan {
+	o.Portal, o.Secret = clip.Text(o.Portal, 256), clip.Text(o.Secret, TextBytes)
+	o.Detail, o.Error = clip.Text(o.Detail, TextBytes), clip.Text(o.Error, TextBytes)
+	return o
+}
+
+// Clipped returns the warning with each free text at most TextBytes.
+func (w Warning) Clipped() Warning {
+	w.Note, w.Portal, w.AdminName = clip.Text(w.Note, TextBytes), clip.Text(w.Portal, 256), clip.Text(w.AdminName, TextBytes)
+	return w
+}
+
+func clipError(e string) string { return clip.Text(e, TextBytes) }
+
+// Bounded returns the report within maxBytes as JSON: every count whole,
+// each list (and each portal's) cut to its first items, halving until it
+// fits, every text clipped; Truncated and Omitted say what was left out. A
+// function's answer and its report's log line are bounded (Lambda answers
+// at most 6 MB, CloudWatch Logs takes at most 256 KB an event); each item
+// is also logged on a line of its own.
+func (rep Report) Bounded(maxBytes int) Report {
+	for n := 1 << 20; ; n /= 2 {
+		b := rep.cut(n)
+		raw, _ := json.Marshal(b)
+		if len(raw) <= maxBytes || n == 0 {
+			return b
+		}
+	}
+}
+
+func (rep Report) cut(n int) Report {
+	omitted := map[string]int{}
+	var o int
+	rep.Actions, o = clip.First(rep.Actions, n, Action.Clipped)
+	omitted["actions"] += o
+	if rep.Retired != nil {
+		rep.Retired, o = clip.First(rep.Retired, n, Action.Clipped)
+		omitted["retired"] += o
+	}
+	if rep.OrphanedSecrets != nil {
+		rep.OrphanedSecrets, o = clip.First(rep.OrphanedSecrets, n, Orphan.Clipped)
+		omitted["orphanedSecrets"] += o
+	}
+	rep.Warnings, o = clip.First(rep.Warnings, n, Warning.Clipped)
+	omitted["warnings"] += o
+	rep.Errors, o = clip.First(rep.Errors, n, clipError)
+	omitted["errors"] += o
+	if rep.Portals != nil {
+		portals := make([]Report, len(rep.Portals))
+		for i, p := range rep.Portals {
+			portals[i] = p.cut(n)
+			for k, v := range portals[i].Omitted {
+				omitted["portals."+k] += v
+			}
+			portals[i].Omitted, portals[i].Truncated = nil, false
+		}
+		rep.Portals = portals
+	}
+	for k, v := range omitted {
+		if v == 0 {
+			delete(omitted, k)
+		}
+	}
+	rep.Truncated = len(omitted) > 0
+	rep.Omitted = nil
+	if rep.Truncated {
+		rep.Omitted = omitted
+	}
+	return rep
+}

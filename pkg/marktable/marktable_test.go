@@ -1,0 +1,106 @@
+package marktable_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/lmtokens/lmtokens/pkg/awsenv"
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
+	"github.com/lmtokens/lmtokens/pkg/marktable"
+)
+
+func table(t *testing.T) (*marktable.Table, *localdynamo.Server) {
+	srv := localdynamo.Start()
+	t.Cleanup(srv.Close)
+	srv.CreateTable("marks", localdynamo.Table{PK: marktable.AttrPK, SK: marktable.AttrSK})
+	tab := marktable.New(srv.URL, awsenv.Env{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", "")}, "marks")
+	return tab, srv
+}
+
+var t0 = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+func mark(token int64, lastUse time.Time) cleanup.Mark {
+	return cleanup.Mark{AdminID: 2, TokenID: token, AccessID: "A", LastUse: lastUse, EligibleOn: t0, WarnedAt: t0, ActOn: t0.Add(14 * 24 * time.Hour)}
+}
+
+// Marks round-trip through DynamoDB's wire protocol, scoped per stage and
+// portal, paged, and the first warning's mark for a last use counts.
+func TestMarksRoundTrip(t *testing.T) {
+	t.Parallel()
+	tab, srv := table(t)
+	srv.PageSize = 2
+	ctx := context.Background()
+	disable, other := tab.Scope(cleanup.StageDisable, ""), tab.Scope(cleanup.StageDelete, "emea")
+	for id := int64(1); id <= 5; id++ {
+		if err := disable.Put(ctx, mark(id, t0.Add(-100*24*time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other.Put(ctx, mark(9, t0))
+	later := mark(1, t0.Add(-100*24*time.Hour))
+	later.WarnedAt = t0.Add(24 * time.Hour)
+	disable.Put(ctx, later) // a second run's warning: the first mark stays
+	got, err := disable.Load(ctx)
+	if err != nil || len(got) != 5 || srv.Calls("Query") != 3 {
+		t.Fatalf("%d marks, %d queries, %v", len(got), srv.Calls("Query"), err)
+	}
+	for _, m := range got {
+		if m.TokenID == 1 && !m.WarnedAt.Equal(t0) {
+			t.Fatalf("a later warning moved the first mark: %+v", m)
+		}
+	}
+	// A use since makes a new mark replace the old one; removing the old
+	// one then leaves the new one.
+	used := mark(1, t0)
+	disable.Put(ctx, used)
+	disable.Remove(ctx, mark(1, t0.Add(-100*24*time.Hour)))
+	got, _ = disable.Load(ctx)
+	found := false
+	for _, m := range got {
+		found = found || (m.TokenID == 1 && m.LastUse.Equal(t0))
+	}
+	if !found {
+		t.Fatal("a stale remove deleted a newer mark")
+	}
+	// An item past its TTL is ignored even though DynamoDB has not removed it.
+	srv.Update("marks", func(it localdynamo.Item) {
+		if it[marktable.AttrSK]["S"] == "2#2" {
+			it[marktable.AttrExpiresAt] = localdynamo.Value{"N": "1"}
+		}
+	})
+	if got, _ := disable.Load(ctx); len(got) != 4 {
+		t.Fatalf("an expired mark was read: %d", len(got))
+	}
+	// Every item carries the TTL attribute, 90 days after its action date.
+	for _, it := range srv.Items("marks") {
+		if it[marktable.AttrExpiresAt]["N"] == "" {
+			t.Fatalf("an item without expiresAt: %v", it)
+		}
+	}
+}
+
+// A table that cannot be read is an error naming it, never an empty list.
+func TestUnreadableTableIsAnError(t *testing.T) {
+	t.Parallel()
+	tab, srv := table(t)
+	tab.Name = "missing"
+	if got, err := tab.Scope(cleanup.StageDisable, "").Load(context.Background()); err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") || got != nil {
+		t.Fatalf("%v %v", got, err)
+	}
+	tab.Name = "marks"
+	srv.Fail("Query", 2) // retried
+	if _, err := tab.Scope(cleanup.StageDisable, "").Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv.Update("marks", func(localdynamo.Item) {})
+	tab.Scope(cleanup.StageDisable, "").Put(context.Background(), mark(1, t0))
+	srv.Update("marks", func(it localdynamo.Item) { delete(it, marktable.AttrLastUse) })
+	if _, err := tab.Scope(cleanup.StageDisable, "").Load(context.Background()); err == nil {
+		t.Fatal("a damaged mark was read as fine")
+	}
+}
