@@ -50,9 +50,6 @@ func (b *builder) functions() error {
 		for k, v := range c.Env() {
 			env[k] = str(v)
 		}
-		if c.CleanupStage != "" {
-			env["CLEANUP_RUN_INTERVAL"] = str(strconv.Itoa(24*scheduleDays(b.scheduleOf(c))) + "h")
-		}
 		if c.CleanupStage == "delete" {
 			env["CLEANUP_ORPHAN_GRACE"] = str(strconv.Itoa(24*s.OrphanGraceDays) + "h")
 		}
@@ -188,6 +185,9 @@ func (b *builder) functions() error {
 					SourceArn:     scopes[scope],
 				})
 			}
+		}
+		if c.CleanupStage != "" {
+			b.grantMarks(fn, c.CleanupStage)
 		}
 		if c.CleanupStage == "delete" {
 			// The delete stage marks key secrets whose token is gone (and
@@ -358,14 +358,6 @@ func (b *builder) sharedEnv() map[string]*string {
 		env["CLEANUP_ALLOW_WIDENING"] = str("true")
 	}
 	return env
-}
-
-// scheduleOf is a cleanup function's schedule expression.
-func (b *builder) scheduleOf(c catalog.Function) string {
-	if c.CleanupStage == "delete" {
-		return b.s.DeleteSchedule
-	}
-	return b.s.DisableSchedule
 }
 
 // policyOf is a cleanup function's configured policy (nil for the others).

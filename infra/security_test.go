@@ -207,6 +207,21 @@ var promises = []promise{
 			{"the role keeps an undelivered run", e.as("CleanupDisableSchedule", "sqs:SendMessage", dlq, "ScheduleDeadLetters", nil), iamsim.Allowed, e.policy("CleanupDisableSchedule")},
 		}
 	}},
+	{lead: "Only cleanup marks a token as warned.", checks: func(e *world) []check {
+		table := e.arn("AWS::DynamoDB::Table", "WarningMarks")
+		keys := func(k ...string) map[string]any { return map[string]any{"dynamodb:LeadingKeys": k} }
+		return []check{
+			{"the disable stage marks a token of its stage", e.as("CleanupDisable", "dynamodb:PutItem", table, "WarningMarks", keys("disable#")), iamsim.Allowed, "OwnStagesWarningMarks"},
+			{"the disable stage reads its marks of a registered portal", e.as("CleanupDisable", "dynamodb:Query", table, "WarningMarks", keys("disable#emea")), iamsim.Allowed, "OwnStagesWarningMarks"},
+			{"the disable stage marks a token of the delete stage", e.as("CleanupDisable", "dynamodb:PutItem", table, "WarningMarks", keys("delete#")), iamsim.ImplicitlyDenied, ""},
+			{"the delete stage removes its own mark", e.as("CleanupDelete", "dynamodb:DeleteItem", table, "WarningMarks", keys("delete#")), iamsim.Allowed, "OwnStagesWarningMarks"},
+			{"the delete stage rewrites a mark with UpdateItem", e.as("CleanupDelete", "dynamodb:UpdateItem", table, "WarningMarks", keys("delete#")), iamsim.ImplicitlyDenied, ""},
+			{"create marks a token", e.as("Create", "dynamodb:PutItem", table, "WarningMarks", keys("disable#")), iamsim.ExplicitlyDenied, "OnlyCleanupWritesMarks"},
+			{"an administrator (Action *) marks a token", e.outsider(admin, adminPolicy, "dynamodb:PutItem", table, "WarningMarks", keys("disable#")), iamsim.ExplicitlyDenied, "OnlyCleanupWritesMarks"},
+			{"an administrator writes marks in a batch", e.outsider(admin, adminPolicy, "dynamodb:BatchWriteItem", table, "WarningMarks", keys("disable#")), iamsim.ExplicitlyDenied, "OnlyCleanupWritesMarks"},
+			{"an administrator reads the marks", e.outsider(admin, adminPolicy, "dynamodb:Query", table, "WarningMarks", keys("disable#")), iamsim.Allowed, "admin"},
+		}
+	}, tests: []string{"pkg/handlers.TestWarnedBeforeActedOn"}},
 	{lead: "Stored keys keep their recovery window.", tests: []string{"pkg/handlers.TestDeleteSchedulesSecretDeletion"}, checks: func(e *world) []check {
 		key, claim, record := e.secret("logicmonitor/api-tokens/2/9"), e.secret("logicmonitor/api-tokens/idempotency/2/ab12"), e.secret("logicmonitor/api-tokens/acme/rotated-out/2/9")
 		force := map[string]any{"secretsmanager:ForceDeleteWithoutRecovery": "true"}
@@ -308,11 +323,9 @@ func (e *world) secret(name string) string {
 // role is the logical id of a function's role (the one its Role names) or,
 // for a schedule, of the role with that name.
 func (e *world) role(fn string) string {
-	for _, id := range e.t.OfType("AWS::Lambda::Function") {
-		if strings.HasPrefix(id, fn) && strings.TrimLeft(strings.TrimPrefix(id, fn), "0123456789ABCDEF") == "" {
-			if att, ok := e.t.Resources[id].Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any); ok {
-				return att[0].(string)
-			}
+	if id, ok := e.t.Construct("AWS::Lambda::Function", fn); ok {
+		if att, ok := e.t.Resources[id].Properties["Role"].(map[string]any)["Fn::GetAtt"].([]any); ok {
+			return att[0].(string)
 		}
 	}
 	return e.t.Find("AWS::IAM::Role", fn+"Role")
@@ -361,22 +374,13 @@ func (e *world) service(principal, action, resource, resourceID string, ctx map[
 func (e *world) request(principal string, identity []iamsim.Policy, action, resource, resourceID string, ctx map[string]any) iamsim.Request {
 	r := iamsim.Request{Principal: principal, Action: action, Resource: resource, Context: ctx, Identity: identity}
 	if resourceID != "" {
-		r.ResourcePolicy = e.t.ResourcePolicy(e.t.Find(typeOfPrefix(e.t, resourceID), resourceID))
+		id, ok := e.t.Construct("", resourceID)
+		if !ok {
+			panic("no resource " + resourceID)
+		}
+		r.ResourcePolicy = e.t.ResourcePolicy(id)
 	}
 	return r
-}
-
-// typeOfPrefix finds the type of the one policy-bearing resource whose
-// logical id starts with prefix.
-func typeOfPrefix(t *iamsim.Template, prefix string) string {
-	for _, typ := range []string{"AWS::KMS::Key", "AWS::Lambda::Function", "AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::Events::EventBus", "AWS::ApiGateway::RestApi"} {
-		for _, id := range t.OfType(typ) {
-			if strings.HasPrefix(id, prefix) && strings.TrimLeft(strings.TrimPrefix(id, prefix), "0123456789ABCDEF") == "" {
-				return typ
-			}
-		}
-	}
-	panic("no resource " + prefix)
 }
 
 // routes are the API's methods as "METHOD /path/{param}", from the template.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
@@ -57,6 +58,10 @@ type builder struct {
 	logGroups    map[string]awslogs.LogGroup
 	logsKey      awskms.Key // encrypts every log group of the stack
 	bus          awsevents.IEventBus
+	// marks is the warnings' marks table; markWriters the roles that may
+	// write it.
+	marks       awsdynamodb.Table
+	markWriters []*string
 	// warningsTopic receives the cleanup warnings; warningsDLQ what
 	// EventBridge could not deliver to it.
 	warningsTopic awssns.Topic
@@ -96,9 +101,11 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	b.queuesAndTopic()
 	b.createdKeysKey()
 	b.eventBus()
+	b.marksTable()
 	if err := b.functions(); err != nil {
 		return nil, err
 	}
+	b.marksPolicy()
 	b.keyUsers()
 	b.busPolicy()
 	b.out.API = b.api()

@@ -62,7 +62,7 @@ func (t *Template) TrustPolicy(roleID string) map[string]any {
 // ResourcePolicy is the policy AWS evaluates for a request on the resource
 // with logical id id (nil when it has none): a key's key policy, a
 // topic's or queue's policy, an event bus's statements, a function's
-// permissions, an API's policy.
+// permissions, an API's policy, a table's resource policy.
 func (t *Template) ResourcePolicy(id string) map[string]any {
 	r := t.Resources[id]
 	var statements []any
@@ -107,6 +107,10 @@ func (t *Template) ResourcePolicy(id string) map[string]any {
 			if st, ok := p["Statement"]; ok {
 				statements = append(statements, t.Resolve(st))
 			}
+		}
+	case "AWS::DynamoDB::Table":
+		if rp, ok := r.Properties["ResourcePolicy"].(map[string]any); ok {
+			add(t.Resolve(rp["PolicyDocument"]))
 		}
 	case "AWS::Lambda::Function":
 		for _, pid := range t.OfType("AWS::Lambda::Permission") {

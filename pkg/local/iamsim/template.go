@@ -302,6 +302,25 @@ func (t *Template) OfType(typ string) []string {
 
 // Find is the one logical id of type typ whose id starts with prefix (CDK
 // adds a hash); it panics when there is not exactly one.
+// Construct returns the logical id of the resource of typ (any type when
+// typ is "") that the CDK made for construct id: id itself, or id followed
+// by the CDK's hash of its path (8 hexadecimal digits). Unlike Find, a
+// longer construct id with the same start ("Create" and "CreateRole") is
+// not taken for it.
+func (t *Template) Construct(typ, id string) (string, bool) {
+	cdkHash := regexp.MustCompile(`^([0-9A-F]{8})?$`)
+	var found []string
+	for rid, r := range t.Resources {
+		if (typ == "" || r.Type == typ) && strings.HasPrefix(rid, id) && cdkHash.MatchString(rid[len(id):]) {
+			found = append(found, rid)
+		}
+	}
+	if len(found) != 1 {
+		return "", false
+	}
+	return found[0], true
+}
+
 func (t *Template) Find(typ, prefix string) string {
 	var found []string
 	for _, id := range t.OfType(typ) {
