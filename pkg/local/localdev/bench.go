@@ -75,7 +75,7 @@ func RunBenchmarks(ctx context.Context, o BenchOptions) ([]Figure, error) {
 		return nil, err
 	}
 	figs = append(figs, f...)
-	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey} {
+	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey, warningsAgainstSlowBus, marksOf5000} {
 		fig, err := step(ctx, o)
 		if err != nil {
 			return nil, err
@@ -222,9 +222,9 @@ func staleStack(o BenchOptions, cfg lmsandbox.Config, n int, env ...string) (*St
 
 // timedCleanup seeds n stale tokens, warms the cleanup-disable function up
 // (its cold start is not the figure), and times one run of request.
-func timedCleanup(ctx context.Context, o BenchOptions, cfg lmsandbox.Config, n int, setting, request string) (*Stack, cleanup.Report, time.Duration, error) {
+func timedCleanup(ctx context.Context, o BenchOptions, cfg lmsandbox.Config, n int, settings []string, request string) (*Stack, cleanup.Report, time.Duration, error) {
 	var rep cleanup.Report
-	stack, err := staleStack(o, cfg, n, setting)
+	stack, err := staleStack(o, cfg, n, settings...)
 	if err != nil {
 		return nil, rep, 0, err
 	}
@@ -243,8 +243,98 @@ func timedCleanup(ctx context.Context, o BenchOptions, cfg lmsandbox.Config, n i
 	return stack, rep, took, nil
 }
 
+// actAtOnce turns warnings off for the figures that time a run's actions
+// (with warnings on, a first run acts on nothing: its figures are below).
+const actAtOnce = "CLEANUP_WARN_DAYS=0"
+
+// warningsAgainstSlowBus times the delivery of 2,000 warnings (a first
+// deploy over 2,000 stale tokens) to a bus that takes 25 ms a call.
+func warningsAgainstSlowBus(ctx context.Context, o BenchOptions) (Figure, error) {
+	const n, latency = 2000, 25 * time.Millisecond
+	stack, err := staleStack(o, lmsandbox.Config{}, n+1)
+	if err != nil {
+		return Figure{}, err
+	}
+	defer stack.Close()
+	stack.Events.SetLatency(latency)
+	if _, err := stack.Function(ctx, "cleanup-disable"); err != nil {
+		return Figure{}, err
+	}
+	start := time.Now()
+	res, err := stack.Invoke(ctx, "cleanup-disable", []byte(`{"cleanup":{}}`))
+	took := time.Since(start)
+	var rep cleanup.Report
+	if err != nil || res.Failed() || json.Unmarshal(res.Payload, &rep) != nil {
+		return Figure{}, fmt.Errorf("cleanup: %v %s %.300s", err, res.ErrorMessage, res.Payload)
+	}
+	var first, last time.Time
+	warned := 0
+	for _, ev := range stack.Events.Events() {
+		if ev.DetailType != "API Token Will Be Disabled" {
+			continue
+		}
+		warned++
+		if first.IsZero() || ev.Received.Before(first) {
+			first = ev.Received
+		}
+		if ev.Received.After(last) {
+			last = ev.Received
+		}
+	}
+	window := last.Sub(first) + latency // the first call's own latency included
+	rate := float64(warned) / window.Seconds()
+	calls, _ := stack.Events.Calls()
+	sequential := time.Duration(calls) * latency
+	return Figure{Name: "warnings delivered against a bus answering in 25 ms (2,000 in one run)", Target: "all delivered and marked, ≥ 1,000 warnings/s",
+		Measured: fmt.Sprintf("%d of %d delivered, %d marked; %.0f warnings/s (%.2f s for %d PutEvents calls; one call at a time: %.1f s); the run %.2f s",
+			warned, n, rep.Marked, rate, window.Seconds(), calls, sequential.Seconds(), took.Seconds()),
+		Met: warned == n && rep.Marked == n && rate >= 1000,
+		How: "cleanup-disable function, warm, warnDays 14, first run over 2,000 stale tokens; the local EventBridge delays each call 25 ms; rate from its receive times of the first and last warning"}, nil
+}
+
+// marksOf5000 counts what the marks cost over 5,000 tokens: the first run
+// (every stale token warned and marked), a steady run the next day
+// (nothing new), in DynamoDB requests and on-demand request units.
+func marksOf5000(ctx context.Context, o BenchOptions) (Figure, error) {
+	const n = 5000
+	// On-demand prices in us-east-1 (per million request units).
+	const writePrice, readPrice = 0.625, 0.125
+	stack, err := staleStack(o, lmsandbox.Config{}, n, "CLEANUP_MAX_ACTIONS=10000")
+	if err != nil {
+		return Figure{}, err
+	}
+	defer stack.Close()
+	run := func() (calls, reads, writes int, err error) {
+		c0 := stack.Marks.Calls("")
+		r0, w0 := stack.Marks.Units()
+		res, err := stack.Invoke(ctx, "cleanup-disable", []byte(`{"cleanup":{}}`))
+		var rep cleanup.Report
+		if err != nil || res.Failed() || json.Unmarshal(res.Payload, &rep) != nil || rep.Outcome != "ok" {
+			return 0, 0, 0, fmt.Errorf("cleanup: %v %s %.300s", err, res.ErrorMessage, res.Payload)
+		}
+		r1, w1 := stack.Marks.Units()
+		return stack.Marks.Calls("") - c0, r1 - r0, w1 - w0, nil
+	}
+	firstCalls, firstReads, firstWrites, err := run()
+	if err != nil {
+		return Figure{}, err
+	}
+	stack.PassDays(1)
+	steadyCalls, steadyReads, steadyWrites, err := run()
+	if err != nil {
+		return Figure{}, err
+	}
+	lm := stack.Portal.CountRequests("")
+	cost := func(r, w int) float64 { return (float64(r)*readPrice + float64(w)*writePrice) / 1e6 }
+	return Figure{Name: "what the warnings' marks cost a run over 5,000 tokens", Target: "a steady run ≤ 2 DynamoDB requests; a first run ≤ 1 write per warning",
+		Measured: fmt.Sprintf("first run (4,999 warned): %d requests, %d read + %d write units, $%.4f; a steady run: %d requests, %d read + %d write units, $%.6f; marks add no LogicMonitor request (the two runs made %d, their listings)",
+			firstCalls, firstReads, firstWrites, cost(firstReads, firstWrites), steadyCalls, steadyReads, steadyWrites, cost(steadyReads, steadyWrites), lm),
+		Met: steadyCalls <= 2 && firstWrites <= n-1 && firstCalls <= n+1,
+		How: "cleanup-disable function, warnDays 14; the local DynamoDB pages Query at 1 MB and counts units as on-demand bills them (strongly consistent reads: 4 KB a unit; writes 1 KB); prices $0.625 per million writes, $0.125 per million reads (us-east-1 on demand)"}, nil
+}
+
 func cleanupDryRun5000(ctx context.Context, o BenchOptions) (Figure, error) {
-	stack, rep, took, err := timedCleanup(ctx, o, lmsandbox.Config{Latency: 150 * time.Millisecond}, 5000, "CLEANUP_MAX_ACTIONS=10000", `{"cleanup":{"dryRun":true}}`)
+	stack, rep, took, err := timedCleanup(ctx, o, lmsandbox.Config{Latency: 150 * time.Millisecond}, 5000, []string{"CLEANUP_MAX_ACTIONS=10000", actAtOnce}, `{"cleanup":{"dryRun":true}}`)
 	if err != nil {
 		return Figure{}, err
 	}
@@ -260,7 +350,7 @@ func cleanupDryRun5000(ctx context.Context, o BenchOptions) (Figure, error) {
 
 func cleanupUnderRateLimit(ctx context.Context, o BenchOptions) (Figure, error) {
 	const tokens, limit, window = 60, 20, 2 * time.Second
-	stack, rep, took, err := timedCleanup(ctx, o, lmsandbox.Config{RateLimit: limit, RateWindow: window}, tokens+1, "CLEANUP_MAX_ACTIONS=100", `{"cleanup":{}}`)
+	stack, rep, took, err := timedCleanup(ctx, o, lmsandbox.Config{RateLimit: limit, RateWindow: window}, tokens+1, []string{"CLEANUP_MAX_ACTIONS=100", actAtOnce}, `{"cleanup":{}}`)
 	if err != nil {
 		return Figure{}, err
 	}
@@ -433,7 +523,7 @@ func sequentialListing(ctx context.Context, stack *Stack) (int, error) {
 // bound, not ten.
 func cleanupTenPortals(ctx context.Context, o BenchOptions) (Figure, error) {
 	const portals, tokens, actions, limit, window = 10, 1000, 60, 20, 2 * time.Second
-	stack, err := Start(Options{BinDir: o.LocalBin, Seed: []byte(benchSeed), Env: []string{"CLEANUP_MAX_ACTIONS=1000"}, SinglePortal: true}) // the cap is the run's, all portals together
+	stack, err := Start(Options{BinDir: o.LocalBin, Seed: []byte(benchSeed), Env: []string{"CLEANUP_MAX_ACTIONS=1000", actAtOnce}, SinglePortal: true}) // the cap is the run's, all portals together
 	if err != nil {
 		return Figure{}, err
 	}
