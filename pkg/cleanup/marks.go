@@ -38,6 +38,10 @@ type Marks interface {
 	// Remove deletes a mark if it is still the one given (same last use),
 	// so a newer mark another run wrote stays.
 	Remove(ctx context.Context, m Mark) error
+	// Take removes the mark as Remove does and says whether this call
+	// removed it: of two runs about to act on a token, only the one that
+	// took its mark acts.
+	Take(ctx context.Context, m Mark) (bool, error)
 }
 
 // SkipAwaitingWarning: the token is eligible, but its owner has not been

@@ -38,14 +38,20 @@ func (s *memMarks) Put(_ context.Context, m Mark) error {
 	return nil
 }
 
-func (s *memMarks) Remove(_ context.Context, m Mark) error {
+func (s *memMarks) Remove(ctx context.Context, m Mark) error {
+	_, err := s.Take(ctx, m)
+	return err
+}
+
+func (s *memMarks) Take(_ context.Context, m Mark) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := markKey{m.AdminID, m.TokenID}
 	if old, ok := s.m[k]; ok && old.LastUse.Equal(m.LastUse) {
 		delete(s.m, k)
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // world runs the disable stage daily over a portal, marking each warning as

@@ -497,8 +497,21 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 		return
 	}
 	if r.Policy.WarnDays > 0 {
-		if m, ok := markOf(marks, *fresh); !ok || !m.matches(*fresh) {
+		m, ok := markOf(marks, *fresh)
+		if !ok || !m.matches(*fresh) {
 			a.Skipped = SkipChanged + ": used since its warning"
+			return
+		}
+		// The mark is taken before acting: two runs at once act once. An
+		// action that then fails leaves the token unmarked, so it is
+		// warned again, never acted on unwarned.
+		taken, err := r.Marks.Take(ctx, m)
+		switch {
+		case err != nil:
+			a.Error = fmt.Sprintf("token %d of user %d: taking its warning's mark: %v", listed.ID, listed.AdminID, err)
+			return
+		case !taken:
+			a.Skipped = SkipChanged + ": another run took its mark"
 			return
 		}
 	}

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
 	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
@@ -216,5 +219,46 @@ func TestLargestSummaryFits(t *testing.T) {
 	}
 	if lines != n {
 		t.Fatalf("%d of %d actions in the log in full", lines, n)
+	}
+}
+
+// Two instances of the disable stage run at once, twice: each token is
+// marked once (the first delivered warning's mark counts), and after
+// warnDays each is disabled once, with nothing failed.
+func TestConcurrentRunsMarkOnceAndActOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	var stale []int64
+	for i := range 20 {
+		stale = append(stale, e.seed(lmsandbox.TokenSpec{AdminID: int64(2 + i%2), Note: "stale", CreatedDaysAgo: 700, LastUsedDaysAgo: 300}).ID)
+	}
+	a, b := e.cleanupFn(t, "toggle", warn14), e.cleanupFn(t, "toggle", warn14)
+	both := func() [2]cleanup.Report {
+		var reps [2]cleanup.Report
+		var wg sync.WaitGroup
+		for i, fn := range []*lambdaruntime.Function{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				reps[i] = runReport(t, fn, scheduledEvent)
+			}()
+		}
+		wg.Wait()
+		return reps
+	}
+	first := both()
+	items := e.db.Items(marksTable)
+	if len(items) != len(stale) || first[0].Succeeded+first[1].Succeeded != 0 || first[0].Outcome != "ok" || first[1].Outcome != "ok" {
+		t.Fatalf("%d marks for %d tokens; acted %d+%d", len(items), len(stale), first[0].Succeeded, first[1].Succeeded)
+	}
+	e.passDays(14.01)
+	second := both()
+	if second[0].Succeeded+second[1].Succeeded != len(stale) || second[0].Failed+second[1].Failed != 0 {
+		t.Fatalf("acted %d+%d on %d tokens, failed %d+%d", second[0].Succeeded, second[1].Succeeded, len(stale), second[0].Failed, second[1].Failed)
+	}
+	for _, id := range stale {
+		if status(e, id) != 1 {
+			t.Fatalf("token %d still enabled", id)
+		}
 	}
 }

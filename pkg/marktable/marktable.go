@@ -140,14 +140,27 @@ func (s *scope) Put(ctx context.Context, m cleanup.Mark) error {
 }
 
 func (s *scope) Remove(ctx context.Context, m cleanup.Mark) error {
+	_, err := s.Take(ctx, m)
+	return err
+}
+
+// Take deletes the mark only if it is the one this run read (same last
+// use): another run's newer mark stays, and of two runs taking the same
+// mark one gets it. A retry after a lost answer finds it gone and reports
+// false: the token is then warned again, never acted on twice.
+func (s *scope) Take(ctx context.Context, m cleanup.Mark) (bool, error) {
 	in := map[string]any{
 		"TableName": s.t.Name, "Key": item{AttrPK: str(s.pk), AttrSK: str(sortKey(m))},
-		// Only the mark this run read: another run's newer one stays.
 		"ConditionExpression":       "#lu = :lu",
 		"ExpressionAttributeNames":  map[string]string{"#lu": AttrLastUse},
 		"ExpressionAttributeValues": item{":lu": epoch(m.LastUse)},
 	}
-	return ignoreConditionFailed(s.call(ctx, "DeleteItem", in, nil))
+	err := s.call(ctx, "DeleteItem", in, nil)
+	var ae *awsjson.Error
+	if errors.As(err, &ae) && ae.Type == "ConditionalCheckFailedException" {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // call makes one call, retrying throttling and DynamoDB's own failures a

@@ -104,3 +104,21 @@ func TestUnreadableTableIsAnError(t *testing.T) {
 		t.Fatal("a damaged mark was read as fine")
 	}
 }
+
+// A write whose answer is lost after DynamoDB carried it out is retried,
+// and the retry's failed condition is the write having happened: no error,
+// one mark; the same for a removal.
+func TestLostAnswersAreWritesThatHappened(t *testing.T) {
+	t.Parallel()
+	tab, srv := table(t)
+	ctx := context.Background()
+	sc := tab.Scope(cleanup.StageDisable, "")
+	srv.LoseAnswers("PutItem", 1)
+	if err := sc.Put(ctx, mark(1, t0)); err != nil || len(srv.Items("marks")) != 1 || srv.Calls("PutItem") != 2 {
+		t.Fatalf("put: %v, %d items, %d calls", err, len(srv.Items("marks")), srv.Calls("PutItem"))
+	}
+	srv.LoseAnswers("DeleteItem", 1)
+	if err := sc.Remove(ctx, mark(1, t0)); err != nil || len(srv.Items("marks")) != 0 || srv.Calls("DeleteItem") != 2 {
+		t.Fatalf("remove: %v, %d items", err, len(srv.Items("marks")))
+	}
+}

@@ -39,6 +39,9 @@ type Server struct {
 	items  map[string]map[string]Item // table → pk\x00sk → item
 	calls  map[string]int
 	fail   map[string]int // operation → the next calls answered with a 500
+	// loseAnswer: operation → the next calls carried out, then answered
+	// with a 500 (the answer lost after DynamoDB acted)
+	loseAnswer map[string]int
 	// PageSize is how many items one Query page holds at most (0: no
 	// bound but DynamoDB's own, 1 MB of items); a small size exercises
 	// paging.
@@ -46,13 +49,13 @@ type Server struct {
 	// readBytes and writes count what a Query read and what was written,
 	// in DynamoDB's item sizes, for read and write request units.
 	readUnits, writeUnits int
-	srv      *httptest.Server
-	URL      string
+	srv                   *httptest.Server
+	URL                   string
 }
 
 // Start returns a server on a loopback port.
 func Start() *Server {
-	s := &Server{tables: map[string]Table{}, items: map[string]map[string]Item{}, calls: map[string]int{}, fail: map[string]int{}}
+	s := &Server{tables: map[string]Table{}, items: map[string]map[string]Item{}, calls: map[string]int{}, fail: map[string]int{}, loseAnswer: map[string]int{}}
 	s.srv = httptest.NewServer(s)
 	s.URL = s.srv.URL
 	return s
@@ -114,6 +117,14 @@ func size(it Item) int {
 }
 
 func units(bytes, per int) int { return (bytes + per - 1) / per }
+
+// LoseAnswers makes the next n calls of op happen, then fail with HTTP 500
+// as if the answer was lost on the way back.
+func (s *Server) LoseAnswers(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.loseAnswer[op] += n
+}
 
 // Items returns a table's items, in key order.
 func (s *Server) Items(table string) []Item {
@@ -191,6 +202,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		aerr = &apiError{400, "com.amazon.coral.service#UnknownOperationException", "unknown target"}
 	default:
 		aerr, out = s.serve(op, body)
+		s.mu.Lock()
+		if aerr == nil && s.loseAnswer[op] > 0 {
+			s.loseAnswer[op]--
+			aerr = &apiError{500, "com.amazonaws.dynamodb.v20120810#InternalServerError", "the answer was lost after the call was carried out"}
+		}
+		s.mu.Unlock()
 	}
 	if aerr != nil {
 		w.WriteHeader(aerr.status)
