@@ -88,6 +88,20 @@ func load(t *testing.T) *testStack {
 	return ts
 }
 
+// only returns the one resource of typ (its logical id and properties),
+// failing the test when there is not exactly one.
+func (ts *testStack) only(t *testing.T, typ string) (string, map[string]any) {
+	t.Helper()
+	all := ts.ofType(typ)
+	if len(all) != 1 {
+		t.Fatalf("%d resources of type %s, want one", len(all), typ)
+	}
+	for id, props := range all {
+		return id, props
+	}
+	return "", nil
+}
+
 func (ts *testStack) ofType(typ string) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for id, r := range ts.doc.Resources {
@@ -743,20 +757,13 @@ func TestOperatorsAreTold(t *testing.T) {
 // it, and only they may write it (the IAM checks are in security_test.go).
 func TestWarningMarksTable(t *testing.T) {
 	ts := loadDefaults(t)
-	tables := ts.ofType("AWS::DynamoDB::Table")
-	if len(tables) != 1 {
-		t.Fatalf("%d tables", len(tables))
+	id, tab := ts.only(t, "AWS::DynamoDB::Table")
+	if tab["BillingMode"] != "PAY_PER_REQUEST" || fmt.Sprint(tab["TimeToLiveSpecification"]) != "map[AttributeName:expiresAt Enabled:true]" ||
+		fmt.Sprint(tab["PointInTimeRecoverySpecification"]) != "map[PointInTimeRecoveryEnabled:true]" || fmt.Sprint(tab["SSESpecification"]) != "map[SSEEnabled:true]" {
+		t.Errorf("table %v", tab)
 	}
-	var id string
-	for tid, tab := range tables {
-		id = tid
-		if tab["BillingMode"] != "PAY_PER_REQUEST" || fmt.Sprint(tab["TimeToLiveSpecification"]) != "map[AttributeName:expiresAt Enabled:true]" ||
-			fmt.Sprint(tab["PointInTimeRecoverySpecification"]) != "map[PointInTimeRecoveryEnabled:true]" || fmt.Sprint(tab["SSESpecification"]) != "map[SSEEnabled:true]" {
-			t.Errorf("table %v", tab)
-		}
-		if !strings.Contains(fmt.Sprint(tab["ResourcePolicy"]), "OnlyCleanupWritesMarks") {
-			t.Errorf("no resource policy: %v", tab["ResourcePolicy"])
-		}
+	if !strings.Contains(fmt.Sprint(tab["ResourcePolicy"]), "OnlyCleanupWritesMarks") {
+		t.Errorf("no resource policy: %v", tab["ResourcePolicy"])
 	}
 	told := 0
 	for _, fn := range ts.ofType("AWS::Lambda::Function") {
@@ -778,16 +785,9 @@ func TestWarningMarksTable(t *testing.T) {
 // events on and nothing more; warnings are routed to their own topic.
 func TestEventBus(t *testing.T) {
 	ts := loadDefaults(t)
-	buses := ts.ofType("AWS::Events::EventBus")
-	if len(buses) != 1 {
-		t.Fatalf("%d buses", len(buses))
-	}
-	var busID string
-	for id, b := range buses {
-		busID = id
-		if b["Name"] != "lmtokens" {
-			t.Errorf("bus %v", b["Name"])
-		}
+	busID, bus := ts.only(t, "AWS::Events::EventBus")
+	if bus["Name"] != "lmtokens" {
+		t.Errorf("bus %v", bus["Name"])
 	}
 	puts := 0
 	for policy, sts := range ts.statements() {

@@ -223,24 +223,34 @@ func staleStack(o BenchOptions, cfg lmsandbox.Config, n int, env ...string) (*St
 // timedCleanup seeds n stale tokens, warms the cleanup-disable function up
 // (its cold start is not the figure), and times one run of request.
 func timedCleanup(ctx context.Context, o BenchOptions, cfg lmsandbox.Config, n int, settings []string, request string) (*Stack, cleanup.Report, time.Duration, error) {
-	var rep cleanup.Report
 	stack, err := staleStack(o, cfg, n, settings...)
 	if err != nil {
-		return nil, rep, 0, err
+		return nil, cleanup.Report{}, 0, err
 	}
-	if _, err := stack.Function(ctx, "cleanup-disable"); err != nil {
+	rep, took, err := timedRun(ctx, stack, request)
+	if err != nil {
 		stack.Close()
 		return nil, rep, 0, err
+	}
+	return stack, rep, took, nil
+}
+
+// timedRun warms the cleanup-disable function up (its cold start is not
+// the figure), forgets the portal's requests so far, and times one run of
+// request.
+func timedRun(ctx context.Context, stack *Stack, request string) (cleanup.Report, time.Duration, error) {
+	var rep cleanup.Report
+	if _, err := stack.Function(ctx, "cleanup-disable"); err != nil {
+		return rep, 0, err
 	}
 	stack.Portal.ResetRequests()
 	start := time.Now()
 	res, err := stack.Invoke(ctx, "cleanup-disable", []byte(request))
 	took := time.Since(start)
 	if err != nil || res.Failed() || json.Unmarshal(res.Payload, &rep) != nil {
-		stack.Close()
-		return nil, rep, 0, fmt.Errorf("cleanup: %v %s %.300s", err, res.ErrorMessage, res.Payload)
+		return rep, 0, fmt.Errorf("cleanup: %v %s %.300s", err, res.ErrorMessage, res.Payload)
 	}
-	return stack, rep, took, nil
+	return rep, took, nil
 }
 
 // actAtOnce turns warnings off for the figures that time a run's actions
@@ -257,15 +267,9 @@ func warningsAgainstSlowBus(ctx context.Context, o BenchOptions) (Figure, error)
 	}
 	defer stack.Close()
 	stack.Events.SetLatency(latency)
-	if _, err := stack.Function(ctx, "cleanup-disable"); err != nil {
+	rep, took, err := timedRun(ctx, stack, `{"cleanup":{}}`)
+	if err != nil {
 		return Figure{}, err
-	}
-	start := time.Now()
-	res, err := stack.Invoke(ctx, "cleanup-disable", []byte(`{"cleanup":{}}`))
-	took := time.Since(start)
-	var rep cleanup.Report
-	if err != nil || res.Failed() || json.Unmarshal(res.Payload, &rep) != nil {
-		return Figure{}, fmt.Errorf("cleanup: %v %s %.300s", err, res.ErrorMessage, res.Payload)
 	}
 	var first, last time.Time
 	warned := 0
@@ -546,15 +550,12 @@ func cleanupTenPortals(ctx context.Context, o BenchOptions) (Figure, error) {
 		}
 		sandboxes = append(sandboxes, p)
 	}
-	if _, err := stack.Function(ctx, "cleanup-disable"); err != nil {
+	rep, took, err := timedRun(ctx, stack, `{"cleanup":{}}`)
+	if err != nil {
 		return Figure{}, err
 	}
-	start := time.Now()
-	res, err := stack.Invoke(ctx, "cleanup-disable", []byte(`{"cleanup":{}}`))
-	took := time.Since(start)
-	var rep cleanup.Report
-	if err != nil || res.Failed() || json.Unmarshal(res.Payload, &rep) != nil || rep.Succeeded < portals*actions || rep.Outcome != "ok" {
-		return Figure{}, fmt.Errorf("cleanup: %v %s %.300s", err, res.ErrorMessage, res.Payload)
+	if rep.Succeeded < portals*actions || rep.Outcome != "ok" {
+		return Figure{}, fmt.Errorf("cleanup: %d of %d disabled, outcome %s", rep.Succeeded, portals*actions, rep.Outcome)
 	}
 	throttled := 0
 	for _, p := range sandboxes {
