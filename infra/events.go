@@ -13,7 +13,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 )
 
 // eventBus is where the functions put lifecycle events: the environment's
@@ -76,7 +76,7 @@ func (b *builder) eventBus() {
 		EventBus:    b.bus,
 		Description: str("lmtokens cleanup warnings to the warnings topic"),
 		EventPattern: &awsevents.EventPattern{
-			Source: jsii.Strings(events.Source), DetailType: jsii.Strings(events.TokenWillBeDisabled, events.TokenWillBeDeleted),
+			Source: jsii.Strings(lifecycle.Source), DetailType: jsii.Strings(lifecycle.TokenWillBeDisabled, lifecycle.TokenWillBeDeleted),
 		},
 		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewSnsTopic(topic, &awseventstargets.SnsTopicProps{
 			RetryAttempts: num(24), MaxEventAge: awscdk.Duration_Hours(num(24)), DeadLetterQueue: b.warningsDLQ,
@@ -129,7 +129,7 @@ func (b *builder) busPolicy() {
 			"Sid": b.s.BaseName() + "-source", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
 			"Resource": b.bus.EventBusArn(),
 			"Condition": map[string]any{
-				"ForAnyValue:StringEquals": map[string]any{"events:source": []string{events.Source}},
+				"ForAnyValue:StringEquals": map[string]any{"events:source": []string{lifecycle.Source}},
 				"ArnNotEquals":             map[string]any{"aws:PrincipalArn": roles},
 			},
 		},

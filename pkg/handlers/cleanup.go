@@ -25,12 +25,12 @@ func cleanupStage(fn string) (cleanup.Stage, bool) {
 	return "", false
 }
 
-// cleanup runs the function's cleanup stage over every portal at once (the
+// runCleanup runs the function's cleanup stage over every portal at once (the
 // default one and each registered one), with the configured policy
 // narrowed by spec ({"cleanup": spec}; nil for a scheduled-rule event) and
 // by each portal's own overrides. One portal failing is reported and does
 // not stop the others.
-func (s *Service) cleanup(ctx context.Context, fn string, spec json.RawMessage) (result, error) {
+func (s *Service) runCleanup(ctx context.Context, fn string, spec json.RawMessage) (result, error) {
 	stage, ok := cleanupStage(fn)
 	if !ok {
 		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: CLEANUP_ENABLED is set on the " + fn + " function, but only toggle (disable stage) and delete (delete stage) run cleanups"}
@@ -125,7 +125,7 @@ func (s *Service) logReport(ctx context.Context, rep cleanup.Report) {
 // token is gone. Both happen only after a complete listing.
 func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy cleanup.Policy, name string, runBudget *cleanup.Budget) (cleanup.Report, error) {
 	rep := cleanup.Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Portal: name, Outcome: "failed", Skipped: map[string]int{}}
-	p, err := s.portal(ctx, name)
+	p, err := s.lookupPortal(ctx, name)
 	if err != nil {
 		rep.AddError(err.Error())
 		return rep, err

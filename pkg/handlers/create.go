@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
@@ -68,7 +68,7 @@ func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	if in.RotationDays > 0 && s.cfg.Rotation.FunctionARN == "" {
 		return result{}, invalid("rotationDays: rotation is not deployed here (no rotation function): nothing was created")
 	}
-	p, err := s.portal(ctx, in.Portal)
+	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
 		return result{}, err
 	}
@@ -109,7 +109,7 @@ func (s *Service) resolvePrevious(ctx context.Context, p *portalState, in Create
 	prev := held.Previous
 	c, _, err := s.lmClient(ctx, p)
 	if err != nil {
-		s.release(ctx, held)
+		s.releaseClaim(ctx, held)
 		return err
 	}
 	r := s.reconcile(ctx, c, p, in, held, held.Since(), prev.TokenID)
@@ -145,7 +145,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 	if err != nil {
 		if client == nil || !logicmonitor.IsIndeterminate(err) {
 			// Refused, or never sent: nothing was made.
-			s.release(ctx, held)
+			s.releaseClaim(ctx, held)
 			return result{}, err
 		}
 		return result{}, s.lostCreate(ctx, client, p, in, held, since, err)
@@ -178,9 +178,9 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 		out.Rotation = s.scheduleRotation(ctx, ref, in.RotationDays)
 		recorded, _ = json.Marshal(out)
 	}
-	d := s.tokenDetail(ctx, p.name, tok.Token, events.ReasonRequest)
-	d.AdminID, d.Secret = in.AdminID, &events.Secret{Name: ref.Name, ARN: ref.ARN}
-	s.emit(ctx, events.Event{DetailType: events.TokenCreated, Detail: d})
+	d := s.tokenDetail(ctx, p.name, tok.Token, lifecycle.ReasonRequest)
+	d.AdminID, d.Secret = in.AdminID, &lifecycle.Secret{Name: ref.Name, ARN: ref.ARN}
+	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenCreated, Detail: d})
 	if held != nil {
 		cctx, cancel := compensation(ctx)
 		defer cancel()
@@ -211,7 +211,7 @@ func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *por
 	}
 	switch r.kind {
 	case cleared:
-		s.release(cctx, held)
+		s.releaseClaim(cctx, held)
 		if r.deleted != 0 {
 			msg += fmt.Sprintf("; the token it made (%d) was found and deleted, since its key cannot be recovered: nothing was kept; retrying is safe", r.deleted)
 		} else {
@@ -416,7 +416,7 @@ func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, in Creat
 	defer cancel()
 	err := c.Tokens.Delete(cctx, tok.AdminID, tok.ID)
 	if err == nil || logicmonitor.IsNotFound(err) {
-		s.release(cctx, held)
+		s.releaseClaim(cctx, held)
 		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
 			"the key was not kept: %v; the new token %d was deleted from LogicMonitor again: nothing was kept; retrying is safe", cause, tok.ID)}
 	}
@@ -431,9 +431,9 @@ func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, in Creat
 		"the key could not be stored (%v) and token %d of user %d could not be deleted again (%v): %s", cause, tok.ID, tok.AdminID, err, advice)}
 }
 
-// release frees a claim whose request made nothing. If that fails, the claim
+// releaseClaim frees a claim whose request made nothing. If that fails, the claim
 // is taken over once stale, after a check that finds nothing.
-func (s *Service) release(ctx context.Context, held *secrets.Held) {
+func (s *Service) releaseClaim(ctx context.Context, held *secrets.Held) {
 	if held == nil {
 		return
 	}

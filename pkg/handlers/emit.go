@@ -11,20 +11,20 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/clip"
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 )
 
 // emit puts lifecycle events on the bus. A failure never fails the change:
 // the emitter retries, then logs each lost event in full.
-func (s *Service) emit(ctx context.Context, evs ...events.Event) {
+func (s *Service) emit(ctx context.Context, evs ...lifecycle.Event) {
 	s.events.Emit(ctx, evs...)
 }
 
 // tokenDetail is the common part of a token event: where, who, why, when.
-func (s *Service) tokenDetail(ctx context.Context, portal string, t logicmonitor.Token, reason string) events.Token {
-	d := events.Token{
+func (s *Service) tokenDetail(ctx context.Context, portal string, t logicmonitor.Token, reason string) lifecycle.Token {
+	d := lifecycle.Token{
 		Portal: portal, AdminID: t.AdminID, AdminName: t.AdminName, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note,
 		Caller: logging.WhoFrom(ctx).Caller, Reason: reason, Time: s.now().UTC(),
 	}
@@ -100,40 +100,40 @@ func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup
 	}
 	by := end.Add(-summaryReserve)
 	if !rep.DryRun && len(rep.Warnings) > 0 {
-		kind := events.TokenWillBeDisabled
+		kind := lifecycle.TokenWillBeDisabled
 		if rep.Stage == cleanup.StageDelete {
-			kind = events.TokenWillBeDeleted
+			kind = lifecycle.TokenWillBeDeleted
 		}
-		evs := make([]events.Event, len(rep.Warnings))
+		evs := make([]lifecycle.Event, len(rep.Warnings))
 		for i, w := range rep.Warnings {
-			d := s.tokenDetail(ctx, w.Portal, logicmonitor.Token{ID: w.TokenID, AdminID: w.AdminID, AdminName: w.AdminName, AccessID: w.AccessID, Type: w.Type, Note: w.Note}, events.ReasonCleanup)
+			d := s.tokenDetail(ctx, w.Portal, logicmonitor.Token{ID: w.TokenID, AdminID: w.AdminID, AdminName: w.AdminName, AccessID: w.AccessID, Type: w.Type, Note: w.Note}, lifecycle.ReasonCleanup)
 			on, last, act := w.EligibleOn, w.LastUse, w.ActOn
 			d.EligibleOn, d.LastUse, d.ActOn = &on, &last, &act
-			evs[i] = events.Event{DetailType: kind, Detail: d}
+			evs[i] = lifecycle.Event{DetailType: kind, Detail: d}
 		}
 		delivered := s.events.Deliver(ctx, by, evs...).Delivered
 		s.markWarned(ctx, rep, delivered)
 	}
-	var changes []events.Event
+	var changes []lifecycle.Event
 	for _, a := range rep.Actions {
 		if !a.Done || rep.DryRun {
 			continue
 		}
-		d := s.tokenDetail(ctx, a.Portal, logicmonitor.Token{ID: a.TokenID, AdminID: a.AdminID, AccessID: a.AccessID, Type: a.Type, Note: a.Note}, events.ReasonCleanup)
+		d := s.tokenDetail(ctx, a.Portal, logicmonitor.Token{ID: a.TokenID, AdminID: a.AdminID, AccessID: a.AccessID, Type: a.Type, Note: a.Note}, lifecycle.ReasonCleanup)
 		if rep.Stage == cleanup.StageDisable {
-			d.Before, d.After = &events.State{Status: logicmonitor.StatusEnabled, Note: a.Note}, &events.State{Status: logicmonitor.StatusDisabled, Note: a.Note}
-			changes = append(changes, events.Event{DetailType: events.TokenUpdated, Detail: d})
+			d.Before, d.After = &lifecycle.State{Status: logicmonitor.StatusEnabled, Note: a.Note}, &lifecycle.State{Status: logicmonitor.StatusDisabled, Note: a.Note}
+			changes = append(changes, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})
 			continue
 		}
 		if a.Secret != "" {
-			d.Secret = &events.Secret{Name: a.Secret}
+			d.Secret = &lifecycle.Secret{Name: a.Secret}
 		}
-		changes = append(changes, events.Event{DetailType: events.TokenDeleted, Detail: d})
+		changes = append(changes, lifecycle.Event{DetailType: lifecycle.TokenDeleted, Detail: d})
 	}
 	rep.EventsUndelivered += s.events.Deliver(ctx, by, changes...).Undelivered
 	rep.Account()
 	sum := s.cleanupSummary(ctx, portals, *rep)
-	if s.events.Deliver(ctx, end, events.Event{DetailType: events.CleanupRunCompleted, Detail: sum}).Undelivered > 0 {
+	if s.events.Deliver(ctx, end, lifecycle.Event{DetailType: lifecycle.CleanupRunCompleted, Detail: sum}).Undelivered > 0 {
 		rep.EventsUndelivered++
 		rep.Account()
 	}
@@ -176,7 +176,7 @@ func (s *Service) markWarned(ctx context.Context, rep *cleanup.Report, delivered
 // cleanupSummary is a run's summary, within MaxSummaryBytes: the first
 // MaxSummaryItems of each list, halved until the event fits.
 func (s *Service) cleanupSummary(ctx context.Context, portals []string, rep cleanup.Report) CleanupSummary {
-	base := s.tokenDetail(ctx, "", logicmonitor.Token{}, events.ReasonCleanup)
+	base := s.tokenDetail(ctx, "", logicmonitor.Token{}, lifecycle.ReasonCleanup)
 	warned := rep.Marked
 	if rep.DryRun {
 		warned = len(rep.Warnings)
@@ -186,13 +186,13 @@ func (s *Service) cleanupSummary(ctx context.Context, portals []string, rep clea
 			Stage: rep.Stage, DryRun: rep.DryRun, Outcome: rep.Outcome, Examined: rep.Examined, Eligible: rep.Eligible,
 			Succeeded: rep.Succeeded, Failed: rep.Failed, Remaining: rep.Remaining, Skipped: rep.Skipped, Warned: warned,
 			WarningsUndelivered: rep.WarningsUndelivered, Unmarked: rep.Unmarked, EventsUndelivered: rep.EventsUndelivered,
-			Caller: events.Clip(base.Caller, events.MaxTextBytes), RequestID: base.RequestID, Reason: events.ReasonCleanup, Time: base.Time.Format(time.RFC3339),
+			Caller: lifecycle.Clip(base.Caller, lifecycle.MaxTextBytes), RequestID: base.RequestID, Reason: lifecycle.ReasonCleanup, Time: base.Time.Format(time.RFC3339),
 		}
 		sum.Actions, sum.ActionsOmitted = clip.First(rep.Actions, n, cleanup.Action.Clipped)
 		sum.Retired, sum.RetiredOmitted = clip.First(rep.Retired, n, cleanup.Action.Clipped)
 		sum.OrphanedSecrets, sum.OrphanedSecretsOmitted = clip.First(rep.OrphanedSecrets, n, cleanup.Orphan.Clipped)
-		sum.Errors, sum.ErrorsOmitted = clip.First(rep.Errors, n, func(e string) string { return events.Clip(e, events.MaxTextBytes) })
-		sum.Portals, sum.PortalsOmitted = clip.First(portals, 4*n, func(p string) string { return events.Clip(p, 256) })
+		sum.Errors, sum.ErrorsOmitted = clip.First(rep.Errors, n, func(e string) string { return lifecycle.Clip(e, lifecycle.MaxTextBytes) })
+		sum.Portals, sum.PortalsOmitted = clip.First(portals, 4*n, func(p string) string { return lifecycle.Clip(p, 256) })
 		sum.Truncated = sum.ActionsOmitted+sum.RetiredOmitted+sum.OrphanedSecretsOmitted+sum.ErrorsOmitted+sum.PortalsOmitted > 0
 		raw, _ := json.Marshal(sum)
 		if len(raw) <= MaxSummaryBytes || n == 0 {

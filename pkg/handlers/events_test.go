@@ -8,8 +8,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 )
 
@@ -39,7 +39,7 @@ func TestEveryChangeEmitsOneEvent(t *testing.T) {
 	var out handlers.CreateOutput
 	r.into(t, &out)
 	evs := e.events(t)
-	if len(evs) != 1 || evs[0].DetailType != lmevents.TokenCreated {
+	if len(evs) != 1 || evs[0].DetailType != lifecycle.TokenCreated {
 		t.Fatalf("create emitted %v", evs)
 	}
 	d := detailOf(t, evs[0].Detail)
@@ -50,7 +50,7 @@ func TestEveryChangeEmitsOneEvent(t *testing.T) {
 	e.eb.Reset()
 	e.http(handlers.Toggle, withCaller(rest("PATCH", "/admins/{adminId}/tokens/{tokenId}", ids(2, out.ID), nil, `{"enabled":false,"note":"paused"}`, nil)))
 	evs = e.events(t)
-	if len(evs) != 1 || evs[0].DetailType != lmevents.TokenUpdated {
+	if len(evs) != 1 || evs[0].DetailType != lifecycle.TokenUpdated {
 		t.Fatalf("toggle emitted %v", evs)
 	}
 	d = detailOf(t, evs[0].Detail)
@@ -63,7 +63,7 @@ func TestEveryChangeEmitsOneEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs = e.events(t)
-	if len(evs) != 1 || evs[0].DetailType != lmevents.TokenDeleted {
+	if len(evs) != 1 || evs[0].DetailType != lifecycle.TokenDeleted {
 		t.Fatalf("delete emitted %v", evs)
 	}
 	d = detailOf(t, evs[0].Detail)
@@ -96,7 +96,7 @@ func TestCleanupEventsAndWarnings(t *testing.T) {
 		t.Fatalf("dry run warnings %+v", dry.Warnings)
 	}
 	evs := e.events(t)
-	if len(evs) != 1 || evs[0].DetailType != lmevents.CleanupRunCompleted || len(e.db.Items(marksTable)) != 0 {
+	if len(evs) != 1 || evs[0].DetailType != lifecycle.CleanupRunCompleted || len(e.db.Items(marksTable)) != 0 {
 		t.Fatalf("a dry run emitted %v or marked", evs)
 	}
 
@@ -110,17 +110,17 @@ func TestCleanupEventsAndWarnings(t *testing.T) {
 			t.Fatalf("%s: %s", ev.DetailType, ev.Detail)
 		}
 		switch ev.DetailType {
-		case lmevents.TokenWillBeDisabled:
+		case lifecycle.TokenWillBeDisabled:
 			if d["eligibleOn"] == nil || d["actOn"] == nil || d["tokenId"] == float64(soon.ID) && d["adminName"] != "grafana@example.com" {
 				t.Fatalf("warning: %s", ev.Detail)
 			}
-		case lmevents.CleanupRunCompleted:
+		case lifecycle.CleanupRunCompleted:
 			if d["succeeded"] != 0.0 || d["warned"] != 2.0 || d["outcome"] != "ok" {
 				t.Fatalf("summary: %s", ev.Detail)
 			}
 		}
 	}
-	if kinds[lmevents.TokenWillBeDisabled] != 2 || kinds[lmevents.CleanupRunCompleted] != 1 || len(kinds) != 2 || rep.Marked != 2 {
+	if kinds[lifecycle.TokenWillBeDisabled] != 2 || kinds[lifecycle.CleanupRunCompleted] != 1 || len(kinds) != 2 || rep.Marked != 2 {
 		t.Fatalf("events %v, marked %d", kinds, rep.Marked)
 	}
 
@@ -129,7 +129,7 @@ func TestCleanupEventsAndWarnings(t *testing.T) {
 	e.cleanup(handlers.Toggle, scheduledEvent)
 	var updated []map[string]any
 	for _, ev := range e.events(t) {
-		if ev.DetailType == lmevents.TokenUpdated {
+		if ev.DetailType == lifecycle.TokenUpdated {
 			updated = append(updated, detailOf(t, ev.Detail))
 		}
 	}
@@ -141,7 +141,7 @@ func TestCleanupEventsAndWarnings(t *testing.T) {
 	e.cleanup(handlers.Delete, map[string]any{"cleanup": map[string]any{}}, "CLEANUP_UNUSED_DAYS=134", warn)
 	var warned []string
 	for _, ev := range e.events(t) {
-		if ev.DetailType == lmevents.TokenWillBeDeleted {
+		if ev.DetailType == lifecycle.TokenWillBeDeleted {
 			warned = append(warned, string(ev.Detail))
 		}
 	}

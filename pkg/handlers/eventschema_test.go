@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/eventschema"
 	"github.com/lmtokens/lmtokens/pkg/local/npmtools"
 )
@@ -71,7 +71,7 @@ func everyTypeEmitted(evs []eventschema.Event) bool {
 	for _, e := range evs {
 		seen[e.DetailType] = true
 	}
-	for _, dt := range events.DetailTypes {
+	for _, dt := range lifecycle.DetailTypes {
 		if !seen[dt] {
 			fmt.Fprintln(os.Stderr, "no", dt, "event was emitted")
 			return false

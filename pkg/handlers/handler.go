@@ -203,7 +203,7 @@ func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.
 		if !isScheduledEvent(req) || !bytes.Equal(bytes.Join(bytes.Fields(req.Payload), nil), []byte("{}")) {
 			return result{}, invalid("%s; this event (source %q, detail-type %q) is neither", takes, req.Source, req.DetailType)
 		}
-		return s.cleanup(ctx, fn, nil)
+		return s.runCleanup(ctx, fn, nil)
 	}
 	var in struct {
 		Cleanup json.RawMessage `json:"cleanup"`
@@ -215,7 +215,7 @@ func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.
 		}
 		return result{}, invalid("%s", msg)
 	}
-	return s.cleanup(ctx, fn, in.Cleanup)
+	return s.runCleanup(ctx, fn, in.Cleanup)
 }
 
 func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Request) (result, error) {

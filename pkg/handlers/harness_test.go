@@ -23,8 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
-	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
 	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
@@ -154,9 +154,9 @@ func (e *env) marks() *marktable.Table {
 }
 
 // emitter puts events on the env's local EventBridge through the real SDK.
-func (e *env) emitter() *lmevents.Emitter {
-	api := lmevents.NewClient(e.eb.URL, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
-	return &lmevents.Emitter{API: api, Bus: testBus, Log: e.logger(), Timeout: 2 * time.Second}
+func (e *env) emitter() *lifecycle.Emitter {
+	api := lifecycle.NewClient(e.eb.URL, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
+	return &lifecycle.Emitter{API: api, Bus: testBus, Log: e.logger(), Timeout: 2 * time.Second}
 }
 
 const testBus = "lmtokens-test"
@@ -174,7 +174,7 @@ func (e *env) events(t *testing.T) []localevents.Event {
 	}
 	scan := newKeyScanner(keys)
 	for _, ev := range evs {
-		if ev.Source != lmevents.Source || ev.Bus != testBus {
+		if ev.Source != lifecycle.Source || ev.Bus != testBus {
 			t.Fatalf("event from %q on %q", ev.Source, ev.Bus)
 		}
 		validateEvent(t, ev.DetailType, ev.Detail)

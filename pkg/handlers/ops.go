@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
@@ -32,7 +32,7 @@ type ListOutput struct {
 }
 
 func (s *Service) list(ctx context.Context, in ListInput) (result, error) {
-	p, err := s.portal(ctx, in.Portal)
+	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
 		return result{}, err
 	}
@@ -129,7 +129,7 @@ func (s *Service) portalsStatus(ctx context.Context) (result, error) {
 		go func() {
 			defer wg.Done()
 			st := PortalStatus{Name: name, Default: name == "", Credentials: "ok"}
-			p, err := s.portal(ctx, name)
+			p, err := s.lookupPortal(ctx, name)
 			if err == nil {
 				err = s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
 					if st.Default {
@@ -150,7 +150,7 @@ func (s *Service) portalsStatus(ctx context.Context) (result, error) {
 }
 
 func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
-	p, err := s.portal(ctx, in.Portal)
+	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
 		return result{}, err
 	}
@@ -184,9 +184,9 @@ func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	d := s.tokenDetail(ctx, p.name, *before, events.ReasonRequest)
-	d.Before, d.After = &events.State{Status: before.Status, Note: before.Note}, &events.State{Status: after.Status, Note: after.Note}
-	s.emit(ctx, events.Event{DetailType: events.TokenUpdated, Detail: d})
+	d := s.tokenDetail(ctx, p.name, *before, lifecycle.ReasonRequest)
+	d.Before, d.After = &lifecycle.State{Status: before.Status, Note: before.Note}, &lifecycle.State{Status: after.Status, Note: after.Note}
+	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})
 	return result{http.StatusOK, after}, nil
 }
 
@@ -209,7 +209,7 @@ type DeleteOutput struct {
 // holds its key. A token LogicMonitor no longer has still gets its secret
 // cleaned up, so retrying a delete that failed halfway finishes it.
 func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
-	p, err := s.portal(ctx, in.Portal)
+	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
 		return result{}, err
 	}
@@ -235,11 +235,11 @@ func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 	if lmErr != nil && (ref == nil || ref.WasScheduled) && len(kd.notes) == 0 {
 		return result{}, lmErr // nothing was left to do: unknown token
 	}
-	d := s.tokenDetail(ctx, p.name, gone, events.ReasonRequest)
+	d := s.tokenDetail(ctx, p.name, gone, lifecycle.ReasonRequest)
 	if ref != nil {
-		d.Secret = &events.Secret{Name: ref.Name, ARN: ref.ARN, DeletionDate: ref.DeletionDate}
+		d.Secret = &lifecycle.Secret{Name: ref.Name, ARN: ref.ARN, DeletionDate: ref.DeletionDate}
 	}
-	s.emit(ctx, events.Event{DetailType: events.TokenDeleted, Detail: d})
+	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenDeleted, Detail: d})
 	return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: lmErr != nil, Secret: ref, Notes: kd.notes}}, nil
 }
 

@@ -68,9 +68,9 @@ func (s *Service) newPortal(api secrets.API, name, secretID string) *portalState
 	}
 }
 
-// portal returns the portal a request names: "" is the default portal;
+// lookupPortal returns the portal a request names: "" is the default portal;
 // another name must be registered (a secret <LM_PORTALS_PREFIX><name>).
-func (s *Service) portal(ctx context.Context, name string) (*portalState, error) {
+func (s *Service) lookupPortal(ctx context.Context, name string) (*portalState, error) {
 	if name == "" {
 		return s.defaultPortal, nil
 	}

@@ -232,7 +232,7 @@ func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps
 // The value decides, never the secret's tags: a tag anyone can write must
 // not point a stack's delete at a token the stack never made.
 func (s *Service) currentToken(ctx context.Context, portal string, adminID, tokenID int64) (int64, *secrets.State, error) {
-	p, err := s.portal(ctx, portal)
+	p, err := s.lookupPortal(ctx, portal)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -265,7 +265,7 @@ func (s *Service) updateResource(ctx context.Context, p, old tokenProps, first i
 		return id, nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
 	}
 	tok := res.body.(*logicmonitor.Token)
-	st, err := s.portal(ctx, p.Portal)
+	st, err := s.lookupPortal(ctx, p.Portal)
 	if err != nil {
 		return id, nil, err
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
@@ -158,7 +158,7 @@ func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun boo
 	if dryRun {
 		return
 	}
-	d := s.tokenDetail(ctx, p.name, *tok, events.ReasonRotation)
+	d := s.tokenDetail(ctx, p.name, *tok, lifecycle.ReasonRotation)
 	switch {
 	case stage == cleanup.StageDisable && tok.Status != logicmonitor.StatusEnabled:
 		a.Skipped = "already disabled"
@@ -169,15 +169,15 @@ func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun boo
 			return
 		}
 		a.Done = true
-		d.Before, d.After = &events.State{Status: tok.Status, Note: tok.Note}, &events.State{Status: disabled, Note: tok.Note}
-		s.emit(ctx, events.Event{DetailType: events.TokenUpdated, Detail: d})
+		d.Before, d.After = &lifecycle.State{Status: tok.Status, Note: tok.Note}, &lifecycle.State{Status: disabled, Note: tok.Note}
+		s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})
 	default:
 		if err := c.Tokens.Delete(ctx, r.AdminID, r.TokenID); err != nil && !logicmonitor.IsNotFound(err) {
 			a.Error = "deleting it: " + classify(err, s.cfg.CredentialsSecret).Message
 			return
 		}
 		a.Done = true
-		s.emit(ctx, events.Event{DetailType: events.TokenDeleted, Detail: d})
+		s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenDeleted, Detail: d})
 		if err := p.retirements().Remove(ctx, r.Record); err != nil {
 			a.Error = "deleted; its rotated-out record was not: " + err.Error()
 		}

@@ -12,7 +12,7 @@ import (
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
 
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -103,7 +103,7 @@ func (s *Service) rotationTarget(ctx context.Context, id string) (*rotTarget, er
 	case s.isDefaultCredentials(st.Name, st.ARN):
 		t.credentials, t.p = true, s.defaultPortal
 	case strings.HasPrefix(st.Name, s.cfg.PortalsPrefix):
-		p, err := s.portal(ctx, strings.TrimPrefix(st.Name, s.cfg.PortalsPrefix))
+		p, err := s.lookupPortal(ctx, strings.TrimPrefix(st.Name, s.cfg.PortalsPrefix))
 		if err != nil {
 			return nil, err
 		}
@@ -117,7 +117,7 @@ func (s *Service) rotationTarget(ctx context.Context, id string) (*rotTarget, er
 		admin, aErr := parseID(parts[0])
 		if len(parts) == 2 {
 			if _, tErr := parseID(parts[1]); aErr == nil && tErr == nil {
-				p, err := s.portal(ctx, name)
+				p, err := s.lookupPortal(ctx, name)
 				if err != nil {
 					return nil, err
 				}
@@ -383,7 +383,7 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 	})
 	if err != nil {
 		if client == nil || !logicmonitor.IsIndeterminate(err) {
-			s.release(ctx, held)
+			s.releaseClaim(ctx, held)
 			return "", err
 		}
 		return "", s.lostCreate(ctx, client, p, in, held, since, err)
@@ -643,7 +643,7 @@ func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, nex
 		reason, next.tokenID, version)
 	d := s.rotationDetail(ctx, t, next)
 	d.Error, d.VersionID = msg, version
-	s.emit(ctx, events.Event{DetailType: events.RotationFailed, Detail: d})
+	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.RotationFailed, Detail: d})
 	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
 }
 
@@ -741,9 +741,9 @@ func (s *Service) announce(ctx context.Context, t *rotTarget, version string, ne
 		d := s.rotationDetail(ctx, t, next)
 		d.VersionID = version
 		if replaced != nil {
-			d.Replaced = &events.Replaced{TokenID: replaced.TokenID, AccessID: replaced.AccessID, DisableAt: replaced.DisableAt, DeleteAt: replaced.DeleteAt}
+			d.Replaced = &lifecycle.Replaced{TokenID: replaced.TokenID, AccessID: replaced.AccessID, DisableAt: replaced.DisableAt, DeleteAt: replaced.DeleteAt}
 		}
-		s.emit(ctx, events.Event{DetailType: events.TokenRotated, Detail: d})
+		s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenRotated, Detail: d})
 	}
 	s.forgetRotation(ctx, t, version, next.adminID)
 	return nil
@@ -751,9 +751,9 @@ func (s *Service) announce(ctx context.Context, t *rotTarget, version string, ne
 
 // rotationDetail is a rotation event's detail: the new token and where its
 // key is. Never the key.
-func (s *Service) rotationDetail(ctx context.Context, t *rotTarget, next *rotated) events.Token {
-	d := s.tokenDetail(ctx, t.p.name, logicmonitor.Token{ID: next.tokenID, AdminID: next.adminID, AccessID: next.accessID, Type: next.typ, Note: next.note}, events.ReasonRotation)
-	d.Secret = &events.Secret{Name: t.state.Name, ARN: t.state.ARN}
+func (s *Service) rotationDetail(ctx context.Context, t *rotTarget, next *rotated) lifecycle.Token {
+	d := s.tokenDetail(ctx, t.p.name, logicmonitor.Token{ID: next.tokenID, AdminID: next.adminID, AccessID: next.accessID, Type: next.typ, Note: next.note}, lifecycle.ReasonRotation)
+	d.Secret = &lifecycle.Secret{Name: t.state.Name, ARN: t.state.ARN}
 	return d
 }
 
@@ -775,7 +775,7 @@ func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error)
 		// does not offer.
 		return result{}, invalid("rotation is not deployed here (no rotation function, ROTATION_FUNCTION_ARN): nothing was started")
 	}
-	p, err := s.portal(ctx, in.Portal)
+	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
 		return result{}, err
 	}

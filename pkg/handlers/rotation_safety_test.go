@@ -15,8 +15,8 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
-	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
@@ -196,9 +196,9 @@ func TestFinishRechecksTheNewToken(t *testing.T) {
 			failed, rotated := 0, 0
 			for _, ev := range e.events(t) {
 				switch ev.DetailType {
-				case lmevents.RotationFailed:
+				case lifecycle.RotationFailed:
 					failed++
-				case lmevents.TokenRotated:
+				case lifecycle.TokenRotated:
 					rotated++
 				}
 			}
@@ -478,7 +478,7 @@ func TestRotatedIsAnnouncedOncePerVersion(t *testing.T) {
 				VersionID string `json:"versionId"`
 			}
 			_ = json.Unmarshal(ev.Detail, &d)
-			if ev.DetailType == lmevents.TokenRotated && d.VersionID == version {
+			if ev.DetailType == lifecycle.TokenRotated && d.VersionID == version {
 				n++
 			}
 		}
@@ -560,7 +560,7 @@ func TestRetirementFailuresAndTheRunsCap(t *testing.T) {
 	}
 	var summary handlers.CleanupSummary
 	for _, ev := range e.events(t) {
-		if ev.DetailType == lmevents.CleanupRunCompleted {
+		if ev.DetailType == lifecycle.CleanupRunCompleted {
 			_ = json.Unmarshal(ev.Detail, &summary)
 		}
 	}

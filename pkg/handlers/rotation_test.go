@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
-	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
@@ -261,7 +261,7 @@ func TestRotationEndToEndThroughTheBinaries(t *testing.T) {
 	}
 	var rotated map[string]any
 	for _, ev := range e.events(t) {
-		if ev.DetailType == lmevents.TokenRotated {
+		if ev.DetailType == lifecycle.TokenRotated {
 			_ = json.Unmarshal(ev.Detail, &rotated)
 		}
 	}
@@ -326,7 +326,7 @@ func TestRotationEndToEndThroughTheBinaries(t *testing.T) {
 			retiredBy[ev.DetailType] = true
 		}
 	}
-	if !retiredBy[lmevents.TokenUpdated] || !retiredBy[lmevents.TokenDeleted] {
+	if !retiredBy[lifecycle.TokenUpdated] || !retiredBy[lifecycle.TokenDeleted] {
 		t.Fatalf("retirement events %v", retiredBy)
 	}
 
@@ -472,7 +472,7 @@ func TestRotationWhoseNewKeyIsRefused(t *testing.T) {
 	}
 	failed := false
 	for _, ev := range e.events(t) {
-		failed = failed || ev.DetailType == lmevents.RotationFailed
+		failed = failed || ev.DetailType == lifecycle.RotationFailed
 	}
 	if !failed {
 		t.Fatal("no Rotation Failed event")

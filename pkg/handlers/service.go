@@ -16,7 +16,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
@@ -40,7 +40,7 @@ type Service struct {
 	log    *slog.Logger
 	api    secrets.API
 	http   *http.Client
-	events *events.Emitter
+	events *lifecycle.Emitter
 	// marks keeps cleanup's warning marks (nil: none configured).
 	marks cleanup.MarkStore
 
@@ -64,7 +64,7 @@ type Options struct {
 	Logger     *slog.Logger
 	HTTPClient *http.Client // for LogicMonitor; default 25 s per attempt
 	// Events receives lifecycle events (nil: none).
-	Events *events.Emitter
+	Events *lifecycle.Emitter
 	// Marks keeps cleanup's warning marks (nil: none, and a cleanup with
 	// warnDays above 0 is refused).
 	Marks cleanup.MarkStore
@@ -78,7 +78,7 @@ func New(o Options) *Service {
 		s.log = logging.Default()
 	}
 	if s.events == nil {
-		s.events = &events.Emitter{}
+		s.events = &lifecycle.Emitter{}
 	}
 	if s.http == nil {
 		s.http = &http.Client{Timeout: 25 * time.Second}
@@ -104,7 +104,7 @@ func NewFromEnv() *Service {
 			o.ConfigErr = envErr
 		} else {
 			o.SecretsAPI = secrets.NewClient(env)
-			o.Events = events.NewFromEnv(env, o.Logger)
+			o.Events = lifecycle.NewFromEnv(env, o.Logger)
 			if t := marktable.FromEnv(env); t != nil {
 				o.Marks = t
 			}

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
-	lmevents "github.com/lmtokens/lmtokens/pkg/events"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
@@ -32,7 +32,7 @@ func (e *env) warningsSent(t *testing.T) map[int64]bool {
 	t.Helper()
 	out := map[int64]bool{}
 	for _, ev := range e.events(t) {
-		if ev.DetailType == lmevents.TokenWillBeDisabled || ev.DetailType == lmevents.TokenWillBeDeleted {
+		if ev.DetailType == lifecycle.TokenWillBeDisabled || ev.DetailType == lifecycle.TokenWillBeDeleted {
 			out[int64(detailOf(t, ev.Detail)["tokenId"].(float64))] = true
 		}
 	}
@@ -160,9 +160,9 @@ func TestThousandsOfWarningsDelivered(t *testing.T) {
 	warned, summaries := 0, 0
 	for _, ev := range evs {
 		switch ev.DetailType {
-		case lmevents.TokenWillBeDisabled:
+		case lifecycle.TokenWillBeDisabled:
 			warned++
-		case lmevents.CleanupRunCompleted:
+		case lifecycle.CleanupRunCompleted:
 			summaries++
 		}
 	}
@@ -193,7 +193,7 @@ func TestLargestSummaryFits(t *testing.T) {
 	_, largest := e.eb.Calls()
 	var sum handlers.CleanupSummary
 	for _, ev := range e.events(t) {
-		if ev.DetailType == lmevents.CleanupRunCompleted {
+		if ev.DetailType == lifecycle.CleanupRunCompleted {
 			if len(ev.Detail) > handlers.MaxSummaryBytes {
 				t.Fatalf("summary of %d bytes", len(ev.Detail))
 			}
@@ -203,17 +203,17 @@ func TestLargestSummaryFits(t *testing.T) {
 		}
 	}
 	if !sum.Truncated || sum.Succeeded != rep.Succeeded || sum.Failed != rep.Failed || sum.ActionsOmitted+len(sum.Actions) != n ||
-		sum.ErrorsOmitted+len(sum.Errors) != len(rep.Errors) || largest > lmevents.MaxCallBytes {
+		sum.ErrorsOmitted+len(sum.Errors) != len(rep.Errors) || largest > lifecycle.MaxCallBytes {
 		t.Fatalf("summary: truncated %v, %d+%d actions, %d+%d errors; largest call %d", sum.Truncated, len(sum.Actions), sum.ActionsOmitted, len(sum.Errors), sum.ErrorsOmitted, largest)
 	}
-	if !strings.HasSuffix(sum.Actions[0].Note, lmevents.TruncatedMarker) {
+	if !strings.HasSuffix(sum.Actions[0].Note, lifecycle.TruncatedMarker) {
 		t.Fatal("a long note was not clipped")
 	}
 	// The log holds the whole run: every action on a line of its own, its
 	// note in full.
 	lines := 0
 	for _, l := range strings.Split(allLogs.String(), "\n") {
-		if strings.Contains(l, `"msg":"cleanup item"`) && strings.Contains(l, `largest-summary `) && !strings.Contains(l, lmevents.TruncatedMarker) {
+		if strings.Contains(l, `"msg":"cleanup item"`) && strings.Contains(l, `largest-summary `) && !strings.Contains(l, lifecycle.TruncatedMarker) {
 			lines++
 		}
 	}

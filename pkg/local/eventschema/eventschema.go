@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/npmtools"
 )
 
@@ -49,7 +49,7 @@ func File(dir, detailType string) string {
 // Validate checks evs against the schemas of every detail type in dir.
 func Validate(dir string, evs []Event) (Result, error) {
 	schemas := map[string]json.RawMessage{}
-	for _, dt := range events.DetailTypes {
+	for _, dt := range lifecycle.DetailTypes {
 		raw, err := os.ReadFile(File(dir, dt))
 		if err != nil {
 			return Result{}, err

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/eventschema"
 	"github.com/lmtokens/lmtokens/pkg/local/npmtools"
 )
@@ -34,14 +34,14 @@ func TestSchemasAreValidAndEnforced(t *testing.T) {
 	t.Parallel()
 	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	for _, f := range files {
-		if !slices.ContainsFunc(events.DetailTypes, func(dt string) bool { return eventschema.File(dir, dt) == f }) {
+		if !slices.ContainsFunc(lifecycle.DetailTypes, func(dt string) bool { return eventschema.File(dir, dt) == f }) {
 			t.Errorf("schema %s has no detail type", f)
 		}
 	}
 	bad := []eventschema.Event{
-		{DetailType: events.TokenCreated, Detail: json.RawMessage(`{"adminId":2}`)},                        // required fields missing
-		{DetailType: events.CleanupRunCompleted, Detail: json.RawMessage(`{"stage":"disable","extra":1}`)}, // unknown field
-		{DetailType: events.TokenWillBeDisabled, Detail: json.RawMessage(`{"adminId":2,"tokenId":3,"accessId":"A","type":"lmv1","note":"x","caller":"schedule","requestId":"r","reason":"cleanup","time":"yesterday","eligibleOn":"2026-01-01T00:00:00Z","lastUse":"2026-01-01T00:00:00Z","actOn":"2026-01-01T00:00:00Z"}`)}, // not a date-time
+		{DetailType: lifecycle.TokenCreated, Detail: json.RawMessage(`{"adminId":2}`)},                        // required fields missing
+		{DetailType: lifecycle.CleanupRunCompleted, Detail: json.RawMessage(`{"stage":"disable","extra":1}`)}, // unknown field
+		{DetailType: lifecycle.TokenWillBeDisabled, Detail: json.RawMessage(`{"adminId":2,"tokenId":3,"accessId":"A","type":"lmv1","note":"x","caller":"schedule","requestId":"r","reason":"cleanup","time":"yesterday","eligibleOn":"2026-01-01T00:00:00Z","lastUse":"2026-01-01T00:00:00Z","actOn":"2026-01-01T00:00:00Z"}`)}, // not a date-time
 	}
 	res := validate(t, bad)
 	if len(res.SchemaErrors) != 0 {

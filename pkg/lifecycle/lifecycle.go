@@ -1,4 +1,4 @@
-// Package events puts lmtokens' lifecycle events on EventBridge: every
+// Package lifecycle puts lmtokens' lifecycle events on EventBridge: every
 // change to a token, the warnings before cleanup acts, and each cleanup
 // run's summary. An event that cannot be delivered never fails or undoes the
 // change: it is retried within the invocation's time, then written to the
@@ -6,7 +6,7 @@
 // audit trail, and counted, so a cleanup run can report it. Every detail
 // is bounded (see Clip), so every event fits PutEvents' limits. No event
 // ever carries a key.
-package events
+package lifecycle
 
 import (
 	"context"

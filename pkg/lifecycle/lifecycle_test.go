@@ -1,4 +1,4 @@
-package events_test
+package lifecycle_test
 
 import (
 	"bytes"
@@ -11,19 +11,19 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/lmtokens/lmtokens/pkg/events"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 )
 
-func emitter(url string, log *bytes.Buffer) *events.Emitter {
-	api := events.NewClient(url, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
-	return &events.Emitter{API: api, Bus: "bus", Log: slog.New(slog.NewJSONHandler(log, nil))}
+func emitter(url string, log *bytes.Buffer) *lifecycle.Emitter {
+	api := lifecycle.NewClient(url, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
+	return &lifecycle.Emitter{API: api, Bus: "bus", Log: slog.New(slog.NewJSONHandler(log, nil))}
 }
 
-func tokens(n int, note string) []events.Event {
-	evs := make([]events.Event, n)
+func tokens(n int, note string) []lifecycle.Event {
+	evs := make([]lifecycle.Event, n)
 	for i := range evs {
-		evs[i] = events.Event{DetailType: events.TokenWillBeDisabled, Detail: events.Token{TokenID: int64(i + 1), Note: note}}
+		evs[i] = lifecycle.Event{DetailType: lifecycle.TokenWillBeDisabled, Detail: lifecycle.Token{TokenID: int64(i + 1), Note: note}}
 	}
 	return evs
 }
@@ -37,10 +37,10 @@ func TestCallsStayWithinPutEventsLimits(t *testing.T) {
 	defer eb.Close()
 	var log bytes.Buffer
 	big := strings.Repeat("n", 60<<10)
-	evs := []events.Event{}
+	evs := []lifecycle.Event{}
 	for i := range 30 {
 		// Summaries near the limit and small warnings, mixed.
-		evs = append(evs, events.Event{DetailType: events.CleanupRunCompleted, Detail: map[string]any{"i": i, "pad": big}})
+		evs = append(evs, lifecycle.Event{DetailType: lifecycle.CleanupRunCompleted, Detail: map[string]any{"i": i, "pad": big}})
 		evs = append(evs, tokens(3, "short")...)
 	}
 	d := emitter(eb.URL, &log).Deliver(context.Background(), time.Now().Add(10*time.Second), evs...)
@@ -48,7 +48,7 @@ func TestCallsStayWithinPutEventsLimits(t *testing.T) {
 	if d.Undelivered != 0 || len(eb.Events()) != len(evs) {
 		t.Fatalf("%d of %d undelivered, %d accepted: %s", d.Undelivered, len(evs), len(eb.Events()), log.String())
 	}
-	if largest > events.MaxCallBytes || calls < len(evs)/events.MaxEntries {
+	if largest > lifecycle.MaxCallBytes || calls < len(evs)/lifecycle.MaxEntries {
 		t.Fatalf("%d calls, largest %d bytes", calls, largest)
 	}
 }
@@ -90,7 +90,7 @@ func TestUndeliveredEventsAreCountedAndLogged(t *testing.T) {
 		t.Fatalf("%+v\n%s", d, log.String())
 	}
 	// An emitter with no bus has nothing to deliver to.
-	if d := (&events.Emitter{}).Emit(context.Background(), tokens(2, "x")...); d.Undelivered != 0 || !d.Delivered[1] {
+	if d := (&lifecycle.Emitter{}).Emit(context.Background(), tokens(2, "x")...); d.Undelivered != 0 || !d.Delivered[1] {
 		t.Fatalf("%+v", d)
 	}
 }
@@ -100,19 +100,19 @@ func TestUndeliveredEventsAreCountedAndLogged(t *testing.T) {
 func TestDetailsAreBounded(t *testing.T) {
 	t.Parallel()
 	long := strings.Repeat("é", 100_000)
-	tok := events.Token{Note: long, Error: long, AdminName: long, Before: &events.State{Note: long}, Secret: &events.Secret{Name: long}}.Bounded()
+	tok := lifecycle.Token{Note: long, Error: long, AdminName: long, Before: &lifecycle.State{Note: long}, Secret: &lifecycle.Secret{Name: long}}.Bounded()
 	for _, s := range []string{tok.Note, tok.Error, tok.AdminName, tok.Before.Note, tok.Secret.Name} {
-		if len(s) > events.MaxNoteBytes || !strings.HasSuffix(s, events.TruncatedMarker) || !utf8.ValidString(s) {
+		if len(s) > lifecycle.MaxNoteBytes || !strings.HasSuffix(s, lifecycle.TruncatedMarker) || !utf8.ValidString(s) {
 			t.Fatalf("not clipped: %d bytes", len(s))
 		}
 	}
-	if events.Clip("short", 10) != "short" {
+	if lifecycle.Clip("short", 10) != "short" {
 		t.Fatal("a short text was changed")
 	}
 	eb := localevents.Start()
 	defer eb.Close()
 	var log bytes.Buffer
-	if d := emitter(eb.URL, &log).Emit(context.Background(), events.Event{DetailType: events.TokenUpdated, Detail: events.Token{Note: strings.Repeat("n", 300<<10)}}); d.Undelivered != 0 {
+	if d := emitter(eb.URL, &log).Emit(context.Background(), lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: lifecycle.Token{Note: strings.Repeat("n", 300<<10)}}); d.Undelivered != 0 {
 		t.Fatalf("a long note made an event undeliverable: %s", log.String())
 	}
 }
