@@ -132,7 +132,8 @@ func TestCredentialsReReadAfterTTL(t *testing.T) {
 	e := newEnv(t, lmsandbox.Config{})
 	cfg := e.cfg
 	cfg.CredentialsTTL = 100 * time.Millisecond
-	svc := e.service(cfg)
+	c := newClock()
+	svc := e.serviceOn(cfg, c)
 	for i := 0; i < 3; i++ {
 		if _, err := e.invokeWith(svc, handlers.List, map[string]any{"size": 1}); err != nil {
 			t.Fatal(err)
@@ -141,7 +142,7 @@ func TestCredentialsReReadAfterTTL(t *testing.T) {
 	if n := len(e.sm.Calls("GetSecretValue")); n != 1 {
 		t.Fatalf("%d reads within the TTL", n)
 	}
-	time.Sleep(150 * time.Millisecond)
+	c.Advance(150 * time.Millisecond)
 	if _, err := e.invokeWith(svc, handlers.List, map[string]any{"size": 1}); err != nil {
 		t.Fatal(err)
 	}

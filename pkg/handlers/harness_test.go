@@ -145,6 +145,32 @@ func (e *env) service(cfg handlers.Config) *handlers.Service {
 	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()})
 }
 
+// clock is a test's time: it starts at the real now and moves only when
+// the test advances it, so cache lifetimes are tested without sleeping.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// serviceOn returns a service of cfg whose clock is c.
+func (e *env) serviceOn(cfg handlers.Config, c *clock) *handlers.Service {
+	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks(), Clock: c.Now})
+}
+
 // marksTable is the warnings' marks table of every env.
 const marksTable = "lmtokens-marks"
 

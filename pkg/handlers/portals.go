@@ -62,7 +62,7 @@ func (s *Service) newPortal(api secrets.API, name, secretID string) *portalState
 	return &portalState{
 		name:              name,
 		credentialsSecret: secretID,
-		creds:             secrets.NewCredentialSource(api, secretID, s.cfg.CredentialsTTL),
+		creds:             secrets.NewCredentialSource(api, secretID, s.cfg.CredentialsTTL, s.now),
 		keys:              &secrets.KeyStore{API: api, Prefix: prefix, KMSKeyID: s.cfg.KMSKeyID, RecoveryDays: s.cfg.RecoveryDays, Portal: name},
 		claims:            &secrets.Claims{API: api, Prefix: prefix},
 	}

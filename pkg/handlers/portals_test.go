@@ -141,17 +141,23 @@ func TestPortalsAreDiscoveredAndIsolated(t *testing.T) {
 func TestPortalRegisteredWhileRunning(t *testing.T) {
 	t.Parallel()
 	e, multi := portalsEnv(t, "globex")
-	if r := e.http(handlers.List, rest("GET", "/portals", nil, nil, "", nil)); r.Status != 200 {
+	c := newClock()
+	svc := e.serviceOn(e.cfg, c)
+	if r := e.httpWith(svc, handlers.List, rest("GET", "/portals", nil, nil, "", nil)); r.Status != 200 {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}
 	e.addPortal(multi, "umbrella")
-	time.Sleep(5100 * time.Millisecond)
-	if r := e.http(handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "umbrella", 0, 0, "", nil)); r.Status != 200 || r.Body["total"] != 1.0 {
+	// A name not found is looked up again only once the list is 5 s old.
+	if r := e.httpWith(svc, handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "umbrella", 0, 0, "", nil)); r.Status != 404 {
+		t.Fatalf("a miss within 5 s read the list again: %d %s", r.Status, r.Raw)
+	}
+	c.Advance(5100 * time.Millisecond)
+	if r := e.httpWith(svc, handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "umbrella", 0, 0, "", nil)); r.Status != 200 || r.Body["total"] != 1.0 {
 		t.Fatalf("new portal: %d %s", r.Status, r.Raw)
 	}
 	e.sm.Put("lmtokens/portals/wayne", `{"company":"globex","accessId":"x","accessKey":"y"}`)
-	time.Sleep(5100 * time.Millisecond)
-	if r := e.http(handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "wayne", 0, 0, "", nil)); r.Status != 500 || !strings.Contains(r.Raw, "must name its own portal") {
+	c.Advance(5100 * time.Millisecond)
+	if r := e.httpWith(svc, handlers.List, portalRoute("GET", "/portals/{portal}/tokens", "wayne", 0, 0, "", nil)); r.Status != 500 || !strings.Contains(r.Raw, "must name its own portal") {
 		t.Fatalf("mismatched company: %d %s", r.Status, r.Raw)
 	}
 }

@@ -68,12 +68,18 @@ type Options struct {
 	// Marks keeps cleanup's warning marks (nil: none, and a cleanup with
 	// warnDays above 0 is refused).
 	Marks cleanup.MarkStore
+	// Clock is the time every cache lifetime, cleanup run and event is
+	// measured on (nil: time.Now). Tests move it instead of sleeping.
+	Clock func() time.Time
 }
 
 // New returns a Service. It does no I/O: cold starts stay cheap, and
 // problems surface as errors of the first invocation.
 func New(o Options) *Service {
-	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, events: o.Events, marks: o.Marks, now: time.Now}
+	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, events: o.Events, marks: o.Marks, now: o.Clock}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.log == nil {
 		s.log = logging.Default()
 	}

@@ -134,12 +134,16 @@ type CredentialSource struct {
 	reads   int
 }
 
-// NewCredentialSource returns a source for secretID; ttl defaults to 5 minutes.
-func NewCredentialSource(api API, secretID string, ttl time.Duration) *CredentialSource {
+// NewCredentialSource returns a source for secretID; ttl defaults to 5
+// minutes, now (the clock its TTL is measured on) to time.Now.
+func NewCredentialSource(api API, secretID string, ttl time.Duration, now func() time.Time) *CredentialSource {
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
 	}
-	return &CredentialSource{api: api, secretID: secretID, ttl: ttl, now: time.Now}
+	if now == nil {
+		now = time.Now
+	}
+	return &CredentialSource{api: api, secretID: secretID, ttl: ttl, now: now}
 }
 
 // Reads counts how many times the secret was read from Secrets Manager.

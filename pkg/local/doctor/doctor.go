@@ -150,7 +150,7 @@ func (d *doctor) credentials(ctx context.Context) bool {
 		d.add("credentials secret", Fail, "LM_CREDENTIALS_SECRET is not set: name the secret that holds the LogicMonitor credentials", true)
 		return false
 	}
-	src := secrets.NewCredentialSource(d.sm, id, time.Minute)
+	src := secrets.NewCredentialSource(d.sm, id, time.Minute, nil)
 	creds, err := src.Get(ctx)
 	if err != nil {
 		d.add("credentials secret", Fail, err.Error(), true)
