@@ -4,7 +4,7 @@ GO ?= go
 # Linters run by version, outside the product's module graph.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-local test test-deploy test-variance vet staticcheck tidy unit bench fuzz fmt clean invoke demo local doctor synth deploy diff bootstrap
+.PHONY: all build build-local test test-deploy test-variance vet staticcheck tidy unit bench fuzz fmt clean invoke demo local doctor synth deploy diff bootstrap openapi
 # Binaries for this machine, for the local runs (make invoke, demo, local).
 LOCAL_BIN := bin/local
 LOCAL_TOOL := $(LOCAL_BIN)/lmtokens-local
@@ -84,6 +84,11 @@ fuzz:
 	$(GO) test ./pkg/apievent -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/cleanup -run '^$$' -fuzz FuzzPolicyOverride -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/logicmonitor -run '^$$' -fuzz FuzzTokenEncoding -fuzztime $(FUZZTIME)
+
+# The API's OpenAPI document, from the route table and the answer types
+# (a test fails while the committed one is not current).
+openapi:
+	$(GO) run ./pkg/local/apidoc/cmd/openapi
 
 # The CloudFormation template and assets in cdk.out/, without the CDK CLI:
 # the same template cdk synth makes (make test-deploy checks it).

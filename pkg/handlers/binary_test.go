@@ -173,7 +173,9 @@ func binaryHTTP(t *testing.T, f *lambdaruntime.Function, event any) httpResp {
 	if err := json.Unmarshal(res.Payload, &resp); err != nil || res.Failed() {
 		t.Fatalf("%s: %+v", f.Name, res)
 	}
-	return asHTTP(t, resp, nil)
+	r := asHTTP(t, resp, nil)
+	checkAgainstAPI(t, event, r)
+	return r
 }
 
 func tail(s string) string {

@@ -27,6 +27,9 @@ const (
 	TypeForbidden     = "Forbidden"
 )
 
+// ErrorTypes are every error type, for the API's description.
+var ErrorTypes = []string{TypeValidation, TypeNotFound, TypeRateLimited, TypeUpstream, TypeConfiguration, TypeConflict, TypeForbidden}
+
 // Error is a failed request, with the HTTP status it answers.
 type Error struct {
 	Type       string

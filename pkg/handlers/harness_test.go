@@ -80,8 +80,16 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	localdev.RemoveBuilt()
 	// A run of only some tests may not emit every detail type.
-	if code == 0 && !checkEmittedEvents(flag.Lookup("test.run").Value.String() == "") {
+	whole := flag.Lookup("test.run").Value.String() == ""
+	if code == 0 && !checkEmittedEvents(whole) {
 		code = 1
+	}
+	if n := checkedExchanges.Load(); code == 0 && whole {
+		fmt.Fprintf(os.Stderr, "%d HTTP exchanges checked against the API document\n", n)
+		if n < 100 {
+			fmt.Fprintln(os.Stderr, "FAIL: too few HTTP exchanges were checked against the API document")
+			code = 1
+		}
 	}
 	logs := allLogs.String()
 	secretsSeen.Lock()
@@ -385,14 +393,15 @@ func toMap(t *testing.T, v any) map[string]any {
 
 func (e *env) http(fn string, event any) httpResp {
 	e.t.Helper()
-	out, err := e.invoke(fn, event)
-	return asHTTP(e.t, out, err)
+	return e.httpWith(e.svc, fn, event)
 }
 
 func (e *env) httpWith(svc *handlers.Service, fn string, event any) httpResp {
 	e.t.Helper()
 	out, err := e.invokeWith(svc, fn, event)
-	return asHTTP(e.t, out, err)
+	r := asHTTP(e.t, out, err)
+	checkAgainstAPI(e.t, event, r)
+	return r
 }
 
 // with returns the env reporting to t (a fuzz target's own T).

@@ -96,3 +96,20 @@ func Node(ctx context.Context, script string, input []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Run runs a pinned package's command (a name in node_modules/.bin) with
+// args, from dir, and answers its combined output.
+func Run(ctx context.Context, dir, command string, args ...string) ([]byte, error) {
+	root, err := Dir()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(root, "node_modules", ".bin", command), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "REDOCLY_TELEMETRY=off", "REDOCLY_SUPPRESS_UPDATE_NOTICE=true", "NO_COLOR=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("npmtools: %s: %v\n%s", command, err, out)
+	}
+	return out, nil
+}
