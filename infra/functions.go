@@ -372,11 +372,15 @@ func (b *builder) policyOf(c catalog.Function) map[string]any {
 }
 
 // policyEnv turns a cleanup policy into the CLEANUP_* settings of a function.
+// policyVars are the variables a stage's policy fields set (and
+// protectedAccessIds, a list, sets CLEANUP_PROTECTED_ACCESS_IDS).
+var policyVars = map[string]string{"unusedDays": "CLEANUP_UNUSED_DAYS", "dryRun": "CLEANUP_DRY_RUN", "maxActions": "CLEANUP_MAX_ACTIONS",
+	"keepMarker": "CLEANUP_KEEP_MARKER", "warnDays": "CLEANUP_WARN_DAYS"}
+
 func policyEnv(p map[string]any) map[string]string {
 	env := map[string]string{}
-	keys := map[string]string{"unusedDays": "CLEANUP_UNUSED_DAYS", "dryRun": "CLEANUP_DRY_RUN", "maxActions": "CLEANUP_MAX_ACTIONS", "keepMarker": "CLEANUP_KEEP_MARKER"}
 	for k, v := range p {
-		if name, ok := keys[k]; ok {
+		if name, ok := policyVars[k]; ok {
 			env[name] = fmt.Sprint(v)
 		}
 		if k == "protectedAccessIds" {

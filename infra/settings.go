@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -462,13 +463,21 @@ func (s Settings) Validate() error {
 			return fmt.Errorf("allowedPrincipals: %q is not an account id or an IAM ARN", p)
 		}
 	}
-	for name, p := range map[string]map[string]any{"disablePolicy": s.DisablePolicy, "deletePolicy": s.DeletePolicy} {
-		for k := range p {
-			switch k {
-			case "unusedDays", "dryRun", "maxActions", "keepMarker", "protectedAccessIds":
-			default:
-				return fmt.Errorf("%s has an unknown field %q", name, k)
+	for _, st := range []struct {
+		name  string
+		stage cleanup.Stage
+		p     map[string]any
+	}{{"disablePolicy", cleanup.StageDisable, s.DisablePolicy}, {"deletePolicy", cleanup.StageDelete, s.DeletePolicy}} {
+		for k := range st.p {
+			if _, ok := policyVars[k]; !ok && k != "protectedAccessIds" {
+				return fmt.Errorf("%s has an unknown field %q", st.name, k)
 			}
+		}
+		// The functions' own parser decides what a valid policy is: a
+		// value they would refuse fails the synth, not every run.
+		env := policyEnv(st.p)
+		if _, err := cleanup.PolicyFromEnv(st.stage, func(k string) string { return env[k] }); err != nil {
+			return fmt.Errorf("%s: %v", st.name, err)
 		}
 	}
 	return nil

@@ -139,17 +139,25 @@ func CleanupConfigFromEnv(getenv func(string) string) (CleanupConfig, error) {
 
 // ConfigFromEnv reads the environment. An invalid setting is an error that
 // every invocation reports (as a Configuration error), not a crash loop.
-func ConfigFromEnv() (Config, error) {
+func ConfigFromEnv() (Config, error) { return ConfigFrom(os.LookupEnv) }
+
+// ConfigFrom reads the settings lookup gives (os.LookupEnv in a function;
+// the stack's tests feed it what the template sets).
+func ConfigFrom(lookup func(string) (string, bool)) (Config, error) {
+	getenv := func(name string) string {
+		v, _ := lookup(name)
+		return v
+	}
 	c := Config{
-		CredentialsSecret: os.Getenv("LM_CREDENTIALS_SECRET"),
-		BaseURL:           os.Getenv("LM_BASE_URL"),
-		SecretPrefix:      os.Getenv("TOKEN_SECRET_PREFIX"),
-		KMSKeyID:          os.Getenv("TOKEN_SECRET_KMS_KEY_ID"),
+		CredentialsSecret: getenv("LM_CREDENTIALS_SECRET"),
+		BaseURL:           getenv("LM_BASE_URL"),
+		SecretPrefix:      getenv("TOKEN_SECRET_PREFIX"),
+		KMSKeyID:          getenv("TOKEN_SECRET_KMS_KEY_ID"),
 		RecoveryDays:      7,
 		CredentialsTTL:    5 * time.Minute,
 		PortalsPrefix:     DefaultPortalsPrefix,
 	}
-	if v, ok := os.LookupEnv("LM_PORTALS_PREFIX"); ok && v != "" {
+	if v := getenv("LM_PORTALS_PREFIX"); v != "" {
 		c.PortalsPrefix = v
 	}
 	if c.SecretPrefix == "" {
@@ -168,7 +176,7 @@ func ConfigFromEnv() (Config, error) {
 	if n := len(c.SecretPrefix) + 64 + secrets.MaxClaimNameSuffix; n > secrets.MaxNameLength {
 		return c, fmt.Errorf("TOKEN_SECRET_PREFIX is %d characters: the names lmtokens makes under it would reach %d, over Secrets Manager's %d", len(c.SecretPrefix), n, secrets.MaxNameLength)
 	}
-	if v := os.Getenv("TOKEN_SECRET_RECOVERY_DAYS"); v != "" {
+	if v := getenv("TOKEN_SECRET_RECOVERY_DAYS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 7 || n > 30 {
 			return c, fmt.Errorf("TOKEN_SECRET_RECOVERY_DAYS %q must be a whole number of days from 7 to 30", v)
@@ -176,31 +184,32 @@ func ConfigFromEnv() (Config, error) {
 		c.RecoveryDays = int32(n)
 	}
 	var err error
-	if c.Cleanup, err = CleanupConfigFromEnv(os.Getenv); err != nil {
+	if c.Cleanup, err = CleanupConfigFromEnv(getenv); err != nil {
 		return c, err
 	}
+	// PROTECTED_ROLES set but empty protects no role.
 	c.ProtectedRoles = []string{"administrator"}
-	if v, ok := os.LookupEnv("PROTECTED_ROLES"); ok {
+	if v, ok := lookup("PROTECTED_ROLES"); ok {
 		c.ProtectedRoles = envlist.Split(v)
 	}
-	for _, v := range envlist.Split(os.Getenv("PROTECTED_ADMIN_IDS")) {
+	for _, v := range envlist.Split(getenv("PROTECTED_ADMIN_IDS")) {
 		id, err := parseID(v)
 		if err != nil {
 			return c, fmt.Errorf("PROTECTED_ADMIN_IDS: %q %v", v, err)
 		}
 		c.ProtectedAdminIDs = append(c.ProtectedAdminIDs, id)
 	}
-	if c.Rotation, err = rotationFromEnv(os.Getenv); err != nil {
+	if c.Rotation, err = rotationFromEnv(getenv); err != nil {
 		return c, err
 	}
-	c.AllowedHosts = envlist.Split(os.Getenv("LM_ALLOWED_HOSTS"))
-	c.ProviderStacks = envlist.Split(os.Getenv("PROVIDER_STACKS"))
-	if v := os.Getenv("LM_ALLOW_HTTP_LOOPBACK"); v != "" {
+	c.AllowedHosts = envlist.Split(getenv("LM_ALLOWED_HOSTS"))
+	c.ProviderStacks = envlist.Split(getenv("PROVIDER_STACKS"))
+	if v := getenv("LM_ALLOW_HTTP_LOOPBACK"); v != "" {
 		if c.AllowHTTPLoopback, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("LM_ALLOW_HTTP_LOOPBACK %q is not true or false", v)
 		}
 	}
-	if v := os.Getenv("LM_CREDENTIALS_TTL"); v != "" {
+	if v := getenv("LM_CREDENTIALS_TTL"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return c, fmt.Errorf("LM_CREDENTIALS_TTL %q must be a positive duration such as 5m", v)

@@ -1,0 +1,113 @@
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/local/iamsim"
+)
+
+// What the stack sets is what the functions read: each function's
+// environment in the synthesized template (intrinsics resolved as
+// CloudFormation would) goes through the functions' own parser, which must
+// accept it and read back the stack's settings — for the defaults and for
+// a stack with every cleanup and protection option set.
+func TestEveryFunctionsEnvironmentParses(t *testing.T) {
+	custom := DefaultSettings()
+	custom.Env = "dev"
+	custom.SecretPrefix, custom.PortalsPrefix, custom.CredentialsSecret = envDefaults("dev")
+	custom.RecoveryDays = 21
+	custom.ProtectedRoles = []string{}
+	custom.ProtectedAdminIDs = []string{"7", "9"}
+	custom.DisablePolicy = map[string]any{"unusedDays": 60, "dryRun": true, "maxActions": 20, "keepMarker": "#pin,#keep", "warnDays": 21, "protectedAccessIds": []any{"AbC123"}}
+	custom.DeletePolicy = map[string]any{"unusedDays": 365, "maxActions": 5, "warnDays": 30}
+	custom.LMAllowedHosts = []string{"lm.example.net"}
+	custom.AllowPolicyWidening = true
+	for name, s := range map[string]Settings{"defaults": DefaultSettings(), "every option": custom} {
+		ts, err := synthesize(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(ts.tpl.ToJSON())
+		tpl, err := iamsim.Parse(raw, s.StackName())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range tpl.OfType("AWS::Lambda::Function") {
+			vars, _ := tpl.Resolve(tpl.Resources[id].Properties["Environment"]).(map[string]any)["Variables"].(map[string]any)
+			lookup := func(k string) (string, bool) {
+				v, ok := vars[k]
+				if !ok {
+					return "", false
+				}
+				return fmt.Sprint(v), true
+			}
+			cfg, err := handlers.ConfigFrom(lookup)
+			if err != nil {
+				t.Errorf("%s: %s: the function refuses its environment: %v", name, id, err)
+				continue
+			}
+			wantRoles := s.ProtectedRoles
+			if len(wantRoles) == 0 {
+				wantRoles = nil
+			}
+			gotRoles := cfg.ProtectedRoles
+			if len(gotRoles) == 0 {
+				gotRoles = nil
+			}
+			if cfg.SecretPrefix != s.SecretPrefix || cfg.PortalsPrefix != s.PortalsPrefix || int(cfg.RecoveryDays) != s.RecoveryDays ||
+				!reflect.DeepEqual(gotRoles, wantRoles) || len(cfg.ProtectedAdminIDs) != len(s.ProtectedAdminIDs) ||
+				!reflect.DeepEqual(nilIfEmpty(cfg.AllowedHosts), nilIfEmpty(s.LMAllowedHosts)) || cfg.Cleanup.AllowWidening != s.AllowPolicyWidening {
+				t.Errorf("%s: %s reads %+v", name, id, cfg)
+			}
+			if !strings.HasPrefix(id, "Cleanup") {
+				continue
+			}
+			stage, want := cleanup.StageDisable, s.DisablePolicy
+			if strings.HasPrefix(id, "CleanupDelete") {
+				stage, want = cleanup.StageDelete, s.DeletePolicy
+			}
+			got := cfg.Cleanup.Policies[stage]
+			def := cleanup.DefaultPolicy(stage)
+			for field, have := range map[string]any{"unusedDays": got.UnusedDays, "dryRun": got.DryRun, "maxActions": got.MaxActions, "warnDays": got.WarnDays} {
+				expect, set := want[field]
+				if !set {
+					expect = map[string]any{"unusedDays": def.UnusedDays, "dryRun": def.DryRun, "maxActions": def.MaxActions, "warnDays": def.WarnDays}[field]
+				}
+				if fmt.Sprint(have) != fmt.Sprint(expect) {
+					t.Errorf("%s: %s reads %s %v, the stack says %v", name, id, field, have, expect)
+				}
+			}
+			if m, ok := want["keepMarker"]; ok && strings.Join(got.KeepMarkers, ",") != m {
+				t.Errorf("%s: %s keep markers %v", name, id, got.KeepMarkers)
+			}
+			if ids, ok := want["protectedAccessIds"]; ok && fmt.Sprint(got.ProtectedAccessIDs) != fmt.Sprint(ids) {
+				t.Errorf("%s: %s protected ids %v", name, id, got.ProtectedAccessIDs)
+			}
+		}
+	}
+}
+
+func nilIfEmpty(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+// A policy the functions would refuse fails the synth, with the functions'
+// own words.
+func TestPolicyTheFunctionsRefuseFailsTheSynth(t *testing.T) {
+	for _, p := range []map[string]any{{"unusedDays": 0}, {"warnDays": 400}, {"dryRun": "maybe"}, {"maxActions": 20000}, {"unusedDay": 90}} {
+		s := DefaultSettings()
+		s.DisablePolicy = p
+		if err := s.Validate(); err == nil {
+			t.Errorf("disablePolicy %v was accepted", p)
+		}
+	}
+}
