@@ -100,8 +100,20 @@ func PolicyFromEnv(s Stage, getenv func(string) string) (Policy, error) {
 	if v := getenv("CLEANUP_PROTECTED_ACCESS_IDS"); v != "" {
 		p.ProtectedAccessIDs = envlist.Split(v)
 	}
-	return p, p.Validate()
+	if err := p.Validate(); err != nil {
+		// Name the variable that set the field at fault.
+		field, _, _ := strings.Cut(err.Error(), " ")
+		if name, ok := fieldVars[field]; ok {
+			return p, invalid("%s: %v", name, err)
+		}
+		return p, err
+	}
+	return p, nil
 }
+
+// fieldVars are the variables that set a policy's fields.
+var fieldVars = map[string]string{"unusedDays": "CLEANUP_UNUSED_DAYS", "maxActions": "CLEANUP_MAX_ACTIONS", "warnDays": "CLEANUP_WARN_DAYS",
+	"keepMarkers": "CLEANUP_KEEP_MARKER", "protectedAccessIds": "CLEANUP_PROTECTED_ACCESS_IDS"}
 
 // Override applies the fields of a {"cleanup": {...}} object over p, the
 // configured policy. An event may only narrow what the configuration
