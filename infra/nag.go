@@ -46,7 +46,7 @@ const (
 	reasonInlinePolicy = "Each policy belongs to one role and holds exactly that function's least privilege, which the stack's tests evaluate with an IAM simulator; a managed policy exists to be shared, which these must not be."
 	reasonNoVPC        = "The functions call LogicMonitor's internet API and AWS's public APIs only; a VPC would add NAT gateways and no isolation for those calls. Running them in a VPC would be a change to the stack's code; there is no setting for it."
 	reasonDestination  = "Asynchronous invocations that fail for good go to the FailedInvocations queue through an on-failure destination, which also records the error (the successor of a dead-letter queue); synchronous callers get the error themselves."
-	reasonConcurrency  = "Reserved concurrency is the reservedConcurrency setting, off by default because any reservation can fail the deploy in an account with a low concurrency quota; the README says how to turn it on."
+	reasonConcurrency  = "Reserved concurrency is the reservedConcurrency setting, off by default because any reservation can fail the deploy in an account with a low concurrency quota; infra/README.md says how to turn it on."
 	reasonMarksBackup  = "The table holds only cleanup's warning marks (which token was warned, when): point-in-time recovery keeps 35 days of it, and losing it loses no token or key, only delays actions by warnDays while the next run warns again. An AWS Backup plan would add a vault and a role for nothing more."
 	reasonIsDLQ        = "This queue is itself a dead-letter queue; a queue behind it would never be read."
 	reasonEmail        = "An e-mail subscription's failed deliveries are counted by SNS (NumberOfNotificationsFailed); a queue behind an e-mail address would never be read."

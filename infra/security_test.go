@@ -441,7 +441,7 @@ func (e *world) readmePolicy(name string) map[string]any {
 // synthesized with the same settings, e.g. from an older commit), whose
 // stack is LMTOKENS_SECURITY_STACK (default LMTokens).
 func TestSecurityModelAsAWSEvaluatesIt(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -547,7 +547,7 @@ func loadSecurity(t *testing.T) *testStack {
 // The README's Security model and the promises above are the same list, and
 // every test a promise names exists.
 func TestEverySecurityPromiseHasATest(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

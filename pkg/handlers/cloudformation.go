@@ -28,7 +28,7 @@ import (
 //     allowed), so an event cannot make the provider send what it did, or
 //     its resource's attributes, to an address of the sender's choosing.
 //
-// Confining who may invoke it at all is IAM's (see the README).
+// Confining who may invoke it at all is IAM's (see infra/README.md, Security model).
 
 // trustedEvent checks an event's origin and destination.
 func (s *Service) trustedEvent(ctx context.Context, ev cfn.Event) *Error {

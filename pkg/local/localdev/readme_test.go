@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +87,61 @@ func TestReadmeCurlExamples(t *testing.T) {
 			t.Fatalf("not a curl example against make local: %q", l)
 		}
 		run(t, ".", strings.Replace(strings.ReplaceAll(l, "http://127.0.0.1:3000", srv.URL), "curl ", "curl -f ", 1))
+	}
+}
+
+// Every relative link of the READMEs names a file that exists and, with a
+// #fragment, a heading of that file: the reference moved between files
+// without a dangling link.
+func TestReadmeLinksResolve(t *testing.T) {
+	root := "../../.."
+	anchors := func(path string) map[string]bool {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		out := map[string]bool{}
+		for _, line := range strings.Split(string(raw), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				continue
+			}
+			title := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+			var b strings.Builder
+			for _, r := range title {
+				switch {
+				case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+					b.WriteRune(r)
+				case r == ' ':
+					b.WriteRune('-')
+				}
+			}
+			out[b.String()] = true
+		}
+		return out
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, doc := range []string{"README.md", "infra/README.md", "events/README.md"} {
+		raw, err := os.ReadFile(filepath.Join(root, doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(raw), -1) {
+			target := m[1]
+			if strings.HasPrefix(target, "http") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			path := filepath.Join(root, filepath.Dir(doc), file)
+			if file == "" {
+				path = filepath.Join(root, doc)
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s: link %s: no such file", doc, target)
+				continue
+			}
+			if frag != "" && strings.HasSuffix(path, ".md") && !anchors(path)[frag] {
+				t.Errorf("%s: link %s: no such heading", doc, target)
+			}
+		}
 	}
 }
