@@ -38,7 +38,9 @@ func clipError(e string) string { return clip.Text(e, TextBytes) }
 // at most 6 MB, CloudWatch Logs takes at most 256 KB an event); each item
 // is also logged on a line of its own.
 func (rep Report) Bounded(maxBytes int) Report {
-	for n := 1 << 20; ; n /= 2 {
+	// Start from the longest list: larger bounds cut nothing and would
+	// only encode the same report again.
+	for n := rep.longestList(); ; n /= 2 {
 		b := rep.cut(n)
 		raw, _ := json.Marshal(b)
 		if len(raw) <= maxBytes || n == 0 {
@@ -86,4 +88,14 @@ func (rep Report) cut(n int) Report {
 		rep.Omitted = omitted
 	}
 	return rep
+}
+
+// longestList is the length of the report's longest list, its portals'
+// included.
+func (rep Report) longestList() int {
+	n := max(len(rep.Actions), len(rep.Retired), len(rep.OrphanedSecrets), len(rep.Warnings), len(rep.Errors))
+	for _, p := range rep.Portals {
+		n = max(n, p.longestList())
+	}
+	return n
 }
