@@ -25,10 +25,15 @@ all: build
 build:
 	$(GO) run ./infra/build -out bin
 
-# The functions and the local tool, built for this machine.
-build-local:
+# The functions and the local tool, built for this machine; rebuilt only
+# when a Go source or the module's requirements changed since, so that each
+# make invoke or demo does not link seven binaries again.
+LOCAL_SOURCES := $(shell find functions pkg infra/build -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+build-local: $(LOCAL_BIN)/.built
+$(LOCAL_BIN)/.built: $(LOCAL_SOURCES)
 	@$(GO) run ./infra/build -out $(LOCAL_BIN) -arch ""
 	@$(GO) build -o $(LOCAL_TOOL) ./pkg/local/localdev/cmd/lmtokens-local
+	@touch $@
 
 # Run one event through a function's real binary against the sandbox:
 #   make invoke FN=create EVENT=events/create-rest.json
