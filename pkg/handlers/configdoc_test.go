@@ -1,0 +1,78 @@
+package handlers_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/lmtokens/lmtokens/pkg/handlers"
+)
+
+// Lambda's own variables and the SDK's: set by Lambda, documented by AWS.
+var lambdaVariables = map[string]bool{"AWS_LAMBDA_LOG_LEVEL": true, "AWS_MAX_ATTEMPTS": true, "AWS_ACCESS_KEY_ID": true,
+	"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": true, "AWS_REGION": true, "AWS_DEFAULT_REGION": true}
+
+// The Configuration table of infra/README.md names every variable the
+// functions read, and nothing they do not: those handlers.ConfigFrom looks
+// up, and those the function code reads itself (os.Getenv, or the SDK
+// endpoint settings through awsenv.Endpoint).
+func TestConfigurationTableMatchesWhatTheFunctionsRead(t *testing.T) {
+	read := map[string]bool{}
+	_, _ = handlers.ConfigFrom(func(k string) (string, bool) { read[k] = true; return "", false })
+	// ConfigFrom stops at the first refused value; with the required one
+	// set and CLEANUP_ENABLED on, it reads every other setting.
+	_, _ = handlers.ConfigFrom(func(k string) (string, bool) {
+		read[k] = true
+		switch k {
+		case "LM_CREDENTIALS_SECRET":
+			return "creds", true
+		case "CLEANUP_ENABLED":
+			return "true", true
+		}
+		return "", false
+	})
+	getenv := regexp.MustCompile(`os\.(?:Getenv|LookupEnv)\("([A-Z_]+)"\)`)
+	endpoint := regexp.MustCompile(`awsenv\.Endpoint\("([A-Z_]+)"\)`)
+	files, _ := filepath.Glob("../*/*.go")
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") || strings.Contains(f, "/local/") {
+			continue
+		}
+		src, _ := os.ReadFile(f)
+		for _, m := range getenv.FindAllStringSubmatch(string(src), -1) {
+			read[m[1]] = true
+		}
+		for _, m := range endpoint.FindAllStringSubmatch(string(src), -1) {
+			read["AWS_ENDPOINT_URL_"+m[1]] = true
+		}
+	}
+	doc, err := os.ReadFile("../../infra/README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## Configuration")
+	section, _, _ = strings.Cut(section, "\n## ")
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([A-Z][A-Z0-9_]+)`").FindAllStringSubmatch(section, -1) {
+		documented[m[1]] = true
+	}
+	var missing, stale []string
+	for v := range read {
+		if !documented[v] && !lambdaVariables[v] {
+			missing = append(missing, v)
+		}
+	}
+	for v := range documented {
+		if !read[v] {
+			stale = append(stale, v)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(missing)+len(stale) > 0 {
+		t.Errorf("infra/README.md's Configuration: read but not documented %v; documented but not read %v", missing, stale)
+	}
+}
