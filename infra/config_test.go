@@ -3,7 +3,10 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
+	"regexp"
+	"sort"
 	"strings"
 	"testing"
 
@@ -109,5 +112,43 @@ func TestPolicyTheFunctionsRefuseFailsTheSynth(t *testing.T) {
 		if err := s.Validate(); err == nil {
 			t.Errorf("disablePolicy %v was accepted", p)
 		}
+	}
+}
+
+// infra/README.md's context table names every context key the stack reads,
+// and nothing it does not.
+func TestContextTableMatchesWhatTheStackReads(t *testing.T) {
+	read := map[string]bool{}
+	if _, err := SettingsFromContext(func(k string) any { read[k] = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "| context key | default | meaning |")
+	section, _, _ = strings.Cut(section, "\n\n")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(section, "\n") {
+		first, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		for _, m := range regexp.MustCompile("`([a-zA-Z]+)`").FindAllStringSubmatch(first, -1) {
+			documented[m[1]] = true
+		}
+	}
+	var missing, stale []string
+	for k := range read {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !read[k] {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(read) < 20 || len(missing)+len(stale) > 0 {
+		t.Errorf("%d keys read; not in the table: %v; in the table but never read: %v", len(read), missing, stale)
 	}
 }
