@@ -152,3 +152,40 @@ func TestContextTableMatchesWhatTheStackReads(t *testing.T) {
 		t.Errorf("%d keys read; not in the table: %v; in the table but never read: %v", len(read), missing, stale)
 	}
 }
+
+// cdk.json's context and the stack's built-in defaults say the same: a
+// deployment from cdk.json gets what DefaultSettings documents.
+func TestCdkJSONAgreesWithTheDefaults(t *testing.T) {
+	raw, err := os.ReadFile("../cdk.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cdk struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &cdk); err != nil {
+		t.Fatal(err)
+	}
+	fromCdk, err := SettingsFromContext(func(k string) any { return cdk.Context[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An empty list and no list are the same setting.
+	norm := func(s Settings) map[string]any {
+		raw, _ := json.Marshal(s)
+		var m map[string]any
+		_ = json.Unmarshal(raw, &m)
+		for k, v := range m {
+			if v == nil {
+				m[k] = []any{}
+			}
+		}
+		return m
+	}
+	a, b := norm(fromCdk), norm(DefaultSettings())
+	for k := range b {
+		if !reflect.DeepEqual(a[k], b[k]) {
+			t.Errorf("%s: cdk.json gives %v, the defaults %v", k, a[k], b[k])
+		}
+	}
+}
