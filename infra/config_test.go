@@ -6,12 +6,12 @@ import (
 	"os"
 	"reflect"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
 	"github.com/lmtokens/lmtokens/pkg/local/iamsim"
 )
 
@@ -135,19 +135,7 @@ func TestContextTableMatchesWhatTheStackReads(t *testing.T) {
 			documented[m[1]] = true
 		}
 	}
-	var missing, stale []string
-	for k := range read {
-		if !documented[k] {
-			missing = append(missing, k)
-		}
-	}
-	for k := range documented {
-		if !read[k] {
-			stale = append(stale, k)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(stale)
+	missing, stale := doccheck.Compare(read, documented, nil)
 	if len(read) < 20 || len(missing)+len(stale) > 0 {
 		t.Errorf("%d keys read; not in the table: %v; in the table but never read: %v", len(read), missing, stale)
 	}

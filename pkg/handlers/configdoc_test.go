@@ -4,11 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
+	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
 )
 
 // Lambda's own variables and the SDK's: set by Lambda, documented by AWS.
@@ -59,19 +59,7 @@ func TestConfigurationTableMatchesWhatTheFunctionsRead(t *testing.T) {
 	for _, m := range regexp.MustCompile("`([A-Z][A-Z0-9_]+)`").FindAllStringSubmatch(section, -1) {
 		documented[m[1]] = true
 	}
-	var missing, stale []string
-	for v := range read {
-		if !documented[v] && !lambdaVariables[v] {
-			missing = append(missing, v)
-		}
-	}
-	for v := range documented {
-		if !read[v] {
-			stale = append(stale, v)
-		}
-	}
-	sort.Strings(missing)
-	sort.Strings(stale)
+	missing, stale := doccheck.Compare(read, documented, lambdaVariables)
 	if len(missing)+len(stale) > 0 {
 		t.Errorf("infra/README.md's Configuration: read but not documented %v; documented but not read %v", missing, stale)
 	}
