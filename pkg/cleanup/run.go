@@ -511,7 +511,7 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 			a.Error = fmt.Sprintf("token %d of user %d: taking its warning's mark: %v", listed.ID, listed.AdminID, err)
 			return
 		case !taken:
-			a.Skipped = SkipChanged + ": another run took its mark"
+			a.Skipped = SkipChanged + ": its warning's mark was already gone (another run acted, or an answer was lost): it is warned again before any action"
 			return
 		}
 	}

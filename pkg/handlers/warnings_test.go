@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda/messages"
+
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
@@ -192,7 +194,11 @@ func TestLargestSummaryFits(t *testing.T) {
 	}
 	_, largest := e.eb.Calls()
 	var sum handlers.CleanupSummary
-	for _, ev := range e.events(t) {
+	evs := e.events(t)
+	if last := evs[len(evs)-1]; last.DetailType != lifecycle.CleanupRunCompleted {
+		t.Fatalf("the summary is not the run's last event: %s", last.DetailType)
+	}
+	for _, ev := range evs {
 		if ev.DetailType == lifecycle.CleanupRunCompleted {
 			if len(ev.Detail) > handlers.MaxSummaryBytes {
 				t.Fatalf("summary of %d bytes", len(ev.Detail))
@@ -261,4 +267,112 @@ func TestConcurrentRunsMarkOnceAndActOnce(t *testing.T) {
 			t.Fatalf("token %d still enabled", id)
 		}
 	}
+}
+
+// The marks under a hostile world, through the toggle binary: DynamoDB
+// answers lost after it wrote; a token used between the listing and the
+// action; an action that fails after its mark was taken; a table that
+// cannot be read. Each ends with no token acted on unwarned, none acted on
+// twice, and a report that says what happened.
+func TestMarksUnderLostAnswersAndChanges(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	a := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "a", CreatedDaysAgo: 700, LastUsedDaysAgo: 400})
+	c := e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "c", CreatedDaysAgo: 700, LastUsedDaysAgo: 400})
+	fn := e.cleanupFn(t, "toggle", warn14)
+
+	// Every PutItem's answer is lost after the write: the retry finds the
+	// mark there, and each token is marked once.
+	e.db.LoseAnswers("PutItem", 2)
+	rep := runReport(t, fn, scheduledEvent)
+	if rep.Marked != 2 || rep.Outcome != "ok" || len(e.db.Items(marksTable)) != 2 || e.db.Calls("PutItem") != 4 {
+		t.Fatalf("lost PutItem answers: marked %d, %d items, %d calls, %s %v", rep.Marked, len(e.db.Items(marksTable)), e.db.Calls("PutItem"), rep.Outcome, rep.Errors)
+	}
+
+	// warnDays later: a is used between the listing and its action; c's
+	// disable fails after its mark was taken.
+	e.passDays(14.01)
+	afterListing(e.portal, func(p *lmsandbox.Portal) {
+		p.Update(a.ID, func(t *lmsandbox.Token) { t.LastUsedOn = time.Now().Unix() })
+	})
+	e.portal.Inject(lmsandbox.Fault{Method: "PATCH", Path: fmt.Sprintf("/apitokens/%d", c.ID), Status: 400})
+	e.eb.Reset()
+	rep = runReport(t, fn, scheduledEvent)
+	if status(e, a.ID) != 2 || status(e, c.ID) != 2 || rep.Succeeded != 0 || rep.Outcome != "failed" {
+		t.Fatalf("a used token or a failed action changed: a %d, c %d, %+v", status(e, a.ID), status(e, c.ID), rep)
+	}
+	for _, act := range rep.Actions {
+		if act.TokenID == a.ID && !strings.HasPrefix(act.Skipped, "changed") || act.TokenID == c.ID && act.Error == "" {
+			t.Fatalf("not reported as it happened: %+v", act)
+		}
+	}
+	// The next run warns c again (its mark went with the failed action);
+	// a, used, is fresh and unmarked.
+	e.eb.Reset()
+	rep = runReport(t, fn, scheduledEvent)
+	if sent := e.warningsSent(t); !sent[c.ID] || sent[a.ID] || rep.Succeeded != 0 || len(e.db.Items(marksTable)) != 1 {
+		t.Fatalf("after the failed action: warned %v, acted %d, %d marks", sent, rep.Succeeded, len(e.db.Items(marksTable)))
+	}
+
+	// Marks that cannot be read: the run fails and acts on nothing.
+	e.passDays(20)
+	e.db.Fail("Query", 100)
+	res := invokeBinary(t, fn, scheduledEvent)
+	if !res.Failed() || !strings.Contains(res.ErrorMessage, "warning marks") || status(e, c.ID) != 2 {
+		t.Fatalf("unreadable marks: %+v, c %d", res, status(e, c.ID))
+	}
+}
+
+// A mark taken but whose answer was lost is never taken twice: the run
+// leaves the token and says why, the next run warns it again, and it is
+// acted on warnDays after that warning, once.
+func TestLostTakeOfAMark(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	tok := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "stale", CreatedDaysAgo: 700, LastUsedDaysAgo: 400})
+	fn := e.cleanupFn(t, "toggle", warn14)
+	runReport(t, fn, scheduledEvent)
+	e.passDays(14.01)
+	e.db.LoseAnswers("DeleteItem", 1)
+	rep := runReport(t, fn, scheduledEvent)
+	if status(e, tok.ID) != 2 || len(rep.Actions) != 1 || !strings.Contains(rep.Actions[0].Skipped, "an answer was lost") {
+		t.Fatalf("a lost take: status %d, %+v", status(e, tok.ID), rep.Actions)
+	}
+	e.eb.Reset()
+	if runReport(t, fn, scheduledEvent); !e.warningsSent(t)[tok.ID] {
+		t.Fatal("the token was not warned again")
+	}
+	e.passDays(14.01)
+	e.eb.Reset()
+	if rep := runReport(t, fn, scheduledEvent); rep.Succeeded != 1 || status(e, tok.ID) != 1 {
+		t.Fatalf("not acted on after its new warning: %+v", rep)
+	}
+}
+
+// Warnings need somewhere to keep their marks and somewhere to send them:
+// without either, a cleanup with warnDays above 0 is a Configuration error
+// that names what is missing; with warnDays 0 it needs neither.
+func TestWarningsNeedATableAndABus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	stale := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "stale", CreatedDaysAgo: 700, LastUsedDaysAgo: 400})
+	noTable := e.startBinary(t, "toggle", "CLEANUP_ENABLED=true", warn14, "CLEANUP_MARKS_TABLE=")
+	fnError(t, errOf(invokeBinary(t, noTable, scheduledEvent)), handlers.TypeConfiguration, "CLEANUP_MARKS_TABLE")
+	noBus := e.startBinary(t, "toggle", "CLEANUP_ENABLED=true", warn14, "EVENT_BUS_NAME=")
+	fnError(t, errOf(invokeBinary(t, noBus, scheduledEvent)), handlers.TypeConfiguration, "EVENT_BUS_NAME")
+	if status(e, stale.ID) != 2 {
+		t.Fatal("a refused run acted")
+	}
+	bare := e.startBinary(t, "toggle", "CLEANUP_ENABLED=true", "CLEANUP_WARN_DAYS=0", "CLEANUP_MARKS_TABLE=", "EVENT_BUS_NAME=")
+	if rep := runReport(t, bare, scheduledEvent); rep.Succeeded != 1 || status(e, stale.ID) != 1 {
+		t.Fatalf("warnDays 0 without a table: %+v", rep)
+	}
+}
+
+// errOf is a binary's function error, as a direct invocation returns it.
+func errOf(res lambdaruntime.Result) error {
+	if !res.Failed() {
+		return nil
+	}
+	return messages.InvokeResponse_Error{Type: res.ErrorType, Message: res.ErrorMessage}
 }

@@ -69,6 +69,10 @@ func TestThousandsOfEventsAgainstASlowBus(t *testing.T) {
 	if d.Undelivered != 0 || len(eb.Events()) != 2000 {
 		t.Fatalf("%d undelivered, %d accepted", d.Undelivered, len(eb.Events()))
 	}
+	// Side by side, and never more than 8 calls at once.
+	if n := eb.MaxInFlight(); n < 2 || n > 8 {
+		t.Fatalf("%d calls at once", n)
+	}
 }
 
 // Entries refused one by one are retried; a bus that keeps failing leaves

@@ -40,6 +40,8 @@ type Server struct {
 	latency     time.Duration
 	calls       int
 	maxCall     int // the largest call's size, as EventBridge counts it
+	inFlight    int
+	maxInFlight int // the most calls it answered at once
 	srv         *httptest.Server
 	// URL is the endpoint to give the SDK.
 	URL string
@@ -87,6 +89,13 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.latency = d
+}
+
+// MaxInFlight returns the most PutEvents calls that were open at once.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight
 }
 
 // Calls returns how many PutEvents calls came, and the largest one's size
@@ -162,10 +171,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	latency := s.latency
+	s.inFlight++
+	s.maxInFlight = max(s.maxInFlight, s.inFlight)
 	s.mu.Unlock()
 	time.Sleep(latency)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.inFlight--
 	s.calls++
 	s.maxCall = max(s.maxCall, size)
 	if size > 256<<10 {
