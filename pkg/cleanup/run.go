@@ -377,6 +377,20 @@ func (rep *Report) Account() {
 	if rep.Outcome == "ok" && rep.MarkErrors+rep.WarningsUndelivered+rep.EventsUndelivered > 0 {
 		rep.Outcome = "partial"
 	}
+	for i := range rep.Portals {
+		rep.Portals[i].Account()
+	}
+}
+
+// Tally applies count to the report and, when it covers several portals,
+// to the named portal's own report, so that both tell the same story.
+func (rep *Report) Tally(portal string, count func(*Report)) {
+	count(rep)
+	for i := range rep.Portals {
+		if rep.Portals[i].Portal == portal {
+			count(&rep.Portals[i])
+		}
+	}
 }
 
 // Settle counts the report's actions, retirements and orphaned secrets

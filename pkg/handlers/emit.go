@@ -151,7 +151,7 @@ func (s *Service) markWarned(ctx context.Context, rep *cleanup.Report, delivered
 	sem := make(chan struct{}, 8)
 	for i, w := range rep.Warnings {
 		if !delivered[i] {
-			rep.WarningsUndelivered++
+			rep.Tally(w.Portal, func(r *cleanup.Report) { r.WarningsUndelivered++ })
 			continue
 		}
 		wg.Add(1)
@@ -163,11 +163,11 @@ func (s *Service) markWarned(ctx context.Context, rep *cleanup.Report, delivered
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				rep.MarkErrors++
-				rep.AddError(fmt.Sprintf("token %d of user %d was warned, but its mark was not written (the next run warns it again): %v", w.TokenID, w.AdminID, err))
+				msg := fmt.Sprintf("token %d of user %d was warned, but its mark was not written (the next run warns it again): %v", w.TokenID, w.AdminID, err)
+				rep.Tally(w.Portal, func(r *cleanup.Report) { r.MarkErrors++; r.AddError(msg) })
 				return
 			}
-			rep.Marked++
+			rep.Tally(w.Portal, func(r *cleanup.Report) { r.Marked++ })
 		}()
 	}
 	wg.Wait()

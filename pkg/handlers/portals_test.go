@@ -302,3 +302,24 @@ func TestInventoryLimitsAsLambdaReturnsThem(t *testing.T) {
 		t.Fatalf("a negative total: %d %.300s", r.Status, r.Raw)
 	}
 }
+
+// With warnings on, each portal's own report counts its own marks, and the
+// total is their sum.
+func TestWarningsAcrossPortals(t *testing.T) {
+	t.Parallel()
+	e, multi := portalsEnv(t, "globex")
+	e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 200})
+	for range 2 {
+		if _, err := multi.Portal("globex").AddToken(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 200}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}}, "CLEANUP_WARN_DAYS=14")
+	marked := map[string]int{}
+	for _, p := range rep.Portals {
+		marked[p.Portal] = p.Marked
+	}
+	if rep.Marked != 3 || marked[""] != 1 || marked["globex"] != 2 || rep.Succeeded != 0 {
+		t.Fatalf("marked %d in all, by portal %v", rep.Marked, marked)
+	}
+}
