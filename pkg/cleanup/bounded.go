@@ -1,31 +1,27 @@
 package cleanup
 
-import (
-	"encoding/json"
-
-	"github.com/lmtokens/lmtokens/pkg/clip"
-)
+import "github.com/lmtokens/lmtokens/pkg/clip"
 
 // TextBytes bounds each free text of a bounded report's items.
-const TextBytes = 1024
+const TextBytes = clip.MaxText
 
 // Clipped returns the action with each free text at most TextBytes.
 func (a Action) Clipped() Action {
-	a.Note, a.Portal, a.Secret = clip.Text(a.Note, TextBytes), clip.Text(a.Portal, 256), clip.Text(a.Secret, TextBytes)
+	a.Note, a.Portal, a.Secret = clip.Text(a.Note, TextBytes), clip.Text(a.Portal, clip.MaxName), clip.Text(a.Secret, TextBytes)
 	a.Detail, a.Error, a.Skipped = clip.Text(a.Detail, TextBytes), clip.Text(a.Error, TextBytes), clip.Text(a.Skipped, TextBytes)
 	return a
 }
 
 // Clipped returns the orphan with each free text at most TextBytes.
 func (o Orphan) Clipped() Orphan {
-	o.Portal, o.Secret = clip.Text(o.Portal, 256), clip.Text(o.Secret, TextBytes)
+	o.Portal, o.Secret = clip.Text(o.Portal, clip.MaxName), clip.Text(o.Secret, TextBytes)
 	o.Detail, o.Error = clip.Text(o.Detail, TextBytes), clip.Text(o.Error, TextBytes)
 	return o
 }
 
 // Clipped returns the warning with each free text at most TextBytes.
 func (w Warning) Clipped() Warning {
-	w.Note, w.Portal, w.AdminName = clip.Text(w.Note, TextBytes), clip.Text(w.Portal, 256), clip.Text(w.AdminName, TextBytes)
+	w.Note, w.Portal, w.AdminName = clip.Text(w.Note, TextBytes), clip.Text(w.Portal, clip.MaxName), clip.Text(w.AdminName, TextBytes)
 	return w
 }
 
@@ -40,13 +36,7 @@ func clipError(e string) string { return clip.Text(e, TextBytes) }
 func (rep Report) Bounded(maxBytes int) Report {
 	// Start from the longest list: larger bounds cut nothing and would
 	// only encode the same report again.
-	for n := rep.longestList(); ; n /= 2 {
-		b := rep.cut(n)
-		raw, _ := json.Marshal(b)
-		if len(raw) <= maxBytes || n == 0 {
-			return b
-		}
-	}
+	return clip.Within(maxBytes, rep.longestList(), rep.cut)
 }
 
 func (rep Report) cut(n int) Report {

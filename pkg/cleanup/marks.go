@@ -95,13 +95,13 @@ func markOf(marks map[markKey]Mark, t logicmonitor.Token) (Mark, bool) {
 	return m, ok
 }
 
-// sort decides on each listed token. Without warnings an eligible token is
+// candidates decides on each listed token. Without warnings an eligible token is
 // acted on. With them, a token that is eligible or will be within WarnDays
 // is a candidate: without a mark matching it, it is warned (and not acted
 // on); with one, it is acted on once the mark's time has come. Marks of
 // tokens that are no longer candidates are removed (not in a dry run).
 // Marks that cannot be read fail the run: it acts on nothing.
-func (r Run) sort(ctx context.Context, tokens []logicmonitor.Token, cutoff time.Time, protected map[string]bool, rep *Report) ([]logicmonitor.Token, map[markKey]Mark, error) {
+func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff time.Time, protected map[string]bool, rep *Report) ([]logicmonitor.Token, map[markKey]Mark, error) {
 	var eligible []logicmonitor.Token
 	warnOn := r.Policy.WarnDays > 0
 	marks := map[markKey]Mark{}

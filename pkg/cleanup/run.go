@@ -330,7 +330,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	for _, id := range r.Policy.ProtectedAccessIDs {
 		protected[strings.TrimSpace(id)] = true
 	}
-	eligible, marks, err := r.sort(ctx, tokens, cutoff, protected, &rep)
+	eligible, marks, err := r.candidates(ctx, tokens, cutoff, protected, &rep)
 	if err != nil {
 		return rep.fail(start, err), err
 	}

@@ -3,10 +3,20 @@
 // answer, a log line.
 package clip
 
-import "unicode/utf8"
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
 
 // Marker ends a text that was cut.
 const Marker = "…[truncated]"
+
+// Bounds every bounded place uses: a free text (a note, an error, a
+// secret's name) keeps MaxText bytes, a portal's name MaxName.
+const (
+	MaxText = 1024
+	MaxName = 256
+)
 
 // Text returns s cut to at most n bytes (at a character boundary) and
 // ending in Marker when it was longer.
@@ -19,6 +29,19 @@ func Text(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + Marker
+}
+
+// Within builds a value with at most n items per list, starting at n and
+// halving n until its JSON is at most maxBytes (or n is 0): lists keep
+// their first items, and the largest n that fits wins.
+func Within[T any](maxBytes, n int, build func(n int) T) T {
+	for ; ; n /= 2 {
+		v := build(n)
+		raw, _ := json.Marshal(v)
+		if len(raw) <= maxBytes || n == 0 {
+			return v
+		}
+	}
 }
 
 // First keeps the first n items of a list, each bounded, and counts the

@@ -39,7 +39,9 @@ func (e *env) invokeCleanup(fn string, event any, settings ...string) (any, erro
 	cfg := e.cfg
 	var err error
 	cfg.Cleanup, err = handlers.CleanupConfigFromEnv(func(k string) string { return vars[k] })
-	return e.invokeWith(handlers.New(handlers.Options{Config: cfg, ConfigErr: err, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()}), fn, event)
+	o := e.options(cfg)
+	o.ConfigErr = err
+	return e.invokeWith(handlers.New(o), fn, event)
 }
 
 func report(t testing.TB, out any, err error) cleanup.Report {

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -181,22 +180,19 @@ func (s *Service) cleanupSummary(ctx context.Context, portals []string, rep clea
 	if rep.DryRun {
 		warned = len(rep.Warnings)
 	}
-	for n := MaxSummaryItems; ; n /= 2 {
+	return clip.Within(MaxSummaryBytes, MaxSummaryItems, func(n int) CleanupSummary {
 		sum := CleanupSummary{
 			Stage: rep.Stage, DryRun: rep.DryRun, Outcome: rep.Outcome, Examined: rep.Examined, Eligible: rep.Eligible,
 			Succeeded: rep.Succeeded, Failed: rep.Failed, Remaining: rep.Remaining, Skipped: rep.Skipped, Warned: warned,
 			WarningsUndelivered: rep.WarningsUndelivered, Unmarked: rep.Unmarked, EventsUndelivered: rep.EventsUndelivered,
-			Caller: lifecycle.Clip(base.Caller, lifecycle.MaxTextBytes), RequestID: base.RequestID, Reason: lifecycle.ReasonCleanup, Time: base.Time.Format(time.RFC3339),
+			Caller: clip.Text(base.Caller, clip.MaxText), RequestID: base.RequestID, Reason: lifecycle.ReasonCleanup, Time: base.Time.Format(time.RFC3339),
 		}
 		sum.Actions, sum.ActionsOmitted = clip.First(rep.Actions, n, cleanup.Action.Clipped)
 		sum.Retired, sum.RetiredOmitted = clip.First(rep.Retired, n, cleanup.Action.Clipped)
 		sum.OrphanedSecrets, sum.OrphanedSecretsOmitted = clip.First(rep.OrphanedSecrets, n, cleanup.Orphan.Clipped)
-		sum.Errors, sum.ErrorsOmitted = clip.First(rep.Errors, n, func(e string) string { return lifecycle.Clip(e, lifecycle.MaxTextBytes) })
-		sum.Portals, sum.PortalsOmitted = clip.First(portals, 4*n, func(p string) string { return lifecycle.Clip(p, 256) })
+		sum.Errors, sum.ErrorsOmitted = clip.First(rep.Errors, n, func(e string) string { return clip.Text(e, clip.MaxText) })
+		sum.Portals, sum.PortalsOmitted = clip.First(portals, 4*n, func(p string) string { return clip.Text(p, clip.MaxName) })
 		sum.Truncated = sum.ActionsOmitted+sum.RetiredOmitted+sum.OrphanedSecretsOmitted+sum.ErrorsOmitted+sum.PortalsOmitted > 0
-		raw, _ := json.Marshal(sum)
-		if len(raw) <= MaxSummaryBytes || n == 0 {
-			return sum
-		}
-	}
+		return sum
+	})
 }

@@ -149,8 +149,12 @@ func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 	return e
 }
 
-func (e *env) service(cfg handlers.Config) *handlers.Service {
-	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()})
+func (e *env) service(cfg handlers.Config) *handlers.Service { return handlers.New(e.options(cfg)) }
+
+// options are a service's on the env's local AWS: its Secrets Manager,
+// EventBridge and marks table.
+func (e *env) options(cfg handlers.Config) handlers.Options {
+	return handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()}
 }
 
 // clock is a test's time: it starts at the real now and moves only when
@@ -176,7 +180,9 @@ func (c *clock) Advance(d time.Duration) {
 
 // serviceOn returns a service of cfg whose clock is c.
 func (e *env) serviceOn(cfg handlers.Config, c *clock) *handlers.Service {
-	return handlers.New(handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks(), Clock: c.Now})
+	o := e.options(cfg)
+	o.Clock = c.Now
+	return handlers.New(o)
 }
 
 // marksTable is the warnings' marks table of every env.

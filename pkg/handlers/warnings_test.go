@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/clip"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
@@ -212,14 +213,14 @@ func TestLargestSummaryFits(t *testing.T) {
 		sum.ErrorsOmitted+len(sum.Errors) != len(rep.Errors) || largest > lifecycle.MaxCallBytes {
 		t.Fatalf("summary: truncated %v, %d+%d actions, %d+%d errors; largest call %d", sum.Truncated, len(sum.Actions), sum.ActionsOmitted, len(sum.Errors), sum.ErrorsOmitted, largest)
 	}
-	if !strings.HasSuffix(sum.Actions[0].Note, lifecycle.TruncatedMarker) {
+	if !strings.HasSuffix(sum.Actions[0].Note, clip.Marker) {
 		t.Fatal("a long note was not clipped")
 	}
 	// The log holds the whole run: every action on a line of its own, its
 	// note in full.
 	lines := 0
 	for _, l := range strings.Split(allLogs.String(), "\n") {
-		if strings.Contains(l, `"msg":"cleanup item"`) && strings.Contains(l, `largest-summary `) && !strings.Contains(l, lifecycle.TruncatedMarker) {
+		if strings.Contains(l, `"msg":"cleanup item"`) && strings.Contains(l, `largest-summary `) && !strings.Contains(l, clip.Marker) {
 			lines++
 		}
 	}

@@ -104,39 +104,27 @@ type Token struct {
 	VersionID string `json:"versionId,omitempty"`
 }
 
-// Bounds of a detail's free text, so that every event fits PutEvents'
-// limits by construction: a note is at most MaxNoteBytes (LogicMonitor does
-// not document a limit), any other text MaxTextBytes.
-const (
-	MaxNoteBytes = 1024
-	MaxTextBytes = 1024
-	// TruncatedMarker ends a text that was cut.
-	TruncatedMarker = clip.Marker
-)
-
-// Clip returns s cut to at most n bytes, ending in TruncatedMarker when
-// it was longer.
-func Clip(s string, n int) string { return clip.Text(s, n) }
-
-// Bounded returns the detail with every free text clipped: the note (and
-// those of Before and After), the owner's name, the error and the secret's
-// name. The full text stays in LogicMonitor and in the function's log.
+// Bounded returns the detail with every free text clipped to clip.MaxText
+// (LogicMonitor documents no limit on a note), so that every event fits
+// PutEvents' limits by construction: the note (and those of Before and
+// After), the owner's name, the error, the caller, the portal and the
+// secret's name. The full text stays in LogicMonitor and in the log.
 func (t Token) Bounded() Token {
-	t.Note = Clip(t.Note, MaxNoteBytes)
-	t.AdminName = Clip(t.AdminName, MaxTextBytes)
-	t.Error = Clip(t.Error, MaxTextBytes)
-	t.Caller = Clip(t.Caller, MaxTextBytes)
-	t.Portal = Clip(t.Portal, MaxTextBytes)
+	t.Note = clip.Text(t.Note, clip.MaxText)
+	t.AdminName = clip.Text(t.AdminName, clip.MaxText)
+	t.Error = clip.Text(t.Error, clip.MaxText)
+	t.Caller = clip.Text(t.Caller, clip.MaxText)
+	t.Portal = clip.Text(t.Portal, clip.MaxText)
 	for _, st := range []**State{&t.Before, &t.After} {
 		if *st != nil {
 			c := **st
-			c.Note = Clip(c.Note, MaxNoteBytes)
+			c.Note = clip.Text(c.Note, clip.MaxText)
 			*st = &c
 		}
 	}
 	if t.Secret != nil {
 		c := *t.Secret
-		c.Name, c.ARN = Clip(c.Name, MaxTextBytes), Clip(c.ARN, MaxTextBytes)
+		c.Name, c.ARN = clip.Text(c.Name, clip.MaxText), clip.Text(c.ARN, clip.MaxText)
 		t.Secret = &c
 	}
 	return t

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/lmtokens/lmtokens/pkg/clip"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 )
@@ -106,11 +107,11 @@ func TestDetailsAreBounded(t *testing.T) {
 	long := strings.Repeat("é", 100_000)
 	tok := lifecycle.Token{Note: long, Error: long, AdminName: long, Before: &lifecycle.State{Note: long}, Secret: &lifecycle.Secret{Name: long}}.Bounded()
 	for _, s := range []string{tok.Note, tok.Error, tok.AdminName, tok.Before.Note, tok.Secret.Name} {
-		if len(s) > lifecycle.MaxNoteBytes || !strings.HasSuffix(s, lifecycle.TruncatedMarker) || !utf8.ValidString(s) {
+		if len(s) > clip.MaxText || !strings.HasSuffix(s, clip.Marker) || !utf8.ValidString(s) {
 			t.Fatalf("not clipped: %d bytes", len(s))
 		}
 	}
-	if lifecycle.Clip("short", 10) != "short" {
+	if clip.Text("short", 10) != "short" {
 		t.Fatal("a short text was changed")
 	}
 	eb := localevents.Start()

@@ -136,7 +136,10 @@ func (s *scope) Put(ctx context.Context, m cleanup.Mark) error {
 		"ExpressionAttributeNames":  map[string]string{"#pk": AttrPK, "#lu": AttrLastUse, "#exp": AttrExpiresAt},
 		"ExpressionAttributeValues": item{":lu": epoch(m.LastUse), ":now": epoch(s.t.Now())},
 	}
-	return ignoreConditionFailed(s.call(ctx, "PutItem", in, nil))
+	if err := s.call(ctx, "PutItem", in, nil); err != nil && !conditionFailed(err) {
+		return err
+	}
+	return nil
 }
 
 func (s *scope) Remove(ctx context.Context, m cleanup.Mark) error {
@@ -156,8 +159,7 @@ func (s *scope) Take(ctx context.Context, m cleanup.Mark) (bool, error) {
 		"ExpressionAttributeValues": item{":lu": epoch(m.LastUse)},
 	}
 	err := s.call(ctx, "DeleteItem", in, nil)
-	var ae *awsjson.Error
-	if errors.As(err, &ae) && ae.Type == "ConditionalCheckFailedException" {
+	if conditionFailed(err) {
 		return false, nil
 	}
 	return err == nil, err
@@ -184,12 +186,11 @@ func (s *scope) call(ctx context.Context, op string, in, out any) error {
 	return fmt.Errorf("marks table %s: %w", s.t.Name, err)
 }
 
-func ignoreConditionFailed(err error) error {
+// conditionFailed says a conditional write found the item otherwise: the
+// mark was already there (a put), or already gone (a take).
+func conditionFailed(err error) bool {
 	var ae *awsjson.Error
-	if errors.As(err, &ae) && ae.Type == "ConditionalCheckFailedException" {
-		return nil
-	}
-	return err
+	return errors.As(err, &ae) && ae.Type == "ConditionalCheckFailedException"
 }
 
 func sortKey(m cleanup.Mark) string { return fmt.Sprintf("%d#%d", m.AdminID, m.TokenID) }
