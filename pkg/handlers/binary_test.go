@@ -37,8 +37,11 @@ func (e *env) startBinary(t *testing.T, fn string, extraEnv ...string) *lambdaru
 // startBinaryTimeout starts fn with Lambda's per-invocation timeout set.
 func (e *env) startBinaryTimeout(t *testing.T, fn string, timeout time.Duration, extraEnv ...string) *lambdaruntime.Function {
 	dir := buildFunctions(t)
+	stdout, flushOut := allLogs.lines()
+	stderr, flushErr := allLogs.lines()
+	t.Cleanup(func() { flushOut(); flushErr() })
 	f, err := lambdaruntime.Start(lambdaruntime.Options{
-		Name: "lmtokens-" + fn, Binary: filepath.Join(dir, fn, "bootstrap"), Stdout: allLogs, Stderr: allLogs, Timeout: timeout,
+		Name: "lmtokens-" + fn, Binary: filepath.Join(dir, fn, "bootstrap"), Stdout: stdout, Stderr: stderr, Timeout: timeout,
 		Env: append([]string{
 			"LM_CREDENTIALS_SECRET=" + credsSecret, "LM_BASE_URL=" + e.portal.URL,
 			"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.sm.URL, "AWS_REGION=us-east-1",

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -54,6 +55,41 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+// lines returns a writer for one process's output that hands b whole
+// lines only: os/exec copies each pipe in chunks, and two binaries' chunks
+// must not interleave inside a line (a key split that way would escape the
+// leak check). flush writes what is left when the process is gone.
+func (b *syncBuffer) lines() (w io.Writer, flush func()) {
+	lw := &lineWriter{to: b}
+	return lw, lw.flush
+}
+
+type lineWriter struct {
+	mu      sync.Mutex
+	to      io.Writer
+	pending []byte
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = append(l.pending, p...)
+	if i := bytes.LastIndexByte(l.pending, '\n'); i >= 0 {
+		_, _ = l.to.Write(l.pending[:i+1])
+		l.pending = append([]byte(nil), l.pending[i+1:]...)
+	}
+	return len(p), nil
+}
+
+func (l *lineWriter) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.pending) > 0 {
+		_, _ = l.to.Write(l.pending)
+		l.pending = nil
+	}
 }
 
 func (b *syncBuffer) String() string {
