@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
-	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
 	"github.com/lmtokens/lmtokens/pkg/local/iamsim"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // What the stack sets is what the functions read: each function's
@@ -50,7 +50,7 @@ func TestEveryFunctionsEnvironmentParses(t *testing.T) {
 				}
 				return fmt.Sprint(v), true
 			}
-			cfg, err := handlers.ConfigFrom(lookup)
+			cfg, err := tokens.ConfigFrom(lookup)
 			if err != nil {
 				t.Errorf("%s: %s: the function refuses its environment: %v", name, id, err)
 				continue

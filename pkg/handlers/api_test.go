@@ -12,6 +12,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/logging"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 func TestListEveryShape(t *testing.T) {
@@ -22,18 +23,18 @@ func TestListEveryShape(t *testing.T) {
 	}
 	e.seed(lmsandbox.TokenSpec{AdminID: 3, Type: "bearer", Note: "traces"})
 
-	var page handlers.ListOutput
+	var page tokens.ListOutput
 	r := e.http(handlers.List, rest("GET", "/tokens", nil, nil, "", nil))
 	if r.into(t, &page); r.Status != 200 || page.Total != 4 || len(page.Items) != 4 {
 		t.Fatalf("REST GET /tokens: %d %s", r.Status, r.Raw)
 	}
 	r = e.http(handlers.List, httpAPI("GET", "/admins/{adminId}/tokens", ids(3, 0), "type=bearer", "", nil))
-	page = handlers.ListOutput{}
+	page = tokens.ListOutput{}
 	if r.into(t, &page); r.Status != 200 || len(page.Items) != 1 || page.Items[0].Type != "bearer" {
 		t.Fatalf("HTTP API bearer list: %d %s", r.Status, r.Raw)
 	}
 	r = e.http(handlers.List, httpAPI("GET", "/admins/{adminId}/tokens", ids(2, 0), "size=2&offset=1&fields=id,note&filter="+`note~"ci"`, "", nil))
-	page = handlers.ListOutput{}
+	page = tokens.ListOutput{}
 	if r.into(t, &page); r.Status != 200 || page.Total != 3 || len(page.Items) != 2 || page.Items[0].Note != "ci 1" {
 		t.Fatalf("paged, filtered list: %d %s", r.Status, r.Raw)
 	}
@@ -169,7 +170,7 @@ func TestCreateStoresKeyAndAnswersWithoutIt(t *testing.T) {
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Raw)
 	}
-	var out handlers.CreateOutput
+	var out tokens.CreateOutput
 	r.into(t, &out)
 	id := out.ID
 	tok, ok := e.portal.Token(id)
@@ -329,7 +330,7 @@ func TestDeleteSchedulesSecretDeletion(t *testing.T) {
 	name := fmt.Sprintf("logicmonitor/api-tokens/2/%d", id)
 
 	r = e.http(handlers.Delete, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, id), nil, "", nil))
-	var del handlers.DeleteOutput
+	var del tokens.DeleteOutput
 	if r.into(t, &del); r.Status != 200 || !del.Deleted || del.Secret == nil || del.Secret.Name != name || del.Secret.DeletionDate == nil {
 		t.Fatalf("delete: %d %s", r.Status, r.Raw)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // buildFunctions returns the four functions' binaries, built for this machine.
@@ -95,7 +96,7 @@ func TestBinariesThroughRuntimeAPI(t *testing.T) {
 	if err := json.Unmarshal(res.Payload, &resp); err != nil || resp.StatusCode != 201 {
 		t.Fatalf("create: %s %v", res.Payload, err)
 	}
-	var created handlers.CreateOutput
+	var created tokens.CreateOutput
 	_ = json.Unmarshal([]byte(resp.Body), &created)
 	if _, ok := e.sm.Get(created.Secret.Name); !ok || created.ID == 0 {
 		t.Fatalf("create did not store the key: %s", resp.Body)

@@ -11,6 +11,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 var scheduledEvent = map[string]any{
@@ -38,7 +39,7 @@ func (e *env) invokeCleanup(fn string, event any, settings ...string) (any, erro
 	}
 	cfg := e.cfg
 	var err error
-	cfg.Cleanup, err = handlers.CleanupConfigFromEnv(func(k string) string { return vars[k] })
+	cfg.Cleanup, err = tokens.CleanupConfigFromEnv(func(k string) string { return vars[k] })
 	o := e.options(cfg)
 	o.ConfigErr = err
 	return e.invokeWith(handlers.New(o), fn, event)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/cfn"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Anyone allowed lambda:InvokeFunction on the provider can send it an event
@@ -33,7 +34,7 @@ import (
 // trustedEvent checks an event's origin and destination.
 func (s *Service) trustedEvent(ctx context.Context, ev cfn.Event) *Error {
 	refuse := func(format string, args ...any) *Error {
-		return &Error{Type: TypeValidation, Status: http.StatusBadRequest, Message: "not CloudFormation's event for this deployment: " + fmt.Sprintf(format, args...)}
+		return &Error{Kind: tokens.KindInvalid, Message: "not CloudFormation's event for this deployment: " + fmt.Sprintf(format, args...)}
 	}
 	lc, ok := lambdacontext.FromContext(ctx)
 	own := strings.Split(func() string {
@@ -101,7 +102,7 @@ func responseURLAllowed(raw, region string, loopback bool) string {
 
 // cfnClient sends answers: a timeout per attempt, and no redirects (an
 // answer goes to the pre-signed URL it was given, nowhere else).
-func (s *Service) cfnClient() *http.Client {
+func cfnClient() *http.Client {
 	return &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
@@ -122,7 +123,7 @@ func answerCloudFormation(ctx context.Context, ev cfn.Event, client *http.Client
 		if err != nil {
 			return err
 		}
-		sctx, cancel := compensation(ctx) // until just before Lambda's deadline
+		sctx, cancel := tokens.Compensation(ctx) // until just before Lambda's deadline
 		defer cancel()
 		var last error
 		for attempt := 0; attempt < 3 && sctx.Err() == nil; attempt++ {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Lambda's own variables and the SDK's: set by Lambda, documented by AWS.
@@ -16,15 +16,15 @@ var lambdaVariables = map[string]bool{"AWS_LAMBDA_LOG_LEVEL": true, "AWS_MAX_ATT
 	"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": true, "AWS_REGION": true, "AWS_DEFAULT_REGION": true}
 
 // The Configuration table of infra/README.md names every variable the
-// functions read, and nothing they do not: those handlers.ConfigFrom looks
+// functions read, and nothing they do not: those tokens.ConfigFrom looks
 // up, and those the function code reads itself (os.Getenv, or the SDK
 // endpoint settings through awsenv.Endpoint).
 func TestConfigurationTableMatchesWhatTheFunctionsRead(t *testing.T) {
 	read := map[string]bool{}
-	_, _ = handlers.ConfigFrom(func(k string) (string, bool) { read[k] = true; return "", false })
+	_, _ = tokens.ConfigFrom(func(k string) (string, bool) { read[k] = true; return "", false })
 	// ConfigFrom stops at the first refused value; with the required one
 	// set and CLEANUP_ENABLED on, it reads every other setting.
-	_, _ = handlers.ConfigFrom(func(k string) (string, bool) {
+	_, _ = tokens.ConfigFrom(func(k string) (string, bool) {
 		read[k] = true
 		switch k {
 		case "LM_CREDENTIALS_SECRET":

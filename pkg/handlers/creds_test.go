@@ -10,6 +10,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/logging"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 func shortClient() *http.Client { return &http.Client{Timeout: 200 * time.Millisecond} }
@@ -105,7 +106,7 @@ func TestBadCredentialsSecretIsAConfigurationError(t *testing.T) {
 	}
 	// An unset variable is reported on every invocation, not a crash.
 	t.Setenv("LM_CREDENTIALS_SECRET", "")
-	_, cfgErr := handlers.ConfigFromEnv()
+	_, cfgErr := tokens.ConfigFromEnv()
 	svc := handlers.New(handlers.Options{ConfigErr: cfgErr, Logger: logging.New(allLogs)})
 	for i := 0; i < 2; i++ {
 		_, err := e.invokeWith(svc, handlers.Toggle, map[string]any{"adminId": 2, "tokenId": 1, "status": 1})

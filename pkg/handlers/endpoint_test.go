@@ -10,6 +10,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Credentials go only to LogicMonitor, through the real list binary: a
@@ -41,7 +42,7 @@ func TestCredentialsOnlyToLogicMonitor(t *testing.T) {
 	}
 	list := e.startBinary(t, "list")
 	r := binaryHTTP(t, list, rest("GET", "/portals", nil, nil, "", nil))
-	var ps handlers.PortalsOutput
+	var ps tokens.PortalsOutput
 	r.into(t, &ps)
 	got := map[string]string{}
 	for _, p := range ps.Portals {

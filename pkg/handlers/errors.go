@@ -1,18 +1,13 @@
 package handlers
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
-	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
-	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Error types: the errorType of a direct invocation's function error (for
@@ -30,122 +25,82 @@ const (
 // ErrorTypes are every error type, for the API's description.
 var ErrorTypes = []string{TypeValidation, TypeNotFound, TypeRateLimited, TypeUpstream, TypeConfiguration, TypeConflict, TypeForbidden}
 
-// Error is a failed request, with the HTTP status it answers.
-type Error struct {
-	Type       string
-	Status     int
-	Message    string
-	RetryAfter time.Duration
+// Error is a failed request as the transports see it: the domain's Error,
+// whose kind errorTable turns into a status and error types.
+type Error = tokens.Error
+
+// Kinds only a transport produces.
+const (
+	// kindMethodNotAllowed: an HTTP method the route does not take.
+	kindMethodNotAllowed tokens.Kind = "MethodNotAllowed"
+	// kindUnencodable: an answer that could not be encoded.
+	kindUnencodable tokens.Kind = "Unencodable"
+)
+
+// wire is how the transports answer an error of one kind.
+type wire struct {
+	status int // the HTTP status
+	// typ is the "type" of the HTTP error body; function is the errorType
+	// of a direct invocation's function error, one of the documented
+	// types a workflow retries or catches by.
+	typ, function string
 }
 
-func (e *Error) Error() string { return e.Type + ": " + e.Message }
-
-// body is the JSON of an HTTP error answer.
-func (e *Error) body() map[string]string {
-	return map[string]string{"type": e.Type, "message": e.Message}
+// errorTable is the one mapping from the domain's kinds of failure to the
+// transports' answers. An idempotency conflict maps onto the documented
+// function error types: a reused or spent key is bad input, a request
+// still in progress is worth retrying.
+var errorTable = map[tokens.Kind]wire{
+	tokens.KindInvalid:       {http.StatusBadRequest, TypeValidation, TypeValidation},
+	tokens.KindTooLarge:      {http.StatusRequestEntityTooLarge, TypeValidation, TypeValidation},
+	kindMethodNotAllowed:     {http.StatusMethodNotAllowed, TypeValidation, TypeValidation},
+	tokens.KindNotFound:      {http.StatusNotFound, TypeNotFound, TypeNotFound},
+	tokens.KindForbidden:     {http.StatusForbidden, TypeForbidden, TypeForbidden},
+	tokens.KindConflict:      {http.StatusConflict, TypeConflict, TypeValidation},
+	tokens.KindInProgress:    {http.StatusConflict, TypeConflict, TypeUpstream},
+	tokens.KindKeyReused:     {http.StatusUnprocessableEntity, TypeConflict, TypeValidation},
+	tokens.KindGone:          {http.StatusGone, TypeConflict, TypeValidation},
+	tokens.KindRateLimited:   {http.StatusTooManyRequests, TypeRateLimited, TypeRateLimited},
+	tokens.KindUpstream:      {http.StatusBadGateway, TypeUpstream, TypeUpstream},
+	tokens.KindUnavailable:   {http.StatusServiceUnavailable, TypeUpstream, TypeUpstream},
+	tokens.KindTimeout:       {http.StatusGatewayTimeout, TypeUpstream, TypeUpstream},
+	tokens.KindConfiguration: {http.StatusInternalServerError, TypeConfiguration, TypeConfiguration},
+	kindUnencodable:          {http.StatusInternalServerError, TypeUpstream, TypeUpstream},
 }
 
-func (e *Error) headers() map[string]string {
+// wireOf returns how kind k is answered; a kind missing from the table
+// answers as an upstream failure.
+func wireOf(k tokens.Kind) wire {
+	if w, ok := errorTable[k]; ok {
+		return w
+	}
+	return errorTable[tokens.KindUpstream]
+}
+
+func status(e *Error) int { return wireOf(e.Kind).status }
+
+func errorType(e *Error) string { return wireOf(e.Kind).typ }
+
+// errorBody is the JSON of an HTTP error answer.
+func errorBody(e *Error) map[string]string {
+	return map[string]string{"type": errorType(e), "message": e.Message}
+}
+
+func errorHeaders(e *Error) map[string]string {
 	if e.RetryAfter <= 0 {
 		return nil
 	}
 	return map[string]string{"Retry-After": strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds())))}
 }
 
-// functionError is the Lambda function error of a direct invocation. An
-// idempotency conflict maps onto the documented types: a reused key is bad
-// input, a request still in progress is worth retrying.
-func (e *Error) functionError() error {
-	t := e.Type
-	if t == TypeConflict {
-		t = TypeValidation
-		if e.Status == http.StatusConflict && e.RetryAfter > 0 {
-			t = TypeUpstream
-		}
-	}
-	return messages.InvokeResponse_Error{Type: t, Message: e.Message}
+// functionError is the Lambda function error of a direct invocation.
+func functionError(e *Error) error {
+	return messages.InvokeResponse_Error{Type: wireOf(e.Kind).function, Message: e.Message}
 }
 
-func invalid(format string, args ...any) *Error {
-	return &Error{Type: TypeValidation, Status: http.StatusBadRequest, Message: fmt.Sprintf(format, args...)}
-}
+func invalid(format string, args ...any) *Error { return tokens.Invalid(format, args...) }
 
-// classify turns any error of the LogicMonitor client, the secrets package
-// or the context into an Error naming what failed.
+// classify turns any error into the domain's Error naming what failed.
 func classify(err error, credentialsSecret string) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	var tooMany *logicmonitor.TooManyError
-	if errors.As(err, &tooMany) {
-		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "LogicMonitor: " + tooMany.Error()}
-	}
-	var incomplete *logicmonitor.IncompleteError
-	if errors.As(err, &incomplete) {
-		status := http.StatusBadGateway
-		if errors.Is(err, context.DeadlineExceeded) {
-			status = http.StatusGatewayTimeout
-		}
-		return &Error{Type: TypeUpstream, Status: status, Message: "LogicMonitor: " + incomplete.Error()}
-	}
-	var lm *logicmonitor.Error
-	if errors.As(err, &lm) {
-		msg := "LogicMonitor " + lm.Method + " " + lm.Path + ": " + lm.Message
-		switch lm.Kind {
-		case logicmonitor.KindNotFound:
-			return &Error{Type: TypeNotFound, Status: 404, Message: "LogicMonitor: " + lm.Message}
-		case logicmonitor.KindUnauthorized:
-			if lm.StatusCode == http.StatusForbidden {
-				// Authenticated: the credentials' user may not do this.
-				return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("LogicMonitor forbade %s %s (HTTP 403: %s): the user of the credentials in secret %s lacks the permission", lm.Method, lm.Path, lm.Message, credentialsSecret)}
-			}
-			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("LogicMonitor rejected the credentials in secret %s (HTTP %d): %s", credentialsSecret, lm.StatusCode, lm.Message)}
-		case logicmonitor.KindValidation:
-			return &Error{Type: TypeValidation, Status: 400, Message: "LogicMonitor refused the request: " + lm.Message}
-		case logicmonitor.KindRateLimited:
-			wait := lm.RetryWait()
-			if wait <= 0 {
-				wait = time.Second
-			}
-			return &Error{Type: TypeRateLimited, Status: 429, Message: "LogicMonitor kept throttling: " + lm.Message, RetryAfter: wait}
-		}
-		switch {
-		case errors.Is(lm.Err, context.DeadlineExceeded) || isTimeout(lm.Err):
-			return &Error{Type: TypeUpstream, Status: 504, Message: msg + " (timed out)"}
-		case lm.StatusCode == 503:
-			return &Error{Type: TypeUpstream, Status: 503, Message: msg + " (HTTP 503)"}
-		case lm.StatusCode != 0:
-			return &Error{Type: TypeUpstream, Status: 502, Message: fmt.Sprintf("%s (HTTP %d)", msg, lm.StatusCode)}
-		}
-		if lm.Err != nil {
-			msg += ": " + lm.Err.Error()
-		}
-		return &Error{Type: TypeUpstream, Status: 502, Message: msg}
-	}
-	var ee *logicmonitor.EndpointError
-	if errors.As(err, &ee) {
-		return &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + ee.Error()}
-	}
-	var ce *secrets.ConfigError
-	if errors.As(err, &ce) {
-		return &Error{Type: TypeConfiguration, Status: 500, Message: ce.Error()}
-	}
-	var ue *secrets.UnavailableError
-	var se *secrets.StoreError
-	if errors.As(err, &ue) || errors.As(err, &se) {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return &Error{Type: TypeUpstream, Status: 504, Message: err.Error()}
-		}
-		return &Error{Type: TypeUpstream, Status: 502, Message: err.Error()}
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return &Error{Type: TypeUpstream, Status: 504, Message: "timed out: " + err.Error()}
-	}
-	return &Error{Type: TypeUpstream, Status: 502, Message: err.Error()}
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
+	return tokens.Classify(err, credentialsSecret)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // detailOf decodes an event's detail.
@@ -36,7 +37,7 @@ func TestEveryChangeEmitsOneEvent(t *testing.T) {
 	}
 	create := e.startBinary(t, "create")
 	r := binaryHTTP(t, create, withCaller(rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"evented"}`, nil)))
-	var out handlers.CreateOutput
+	var out tokens.CreateOutput
 	r.into(t, &out)
 	evs := e.events(t)
 	if len(evs) != 1 || evs[0].DetailType != lifecycle.TokenCreated {

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/apievent"
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/strictjson"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Handler returns the Lambda handler of function fn (List, Create, Toggle or
@@ -22,10 +24,10 @@ import (
 func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
 		start := time.Now()
-		lmRequests := s.counter()
+		lmRequests := s.domain.Counter()
 		req, decErr := apievent.Decode(raw)
 		ctx = logging.WithWho(ctx, logging.Who{Caller: req.Caller, APIRequestID: req.APIRequestID})
-		work, cancel := reserveForCleanUp(ctx)
+		work, cancel := tokens.ReserveForCleanUp(ctx)
 		res, err := s.dispatch(work, fn, req, decErr)
 		cancel()
 
@@ -33,7 +35,7 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 		if err != nil {
 			e = classify(err, s.cfg.CredentialsSecret)
 		}
-		rate := s.rate()
+		rate := s.domain.Rate()
 		attrs := []any{
 			slog.String("function", fn), slog.String("shape", req.Shape.String()),
 			slog.Int64("lmRequests", lmRequests()), slog.Int64("durationMs", time.Since(start).Milliseconds()),
@@ -45,9 +47,9 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 			attrs = append(attrs, slog.Int("rateRemaining", rate.Remaining), slog.Int("rateLimit", rate.Limit))
 		}
 		if e != nil {
-			attrs = append(attrs, slog.Int("status", e.Status), slog.String("errorType", e.Type), slog.String("error", e.Message))
+			attrs = append(attrs, slog.Int("status", status(e)), slog.String("errorType", errorType(e)), slog.String("error", e.Message))
 			level := slog.LevelWarn
-			if e.Status >= 500 {
+			if status(e) >= 500 {
 				level = slog.LevelError
 			}
 			s.log.Log(ctx, level, "invocation failed", attrs...)
@@ -57,18 +59,18 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 
 		if req.Shape.IsHTTP() {
 			if e != nil {
-				h := e.headers()
-				if e.Status == http.StatusMethodNotAllowed {
+				h := errorHeaders(e)
+				if e.Kind == kindMethodNotAllowed {
 					h = map[string]string{"Allow": allowed(fn)}
 				}
-				return fitLambda(apievent.Response(req.Shape, e.Status, e.body(), h), func() any { return nil })
+				return fitLambda(apievent.Response(req.Shape, status(e), errorBody(e), h), func() any { return nil })
 			}
 			return fitLambda(apievent.Response(req.Shape, res.status, res.body, nil), func() any {
-				return apievent.Response(req.Shape, tooLarge.Status, tooLarge.body(), nil)
+				return apievent.Response(req.Shape, status(tooLarge), errorBody(tooLarge), nil)
 			})
 		}
 		if e != nil {
-			return nil, e.functionError()
+			return nil, functionError(e)
 		}
 		return fitLambda(res.body, func() any { return nil })
 	}
@@ -80,7 +82,7 @@ func (s *Service) Handler(fn string) func(context.Context, json.RawMessage) (any
 const MaxLambdaResponse = 6 * 1024 * 1024
 
 // tooLarge answers what would not fit.
-var tooLarge = &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge,
+var tooLarge = &Error{Kind: tokens.KindTooLarge,
 	Message: "the answer is over the 6 MB a Lambda function may return (measured as returned: envelope and escaping included): page through it with size and offset, ask for fewer fields, or narrow it with a filter"}
 
 // fitLambda encodes an answer once, as Lambda will return it, and checks its
@@ -91,7 +93,7 @@ func fitLambda(v any, instead func() any) (any, error) {
 	if !encoded {
 		var err error
 		if b, err = json.Marshal(v); err != nil {
-			return nil, &Error{Type: TypeUpstream, Status: 500, Message: "the answer could not be encoded"}
+			return nil, &Error{Kind: kindUnencodable, Message: "the answer could not be encoded"}
 		}
 	}
 	if len(b) <= MaxLambdaResponse {
@@ -100,48 +102,15 @@ func fitLambda(v any, instead func() any) (any, error) {
 	if alt := instead(); alt != nil {
 		return alt, nil
 	}
-	return nil, tooLarge.functionError()
-}
-
-// compensationReserve is how long before Lambda's deadline an invocation's
-// work stops, so that undoing or recording a half-made change still fits:
-// reconciling a lost create (a listing, a describe, a delete) and writing
-// the idempotency record, each with the clients' own retries.
-const compensationReserve = 8 * time.Second
-
-type deadlineKey struct{}
-
-// reserveForCleanUp ends the work before Lambda's deadline (by
-// compensationReserve, or a third of the time left when that is shorter)
-// and remembers the real deadline for compensation.
-func reserveForCleanUp(ctx context.Context) (context.Context, context.CancelFunc) {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	reserve := compensationReserve
-	if left := time.Until(dl); left < 3*reserve {
-		reserve = left / 3
-	}
-	return context.WithDeadline(context.WithValue(ctx, deadlineKey{}, dl), dl.Add(-reserve))
-}
-
-// compensation is the context of clean-up work: it ignores the work's own
-// deadline and ends just before Lambda's, so that the answer still goes out.
-func compensation(ctx context.Context) (context.Context, context.CancelFunc) {
-	dl, ok := ctx.Value(deadlineKey{}).(time.Time)
-	if !ok {
-		dl = time.Now().Add(compensationReserve)
-	}
-	return context.WithDeadline(context.WithoutCancel(ctx), dl.Add(-250*time.Millisecond))
+	return nil, functionError(tooLarge)
 }
 
 func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request, decErr error) (result, error) {
 	if decErr != nil {
 		return result{}, invalid("%v", decErr)
 	}
-	if s.cfgErr != nil {
-		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
+	if err := s.domain.ConfigErr(); err != nil {
+		return result{}, &Error{Kind: tokens.KindConfiguration, Message: "configuration: " + err.Error()}
 	}
 	if s.cfg.Cleanup.Enabled {
 		return s.dispatchCleanup(ctx, fn, req)
@@ -159,34 +128,66 @@ func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request
 		if err != nil {
 			return result{}, err
 		}
-		return s.list(ctx, in)
+		return okay(s.domain.List(ctx, in))
 	case Create:
 		if r := rotateRequest(payload); r != nil {
 			in, err := rotateFromJSON(r)
 			if err != nil {
 				return result{}, err
 			}
-			return s.rotateNow(ctx, in)
+			return accepted(s.domain.Rotate(ctx, in))
 		}
 		in, err := createFromJSON(payload)
 		if err != nil {
 			return result{}, err
 		}
-		return s.create(ctx, in)
+		return created(s.domain.Create(ctx, in))
 	case Toggle:
 		in, err := toggleFromJSON(payload)
 		if err != nil {
 			return result{}, err
 		}
-		return s.toggle(ctx, in)
+		return okay(s.domain.Toggle(ctx, in))
 	case Delete:
 		in, err := deleteFromJSON(payload)
 		if err != nil {
 			return result{}, err
 		}
-		return s.remove(ctx, in)
+		return okay(s.domain.Delete(ctx, in))
 	}
 	return result{}, unknownFunction(fn)
+}
+
+// result is a successful answer and its HTTP status.
+type result struct {
+	status int
+	body   any
+}
+
+func answer[T any](status int, v T, err error) (result, error) {
+	if err != nil {
+		return result{}, err
+	}
+	return result{status, v}, nil
+}
+
+func okay[T any](v T, err error) (result, error)     { return answer(http.StatusOK, v, err) }
+func created[T any](v T, err error) (result, error)  { return answer(http.StatusCreated, v, err) }
+func accepted[T any](v T, err error) (result, error) { return answer(http.StatusAccepted, v, err) }
+
+// runCleanup serves a cleanup function: toggle runs the disable stage,
+// delete the delete stage.
+func (s *Service) runCleanup(ctx context.Context, fn string, spec json.RawMessage) (result, error) {
+	var stage cleanup.Stage
+	switch fn {
+	case Toggle:
+		stage = cleanup.StageDisable
+	case Delete:
+		stage = cleanup.StageDelete
+	default:
+		return result{}, &Error{Kind: tokens.KindConfiguration, Message: "configuration: CLEANUP_ENABLED is set on the " + fn + " function, but only toggle (disable stage) and delete (delete stage) run cleanups"}
+	}
+	return okay(s.domain.Cleanup(ctx, stage, spec))
 }
 
 // dispatchCleanup serves a cleanup function. It takes exactly two inputs: a
@@ -198,7 +199,7 @@ func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.
 	const takes = `a cleanup function takes a scheduled-rule event or {"cleanup": {...}} alone`
 	switch {
 	case req.Shape.IsHTTP():
-		return result{}, &Error{Type: TypeValidation, Status: http.StatusBadRequest, Message: takes + ", not HTTP requests"}
+		return result{}, &Error{Kind: tokens.KindInvalid, Message: takes + ", not HTTP requests"}
 	case req.Shape == apievent.EventBridge:
 		if !isScheduledEvent(req) || !bytes.Equal(bytes.Join(bytes.Fields(req.Payload), nil), []byte("{}")) {
 			return result{}, invalid("%s; this event (source %q, detail-type %q) is neither", takes, req.Source, req.DetailType)
@@ -220,14 +221,14 @@ func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.
 
 func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Request) (result, error) {
 	if len(req.Body) > MaxBodyBytes {
-		return result{}, &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge, Message: "the body is over 64 KiB"}
+		return result{}, &Error{Kind: tokens.KindTooLarge, Message: "the body is over 64 KiB"}
 	}
 	r, params, wrongMethod := match(fn, req.Method, req.Route, req.Path, req.PathParams)
 	if r.method == "" {
 		if wrongMethod {
-			return result{}, &Error{Type: TypeValidation, Status: http.StatusMethodNotAllowed, Message: req.Method + " is not allowed here; use " + allowed(fn)}
+			return result{}, &Error{Kind: kindMethodNotAllowed, Message: req.Method + " is not allowed here; use " + allowed(fn)}
 		}
-		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "no route " + req.Method + " " + req.Path + " in the " + fn + " function"}
+		return result{}, &Error{Kind: tokens.KindNotFound, Message: "no route " + req.Method + " " + req.Path + " in the " + fn + " function"}
 	}
 	if e := samePath(r, params, req.Path); e != nil {
 		return result{}, e
@@ -254,14 +255,14 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 			if err := noQuery(req); err != nil {
 				return result{}, err
 			}
-			return s.portalsStatus(ctx)
+			return okay(s.domain.Portals(ctx))
 		}
 		in, err := listFromQuery(adminID, req.Query)
 		if err != nil {
 			return result{}, err
 		}
 		in.Portal = portalName
-		return s.list(ctx, in)
+		return okay(s.domain.List(ctx, in))
 	case Create:
 		if err := noQuery(req); err != nil {
 			return result{}, err
@@ -270,14 +271,14 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 			if b := bytes.TrimSpace(req.Body); len(b) > 0 && !bytes.Equal(b, []byte("{}")) {
 				return result{}, invalid("POST .../rotate takes no body")
 			}
-			return s.rotateNow(ctx, RotateInput{Portal: portalName, AdminID: adminID, TokenID: tokenID})
+			return accepted(s.domain.Rotate(ctx, tokens.RotateInput{Portal: portalName, AdminID: adminID, TokenID: tokenID}))
 		}
 		in, err := createFromHTTP(adminID, req.Body, req.Header("Idempotency-Key"))
 		if err != nil {
 			return result{}, err
 		}
 		in.Portal = portalName
-		return s.create(ctx, in)
+		return created(s.domain.Create(ctx, in))
 	case Toggle:
 		if err := noQuery(req); err != nil {
 			return result{}, err
@@ -287,7 +288,7 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 			return result{}, err
 		}
 		in.Portal = portalName
-		return s.toggle(ctx, in)
+		return okay(s.domain.Toggle(ctx, in))
 	case Delete:
 		if err := noQuery(req); err != nil {
 			return result{}, err
@@ -295,7 +296,7 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 		if b := bytes.TrimSpace(req.Body); len(b) > 0 && !bytes.Equal(b, []byte("{}")) {
 			return result{}, invalid("DELETE takes no body")
 		}
-		return s.remove(ctx, DeleteInput{Portal: portalName, AdminID: adminID, TokenID: tokenID})
+		return okay(s.domain.Delete(ctx, tokens.DeleteInput{Portal: portalName, AdminID: adminID, TokenID: tokenID}))
 	}
 	return result{}, unknownFunction(fn)
 }
@@ -337,5 +338,5 @@ func isScheduledEvent(req *apievent.Request) bool {
 var errNoCleanup = errors.New("cleanups run only in the cleanup functions (CLEANUP_ENABLED=true)")
 
 func unknownFunction(fn string) *Error {
-	return &Error{Type: TypeConfiguration, Status: 500, Message: "unknown function " + fn}
+	return &Error{Kind: tokens.KindConfiguration, Message: "unknown function " + fn}
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 const (
@@ -150,7 +151,7 @@ type env struct {
 	db     *localdynamo.Server
 	api    *secretsmanager.Client
 	svc    *handlers.Service
-	cfg    handlers.Config
+	cfg    tokens.Config
 }
 
 func smClient(url string) *secretsmanager.Client {
@@ -179,17 +180,17 @@ func newEnv(t testing.TB, cfg lmsandbox.Config) *env {
 	}
 	e.sm.Put(credsSecret, fmt.Sprintf(`{"company":"acme","accessId":%q,"accessKey":%q}`, operatorID, operatorKey))
 	e.api = smClient(e.sm.URL)
-	e.cfg = handlers.Config{CredentialsSecret: credsSecret, BaseURL: e.portal.URL, SecretPrefix: "logicmonitor/api-tokens/", RecoveryDays: 7, CredentialsTTL: 5 * time.Minute,
+	e.cfg = tokens.Config{CredentialsSecret: credsSecret, BaseURL: e.portal.URL, SecretPrefix: "logicmonitor/api-tokens/", RecoveryDays: 7, CredentialsTTL: 5 * time.Minute,
 		ProtectedRoles: []string{"administrator"}, AllowHTTPLoopback: true}
 	e.svc = e.service(e.cfg)
 	return e
 }
 
-func (e *env) service(cfg handlers.Config) *handlers.Service { return handlers.New(e.options(cfg)) }
+func (e *env) service(cfg tokens.Config) *handlers.Service { return handlers.New(e.options(cfg)) }
 
 // options are a service's on the env's local AWS: its Secrets Manager,
 // EventBridge and marks table.
-func (e *env) options(cfg handlers.Config) handlers.Options {
+func (e *env) options(cfg tokens.Config) handlers.Options {
 	return handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()}
 }
 
@@ -215,7 +216,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 // serviceOn returns a service of cfg whose clock is c.
-func (e *env) serviceOn(cfg handlers.Config, c *clock) *handlers.Service {
+func (e *env) serviceOn(cfg tokens.Config, c *clock) *handlers.Service {
 	o := e.options(cfg)
 	o.Clock = c.Now
 	return handlers.New(o)

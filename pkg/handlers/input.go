@@ -13,6 +13,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/strictjson"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Input limits of the public contract.
@@ -23,66 +24,6 @@ const (
 	MaxIdemKeyLen  = 255
 )
 
-// ListInput lists one page of tokens, across users (AdminID 0) or of one,
-// or with All every token (the inventory).
-type ListInput struct {
-	Portal     string // "" for the default portal
-	All        bool
-	AdminID    int64
-	Type       string
-	Permission string
-	Fields     string
-	Filter     string
-	Size       int
-	Offset     int
-}
-
-// CreateInput creates a token for a user.
-type CreateInput struct {
-	Portal         string
-	AdminID        int64
-	Note           string
-	Type           string
-	Status         int
-	IdempotencyKey string
-	// RotationDays schedules the key's rotation (0: the deployment's
-	// default, TOKEN_ROTATION_DAYS).
-	RotationDays int
-	// retry says how to retry the request in answers that ask for it (a
-	// rotation's createSecret is retried by Secrets Manager, not by a key).
-	retry string
-}
-
-func (in CreateInput) retryAdvice() string {
-	if in.retry != "" {
-		return in.retry
-	}
-	return "retry with the same Idempotency-Key"
-}
-
-// RotateInput starts a rotation of a stored key.
-type RotateInput struct {
-	Portal  string
-	AdminID int64
-	TokenID int64
-}
-
-// ToggleInput changes a token's status and/or note.
-type ToggleInput struct {
-	Portal  string
-	AdminID int64
-	TokenID int64
-	Status  *int
-	Note    *string
-}
-
-// DeleteInput deletes a token and schedules its secret's deletion.
-type DeleteInput struct {
-	Portal  string
-	AdminID int64
-	TokenID int64
-}
-
 // id is a positive integer given as a JSON number or a numeric string.
 type id int64
 
@@ -91,33 +32,12 @@ func (v *id) UnmarshalJSON(b []byte) error {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		s = s[1 : len(s)-1]
 	}
-	n, err := parseID(s)
+	n, err := tokens.ParseID(s)
 	if err != nil {
 		return err
 	}
 	*v = id(n)
 	return nil
-}
-
-var errBadID = errors.New("must be a positive whole number written canonically (digits only, no sign, no leading zero)")
-
-// parseID accepts only the canonical spelling of an id: IAM policies match
-// API Gateway's method ARNs by the literal path, so /admins/002 must not
-// reach user 2 through a policy that names admins/2.
-func parseID(s string) (int64, error) {
-	if s == "" || len(s) > 19 || s[0] == '0' {
-		return 0, errBadID
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return 0, errBadID
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, errBadID
-	}
-	return n, nil
 }
 
 // decodeObject decodes a JSON object strictly: no unknown fields, no
@@ -151,8 +71,8 @@ func jsonError(err error) *Error {
 		return invalid("field %q must be %s", ute.Field, describeKind(ute.Type.Kind().String()))
 	case errors.As(err, &synt):
 		return invalid("the body is not valid JSON (at byte %d)", synt.Offset)
-	case errors.Is(err, errBadID):
-		return invalid("adminId and tokenId %v", errBadID)
+	case errors.Is(err, tokens.ErrBadID):
+		return invalid("adminId and tokenId %v", tokens.ErrBadID)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		return invalid("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	}
@@ -205,7 +125,7 @@ var tokenFields = map[string]bool{
 	"lastAuthIp": true, "type": true,
 }
 
-func (in *ListInput) validate() *Error {
+func validateList(in *tokens.ListInput) *Error {
 	if err := checkType(in.Type); err != nil {
 		return err
 	}
@@ -241,8 +161,8 @@ func sortedKeys(m map[string]bool) []string {
 }
 
 // listFromQuery reads a list request's query string.
-func listFromQuery(adminID int64, q url.Values) (ListInput, *Error) {
-	in := ListInput{AdminID: adminID}
+func listFromQuery(adminID int64, q url.Values) (tokens.ListInput, *Error) {
+	in := tokens.ListInput{AdminID: adminID}
 	for k, vs := range q {
 		if len(vs) > 1 {
 			return in, invalid("query parameter %q is given %d times", k, len(vs))
@@ -275,11 +195,11 @@ func listFromQuery(adminID int64, q url.Values) (ListInput, *Error) {
 			return in, invalid("unknown query parameter %q (known: type, permission, fields, size, offset, filter, all)", k)
 		}
 	}
-	return in, in.validate()
+	return in, validateList(&in)
 }
 
 // listFromJSON reads a direct list request.
-func listFromJSON(data []byte) (ListInput, *Error) {
+func listFromJSON(data []byte) (tokens.ListInput, *Error) {
 	var d struct {
 		Portal     string `json:"portal"`
 		All        bool   `json:"all"`
@@ -292,9 +212,9 @@ func listFromJSON(data []byte) (ListInput, *Error) {
 		Offset     int    `json:"offset"`
 	}
 	if err := decodeObject(data, &d); err != nil {
-		return ListInput{}, err
+		return tokens.ListInput{}, err
 	}
-	in := ListInput{Portal: d.Portal, All: d.All, Type: d.Type, Permission: d.Permission, Fields: d.Fields, Filter: d.Filter, Offset: d.Offset}
+	in := tokens.ListInput{Portal: d.Portal, All: d.All, Type: d.Type, Permission: d.Permission, Fields: d.Fields, Filter: d.Filter, Offset: d.Offset}
 	if d.AdminID != nil {
 		in.AdminID = int64(*d.AdminID)
 	}
@@ -304,7 +224,7 @@ func listFromJSON(data []byte) (ListInput, *Error) {
 		}
 		in.Size = *d.Size
 	}
-	return in, in.validate()
+	return in, validateList(&in)
 }
 
 type createBody struct {
@@ -314,11 +234,11 @@ type createBody struct {
 	RotationDays *int    `json:"rotationDays"`
 }
 
-func (b createBody) input(adminID int64, key string) (CreateInput, *Error) {
-	in := CreateInput{AdminID: adminID, Type: b.Type, IdempotencyKey: key}
+func (b createBody) input(adminID int64, key string) (tokens.CreateInput, *Error) {
+	in := tokens.CreateInput{AdminID: adminID, Type: b.Type, IdempotencyKey: key}
 	if b.RotationDays != nil {
-		if *b.RotationDays < 1 || *b.RotationDays > MaxRotationDays {
-			return in, invalid("rotationDays must be a whole number of days from 1 to %d", MaxRotationDays)
+		if *b.RotationDays < 1 || *b.RotationDays > tokens.MaxRotationDays {
+			return in, invalid("rotationDays must be a whole number of days from 1 to %d", tokens.MaxRotationDays)
 		}
 		in.RotationDays = *b.RotationDays
 	}
@@ -352,17 +272,17 @@ func checkIdempotencyKey(k string) *Error {
 	return nil
 }
 
-func createFromHTTP(adminID int64, body []byte, key string) (CreateInput, *Error) {
+func createFromHTTP(adminID int64, body []byte, key string) (tokens.CreateInput, *Error) {
 	var b createBody
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := decodeObject(body, &b); err != nil {
-			return CreateInput{}, err
+			return tokens.CreateInput{}, err
 		}
 	}
 	return b.input(adminID, key)
 }
 
-func createFromJSON(data []byte) (CreateInput, *Error) {
+func createFromJSON(data []byte) (tokens.CreateInput, *Error) {
 	var d struct {
 		Portal  string `json:"portal"`
 		AdminID *id    `json:"adminId"`
@@ -370,10 +290,10 @@ func createFromJSON(data []byte) (CreateInput, *Error) {
 		IdempotencyKey string `json:"idempotencyKey"`
 	}
 	if err := decodeObject(data, &d); err != nil {
-		return CreateInput{}, err
+		return tokens.CreateInput{}, err
 	}
 	if d.AdminID == nil {
-		return CreateInput{}, invalid("adminId is required")
+		return tokens.CreateInput{}, invalid("adminId is required")
 	}
 	in, err := d.createBody.input(int64(*d.AdminID), d.IdempotencyKey)
 	in.Portal = d.Portal
@@ -386,8 +306,8 @@ type toggleBody struct {
 	Note    *string `json:"note"`
 }
 
-func (b toggleBody) input(adminID, tokenID int64) (ToggleInput, *Error) {
-	in := ToggleInput{AdminID: adminID, TokenID: tokenID, Note: b.Note}
+func (b toggleBody) input(adminID, tokenID int64) (tokens.ToggleInput, *Error) {
+	in := tokens.ToggleInput{AdminID: adminID, TokenID: tokenID, Note: b.Note}
 	switch {
 	case b.Status != nil && b.Enabled != nil:
 		want := logicmonitor.StatusDisabled
@@ -421,15 +341,15 @@ func (b toggleBody) input(adminID, tokenID int64) (ToggleInput, *Error) {
 	return in, nil
 }
 
-func toggleFromHTTP(adminID, tokenID int64, body []byte) (ToggleInput, *Error) {
+func toggleFromHTTP(adminID, tokenID int64, body []byte) (tokens.ToggleInput, *Error) {
 	var b toggleBody
 	if err := decodeObject(body, &b); err != nil {
-		return ToggleInput{}, err
+		return tokens.ToggleInput{}, err
 	}
 	return b.input(adminID, tokenID)
 }
 
-func toggleFromJSON(data []byte) (ToggleInput, *Error) {
+func toggleFromJSON(data []byte) (tokens.ToggleInput, *Error) {
 	var d struct {
 		Portal  string `json:"portal"`
 		AdminID *id    `json:"adminId"`
@@ -437,10 +357,10 @@ func toggleFromJSON(data []byte) (ToggleInput, *Error) {
 		toggleBody
 	}
 	if err := decodeObject(data, &d); err != nil {
-		return ToggleInput{}, err
+		return tokens.ToggleInput{}, err
 	}
 	if d.AdminID == nil || d.TokenID == nil {
-		return ToggleInput{}, invalid("adminId and tokenId are required")
+		return tokens.ToggleInput{}, invalid("adminId and tokenId are required")
 	}
 	in, err := d.toggleBody.input(int64(*d.AdminID), int64(*d.TokenID))
 	in.Portal = d.Portal
@@ -448,9 +368,9 @@ func toggleFromJSON(data []byte) (ToggleInput, *Error) {
 }
 
 // rotateFromJSON reads a direct {"rotate": {"adminId", "tokenId", "portal"}}.
-func rotateFromJSON(data json.RawMessage) (RotateInput, *Error) {
+func rotateFromJSON(data json.RawMessage) (tokens.RotateInput, *Error) {
 	ref, err := tokenRefFromJSON(data, "rotate: ")
-	return RotateInput(ref), err
+	return tokens.RotateInput(ref), err
 }
 
 // rotateRequest returns the inner object of a direct {"rotate": {...}}
@@ -463,9 +383,9 @@ func rotateRequest(data []byte) json.RawMessage {
 	return d["rotate"]
 }
 
-func deleteFromJSON(data []byte) (DeleteInput, *Error) {
+func deleteFromJSON(data []byte) (tokens.DeleteInput, *Error) {
 	ref, err := tokenRefFromJSON(data, "")
-	return DeleteInput(ref), err
+	return tokens.DeleteInput(ref), err
 }
 
 // tokenRef names one token: what delete and rotate take.
@@ -498,7 +418,7 @@ func pathID(params map[string]string, name string) (int64, *Error) {
 	if !ok {
 		return 0, invalid("path parameter %s is missing", name)
 	}
-	n, err := parseID(v)
+	n, err := tokens.ParseID(v)
 	if err != nil {
 		return 0, invalid("%s %s", name, fmt.Sprint(err))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // ledger counts what a test's creates left behind in the portal and in
@@ -320,7 +321,7 @@ func TestLongRetryAfterAnswersFast(t *testing.T) {
 func TestLongSecretPrefixIsAConfigurationError(t *testing.T) {
 	t.Setenv("LM_CREDENTIALS_SECRET", "x")
 	t.Setenv("TOKEN_SECRET_PREFIX", strings.Repeat("p", 450))
-	if _, err := handlers.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "512") {
+	if _, err := tokens.ConfigFromEnv(); err == nil || !strings.Contains(err.Error(), "512") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // portalsEnv adds registered portals to the env: each a company of one
@@ -69,7 +70,7 @@ func TestPortalsAreDiscoveredAndIsolated(t *testing.T) {
 	globex := multi.Portal("globex")
 
 	// GET /portals: the default portal and every registered one, checked.
-	var ps handlers.PortalsOutput
+	var ps tokens.PortalsOutput
 	r := e.http(handlers.List, rest("GET", "/portals", nil, nil, "", nil))
 	r.into(t, &ps)
 	if r.Status != 200 || len(ps.Portals) != 3 || ps.Portals[0].Name != "acme" || !ps.Portals[0].Default || ps.Portals[1].Name != "globex" || ps.Portals[2].Credentials != "ok" {
@@ -78,7 +79,7 @@ func TestPortalsAreDiscoveredAndIsolated(t *testing.T) {
 
 	// Create in globex: the token is there, its key under the portal's prefix.
 	r = e.http(handlers.Create, portalRoute("POST", "/portals/{portal}/admins/{adminId}/tokens", "globex", 2, 0, `{"note":"globex ci"}`, map[string]string{"Idempotency-Key": "same-key"}))
-	var out handlers.CreateOutput
+	var out tokens.CreateOutput
 	if r.into(t, &out); r.Status != 201 || out.Secret.Name != fmt.Sprintf("logicmonitor/api-tokens/globex/2/%d", out.ID) {
 		t.Fatalf("%d %s", r.Status, r.Raw)
 	}
@@ -215,7 +216,7 @@ func TestInventory(t *testing.T) {
 		e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: fmt.Sprintf("t%d", i)})
 	}
 	e.seed(lmsandbox.TokenSpec{AdminID: 3, Type: "bearer"})
-	var page handlers.ListOutput
+	var page tokens.ListOutput
 	r := e.http(handlers.List, rest("GET", "/tokens", nil, map[string]string{"all": "true"}, "", nil))
 	if r.into(t, &page); r.Status != 200 || page.Total != 1502 || len(page.Items) != 1502 {
 		t.Fatalf("%d total %d items %d", r.Status, page.Total, len(page.Items))
@@ -246,7 +247,7 @@ func TestReservedPortalNames(t *testing.T) {
 			t.Errorf("create in portal %q: %d %s", name, r.Status, r.Raw)
 		}
 	}
-	var ps handlers.PortalsOutput
+	var ps tokens.PortalsOutput
 	r := e.http(handlers.List, rest("GET", "/portals", nil, nil, "", nil))
 	if r.into(t, &ps); len(ps.Portals) != 1 {
 		t.Errorf("reserved names listed as portals: %s", r.Raw)
@@ -289,7 +290,7 @@ func TestInventoryLimitsAsLambdaReturnsThem(t *testing.T) {
 	victim := e.portal.Tokens()[3].ID
 	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "/setting/admins/apitokens", Then: func(p *lmsandbox.Portal) { p.RemoveToken(victim) }})
 	r = binaryHTTP(t, list, rest("GET", "/tokens", nil, map[string]string{"all": "true", "fields": "id"}, "", nil))
-	var out handlers.ListOutput
+	var out tokens.ListOutput
 	r.into(t, &out)
 	if r.Status != 200 || out.Total != len(e.portal.Tokens()) || out.ChangedDuringListing {
 		t.Fatalf("inventory while a token was deleted: %d, %d tokens of %d, changed %v", r.Status, out.Total, len(e.portal.Tokens()), out.ChangedDuringListing)

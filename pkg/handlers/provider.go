@@ -16,7 +16,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
-	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // ResourceType is the custom resource the provider serves
@@ -67,7 +67,7 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 		return s, nil
 	}
 	admin, _ := str("AdminId")
-	id, err := parseID(admin)
+	id, err := tokens.ParseID(admin)
 	if err != nil {
 		return p, fmt.Errorf("property AdminId %q %v", admin, err)
 	}
@@ -94,9 +94,9 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 		return p, fmt.Errorf("property Status %q must be enabled or disabled", status)
 	}
 	if days, _ := str("RotationDays"); days != "" {
-		n, err := parseID(days)
-		if err != nil || n > MaxRotationDays {
-			return p, fmt.Errorf("property RotationDays %q must be a whole number of days from 1 to %d", days, MaxRotationDays)
+		n, err := tokens.ParseID(days)
+		if err != nil || n > tokens.MaxRotationDays {
+			return p, fmt.Errorf("property RotationDays %q must be a whole number of days from 1 to %d", days, tokens.MaxRotationDays)
 		}
 		p.RotationDays = int(n)
 	}
@@ -119,8 +119,8 @@ func parsePhysicalID(id string) (portal string, adminID, tokenID int64, ok bool)
 	if len(parts) != 4 || parts[0] != "lmtokens" {
 		return "", 0, 0, false
 	}
-	a, err1 := parseID(parts[2])
-	t, err2 := parseID(parts[3])
+	a, err1 := tokens.ParseID(parts[2])
+	t, err2 := tokens.ParseID(parts[3])
 	if err1 != nil || err2 != nil {
 		return "", 0, 0, false
 	}
@@ -139,21 +139,21 @@ func parsePhysicalID(id string) (portal string, adminID, tokenID int64, ok bool)
 func (s *Service) Provider() func(context.Context, cfn.Event) (string, error) {
 	return func(ctx context.Context, ev cfn.Event) (string, error) {
 		start := time.Now()
-		counter := s.counter()
+		counter := s.domain.Counter()
 		ctx = logging.WithWho(ctx, logging.Who{Caller: "cloudformation:" + ev.StackID})
 		attrs := []any{slog.String("function", "provider"), slog.String("requestType", string(ev.RequestType)),
 			slog.String("resourceType", ev.ResourceType), slog.String("logicalResourceId", ev.LogicalResourceID)}
 		if err := s.trustedEvent(ctx, ev); err != nil {
 			s.log.ErrorContext(ctx, "custom resource event refused", append(attrs, slog.String("error", err.Error()))...)
-			return "", err.functionError()
+			return "", functionError(err)
 		}
-		work, cancel := reserveForCleanUp(ctx)
+		work, cancel := tokens.ReserveForCleanUp(ctx)
 		defer cancel()
 		// The log names what was answered (the physical id of a Create is
 		// only known afterwards) and why a FAILED answer failed.
 		var physicalID string
 		var failure error
-		sendErr := answerCloudFormation(work, ev, s.cfnClient(), func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
+		sendErr := answerCloudFormation(work, ev, cfnClient(), func(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
 			id, data, err := s.customResource(ctx, ev)
 			physicalID, failure = id, err
 			return id, data, err
@@ -181,8 +181,8 @@ func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map
 		}
 		return "lmtokens-deployment", nil, nil
 	}
-	if s.cfgErr != nil {
-		return "", nil, fmt.Errorf("configuration: %v", s.cfgErr)
+	if cfgErr := s.domain.ConfigErr(); cfgErr != nil {
+		return "", nil, fmt.Errorf("configuration: %v", cfgErr)
 	}
 	switch ev.RequestType {
 	case cfn.RequestDelete:
@@ -213,104 +213,44 @@ func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map
 // CloudFormation's retry of the same request makes nothing twice.
 func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps) (string, map[string]any, error) {
 	h := sha256.Sum256([]byte(ev.StackID + "\x00" + ev.LogicalResourceID + "\x00" + ev.RequestID))
-	res, err := s.create(ctx, CreateInput{Portal: p.Portal, AdminID: p.AdminID, Type: p.Type, Status: p.Status, Note: p.Note,
+	out, err := s.domain.Create(ctx, tokens.CreateInput{Portal: p.Portal, AdminID: p.AdminID, Type: p.Type, Status: p.Status, Note: p.Note,
 		RotationDays: p.RotationDays, IdempotencyKey: "cfn-" + hex.EncodeToString(h[:])})
 	if err != nil {
 		return "", nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
 	}
-	out := res.body.(CreateOutput)
 	return physicalID(p.Portal, out.AdminID, out.ID), map[string]any{
 		"TokenId": strconv.FormatInt(out.ID, 10), "AccessId": out.AccessID, "SecretArn": out.Secret.ARN,
 		"SecretName": out.Secret.Name, "AdminName": out.AdminName,
 	}, nil
 }
 
-// currentToken is the token a resource stands for now: the physical id
-// names the token it was created with, and a rotation since may have moved
-// its secret (same name) on to another token, which the secret's value
-// names. It also returns the secret as it read it (nil when there is none).
-// The value decides, never the secret's tags: a tag anyone can write must
-// not point a stack's delete at a token the stack never made.
-func (s *Service) currentToken(ctx context.Context, portal string, adminID, tokenID int64) (int64, *secrets.State, error) {
-	p, err := s.lookupPortal(ctx, portal)
-	if err != nil {
-		return 0, nil, err
-	}
-	name := p.keys.Name(adminID, tokenID)
-	st, err := secrets.Versions{API: s.api}.Describe(ctx, name)
-	if err != nil || st == nil || st.Deleted {
-		return tokenID, st, err
-	}
-	h, err := p.keys.Current(ctx, name)
-	if err != nil {
-		return 0, nil, err
-	}
-	if h != nil && h.Key.AdminID == adminID {
-		return h.Key.TokenID, st, nil
-	}
-	return tokenID, st, nil
-}
-
 // updateResource changes note and status in place, of the token the
-// resource stands for now (see currentToken).
+// resource stands for now (see tokens.Service.UpdateManaged).
 func (s *Service) updateResource(ctx context.Context, p, old tokenProps, first int64) (string, map[string]any, error) {
 	id := physicalID(p.Portal, p.AdminID, first)
-	tokenID, secret, err := s.currentToken(ctx, p.Portal, p.AdminID, first)
+	in := tokens.UpdateInput{Portal: p.Portal, AdminID: p.AdminID, TokenID: first, Status: p.Status, Note: p.Note}
+	if p.RotationDays != old.RotationDays {
+		in.RotationDays = p.RotationDays
+	}
+	out, err := s.domain.UpdateManaged(ctx, in)
 	if err != nil {
 		return id, nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
 	}
-	status, note := p.Status, p.Note
-	res, err := s.toggle(ctx, ToggleInput{Portal: p.Portal, AdminID: p.AdminID, TokenID: tokenID, Status: &status, Note: &note})
-	if err != nil {
-		return id, nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
-	}
-	tok := res.body.(*logicmonitor.Token)
-	st, err := s.lookupPortal(ctx, p.Portal)
-	if err != nil {
-		return id, nil, err
-	}
-	name := st.keys.Name(p.AdminID, first)
-	data := map[string]any{"TokenId": strconv.FormatInt(tokenID, 10), "AccessId": tok.AccessID, "AdminName": tok.AdminName,
-		"SecretName": name, "SecretArn": ""}
-	if secret != nil {
-		data["SecretArn"] = secret.ARN
-	}
-	if p.RotationDays > 0 && p.RotationDays != old.RotationDays {
-		if s.cfg.Rotation.FunctionARN == "" {
-			return id, nil, errors.New("RotationDays: rotation is not deployed here (no rotation function)")
-		}
-		if secret == nil || secret.Deleted {
-			return id, nil, fmt.Errorf("RotationDays: the key's secret %s could not be read: the note and status were updated; retry the update", name)
-		}
-		if info := s.scheduleRotation(ctx, secrets.SecretRef{Name: name, ARN: secret.ARN}, p.RotationDays); !info.Enabled {
-			return id, nil, errors.New("RotationDays: " + info.Error)
-		}
-	}
-	return id, data, nil
+	return id, map[string]any{"TokenId": strconv.FormatInt(out.TokenID, 10), "AccessId": out.AccessID, "AdminName": out.AdminName,
+		"SecretName": out.Secret.Name, "SecretArn": out.Secret.ARN}, nil
 }
 
 // deleteResource deletes the token (the one its secret holds now) and
-// schedules its secret's deletion. A
-// resource that never became a token (its create failed), or whose token is
-// gone, deletes fine, so a failed stack can roll back and be deleted.
+// schedules its secret's deletion. A resource that never became a token
+// (its create failed), or whose token is gone, deletes fine, so a failed
+// stack can roll back and be deleted.
 func (s *Service) deleteResource(ctx context.Context, ev cfn.Event) (string, map[string]any, error) {
 	portal, admin, token, ok := parsePhysicalID(ev.PhysicalResourceID)
 	if !ok {
 		return ev.PhysicalResourceID, nil, nil
 	}
-	// After a rotation the resource is the token its secret holds now; the
-	// one it was created with retires on its rotated-out record's dates.
-	current, _, err := s.currentToken(ctx, portal, admin, token)
-	if err != nil {
-		if e := classify(err, s.cfg.CredentialsSecret); e.Status != 404 {
-			return ev.PhysicalResourceID, nil, errors.New(e.Message)
-		}
-		current = token
-	}
-	if _, err := s.remove(ctx, DeleteInput{Portal: portal, AdminID: admin, TokenID: current}); err != nil {
-		if e := classify(err, s.cfg.CredentialsSecret); e.Status != 404 {
-			return ev.PhysicalResourceID, nil, errors.New(e.Message)
-		}
+	if err := s.domain.DeleteManaged(ctx, tokens.DeleteInput{Portal: portal, AdminID: admin, TokenID: token}); err != nil {
+		return ev.PhysicalResourceID, nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
 	}
 	return ev.PhysicalResourceID, nil, nil
 }

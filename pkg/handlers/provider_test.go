@@ -16,6 +16,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // receiver stands in for CloudFormation's pre-signed response URLs.
@@ -176,7 +177,7 @@ func TestCustomResourceAfterRotation(t *testing.T) {
 	e := newEnv(t, lmsandbox.Config{})
 	rcv := newReceiver(t)
 	cfg := e.cfg
-	cfg.Rotation = handlers.RotationConfig{FunctionARN: rotateARN, Grace: time.Hour, DeleteAfter: time.Hour}
+	cfg.Rotation = tokens.RotationConfig{FunctionARN: rotateARN, Grace: time.Hour, DeleteAfter: time.Hour}
 	svc := e.service(cfg)
 	e.inProcessRotation(svc)
 	f := e.startBinary(t, "provider", "ROTATION_FUNCTION_ARN="+rotateARN, "TOKEN_ROTATION_DAYS=30")

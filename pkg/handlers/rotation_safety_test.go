@@ -21,6 +21,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Rotation and retirement must never lose a consumer's working key, and a
@@ -86,7 +87,7 @@ func TestForgedRotatedOutRecordsRetireNothing(t *testing.T) {
 	// A pipeline key lmtokens made and rotated: its secret's previous
 	// version is real, and holds the pipeline's first token.
 	rot, create, out, before, version := e.rotationUnderWay(t, 2, "pipeline")
-	for _, step := range []string{handlers.StepCreate, handlers.StepSet, handlers.StepTest, handlers.StepFinish} {
+	for _, step := range []string{tokens.StepCreate, tokens.StepSet, tokens.StepTest, tokens.StepFinish} {
 		if res := rotateStep(t, rot, out.Secret.Name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
@@ -172,14 +173,14 @@ func TestFinishRechecksTheNewToken(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, lmsandbox.Config{})
 			rot, _, out, before, version := e.rotationUnderWay(t, 2, "ci")
-			for _, step := range []string{handlers.StepCreate, handlers.StepSet, handlers.StepTest} {
+			for _, step := range []string{tokens.StepCreate, tokens.StepSet, tokens.StepTest} {
 				if res := rotateStep(t, rot, out.Secret.Name, version, step); res.Failed() {
 					t.Fatalf("%s: %+v", step, res)
 				}
 			}
 			next := e.storedKey(t, out.Secret.Name, version)
 			change(e, t, next)
-			res := rotateStep(t, rot, out.Secret.Name, version, handlers.StepFinish)
+			res := rotateStep(t, rot, out.Secret.Name, version, tokens.StepFinish)
 			if res.ErrorType != handlers.TypeUpstream || !strings.Contains(res.ErrorMessage, "AWSCURRENT is untouched") {
 				t.Fatalf("finishSecret after the new token changed: %+v", res)
 			}
@@ -205,7 +206,7 @@ func TestFinishRechecksTheNewToken(t *testing.T) {
 			if failed != 1 || rotated != 0 {
 				t.Fatalf("events: %d failed, %d rotated", failed, rotated)
 			}
-			if res := rotateStep(t, rot, out.Secret.Name, version, handlers.StepFinish); res.ErrorType != handlers.TypeValidation {
+			if res := rotateStep(t, rot, out.Secret.Name, version, tokens.StepFinish); res.ErrorType != handlers.TypeValidation {
 				t.Fatalf("finishSecret retried after it abandoned: %+v", res)
 			}
 			e.consumersWork(t)
@@ -221,7 +222,7 @@ func TestReconciliationNeverTakesAPendingToken(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	rot, create, out, _, version := e.rotationUnderWay(t, 2, "deploys")
-	for _, step := range []string{handlers.StepCreate, handlers.StepSet, handlers.StepTest} {
+	for _, step := range []string{tokens.StepCreate, tokens.StepSet, tokens.StepTest} {
 		if res := rotateStep(t, rot, out.Secret.Name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
@@ -235,7 +236,7 @@ func TestReconciliationNeverTakesAPendingToken(t *testing.T) {
 	if tok, ok := e.portal.Token(pending.TokenID); !ok || tok.Status != 2 {
 		t.Fatal("the create's reconciliation took the rotation's pending token")
 	}
-	if res := rotateStep(t, rot, out.Secret.Name, version, handlers.StepFinish); res.Failed() {
+	if res := rotateStep(t, rot, out.Secret.Name, version, tokens.StepFinish); res.Failed() {
 		t.Fatalf("finishSecret: %+v", res)
 	}
 	if cur := e.storedKey(t, out.Secret.Name, ""); cur.TokenID != pending.TokenID {
@@ -257,13 +258,13 @@ func TestOwnershipIsReadFromValuesNotTags(t *testing.T) {
 	e := newEnv(t, lmsandbox.Config{})
 	rot, create, out, _, version := e.rotationUnderWay(t, 2, "grafana")
 	name := out.Secret.Name
-	for _, step := range []string{handlers.StepCreate, handlers.StepSet, handlers.StepTest} {
+	for _, step := range []string{tokens.StepCreate, tokens.StepSet, tokens.StepTest} {
 		if res := rotateStep(t, rot, name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
 	}
 	e.sm.Fail("TagResource", 1, localsecrets.Failure{Type: "AccessDeniedException", Message: "not allowed", Match: name})
-	if res := rotateStep(t, rot, name, version, handlers.StepFinish); !res.Failed() {
+	if res := rotateStep(t, rot, name, version, tokens.StepFinish); !res.Failed() {
 		t.Fatalf("finishSecret with retagging refused: %+v", res)
 	}
 	cur := e.storedKey(t, name, "")
@@ -278,7 +279,7 @@ func TestOwnershipIsReadFromValuesNotTags(t *testing.T) {
 	if sec, _ := e.sm.Get(name); !sec.DeletedDate.IsZero() {
 		t.Fatal("deleting the old token scheduled the deletion of the secret that holds the new key")
 	}
-	if res := rotateStep(t, rot, name, version, handlers.StepFinish); res.Failed() {
+	if res := rotateStep(t, rot, name, version, tokens.StepFinish); res.Failed() {
 		t.Fatalf("finishSecret retried: %+v", res)
 	}
 	if sec, _ := e.sm.Get(name); sec.Tags[secrets.TagTokenID] != fmt.Sprint(cur.TokenID) {
@@ -309,7 +310,7 @@ func TestOwnershipIsReadFromValuesNotTags(t *testing.T) {
 	// The rotated-in token is found through its (mended) tags, confirmed by
 	// the value: deleting it schedules the secret.
 	r = binaryHTTP(t, del, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, cur.TokenID), nil, "", nil))
-	var gone handlers.DeleteOutput
+	var gone tokens.DeleteOutput
 	if r.into(t, &gone); r.Status != 200 || gone.Secret == nil || gone.Secret.Name != name {
 		t.Fatalf("deleting the rotated-in token: %d %s", r.Status, r.Raw)
 	}
@@ -408,13 +409,13 @@ func TestDeleteDuringARotationCancelsIt(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	rot, create, out, _, version := e.rotationUnderWay(t, 2, "mid-rotation")
-	if res := rotateStep(t, rot, out.Secret.Name, version, handlers.StepCreate); res.Failed() {
+	if res := rotateStep(t, rot, out.Secret.Name, version, tokens.StepCreate); res.Failed() {
 		t.Fatalf("createSecret: %+v", res)
 	}
 	pending := e.storedKey(t, out.Secret.Name, version)
 	del := e.startBinary(t, "delete")
 	r := binaryHTTP(t, del, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, out.ID), nil, "", nil))
-	var gone handlers.DeleteOutput
+	var gone tokens.DeleteOutput
 	if r.into(t, &gone); r.Status != 200 || gone.Secret == nil || len(gone.Notes) != 1 || !strings.Contains(gone.Notes[0], fmt.Sprintf("new token %d deleted", pending.TokenID)) {
 		t.Fatalf("delete mid-rotation: %d %s", r.Status, r.Raw)
 	}
@@ -425,7 +426,7 @@ func TestDeleteDuringARotationCancelsIt(t *testing.T) {
 	if sec.DeletedDate.IsZero() || hasStage(sec, version, secrets.StagePending) {
 		t.Fatalf("after the delete: deleted %v, stages %v", sec.DeletedDate, sec.Stages)
 	}
-	for _, step := range []string{handlers.StepTest, handlers.StepFinish} {
+	for _, step := range []string{tokens.StepTest, tokens.StepFinish} {
 		if res := rotateStep(t, rot, out.Secret.Name, version, step); !res.Failed() {
 			t.Fatalf("%s after the delete: %+v", step, res)
 		}
@@ -443,7 +444,7 @@ func TestDeleteDuringARotationCancelsIt(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		step = rotateStep(t, rot, out2.Secret.Name, version2, handlers.StepCreate)
+		step = rotateStep(t, rot, out2.Secret.Name, version2, tokens.StepCreate)
 	}()
 	time.Sleep(500 * time.Millisecond)
 	if r := binaryHTTP(t, del, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(3, out2.ID), nil, "", nil)); r.Status != 200 {
@@ -453,7 +454,7 @@ func TestDeleteDuringARotationCancelsIt(t *testing.T) {
 	if !step.Failed() {
 		// Its key went to the pending version before the secret was
 		// scheduled: Secrets Manager's next step cleans up.
-		if res := rotateStep(t, rot, out2.Secret.Name, version2, handlers.StepSet); !res.Failed() || !strings.Contains(res.ErrorMessage, "abandoned") {
+		if res := rotateStep(t, rot, out2.Secret.Name, version2, tokens.StepSet); !res.Failed() || !strings.Contains(res.ErrorMessage, "abandoned") {
 			t.Fatalf("setSecret on a secret scheduled for deletion: %+v", res)
 		}
 	}
@@ -486,17 +487,17 @@ func TestRotatedIsAnnouncedOncePerVersion(t *testing.T) {
 	}
 	out := createKey(t, create, 2, `{"note":"announced"}`)
 	version := startRotation(t, create, 2, out.ID)
-	for _, step := range []string{handlers.StepCreate, handlers.StepSet, handlers.StepTest} {
+	for _, step := range []string{tokens.StepCreate, tokens.StepSet, tokens.StepTest} {
 		if res := rotateStep(t, rots[0], out.Secret.Name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
 	}
 	e.sm.Fail("TagResource", 1, localsecrets.Failure{Type: "AccessDeniedException", Match: out.Secret.Name})
-	if res := rotateStep(t, rots[0], out.Secret.Name, version, handlers.StepFinish); !res.Failed() {
+	if res := rotateStep(t, rots[0], out.Secret.Name, version, tokens.StepFinish); !res.Failed() {
 		t.Fatalf("finish with a failing retag: %+v", res)
 	}
 	for i := 0; i < 2; i++ {
-		if res := rotateStep(t, rots[0], out.Secret.Name, version, handlers.StepFinish); res.Failed() {
+		if res := rotateStep(t, rots[0], out.Secret.Name, version, tokens.StepFinish); res.Failed() {
 			t.Fatalf("finish retried: %+v", res)
 		}
 	}
@@ -505,7 +506,7 @@ func TestRotatedIsAnnouncedOncePerVersion(t *testing.T) {
 	}
 
 	version = startRotation(t, create, 2, e.storedKey(t, out.Secret.Name, "").TokenID)
-	for _, step := range []string{handlers.StepCreate, handlers.StepSet, handlers.StepTest} {
+	for _, step := range []string{tokens.StepCreate, tokens.StepSet, tokens.StepTest} {
 		if res := rotateStep(t, rots[0], out.Secret.Name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
@@ -515,7 +516,7 @@ func TestRotatedIsAnnouncedOncePerVersion(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rotateStep(t, f, out.Secret.Name, version, handlers.StepFinish)
+			rotateStep(t, f, out.Secret.Name, version, tokens.StepFinish)
 		}()
 	}
 	wg.Wait()
@@ -533,7 +534,7 @@ func TestRetirementFailuresAndTheRunsCap(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	rot, _, out, _, version := e.rotationUnderWay(t, 2, "refused")
-	for _, step := range []string{handlers.StepCreate, handlers.StepSet, handlers.StepTest, handlers.StepFinish} {
+	for _, step := range []string{tokens.StepCreate, tokens.StepSet, tokens.StepTest, tokens.StepFinish} {
 		if res := rotateStep(t, rot, out.Secret.Name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
@@ -558,7 +559,7 @@ func TestRetirementFailuresAndTheRunsCap(t *testing.T) {
 	if rep.Outcome == "ok" || rep.Failed != 1 || len(rep.Errors) != 1 || !strings.Contains(rep.Errors[0], "HTTP 500") || strings.Contains(rep.Errors[0], "credentials") {
 		t.Fatalf("a refused retirement: outcome %s, failed %d, errors %v", rep.Outcome, rep.Failed, rep.Errors)
 	}
-	var summary handlers.CleanupSummary
+	var summary tokens.CleanupSummary
 	for _, ev := range e.events(t) {
 		if ev.DetailType == lifecycle.CleanupRunCompleted {
 			_ = json.Unmarshal(ev.Detail, &summary)
@@ -605,14 +606,14 @@ func TestOutOfBandDeletesLeaveNothingForever(t *testing.T) {
 	e := newEnv(t, lmsandbox.Config{})
 	e.startRotators(t, 1, true)
 	create := e.startCreateWithRotation(t)
-	var gone []handlers.CreateOutput
+	var gone []tokens.CreateOutput
 	for i := 0; i < 6; i++ {
 		headers := map[string]string{}
 		if i%2 == 0 {
 			headers["Idempotency-Key"] = fmt.Sprintf("oob-%d", i)
 		}
 		r := binaryHTTP(t, create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"oob"}`, headers))
-		var out handlers.CreateOutput
+		var out tokens.CreateOutput
 		r.into(t, &out)
 		gone = append(gone, out)
 	}
@@ -658,7 +659,7 @@ func TestOutOfBandDeletesLeaveNothingForever(t *testing.T) {
 			t.Errorf("%s is left live", s.Name)
 		}
 	}
-	for _, keep := range []handlers.CreateOutput{live, paused} {
+	for _, keep := range []tokens.CreateOutput{live, paused} {
 		if sec, _ := e.sm.Get(keep.Secret.Name); !sec.DeletedDate.IsZero() {
 			t.Fatalf("the secret of live token %d was scheduled", keep.ID)
 		}

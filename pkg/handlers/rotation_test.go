@@ -18,6 +18,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 const rotateARN = "arn:aws:lambda:us-east-1:123456789012:function:lmtokens-rotate"
@@ -85,13 +86,13 @@ func rotateStep(t *testing.T, f *lambdaruntime.Function, secret, version, step s
 }
 
 // createKey creates a token of user admin through the create binary.
-func createKey(t *testing.T, create *lambdaruntime.Function, admin int64, body string) handlers.CreateOutput {
+func createKey(t *testing.T, create *lambdaruntime.Function, admin int64, body string) tokens.CreateOutput {
 	t.Helper()
 	r := binaryHTTP(t, create, rest("POST", "/admins/{adminId}/tokens", ids(admin, 0), nil, body, nil))
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Raw)
 	}
-	var out handlers.CreateOutput
+	var out tokens.CreateOutput
 	r.into(t, &out)
 	return out
 }
@@ -104,7 +105,7 @@ func startRotation(t *testing.T, create *lambdaruntime.Function, admin, token in
 	if r.Status != 202 {
 		t.Fatalf("rotate: %d %s", r.Status, r.Raw)
 	}
-	var out handlers.RotateOutput
+	var out tokens.RotateOutput
 	r.into(t, &out)
 	if out.VersionID == "" {
 		t.Fatalf("rotate answered no version: %s", r.Raw)
@@ -116,7 +117,7 @@ func startRotation(t *testing.T, create *lambdaruntime.Function, admin, token in
 // invokes itself, and the create binary; makes a key for user admin with
 // note, and starts its rotation. It returns the functions, the key, its
 // secret as it was, and the rotation's version.
-func (e *env) rotationUnderWay(t *testing.T, admin int64, note string) (rot, create *lambdaruntime.Function, out handlers.CreateOutput, before localsecrets.Secret, version string) {
+func (e *env) rotationUnderWay(t *testing.T, admin int64, note string) (rot, create *lambdaruntime.Function, out tokens.CreateOutput, before localsecrets.Secret, version string) {
 	t.Helper()
 	rot = e.startRotators(t, 1, false)[0]
 	create = e.startCreateWithRotation(t)
@@ -332,7 +333,7 @@ func TestRotationEndToEndThroughTheBinaries(t *testing.T) {
 
 	delAPI := e.startBinary(t, "delete")
 	r := binaryHTTP(t, delAPI, rest("DELETE", "/admins/{adminId}/tokens/{tokenId}", ids(2, cur.TokenID), nil, "", nil))
-	var gone handlers.DeleteOutput
+	var gone tokens.DeleteOutput
 	r.into(t, &gone)
 	if r.Status != 200 || gone.Secret == nil || gone.Secret.Name != name {
 		t.Fatalf("deleting the rotated-in token: %d %s", r.Status, r.Raw)
@@ -356,7 +357,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	name, lastID := out.Secret.Name, out.ID
 
 	e.portal.Inject(lmsandbox.Fault{Method: "POST", Path: "apitokens", Drop: true, AfterProcessing: true})
-	res := rotateStep(t, rot, name, version, handlers.StepCreate)
+	res := rotateStep(t, rot, name, version, tokens.StepCreate)
 	if !res.Failed() || !strings.Contains(res.ErrorMessage, "found and deleted") || !strings.Contains(res.ErrorMessage, "retrying is safe") {
 		t.Fatalf("createSecret with a lost answer: %+v", res)
 	}
@@ -365,7 +366,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	}
 
 	e.sm.Fail("PutSecretValue", 1, localsecrets.Failure{Type: "AccessDeniedException", Message: "not allowed", Match: name})
-	res = rotateStep(t, rot, name, version, handlers.StepCreate)
+	res = rotateStep(t, rot, name, version, tokens.StepCreate)
 	if !res.Failed() || !strings.Contains(res.ErrorMessage, "deleted from LogicMonitor again") {
 		t.Fatalf("createSecret whose value was refused: %+v", res)
 	}
@@ -374,7 +375,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	}
 
 	for i, want := range []string{"made", "already created"} {
-		if res = rotateStep(t, rot, name, version, handlers.StepCreate); res.Failed() || !strings.Contains(string(res.Payload), want) {
+		if res = rotateStep(t, rot, name, version, tokens.StepCreate); res.Failed() || !strings.Contains(string(res.Payload), want) {
 			t.Fatalf("createSecret attempt %d: %+v %s", i, res, res.Payload)
 		}
 	}
@@ -386,7 +387,7 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	// LogicMonitor unreachable during the test: the step fails without
 	// deciding anything, and its retry passes.
 	e.portal.Inject(lmsandbox.Fault{Method: "GET", Path: "apitokens", Drop: true, Count: 20})
-	if res = rotateStep(t, rot, name, version, handlers.StepTest); res.ErrorType != handlers.TypeUpstream || strings.Contains(res.ErrorMessage, "refused") {
+	if res = rotateStep(t, rot, name, version, tokens.StepTest); res.ErrorType != handlers.TypeUpstream || strings.Contains(res.ErrorMessage, "refused") {
 		t.Fatalf("testSecret with LogicMonitor unreachable: %+v", res)
 	}
 	e.portal.ClearFaults()
@@ -399,10 +400,10 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	// A 403 is an authenticated answer (a user who may not list tokens):
 	// the key works.
 	e.portal.Inject(lmsandbox.Fault{Method: "GET", Path: "apitokens", Status: 403})
-	if res = rotateStep(t, rot, name, version, handlers.StepTest); res.Failed() {
+	if res = rotateStep(t, rot, name, version, tokens.StepTest); res.Failed() {
 		t.Fatalf("testSecret answered 403: %+v", res)
 	}
-	for _, step := range []string{handlers.StepSet, handlers.StepSet, handlers.StepTest, handlers.StepTest} {
+	for _, step := range []string{tokens.StepSet, tokens.StepSet, tokens.StepTest, tokens.StepTest} {
 		if res = rotateStep(t, rot, name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
@@ -412,10 +413,10 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 	}
 
 	e.sm.Fail("TagResource", 1, localsecrets.Failure{Type: "AccessDeniedException", Message: "not allowed", Match: name})
-	if res = rotateStep(t, rot, name, version, handlers.StepFinish); !res.Failed() {
+	if res = rotateStep(t, rot, name, version, tokens.StepFinish); !res.Failed() {
 		t.Fatalf("finishSecret with retagging refused: %+v", res)
 	}
-	if res = rotateStep(t, rot, name, version, handlers.StepFinish); res.Failed() || !strings.Contains(string(res.Payload), "already current") {
+	if res = rotateStep(t, rot, name, version, tokens.StepFinish); res.Failed() || !strings.Contains(string(res.Payload), "already current") {
 		t.Fatalf("finishSecret retried: %+v %s", res, res.Payload)
 	}
 	sec, _ := e.sm.Get(name)
@@ -432,10 +433,10 @@ func TestRotationStepsFailAndAreRetried(t *testing.T) {
 		}
 	}
 	// A step for a version that is not the secret's is refused.
-	if res = rotateStep(t, rot, name, "00000000-0000-0000-0000-000000000000", handlers.StepCreate); res.ErrorType != handlers.TypeValidation {
+	if res = rotateStep(t, rot, name, "00000000-0000-0000-0000-000000000000", tokens.StepCreate); res.ErrorType != handlers.TypeValidation {
 		t.Fatalf("a step for an unknown version: %+v", res)
 	}
-	if res = rotateStep(t, rot, "some/other/secret", version, handlers.StepCreate); !res.Failed() {
+	if res = rotateStep(t, rot, "some/other/secret", version, tokens.StepCreate); !res.Failed() {
 		t.Fatalf("a step for a secret lmtokens does not own: %+v", res)
 	}
 	e.noOrphans(t)
@@ -450,13 +451,13 @@ func TestRotationWhoseNewKeyIsRefused(t *testing.T) {
 	e := newEnv(t, lmsandbox.Config{})
 	rot, create, out, before, version := e.rotationUnderWay(t, 3, "exporter")
 	name := out.Secret.Name
-	if res := rotateStep(t, rot, name, version, handlers.StepCreate); res.Failed() {
+	if res := rotateStep(t, rot, name, version, tokens.StepCreate); res.Failed() {
 		t.Fatalf("createSecret: %+v", res)
 	}
 	next := e.storedKey(t, name, version)
 	e.portal.Update(next.TokenID, func(t *lmsandbox.Token) { t.Status = 1 }) // refused from now on
 
-	res := rotateStep(t, rot, name, version, handlers.StepTest)
+	res := rotateStep(t, rot, name, version, tokens.StepTest)
 	if res.ErrorType != handlers.TypeUpstream || !strings.Contains(res.ErrorMessage, "refused") || !strings.Contains(res.ErrorMessage, "AWSCURRENT") {
 		t.Fatalf("testSecret of a refused key: %+v", res)
 	}
@@ -467,7 +468,7 @@ func TestRotationWhoseNewKeyIsRefused(t *testing.T) {
 	if sec.VersionID != before.VersionID || sec.Value != before.Value || hasStage(sec, version, secrets.StagePending) {
 		t.Fatalf("after the failed test: current %s (was %s), stages %v", sec.VersionID, before.VersionID, sec.Stages)
 	}
-	if res = rotateStep(t, rot, name, version, handlers.StepFinish); res.ErrorType != handlers.TypeValidation || !strings.Contains(res.ErrorMessage, "abandoned") {
+	if res = rotateStep(t, rot, name, version, tokens.StepFinish); res.ErrorType != handlers.TypeValidation || !strings.Contains(res.ErrorMessage, "abandoned") {
 		t.Fatalf("finishSecret after the failed test: %+v", res)
 	}
 	failed := false
@@ -524,7 +525,7 @@ func TestConcurrentRotationsOfOneSecret(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-gate
-			raw, _ := json.Marshal(handlers.RotationStep{SecretID: name, ClientRequestToken: version, Step: handlers.StepCreate})
+			raw, _ := json.Marshal(handlers.RotationStep{SecretID: name, ClientRequestToken: version, Step: tokens.StepCreate})
 			ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 			defer cancel()
 			results[i], _ = f.Invoke(ctx, raw)
@@ -544,7 +545,7 @@ func TestConcurrentRotationsOfOneSecret(t *testing.T) {
 	// Secrets Manager retries the step until it succeeds.
 	var res lambdaruntime.Result
 	for i := 0; i < 3; i++ {
-		if res = rotateStep(t, rots[0], name, version, handlers.StepCreate); !res.Failed() {
+		if res = rotateStep(t, rots[0], name, version, tokens.StepCreate); !res.Failed() {
 			break
 		}
 	}
@@ -556,7 +557,7 @@ func TestConcurrentRotationsOfOneSecret(t *testing.T) {
 	if len(live) != 1 || live[0].ID != pending.TokenID {
 		t.Fatalf("after concurrent createSecret steps: new tokens %v, pending holds %d", tokenIDs(live), pending.TokenID)
 	}
-	for _, step := range []string{handlers.StepSet, handlers.StepTest, handlers.StepFinish} {
+	for _, step := range []string{tokens.StepSet, tokens.StepTest, tokens.StepFinish} {
 		if res = rotateStep(t, rots[len(rots)-1], name, version, step); res.Failed() {
 			t.Fatalf("%s: %+v", step, res)
 		}
@@ -682,7 +683,7 @@ func TestRotationContract(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	cfg := e.cfg
-	cfg.Rotation = handlers.RotationConfig{FunctionARN: rotateARN, Grace: time.Hour, DeleteAfter: time.Hour}
+	cfg.Rotation = tokens.RotationConfig{FunctionARN: rotateARN, Grace: time.Hour, DeleteAfter: time.Hour}
 	svc := e.service(cfg)
 	e.inProcessRotation(svc)
 
@@ -855,14 +856,14 @@ func TestRotationInARegisteredPortal(t *testing.T) {
 	e, multi := portalsEnv(t, "globex")
 	globex := multi.Portal("globex")
 	cfg := e.cfg
-	cfg.Rotation = handlers.RotationConfig{FunctionARN: rotateARN, DeleteAfter: time.Hour}
+	cfg.Rotation = tokens.RotationConfig{FunctionARN: rotateARN, DeleteAfter: time.Hour}
 	svc := e.service(cfg)
 	e.inProcessRotation(svc)
 	t.Cleanup(func() { rememberStoredKeys(e.sm) })
 	acmeBefore := len(e.portal.Tokens())
 
 	r := e.httpWith(svc, handlers.Create, portalRoute("POST", "/portals/{portal}/admins/{adminId}/tokens", "globex", 2, 0, `{"note":"globex ci","rotationDays":60}`, nil))
-	var out handlers.CreateOutput
+	var out tokens.CreateOutput
 	if r.into(t, &out); r.Status != 201 || out.Rotation == nil || !out.Rotation.Enabled {
 		t.Fatalf("create in globex: %d %s", r.Status, r.Raw)
 	}
@@ -949,7 +950,7 @@ func TestRotationRetryFindsTheLostTokenAfterANoteChange(t *testing.T) {
 	e.portal.Inject(lmsandbox.Fault{Method: "POST", Path: "apitokens", Drop: true, AfterProcessing: true, Then: func(p *lmsandbox.Portal) {
 		p.Inject(lmsandbox.Fault{Method: "GET", Path: "apitokens", Status: 500, Count: 50})
 	}})
-	res := rotateStep(t, rot, name, version, handlers.StepCreate)
+	res := rotateStep(t, rot, name, version, tokens.StepCreate)
 	if !res.Failed() || !strings.Contains(res.ErrorMessage, "checking whether it made a token failed") {
 		t.Fatalf("createSecret with a lost answer and a failed check: %+v", res)
 	}
@@ -960,7 +961,7 @@ func TestRotationRetryFindsTheLostTokenAfterANoteChange(t *testing.T) {
 	e.portal.ClearFaults()
 	e.portal.Update(out.ID, func(t *lmsandbox.Token) { t.Note = "renamed meanwhile" })
 
-	if res = rotateStep(t, rot, name, version, handlers.StepCreate); res.Failed() {
+	if res = rotateStep(t, rot, name, version, tokens.StepCreate); res.Failed() {
 		t.Fatalf("createSecret retried: %+v", res)
 	}
 	live := e.liveTokens(2, out.ID)

@@ -1,26 +1,25 @@
-// Package handlers is the logic behind the Lambda functions (list, create,
-// toggle, delete, the CloudFormation provider and the Secrets Manager
-// rotation function): it reads any invocation shape, validates it against
-// the public contract, calls LogicMonitor and Secrets Manager, and answers
-// in the shape that arrived. Each functions/<name>/main.go only starts
-// Service.Handler(name) (or Provider, or Rotator).
+// Package handlers holds lmtokens' transports: the Lambda handlers that turn
+// an invocation (an API Gateway request, a direct or EventBridge
+// invocation, a scheduled cleanup, a CloudFormation custom-resource event,
+// a Secrets Manager rotation step) into a typed input of the domain
+// (pkg/tokens), and its result or error into the answer of the shape that
+// arrived. Only this package knows HTTP statuses and wire shapes; errorTable
+// is the one place they are mapped from the domain's kinds of failure.
+// Each functions/<name>/main.go only starts Service.Handler(name) (or
+// Provider, or Rotator).
 package handlers
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
-	"sync/atomic"
-	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	"github.com/lmtokens/lmtokens/pkg/catalog"
-	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logging"
-	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // Function names: the binaries of the catalog.
@@ -31,78 +30,32 @@ const (
 	Delete = catalog.Delete
 )
 
-// Service holds what the functions share across warm invocations: the
-// configuration, the cached credentials and the LogicMonitor client (whose
-// rate-limit pacer must outlive one invocation).
+// Options assemble a Service: the domain's options.
+type Options = tokens.Options
+
+// Service serves invocations with the domain service it holds across warm
+// invocations.
 type Service struct {
-	cfg    Config
-	cfgErr error
+	domain *tokens.Service
+	cfg    tokens.Config
 	log    *slog.Logger
-	api    secrets.API
-	http   *http.Client
-	events *lifecycle.Emitter
-	// marks keeps cleanup's warning marks (nil: none configured).
-	marks cleanup.MarkStore
-
-	defaultPortal *portalState
-	portals       registry
-	// lastRate is the portal whose client answered last, for the log line.
-	lastRate atomic.Pointer[portalState]
-	// lmRequests counts the requests of every client the service built.
-	lmRequests atomic.Int64
-
-	users userCache
-
-	now func() time.Time
-}
-
-// Options assemble a Service. SecretsAPI is required unless ConfigErr is set.
-type Options struct {
-	Config     Config
-	ConfigErr  error // a configuration problem to report on every invocation
-	SecretsAPI secrets.API
-	Logger     *slog.Logger
-	HTTPClient *http.Client // for LogicMonitor; default 25 s per attempt
-	// Events receives lifecycle events (nil: none).
-	Events *lifecycle.Emitter
-	// Marks keeps cleanup's warning marks (nil: none, and a cleanup with
-	// warnDays above 0 is refused).
-	Marks cleanup.MarkStore
-	// Clock is the time every cache lifetime, cleanup run and event is
-	// measured on (nil: time.Now). Tests move it instead of sleeping.
-	Clock func() time.Time
+	// cfnHTTP answers CloudFormation (nil: a default client).
+	cfnHTTP *http.Client
 }
 
 // New returns a Service. It does no I/O: cold starts stay cheap, and
 // problems surface as errors of the first invocation.
 func New(o Options) *Service {
-	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, events: o.Events, marks: o.Marks, now: o.Clock}
-	if s.now == nil {
-		s.now = time.Now
+	if o.Logger == nil {
+		o.Logger = logging.Default()
 	}
-	if s.log == nil {
-		s.log = logging.Default()
-	}
-	if s.events == nil {
-		s.events = &lifecycle.Emitter{}
-	}
-	if s.http == nil {
-		s.http = &http.Client{Timeout: 25 * time.Second}
-	}
-	if o.SecretsAPI == nil && s.cfgErr == nil {
-		s.cfgErr = errors.New("no Secrets Manager client")
-	}
-	if s.cfg.PortalsPrefix == "" {
-		s.cfg.PortalsPrefix = DefaultPortalsPrefix
-	}
-	s.defaultPortal = s.newPortal(o.SecretsAPI, "", o.Config.CredentialsSecret)
-	s.portals.state = map[string]*portalState{}
-	return s
+	return &Service{domain: tokens.New(o), cfg: o.Config, log: o.Logger, cfnHTTP: o.HTTPClient}
 }
 
-// NewFromEnv builds the Service a Lambda function runs, from its environment.
+// NewFromEnv builds the Service a Lambda function runs, from its
+// environment: the composition root every function's main shares.
 func NewFromEnv() *Service {
-	cfg, err := ConfigFromEnv()
+	cfg, err := tokens.ConfigFromEnv()
 	o := Options{Config: cfg, ConfigErr: err, Logger: logging.Default()}
 	if err == nil {
 		env, envErr := awsenv.Load()
@@ -121,27 +74,4 @@ func NewFromEnv() *Service {
 
 // CredentialReads counts reads of the credentials secret (for tests and
 // benchmarks: warm invocations must not read it again).
-func (s *Service) CredentialReads() int { return s.defaultPortal.creds.Reads() }
-
-// counter starts counting this invocation's LogicMonitor requests, across
-// every client it uses (the credentials may rotate mid-invocation). A
-// Lambda instance runs one invocation at a time.
-func (s *Service) counter() func() int64 {
-	before := s.lmRequests.Load()
-	return func() int64 { return s.lmRequests.Load() - before }
-}
-
-// rate returns the rate-limit state of the latest answer of the portal
-// used last.
-func (s *Service) rate() logicmonitor.Rate {
-	p := s.lastRate.Load()
-	if p == nil {
-		return logicmonitor.Rate{}
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.client == nil {
-		return logicmonitor.Rate{}
-	}
-	return p.client.Rate()
-}
+func (s *Service) CredentialReads() int { return s.domain.CredentialReads() }

@@ -20,6 +20,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
 	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // passDays makes d days pass for the portal and the marks table alike:
@@ -194,14 +195,14 @@ func TestLargestSummaryFits(t *testing.T) {
 		t.Fatalf("succeeded %d, failed %d, eligible %d, remaining %d (capped %v, stopped early %v), outcome %s, %d errors", rep.Succeeded, rep.Failed, rep.Eligible, rep.Remaining, rep.CapReached, rep.StoppedEarly, rep.Outcome, len(rep.Errors))
 	}
 	_, largest := e.eb.Calls()
-	var sum handlers.CleanupSummary
+	var sum tokens.CleanupSummary
 	evs := e.events(t)
 	if last := evs[len(evs)-1]; last.DetailType != lifecycle.CleanupRunCompleted {
 		t.Fatalf("the summary is not the run's last event: %s", last.DetailType)
 	}
 	for _, ev := range evs {
 		if ev.DetailType == lifecycle.CleanupRunCompleted {
-			if len(ev.Detail) > handlers.MaxSummaryBytes {
+			if len(ev.Detail) > tokens.MaxSummaryBytes {
 				t.Fatalf("summary of %d bytes", len(ev.Detail))
 			}
 			if err := json.Unmarshal(ev.Detail, &sum); err != nil {

@@ -53,14 +53,23 @@ func WhoFrom(ctx context.Context) Who {
 	return w
 }
 
+// RequestID returns the invocation's request id ("" outside an invocation),
+// so that code apart from the Lambda transports can name it.
+func RequestID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID
+	}
+	return ""
+}
+
 // requestIDHandler adds the invocation's request id, and its caller, to
 // every record, so one line joins the function's log to API Gateway's
 // access log and says who asked.
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		r.AddAttrs(slog.String("requestId", lc.AwsRequestID))
+	if id := RequestID(ctx); id != "" {
+		r.AddAttrs(slog.String("requestId", id))
 	}
 	if w := WhoFrom(ctx); w.Caller != "" {
 		r.AddAttrs(slog.String("caller", w.Caller))

@@ -3,6 +3,7 @@ package logicmonitor
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -84,6 +85,17 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Forbidden reports whether LogicMonitor authenticated the caller and
+// refused it the request (HTTP 403): a permission, not the credentials.
+func (e *Error) Forbidden() bool { return e.StatusCode == http.StatusForbidden }
+
+// Unauthenticated reports whether LogicMonitor refused the credentials
+// themselves (HTTP 401).
+func (e *Error) Unauthenticated() bool { return e.StatusCode == http.StatusUnauthorized }
+
+// Unavailable reports whether the portal said it is unavailable (HTTP 503).
+func (e *Error) Unavailable() bool { return e.StatusCode == http.StatusServiceUnavailable }
 
 // RetryWait is how long the portal asked to wait before a retry: its
 // Retry-After, else its rate-limit window, else 0 (the caller chooses).

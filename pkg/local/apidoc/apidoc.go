@@ -22,6 +22,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
 // operation describes one route of the default portal.
@@ -70,24 +71,24 @@ func status() *openapi3.Schema {
 // operations are the default portal's routes, by "METHOD /path".
 var operations = map[string]operation{
 	"GET /tokens": {id: "listTokens", summary: "List tokens of every user (a page, or with all=true the whole inventory)",
-		query: listQuery, status: http.StatusOK, answer: handlers.ListOutput{}},
+		query: listQuery, status: http.StatusOK, answer: tokens.ListOutput{}},
 	"GET /admins/{adminId}/tokens": {id: "listUserTokens", summary: "List one user's tokens",
-		query: listQuery, status: http.StatusOK, answer: handlers.ListOutput{}},
+		query: listQuery, status: http.StatusOK, answer: tokens.ListOutput{}},
 	"GET /portals": {id: "listPortals", summary: "List the portals the deployment serves, each with its credentials' state",
-		status: http.StatusOK, answer: handlers.PortalsOutput{}},
+		status: http.StatusOK, answer: tokens.PortalsOutput{}},
 	"POST /admins/{adminId}/tokens": {id: "createToken", summary: "Create a token for a user; its key goes to Secrets Manager, never into the answer",
 		headers: []*openapi3.Parameter{{In: openapi3.ParameterInHeader, Name: "Idempotency-Key", Description: "makes a retried create return the first one's answer",
 			Schema: str().WithMaxLength(handlers.MaxIdemKeyLen).WithPattern(`^[\x21-\x7e]*$`).NewRef()}},
 		body: object(nil, map[string]*openapi3.Schema{"note": note(), "type": str().WithEnum("lmv1", "bearer"), "status": status(),
-			"rotationDays": openapi3.NewIntegerSchema().WithMin(1).WithMax(handlers.MaxRotationDays)}),
-		status: http.StatusCreated, answer: handlers.CreateOutput{}},
+			"rotationDays": openapi3.NewIntegerSchema().WithMin(1).WithMax(tokens.MaxRotationDays)}),
+		status: http.StatusCreated, answer: tokens.CreateOutput{}},
 	"POST /admins/{adminId}/tokens/{tokenId}/rotate": {id: "rotateToken", summary: "Start a rotation of a stored key through Secrets Manager",
-		status: http.StatusAccepted, answer: handlers.RotateOutput{}},
+		status: http.StatusAccepted, answer: tokens.RotateOutput{}},
 	"PATCH /admins/{adminId}/tokens/{tokenId}": {id: "updateToken", summary: "Enable or disable a token and/or change its note",
 		body:   object(nil, map[string]*openapi3.Schema{"status": status(), "enabled": openapi3.NewBoolSchema(), "note": note()}),
 		status: http.StatusOK, answer: logicmonitor.Token{}},
 	"DELETE /admins/{adminId}/tokens/{tokenId}": {id: "deleteToken", summary: "Delete a token and schedule its secret's deletion",
-		status: http.StatusOK, answer: handlers.DeleteOutput{}},
+		status: http.StatusOK, answer: tokens.DeleteOutput{}},
 }
 
 // pathParams are the patterns of path parameters: canonical ids only, and

@@ -1,4 +1,4 @@
-package handlers
+package tokens
 
 import (
 	"context"
@@ -6,18 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
-	lambdaevents "github.com/aws/aws-lambda-go/events"
-
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
-	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
-	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
 // Rotation steps Secrets Manager invokes the rotation function with.
@@ -28,42 +23,14 @@ const (
 	StepFinish = "finishSecret"
 )
 
-// RotationStep is Secrets Manager's event to a rotation function:
-// SecretId, ClientRequestToken (the new version's id), Step, and a
-// RotationToken that PutSecretValue passes back (sensitive: never logged).
-type RotationStep = lambdaevents.SecretsManagerSecretRotationEvent
-
-// Rotator returns the handler of the rotation function, which Secrets
-// Manager invokes once per step of a rotation of a stored key or of a
-// credentials secret. A step that fails answers a function error, which
-// Secrets Manager records; it retries the rotation later.
-func (s *Service) Rotator() func(context.Context, json.RawMessage) (any, error) {
-	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		start := time.Now()
-		lmRequests := s.counter()
-		ctx = logging.WithWho(ctx, logging.Who{Caller: "secretsmanager.amazonaws.com"})
-		var in RotationStep
-		err := strictjson.Decode(raw, &in)
-		if err != nil || in.SecretID == "" || in.ClientRequestToken == "" {
-			err = invalid(`a rotation function takes {"SecretId", "ClientRequestToken", "Step", "RotationToken"?} from Secrets Manager`)
-		} else if s.cfgErr != nil {
-			err = &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
-		} else {
-			work, cancel := reserveForCleanUp(ctx)
-			var outcome string
-			outcome, err = s.rotationStep(work, in)
-			cancel()
-			if err == nil {
-				s.log.InfoContext(ctx, "rotation step done", "function", "rotate", "secret", in.SecretID, "version", in.ClientRequestToken,
-					"step", in.Step, "outcome", outcome, "lmRequests", lmRequests(), "durationMs", time.Since(start).Milliseconds())
-				return map[string]string{"step": in.Step, "outcome": outcome}, nil
-			}
-		}
-		e := classify(err, s.cfg.CredentialsSecret)
-		s.log.ErrorContext(ctx, "rotation step failed", "function", "rotate", "secret", in.SecretID, "version", in.ClientRequestToken,
-			"step", in.Step, "errorType", e.Type, "error", e.Message, "lmRequests", lmRequests(), "durationMs", time.Since(start).Milliseconds())
-		return nil, e.functionError()
-	}
+// RotationStep is one step of a rotation, as Secrets Manager names it:
+// the secret, the new version's id, the step, and the RotationToken that
+// PutSecretValue passes back (sensitive: never logged).
+type RotationStep struct {
+	SecretID           string
+	ClientRequestToken string
+	Step               string
+	RotationToken      string
 }
 
 // rotTarget is a secret being rotated: a stored key or a credentials
@@ -96,7 +63,7 @@ func (s *Service) rotationTarget(ctx context.Context, id string) (*rotTarget, er
 		return nil, err
 	}
 	if st == nil {
-		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "secret " + id + " does not exist"}
+		return nil, &Error{Kind: KindNotFound, Message: "secret " + id + " does not exist"}
 	}
 	t := &rotTarget{state: st, id: id}
 	switch {
@@ -114,9 +81,9 @@ func (s *Service) rotationTarget(ctx context.Context, id string) (*rotTarget, er
 		if len(parts) == 3 {
 			name, parts = parts[0], parts[1:]
 		}
-		admin, aErr := parseID(parts[0])
+		admin, aErr := ParseID(parts[0])
 		if len(parts) == 2 {
-			if _, tErr := parseID(parts[1]); aErr == nil && tErr == nil {
+			if _, tErr := ParseID(parts[1]); aErr == nil && tErr == nil {
 				p, err := s.lookupPortal(ctx, name)
 				if err != nil {
 					return nil, err
@@ -127,11 +94,11 @@ func (s *Service) rotationTarget(ctx context.Context, id string) (*rotTarget, er
 		}
 		fallthrough
 	default:
-		return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+		return nil, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 			"secret %s is neither a key lmtokens stored (%s<adminId>/<tokenId>) nor its credentials secret: lmtokens does not rotate it", st.Name, s.cfg.SecretPrefix)}
 	}
 	if st.Deleted {
-		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "the credentials secret " + st.Name + " is scheduled for deletion"}
+		return nil, &Error{Kind: KindNotFound, Message: "the credentials secret " + st.Name + " is scheduled for deletion"}
 	}
 	return t, nil
 }
@@ -144,10 +111,11 @@ func (s *Service) isDefaultCredentials(name, arn string) bool {
 	return name == cfg || arn != "" && (arn == cfg || strings.HasPrefix(cfg, "arn:") && strings.HasPrefix(arn, cfg+"-"))
 }
 
-// rotationStep runs one step. As AWS's templates do, every step first
-// checks the version: a version already AWSCURRENT needs nothing, one that
-// is not AWSPENDING must not be touched.
-func (s *Service) rotationStep(ctx context.Context, in RotationStep) (string, error) {
+// RotationStep runs one step of a rotation of a stored key or of a
+// credentials secret and says what it did. As AWS's templates do, every
+// step first checks the version: a version already AWSCURRENT needs
+// nothing, one that is not AWSPENDING must not be touched.
+func (s *Service) RotationStep(ctx context.Context, in RotationStep) (string, error) {
 	t, err := s.rotationTarget(ctx, in.SecretID)
 	if err != nil {
 		return "", err
@@ -158,10 +126,10 @@ func (s *Service) rotationStep(ctx context.Context, in RotationStep) (string, er
 		return "", s.abandonDeleted(ctx, t, v)
 	}
 	if !st.RotationEnabled {
-		return "", &Error{Type: TypeValidation, Status: 400, Message: "rotation is not enabled on " + t.what()}
+		return "", &Error{Kind: KindInvalid, Message: "rotation is not enabled on " + t.what()}
 	}
 	if _, ok := st.Stages[v]; !ok {
-		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf(
+		return "", &Error{Kind: KindInvalid, Message: fmt.Sprintf(
 			"version %s of %s has no staging label: it was never made, or its rotation was abandoned", v, t.what())}
 	}
 	if st.Has(v, secrets.StageCurrent) {
@@ -173,7 +141,7 @@ func (s *Service) rotationStep(ctx context.Context, in RotationStep) (string, er
 		return "already current", nil
 	}
 	if !st.Has(v, secrets.StagePending) {
-		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf("version %s of %s is not AWSPENDING: its rotation was abandoned", v, t.what())}
+		return "", &Error{Kind: KindInvalid, Message: fmt.Sprintf("version %s of %s is not AWSPENDING: its rotation was abandoned", v, t.what())}
 	}
 	switch in.Step {
 	case StepCreate:
@@ -215,13 +183,13 @@ func (s *Service) readVersion(ctx context.Context, t *rotTarget, version string)
 	if !t.credentials {
 		k, err := secrets.ParseStoredKey(value)
 		if err != nil {
-			return nil, true, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("%s: %v", t.what(), err)}
+			return nil, true, &Error{Kind: KindConfiguration, Message: fmt.Sprintf("%s: %v", t.what(), err)}
 		}
 		return &rotated{adminID: k.AdminID, tokenID: k.TokenID, accessID: k.AccessID, key: k.AccessKey, typ: k.Type, note: k.Note, company: k.Company, stored: &k, raw: value}, true, nil
 	}
 	c, err := secrets.ParseCredentials(value)
 	if err != nil {
-		return nil, true, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("%s is malformed: %v", t.what(), err)}
+		return nil, true, &Error{Kind: KindConfiguration, Message: fmt.Sprintf("%s is malformed: %v", t.what(), err)}
 	}
 	r := &rotated{adminID: c.AdminID, tokenID: c.TokenID, accessID: c.AccessID, company: c.Company, baseURL: c.BaseURL, creds: &c, typ: logicmonitor.TypeLMv1, raw: value}
 	if c.AccessID == "" {
@@ -251,12 +219,12 @@ func (s *Service) ownToken(ctx context.Context, c *logicmonitor.Client, secretNa
 func verifyOwnToken(ctx context.Context, c *logicmonitor.Client, secretName, accessID string, adminID, tokenID int64) (*logicmonitor.Token, error) {
 	if accessID == "" {
 		if adminID == 0 || tokenID == 0 {
-			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+			return nil, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 				`bearer credentials name no access id: add "adminId" and "tokenId" to the credentials secret %s so its own token is known`, secretName)}
 		}
 		tok, err := c.Tokens.Get(ctx, adminID, tokenID, logicmonitor.TypeBearer)
 		if logicmonitor.IsNotFound(err) {
-			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+			return nil, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 				`the credentials secret %s names "adminId" %d and "tokenId" %d, but user %d has no bearer token %d: correct the ids to name the token whose bearer string the secret holds`, secretName, adminID, tokenID, adminID, tokenID)}
 		}
 		return tok, err
@@ -271,15 +239,15 @@ func verifyOwnToken(ctx context.Context, c *logicmonitor.Client, secretName, acc
 		}
 		switch {
 		case adminID != 0 && adminID != t.AdminID:
-			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+			return nil, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 				`the credentials secret %s names "adminId" %d, but its access id belongs to token %d of user %d: correct "adminId" (or remove it with "tokenId")`, secretName, adminID, t.ID, t.AdminID)}
 		case tokenID != 0 && tokenID != t.ID:
-			return nil, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+			return nil, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 				`the credentials secret %s names "tokenId" %d, but its access id belongs to token %d of user %d: correct "tokenId" (or remove it with "adminId")`, secretName, tokenID, t.ID, t.AdminID)}
 		}
 		return &t, nil
 	}
-	return nil, &Error{Type: TypeConfiguration, Status: 500, Message: "the token of the access id in the credentials secret " + secretName + " was not found in LogicMonitor"}
+	return nil, &Error{Kind: KindConfiguration, Message: "the token of the access id in the credentials secret " + secretName + " was not found in LogicMonitor"}
 }
 
 // replaceable re-reads the token a rotation replaces: it must still exist
@@ -296,12 +264,12 @@ func (s *Service) replaceable(ctx context.Context, p *portalState, cur *rotated)
 	})
 	switch {
 	case logicmonitor.IsNotFound(err):
-		return &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: fmt.Sprintf(
+		return &Error{Kind: KindNotFound, Message: fmt.Sprintf(
 			"token %d of user %d no longer exists in LogicMonitor: there is nothing to rotate (delete it through lmtokens to schedule its secret's deletion)", cur.tokenID, cur.adminID)}
 	case err != nil:
 		return err
 	case tok.Status != logicmonitor.StatusEnabled:
-		return &Error{Type: TypeConflict, Status: http.StatusConflict, Message: fmt.Sprintf(
+		return &Error{Kind: KindConflict, Message: fmt.Sprintf(
 			"token %d of user %d is disabled: lmtokens does not rotate a disabled key (its replacement would be enabled); enable or delete it", cur.tokenID, cur.adminID)}
 	}
 	cur.note, cur.typ = tok.Note, tok.Type
@@ -328,7 +296,7 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 		return "", err
 	}
 	if cur == nil {
-		return "", &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + " has no AWSCURRENT value to rotate"}
+		return "", &Error{Kind: KindConfiguration, Message: t.what() + " has no AWSCURRENT value to rotate"}
 	}
 	p := t.p
 	c, _, err := s.lmClient(ctx, p)
@@ -344,7 +312,7 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 	}
 	if err := s.replaceable(ctx, p, cur); err != nil {
 		var e *Error
-		if errors.As(err, &e) && e.Type == TypeNotFound && !t.credentials {
+		if errors.As(err, &e) && e.Kind == KindNotFound && !t.credentials {
 			return "", s.rotationOff(ctx, t, version, e)
 		}
 		return "", err
@@ -357,69 +325,45 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(CreateInput{AdminID: in.AdminID, Type: in.Type, Status: in.Status}), owner(ctx), in.Note)
 	switch {
 	case errors.Is(err, secrets.ErrInProgress):
-		return "", &Error{Type: TypeUpstream, Status: http.StatusConflict, Message: fmt.Sprintf(
+		return "", &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 			"another attempt of createSecret for version %s is under way (one that stopped is taken over after %v): nothing was made by this one", version, secrets.StaleAfter)}
 	case errors.Is(err, secrets.ErrKeyRetired) || errors.Is(err, secrets.ErrKeyReused):
-		return "", &Error{Type: TypeConflict, Status: http.StatusConflict, Message: fmt.Sprintf("the rotation to version %s of %s has ended: start another", version, t.what())}
+		return "", &Error{Kind: KindConflict, Message: fmt.Sprintf("the rotation to version %s of %s has ended: start another", version, t.what())}
 	case err != nil:
 		return "", err
 	case replay != nil:
-		return "", &Error{Type: TypeUpstream, Status: http.StatusServiceUnavailable, Message: fmt.Sprintf(
+		return "", &Error{Kind: KindUnavailable, Message: fmt.Sprintf(
 			"the new key of version %s was stored, but Secrets Manager does not show it yet: retry", version)}
 	}
 	in.Note = held.Note()
-	if held.Previous != nil {
-		if err := s.resolvePrevious(ctx, p, in, held); err != nil {
-			return "", err
-		}
-	}
-	since := s.now()
-	var tok *logicmonitor.CreatedToken
-	var client *logicmonitor.Client
-	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-		tk, err := c.Tokens.Create(ctx, in.AdminID, logicmonitor.CreateOptions{Type: in.Type, Note: in.Note, Status: in.Status})
-		tok, client = tk, c
-		return err
+	tok, err := s.mint(ctx, minting{p: p, in: in, held: held, recordName: "the rotation's record",
+		record: func(tok *logicmonitor.CreatedToken) (string, int, json.RawMessage) { return "", recordMade, nil },
+		keep: func(ctx context.Context, tok *logicmonitor.CreatedToken, _ secrets.Credentials) (minted, error) {
+			var value string
+			var err error
+			if t.credentials {
+				value, err = secrets.RotatedCredentials(cur.raw, in.AdminID, tok.ID, tok.AccessID, tok.AccessKey)
+			} else {
+				k := *cur.stored
+				k.AccessID, k.AccessKey, k.TokenID, k.CreatedOn, k.CreatedBy = tok.AccessID, tok.AccessKey, tok.ID, tok.CreatedOn, "lmtokens rotation"
+				var b []byte
+				b, err = json.Marshal(k)
+				value = string(b)
+			}
+			if err == nil {
+				if err = vs.PutPending(ctx, t.id, version, value, t.rotationToken); err != nil {
+					// The write may have happened with its answer lost:
+					// believe only what is there.
+					if _, found, rerr := vs.Read(ctx, t.id, version, secrets.StagePending); rerr == nil && found {
+						err = nil
+					}
+				}
+			}
+			return minted{code: recordMade, answer: json.RawMessage(fmt.Sprintf(`{"tokenId":%d}`, tok.ID))}, err
+		},
 	})
 	if err != nil {
-		if client == nil || !logicmonitor.IsIndeterminate(err) {
-			s.releaseClaim(ctx, held)
-			return "", err
-		}
-		return "", s.lostCreate(ctx, client, p, in, held, since, err)
-	}
-	if tok.AccessKey == "" {
-		return "", s.rollback(ctx, client, in, tok, held, errors.New("LogicMonitor's create answer carried no key"))
-	}
-	if err := held.RecordCreated(ctx, tok.ID, "", http.StatusOK, nil); err != nil {
-		return "", s.rollback(ctx, client, in, tok, held, fmt.Errorf("the rotation's record could not be updated: %w", err))
-	}
-	var value string
-	if t.credentials {
-		value, err = secrets.RotatedCredentials(cur.raw, in.AdminID, tok.ID, tok.AccessID, tok.AccessKey)
-	} else {
-		k := *cur.stored
-		k.AccessID, k.AccessKey, k.TokenID, k.CreatedOn, k.CreatedBy = tok.AccessID, tok.AccessKey, tok.ID, tok.CreatedOn, "lmtokens rotation"
-		var b []byte
-		b, err = json.Marshal(k)
-		value = string(b)
-	}
-	if err == nil {
-		if err = vs.PutPending(ctx, t.id, version, value, t.rotationToken); err != nil {
-			// The write may have happened with its answer lost: believe
-			// only what is there.
-			if _, found, rerr := vs.Read(ctx, t.id, version, secrets.StagePending); rerr == nil && found {
-				err = nil
-			}
-		}
-	}
-	if err != nil {
-		return "", s.rollback(ctx, client, in, tok, held, err)
-	}
-	cctx, cancel := compensation(ctx)
-	defer cancel()
-	if err := held.RecordDone(cctx, http.StatusOK, json.RawMessage(fmt.Sprintf(`{"tokenId":%d}`, tok.ID)), ""); err != nil {
-		s.log.WarnContext(ctx, "could not record the rotation's outcome", "claim", held.Name(), "error", err.Error())
+		return "", err
 	}
 	s.log.InfoContext(ctx, "rotation made a new token", "secret", t.state.Name, "adminId", in.AdminID, "tokenId", tok.ID, "replaces", cur.tokenID)
 	return fmt.Sprintf("token %d made", tok.ID), nil
@@ -437,7 +381,7 @@ func (s *Service) rotationOff(ctx context.Context, t *rotTarget, version string,
 		return errors.Join(cause, err)
 	}
 	s.forgetRotation(ctx, t, version, t.adminID)
-	return &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: cause.Message + "; the rotation of " + t.state.Name + " was turned off"}
+	return &Error{Kind: KindNotFound, Message: cause.Message + "; the rotation of " + t.state.Name + " was turned off"}
 }
 
 // abandonDeleted ends a step of a rotation whose key secret was scheduled
@@ -456,13 +400,13 @@ func (s *Service) abandonDeleted(ctx context.Context, t *rotTarget, version stri
 			return c.Tokens.Delete(ctx, t.adminID, doc.TokenID)
 		})
 		if err != nil && !logicmonitor.IsNotFound(err) {
-			return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
-				"%s, but its new token %d could not be deleted (%v): the step is retried and deletes it", msg, doc.TokenID, classify(err, s.cfg.CredentialsSecret).Message)}
+			return &Error{Kind: KindUpstream, Message: fmt.Sprintf(
+				"%s, but its new token %d could not be deleted (%v): the step is retried and deletes it", msg, doc.TokenID, Classify(err, s.cfg.CredentialsSecret).Message)}
 		}
 		msg += fmt.Sprintf(" and its new token %d deleted", doc.TokenID)
 	}
 	s.forgetRotation(ctx, t, version, t.adminID)
-	return &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: msg}
+	return &Error{Kind: KindNotFound, Message: msg}
 }
 
 // testAttempts is how often a refused new key is tried before the rotation
@@ -491,7 +435,7 @@ func (s *Service) rotateTest(ctx context.Context, t *rotTarget, version string) 
 			return "", err
 		}
 		if chk.refused != nil {
-			return "", &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+			return "", &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 				"configuration test: LogicMonitor refused the current key of %s (token %d, HTTP 401: %s): a disabled or deleted token cannot rotate", t.what(), cur.tokenID, chk.refused.Message)}
 		}
 		return "configuration tested: the current key works", nil
@@ -544,7 +488,7 @@ func (s *Service) checkKey(ctx context.Context, t *rotTarget, r *rotated) (keyCh
 		auth, err = lmauth.NewLMv1(r.accessID, r.key)
 	}
 	if err != nil {
-		return keyCheck{}, &Error{Type: TypeConfiguration, Status: 500, Message: t.what() + ": the key is unusable: " + err.Error()}
+		return keyCheck{}, &Error{Kind: KindConfiguration, Message: t.what() + ": the key is unusable: " + err.Error()}
 	}
 	_, creds, err := s.lmClient(ctx, t.p)
 	if err != nil {
@@ -557,7 +501,7 @@ func (s *Service) checkKey(ctx context.Context, t *rotTarget, r *rotated) (keyCh
 	c, err := logicmonitor.New(logicmonitor.Options{Company: r.company, BaseURL: base, Auth: auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests,
 		AllowedHosts: s.cfg.AllowedHosts, AllowHTTPLoopback: s.cfg.AllowHTTPLoopback})
 	if err != nil {
-		return keyCheck{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + err.Error()}
+		return keyCheck{}, &Error{Kind: KindConfiguration, Message: "configuration: " + err.Error()}
 	}
 	var chk keyCheck
 	if r.tokenID == 0 {
@@ -570,14 +514,14 @@ func (s *Service) checkKey(ctx context.Context, t *rotTarget, r *rotated) (keyCh
 	switch {
 	case err == nil:
 		return chk, nil
-	case errors.As(err, &lm) && lm.StatusCode == http.StatusForbidden:
+	case errors.As(err, &lm) && lm.Forbidden():
 		return keyCheck{forbidden: true}, nil // authenticated, not authorised: the key works
-	case errors.As(err, &lm) && lm.StatusCode == http.StatusUnauthorized:
+	case errors.As(err, &lm) && lm.Unauthenticated():
 		return keyCheck{refused: lm}, nil
 	case logicmonitor.IsNotFound(err):
 		return keyCheck{}, nil // authenticated: the listing does not show the token
 	}
-	return keyCheck{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "testing the key: " + classify(err, s.cfg.CredentialsSecret).Message}
+	return keyCheck{}, &Error{Kind: KindUpstream, Message: "testing the key: " + Classify(err, s.cfg.CredentialsSecret).Message}
 }
 
 // stillValid re-checks the new token right before finishSecret makes its
@@ -624,18 +568,18 @@ func (s *Service) stillValid(ctx context.Context, t *rotTarget, version string, 
 // rotation), AWSPENDING is taken off so no retry resumes it, and the
 // failure is announced. AWSCURRENT is never touched.
 func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, next *rotated, reason string) error {
-	cctx, cancel := compensation(ctx)
+	cctx, cancel := Compensation(ctx)
 	defer cancel()
 	err := s.withLM(cctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
 		return c.Tokens.Delete(cctx, next.adminID, next.tokenID)
 	})
 	if err != nil && !logicmonitor.IsNotFound(err) {
-		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+		return &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 			"%s, and deleting the new token %d failed (%v): AWSCURRENT is untouched; the step is retried and deletes it",
-			reason, next.tokenID, classify(err, s.cfg.CredentialsSecret).Message)}
+			reason, next.tokenID, Classify(err, s.cfg.CredentialsSecret).Message)}
 	}
 	if err := (secrets.Versions{API: s.api}).DropPending(cctx, t.id, version); err != nil {
-		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+		return &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 			"%s; the new token %d was deleted, but AWSPENDING could not be taken off version %s (%v): AWSCURRENT is untouched; retrying finishes", reason, next.tokenID, version, err)}
 	}
 	s.forgetRotation(cctx, t, version, next.adminID)
@@ -644,7 +588,7 @@ func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, nex
 	d := s.rotationDetail(ctx, t, next)
 	d.Error, d.VersionID = msg, version
 	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.RotationFailed, Detail: d})
-	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
+	return &Error{Kind: KindUpstream, Message: msg}
 }
 
 // forgetRotation deletes a finished rotation's claim.
@@ -666,7 +610,7 @@ func (s *Service) rotateFinish(ctx context.Context, t *rotTarget, version string
 		return "", err
 	}
 	if !found {
-		return "", &Error{Type: TypeValidation, Status: 400, Message: fmt.Sprintf("version %s of %s has no value: createSecret has not run", version, t.what())}
+		return "", &Error{Kind: KindInvalid, Message: fmt.Sprintf("version %s of %s has no value: createSecret has not run", version, t.what())}
 	}
 	from := t.state.Holder(secrets.StageCurrent)
 	old, _, err := s.readVersion(ctx, t, "")
@@ -769,47 +713,47 @@ type RotateOutput struct {
 }
 
 // rotateNow starts a rotation of a stored key through Secrets Manager.
-func (s *Service) rotateNow(ctx context.Context, in RotateInput) (result, error) {
+func (s *Service) Rotate(ctx context.Context, in RotateInput) (RotateOutput, error) {
 	if s.cfg.Rotation.FunctionARN == "" {
 		// As for rotationDays: the caller asked for what this deployment
 		// does not offer.
-		return result{}, invalid("rotation is not deployed here (no rotation function, ROTATION_FUNCTION_ARN): nothing was started")
+		return RotateOutput{}, invalid("rotation is not deployed here (no rotation function, ROTATION_FUNCTION_ARN): nothing was started")
 	}
 	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
-		return result{}, err
+		return RotateOutput{}, err
 	}
 	h, mismatches, err := p.keys.Lookup(ctx, in.AdminID, in.TokenID)
 	if err != nil {
-		return result{}, err
+		return RotateOutput{}, err
 	}
 	if h == nil || h.Scheduled {
 		msg := fmt.Sprintf("token %d of user %d has no stored key: only keys lmtokens created (and did not delete or rotate out) can rotate", in.TokenID, in.AdminID)
 		for _, m := range mismatches {
 			msg += "; " + m.String()
 		}
-		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: msg}
+		return RotateOutput{}, &Error{Kind: KindNotFound, Message: msg}
 	}
 	ref := h.Ref()
 	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
-		return result{}, err
+		return RotateOutput{}, err
 	}
 	if err := s.replaceable(ctx, p, &rotated{adminID: in.AdminID, tokenID: in.TokenID, typ: ref.Type}); err != nil {
-		return result{}, err
+		return RotateOutput{}, err
 	}
 	version, err := secrets.Versions{API: s.api}.Rotate(ctx, ref.ARN, secrets.Rotation{LambdaARN: s.cfg.Rotation.FunctionARN, Now: true})
 	switch {
 	case errors.Is(err, secrets.ErrRotationInProgress):
-		return result{}, &Error{Type: TypeConflict, Status: http.StatusConflict, Message: fmt.Sprintf(
+		return RotateOutput{}, &Error{Kind: KindConflict, Message: fmt.Sprintf(
 			"a rotation of %s is already under way (or failed and awaits Secrets Manager's retry): nothing was started", ref.Name)}
 	case secrets.IsNotFound(err):
-		return result{}, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: "the key's secret " + ref.Name + " no longer exists"}
+		return RotateOutput{}, &Error{Kind: KindNotFound, Message: "the key's secret " + ref.Name + " no longer exists"}
 	case err != nil:
-		return result{}, err
+		return RotateOutput{}, err
 	}
 	s.log.InfoContext(ctx, "rotation started", "secret", ref.Name, "version", version, "adminId", in.AdminID, "tokenId", in.TokenID)
-	return result{http.StatusAccepted, RotateOutput{AdminID: in.AdminID, TokenID: in.TokenID, Secret: *ref, VersionID: version,
-		Message: "Secrets Manager is rotating the key: the new token's key will be the secret's AWSCURRENT version " + version + " once tested; the old token stays enabled for the grace period"}}, nil
+	return RotateOutput{AdminID: in.AdminID, TokenID: in.TokenID, Secret: *ref, VersionID: version,
+		Message: "Secrets Manager is rotating the key: the new token's key will be the secret's AWSCURRENT version " + version + " once tested; the old token stays enabled for the grace period"}, nil
 }
 
 // scheduleRotation gives a newly stored key its rotation schedule.
@@ -818,7 +762,7 @@ func (s *Service) scheduleRotation(ctx context.Context, ref secrets.SecretRef, d
 	_, err := secrets.Versions{API: s.api}.Rotate(ctx, ref.ARN, secrets.Rotation{LambdaARN: s.cfg.Rotation.FunctionARN, Days: days})
 	if err != nil {
 		info.Enabled = false
-		info.Error = classify(err, s.cfg.CredentialsSecret).Message + ": the key is stored and works; set its rotation with RotateSecret or POST .../rotate"
+		info.Error = Classify(err, s.cfg.CredentialsSecret).Message + ": the key is stored and works; set its rotation with RotateSecret or POST .../rotate"
 		s.log.WarnContext(ctx, "could not schedule the key's rotation", slog.String("secret", ref.Name), slog.String("error", info.Error))
 	}
 	return info

@@ -1,4 +1,4 @@
-package handlers
+package tokens
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c *logicmoni
 		// The index says its token is gone: the value says which token.
 		h, err := p.keys.Current(ctx, sec.Name)
 		if err != nil {
-			out = append(out, cleanup.Orphan{Secret: sec.Name, AdminID: sec.AdminID, TokenID: sec.TokenID, Error: "reading it: " + classify(err, s.cfg.CredentialsSecret).Message})
+			out = append(out, cleanup.Orphan{Secret: sec.Name, AdminID: sec.AdminID, TokenID: sec.TokenID, Error: "reading it: " + Classify(err, s.cfg.CredentialsSecret).Message})
 			continue
 		}
 		if h == nil {
@@ -55,7 +55,7 @@ func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c *logicmoni
 			s.unmark(ctx, p, sec.Name, sec.MissingSince, dryRun)
 			continue
 		case !logicmonitor.IsNotFound(err):
-			o.Error = "re-reading its token: " + classify(err, s.cfg.CredentialsSecret).Message
+			o.Error = "re-reading its token: " + Classify(err, s.cfg.CredentialsSecret).Message
 			out = append(out, o)
 			continue
 		}
@@ -87,7 +87,7 @@ func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c *logicmoni
 			continue
 		}
 		if note, err := s.cancelPending(ctx, p, h.Name, h.Key.AdminID); err != nil {
-			o.Error = "cancelling its rotation: " + classify(err, s.cfg.CredentialsSecret).Message
+			o.Error = "cancelling its rotation: " + Classify(err, s.cfg.CredentialsSecret).Message
 		} else if ref, err := p.keys.ScheduleDeletion(ctx, h); err != nil {
 			o.Error = "scheduling its deletion: " + err.Error()
 		} else if ref != nil {

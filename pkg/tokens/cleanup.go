@@ -1,11 +1,10 @@
-package handlers
+package tokens
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 
@@ -14,41 +13,26 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
-// cleanupStage is the stage a function runs: toggle disables, delete deletes.
-func cleanupStage(fn string) (cleanup.Stage, bool) {
-	switch fn {
-	case Toggle:
-		return cleanup.StageDisable, true
-	case Delete:
-		return cleanup.StageDelete, true
-	}
-	return "", false
-}
-
-// runCleanup runs the function's cleanup stage over every portal at once (the
+// Cleanup runs a cleanup stage over every portal at once (the
 // default one and each registered one), with the configured policy
 // narrowed by spec ({"cleanup": spec}; nil for a scheduled-rule event) and
 // by each portal's own overrides. One portal failing is reported and does
 // not stop the others.
-func (s *Service) runCleanup(ctx context.Context, fn string, spec json.RawMessage) (result, error) {
-	stage, ok := cleanupStage(fn)
-	if !ok {
-		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: CLEANUP_ENABLED is set on the " + fn + " function, but only toggle (disable stage) and delete (delete stage) run cleanups"}
-	}
+func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.RawMessage) (cleanup.Report, error) {
 	policy, err := s.cfg.Cleanup.Policies[stage].Override(spec, s.cfg.Cleanup.AllowWidening)
 	if err != nil {
-		return result{}, invalid("%v", err)
+		return cleanup.Report{}, invalid("%v", err)
 	}
 	if policy.WarnDays > 0 && s.marks == nil {
-		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + cleanup.ErrNoMarks.Error()}
+		return cleanup.Report{}, &Error{Kind: KindConfiguration, Message: "configuration: " + cleanup.ErrNoMarks.Error()}
 	}
 	if policy.WarnDays > 0 && !s.events.Enabled() {
-		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: warnDays is above 0 but no event bus is configured (EVENT_BUS_NAME): the warnings would reach no one. Set it, or set warnDays to 0 to act without warnings"}
+		return cleanup.Report{}, &Error{Kind: KindConfiguration, Message: "configuration: warnDays is above 0 but no event bus is configured (EVENT_BUS_NAME): the warnings would reach no one. Set it, or set warnDays to 0 to act without warnings"}
 	}
-	counter := s.counter()
+	counter := s.Counter()
 	names, _, err := s.portalNames(ctx, true)
 	if err != nil {
-		return result{}, fmt.Errorf("cleanup acted on nothing: the registered portals could not be listed: %w", err)
+		return cleanup.Report{}, fmt.Errorf("cleanup acted on nothing: the registered portals could not be listed: %w", err)
 	}
 	portals := append([]string{""}, names...)
 	reports := make([]cleanup.Report, len(portals))
@@ -75,14 +59,14 @@ func (s *Service) runCleanup(ctx context.Context, fn string, spec json.RawMessag
 	s.logReport(ctx, rep)
 	switch {
 	case errors.Is(err, cleanup.ErrSelfUnknown):
-		return result{}, &Error{Type: TypeConfiguration, Status: 500, Message: "cleanup refused: " + err.Error()}
+		return cleanup.Report{}, &Error{Kind: KindConfiguration, Message: "cleanup refused: " + err.Error()}
 	case err != nil:
 		// The run saw only part of what it had to and acted on nothing.
-		e := classify(err, s.cfg.CredentialsSecret)
+		e := Classify(err, s.cfg.CredentialsSecret)
 		e.Message = "cleanup acted on nothing: " + e.Message
-		return result{}, e
+		return cleanup.Report{}, e
 	}
-	return result{http.StatusOK, rep.Bounded(MaxReportAnswerBytes)}, nil
+	return rep.Bounded(MaxReportAnswerBytes), nil
 }
 
 // Bounds of a run's report where it is handed on whole: its answer (Lambda
@@ -134,7 +118,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 	err = s.withLM(ctx, p, func(c *logicmonitor.Client, creds secrets.Credentials) error {
 		pol, err := policy.Override(creds.Cleanup, false) // a portal's own overrides only narrow
 		if err != nil {
-			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("configuration: the cleanup overrides of portal %q: %v", name, err)}
+			return &Error{Kind: KindConfiguration, Message: fmt.Sprintf("configuration: the cleanup overrides of portal %q: %v", name, err)}
 		}
 		budget := runBudget.Within(pol.MaxActions)
 		self := cleanup.Self{AccessID: creds.AccessID, AdminID: creds.AdminID, TokenID: creds.TokenID}
@@ -164,13 +148,13 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 			rep.Remaining += capped
 			rep.CapReached = rep.CapReached || capped > 0
 			if planErr != nil {
-				rep.AddError("rotated-out tokens: " + classify(planErr, s.cfg.CredentialsSecret).Message)
+				rep.AddError("rotated-out tokens: " + Classify(planErr, s.cfg.CredentialsSecret).Message)
 			}
 			if stage == cleanup.StageDelete {
 				orphans, err := s.sweepOrphans(ctx, p, c, target.listed, pol.DryRun, budget)
 				rep.OrphanedSecrets = orphans
 				if err != nil {
-					rep.AddError("orphaned secrets: " + classify(err, s.cfg.CredentialsSecret).Message)
+					rep.AddError("orphaned secrets: " + Classify(err, s.cfg.CredentialsSecret).Message)
 				}
 			}
 			rep.Settle()
@@ -181,7 +165,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		return nil
 	})
 	if err != nil {
-		rep.AddError(classify(err, s.cfg.CredentialsSecret).Message)
+		rep.AddError(Classify(err, s.cfg.CredentialsSecret).Message)
 		rep.Outcome = "failed"
 		return rep, err
 	}

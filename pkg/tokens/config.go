@@ -1,4 +1,4 @@
-package handlers
+package tokens
 
 import (
 	"fmt"
@@ -193,7 +193,7 @@ func ConfigFrom(lookup func(string) (string, bool)) (Config, error) {
 		c.ProtectedRoles = envlist.Split(v)
 	}
 	for _, v := range envlist.Split(getenv("PROTECTED_ADMIN_IDS")) {
-		id, err := parseID(v)
+		id, err := ParseID(v)
 		if err != nil {
 			return c, fmt.Errorf("PROTECTED_ADMIN_IDS: %q %v", v, err)
 		}

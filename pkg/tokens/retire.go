@@ -1,11 +1,10 @@
-package handlers
+package tokens
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
@@ -13,14 +12,11 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
-// A rotation leaves a record for the token it replaced; the cleanup stages
-// retire that token on the record's dates: the disable stage once its grace
-// period is over, the delete stage once its deletion date has passed. A
-// record is only a claim (anyone allowed CreateSecret under the prefix can
-// write one), so nothing is done on its word: it must be proven against the
-// secret it names (secrets.Retirements.Prove). Then the token must not be
-// the functions' own or a protected access id, and a fresh read must find
-// it. A retirement counts against the run's cap like any other action.
+// Retirement carries out cleanup.Run.Retirement's rule. A record is only
+// a claim (anyone allowed CreateSecret under the prefix can write one), so
+// nothing is done on its word: it must be proven against the secret it
+// names (secrets.Retirements.Prove). Then a fresh read must find the
+// token. A retirement counts against the run's cap like any other action.
 
 // retirement is a due rotated-out record and what the run makes of it.
 type retirement struct {
@@ -41,10 +37,7 @@ func (s *Service) planRetirements(ctx context.Context, stage cleanup.Stage, pol 
 	if err != nil {
 		return nil, err
 	}
-	protected := map[string]bool{}
-	for _, id := range pol.ProtectedAccessIDs {
-		protected[strings.TrimSpace(id)] = true
-	}
+	rule := cleanup.Run{Stage: stage, Policy: pol, Self: self}
 	src := secrets.RecordSource{Keys: p.keys, Credentials: func(name, arn string) bool {
 		if p.name == "" {
 			return s.isDefaultCredentials(name, arn)
@@ -61,20 +54,11 @@ func (s *Service) planRetirements(ctx context.Context, stage cleanup.Stage, pol 
 			out = append(out, retirement{rec: r, action: a, unverified: r.AdminID > 0 && r.TokenID > 0})
 			continue
 		}
-		due := r.DisableAt
-		if stage == cleanup.StageDelete {
-			due = r.DeleteAt
-		}
-		if now.Before(due) {
+		due, skip := rule.Retirement(now, cleanup.Retiring{TokenID: r.TokenID, AccessID: r.AccessID, DisableAt: r.DisableAt, DeleteAt: r.DeleteAt})
+		if !due {
 			continue
 		}
-		switch {
-		case r.TokenID == self.TokenID || r.AccessID != "" && r.AccessID == self.AccessID:
-			a.Skipped = cleanup.SkipSelf + ": the functions' own token"
-		case protected[r.AccessID]:
-			a.Skipped = cleanup.SkipProtected + ": its access id is protected"
-		}
-		if a.Skipped != "" {
+		if a.Skipped = skip; skip != "" {
 			out = append(out, retirement{rec: r, action: a})
 			continue
 		}
@@ -91,7 +75,7 @@ func (s *Service) planRetirements(ctx context.Context, stage cleanup.Stage, pol 
 			out = append(out, retirement{rec: r, action: a, unverified: true})
 			continue
 		default:
-			a.Error = "proving its record: " + classify(err, s.cfg.CredentialsSecret).Message
+			a.Error = "proving its record: " + Classify(err, s.cfg.CredentialsSecret).Message
 		}
 		out = append(out, retirement{rec: r, action: a})
 	}
@@ -151,7 +135,7 @@ func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun boo
 		return
 	}
 	if err != nil {
-		a.Error = "re-reading it: " + classify(err, s.cfg.CredentialsSecret).Message
+		a.Error = "re-reading it: " + Classify(err, s.cfg.CredentialsSecret).Message
 		return
 	}
 	a.Type, a.Note, a.CreatedOn, a.LastUsedOn = tok.Type, tok.Note, tok.CreatedOn, tok.LastUsedOn
@@ -165,7 +149,7 @@ func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun boo
 	case stage == cleanup.StageDisable:
 		disabled := logicmonitor.StatusDisabled
 		if _, err := c.Tokens.Update(ctx, r.AdminID, r.TokenID, logicmonitor.UpdateOptions{Status: &disabled}); err != nil {
-			a.Error = "disabling it: " + classify(err, s.cfg.CredentialsSecret).Message
+			a.Error = "disabling it: " + Classify(err, s.cfg.CredentialsSecret).Message
 			return
 		}
 		a.Done = true
@@ -173,7 +157,7 @@ func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun boo
 		s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})
 	default:
 		if err := c.Tokens.Delete(ctx, r.AdminID, r.TokenID); err != nil && !logicmonitor.IsNotFound(err) {
-			a.Error = "deleting it: " + classify(err, s.cfg.CredentialsSecret).Message
+			a.Error = "deleting it: " + Classify(err, s.cfg.CredentialsSecret).Message
 			return
 		}
 		a.Done = true

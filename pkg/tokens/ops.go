@@ -1,11 +1,10 @@
-package handlers
+package tokens
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -15,12 +14,6 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
-// result is a successful answer.
-type result struct {
-	status int
-	body   any
-}
-
 // ListOutput is a page of tokens.
 type ListOutput struct {
 	Total int                  `json:"total"`
@@ -29,12 +22,24 @@ type ListOutput struct {
 	// while its pages were read, twice in a row: a token made or deleted
 	// meanwhile may be missing from the answer.
 	ChangedDuringListing bool `json:"changedDuringListing,omitempty"`
+
+	// encoded is the answer's JSON when it was encoded already.
+	encoded []byte
 }
 
-func (s *Service) list(ctx context.Context, in ListInput) (result, error) {
+// MarshalJSON returns the JSON encoded already, if any.
+func (o ListOutput) MarshalJSON() ([]byte, error) {
+	if o.encoded != nil {
+		return o.encoded, nil
+	}
+	type plain ListOutput
+	return json.Marshal(plain(o))
+}
+
+func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
-		return result{}, err
+		return ListOutput{}, err
 	}
 	if in.All {
 		return s.inventory(ctx, p, in)
@@ -53,7 +58,7 @@ func (s *Service) list(ctx context.Context, in ListInput) (result, error) {
 	if out.Items == nil {
 		out.Items = []logicmonitor.Token{}
 	}
-	return result{http.StatusOK, out}, err
+	return out, err
 }
 
 // Inventory bounds: one answer holds at most MaxInventoryTokens tokens and
@@ -66,7 +71,7 @@ const (
 
 // inventory lists every token of both types (or the types asked for), pages
 // fetched concurrently after the first, within the inventory bounds.
-func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (result, error) {
+func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (ListOutput, error) {
 	var all logicmonitor.Listing
 	types := []string{logicmonitor.TypeLMv1, logicmonitor.TypeBearer}
 	if in.Type != "" {
@@ -81,11 +86,11 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	})
 	var tooMany *logicmonitor.TooManyError
 	if errors.As(err, &tooMany) {
-		return result{}, &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf(
+		return ListOutput{}, &Error{Kind: KindTooLarge, Message: fmt.Sprintf(
 			"the inventory holds %d tokens, more than the %d one answer carries: page through it with size and offset (or narrow it with a filter)", tooMany.Total, MaxInventoryTokens)}
 	}
 	if err != nil {
-		return result{}, err
+		return ListOutput{}, err
 	}
 	out := ListOutput{Total: len(all.Tokens), Items: all.Tokens, ChangedDuringListing: all.Changed}
 	if out.Items == nil {
@@ -93,13 +98,14 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		return result{}, err
+		return ListOutput{}, err
 	}
 	if len(b) > MaxInventoryBytes {
-		return result{}, &Error{Type: TypeValidation, Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf(
+		return ListOutput{}, &Error{Kind: KindTooLarge, Message: fmt.Sprintf(
 			"the inventory is %d bytes, more than the %d one answer carries: page through it with size and offset, or ask for fewer fields", len(b), MaxInventoryBytes)}
 	}
-	return result{http.StatusOK, json.RawMessage(b)}, nil // encoded once
+	out.encoded = b // encoded once: an inventory runs to megabytes
+	return out, nil
 }
 
 // PortalStatus is one portal of GET /portals: never a key.
@@ -117,10 +123,10 @@ type PortalsOutput struct {
 
 // portalsStatus lists the default portal and every registered one, each
 // checked with one small request, all at once.
-func (s *Service) portalsStatus(ctx context.Context) (result, error) {
+func (s *Service) Portals(ctx context.Context) (PortalsOutput, error) {
 	names, _, err := s.portalNames(ctx, true)
 	if err != nil {
-		return result{}, err
+		return PortalsOutput{}, err
 	}
 	out := PortalsOutput{Portals: make([]PortalStatus, len(names)+1)}
 	var wg sync.WaitGroup
@@ -140,29 +146,29 @@ func (s *Service) portalsStatus(ctx context.Context) (result, error) {
 				})
 			}
 			if err != nil {
-				st.Credentials = classify(err, s.cfg.CredentialsSecret).Message
+				st.Credentials = Classify(err, s.cfg.CredentialsSecret).Message
 			}
 			out.Portals[i] = st
 		}()
 	}
 	wg.Wait()
-	return result{http.StatusOK, out}, nil
+	return out, nil
 }
 
-func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
+func (s *Service) Toggle(ctx context.Context, in ToggleInput) (*logicmonitor.Token, error) {
 	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	if in.Status != nil && *in.Status == logicmonitor.StatusEnabled {
 		// Enabling gives a token power: a protected user's tokens may
 		// only lose it (disable, delete), as create mints none for them.
 		if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
 			var e *Error
-			if errors.As(err, &e) && e.Type == TypeForbidden {
+			if errors.As(err, &e) && e.Kind == KindForbidden {
 				e.Message = strings.Replace(e.Message, "lmtokens does not create tokens for it", "lmtokens does not enable its tokens (disabling and deleting them stay allowed)", 1)
 			}
-			return result{}, err
+			return nil, err
 		}
 	}
 	var before, after *logicmonitor.Token
@@ -182,12 +188,12 @@ func (s *Service) toggle(ctx context.Context, in ToggleInput) (result, error) {
 		return err
 	})
 	if err != nil {
-		return result{}, err
+		return nil, err
 	}
 	d := s.tokenDetail(ctx, p.name, *before, lifecycle.ReasonRequest)
 	d.Before, d.After = &lifecycle.State{Status: before.Status, Note: before.Note}, &lifecycle.State{Status: after.Status, Note: after.Note}
 	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})
-	return result{http.StatusOK, after}, nil
+	return after, nil
 }
 
 // DeleteOutput is the answer to a delete.
@@ -208,10 +214,10 @@ type DeleteOutput struct {
 // remove deletes the token, then schedules the deletion of the secret that
 // holds its key. A token LogicMonitor no longer has still gets its secret
 // cleaned up, so retrying a delete that failed halfway finishes it.
-func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
+func (s *Service) Delete(ctx context.Context, in DeleteInput) (DeleteOutput, error) {
 	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
-		return result{}, err
+		return DeleteOutput{}, err
 	}
 	gone := logicmonitor.Token{ID: in.TokenID, AdminID: in.AdminID}
 	lmErr := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
@@ -224,23 +230,23 @@ func (s *Service) remove(ctx context.Context, in DeleteInput) (result, error) {
 		return c.Tokens.Delete(ctx, in.AdminID, in.TokenID)
 	})
 	if lmErr != nil && !logicmonitor.IsNotFound(lmErr) {
-		return result{}, lmErr
+		return DeleteOutput{}, lmErr
 	}
 	kd, err := s.deleteKey(ctx, p, in.AdminID, in.TokenID, madeRecently(gone, s.now()))
 	if err != nil {
-		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+		return DeleteOutput{}, &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 			"token %d is deleted from LogicMonitor, but its secret could not be scheduled for deletion (%v): retry the delete to finish", in.TokenID, err)}
 	}
 	ref := kd.ref
 	if lmErr != nil && (ref == nil || ref.WasScheduled) && len(kd.notes) == 0 {
-		return result{}, lmErr // nothing was left to do: unknown token
+		return DeleteOutput{}, lmErr // nothing was left to do: unknown token
 	}
 	d := s.tokenDetail(ctx, p.name, gone, lifecycle.ReasonRequest)
 	if ref != nil {
 		d.Secret = &lifecycle.Secret{Name: ref.Name, ARN: ref.ARN, DeletionDate: ref.DeletionDate}
 	}
 	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenDeleted, Detail: d})
-	return result{http.StatusOK, DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: lmErr != nil, Secret: ref, Notes: kd.notes}}, nil
+	return DeleteOutput{AdminID: in.AdminID, TokenID: in.TokenID, Deleted: true, AlreadyGone: lmErr != nil, Secret: ref, Notes: kd.notes}, nil
 }
 
 // madeRecently reports whether a token was made so recently that its

@@ -1,12 +1,10 @@
-package handlers
+package tokens
 
 import (
 	"context"
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/clip"
@@ -25,10 +23,7 @@ func (s *Service) emit(ctx context.Context, evs ...lifecycle.Event) {
 func (s *Service) tokenDetail(ctx context.Context, portal string, t logicmonitor.Token, reason string) lifecycle.Token {
 	d := lifecycle.Token{
 		Portal: portal, AdminID: t.AdminID, AdminName: t.AdminName, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note,
-		Caller: logging.WhoFrom(ctx).Caller, Reason: reason, Time: s.now().UTC(),
-	}
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		d.RequestID = lc.AwsRequestID
+		Caller: logging.WhoFrom(ctx).Caller, Reason: reason, Time: s.now().UTC(), RequestID: logging.RequestID(ctx),
 	}
 	if d.Type == "" {
 		d.Type = logicmonitor.TypeLMv1

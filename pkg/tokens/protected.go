@@ -1,9 +1,8 @@
-package handlers
+package tokens
 
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -39,7 +38,7 @@ type cachedUser struct {
 // they cannot be read nothing is created.
 func (s *Service) guardProtected(ctx context.Context, p *portalState, adminID int64) error {
 	if slices.Contains(s.cfg.ProtectedAdminIDs, adminID) {
-		return &Error{Type: TypeForbidden, Status: http.StatusForbidden, Message: fmt.Sprintf(
+		return &Error{Kind: KindForbidden, Message: fmt.Sprintf(
 			"user %d is protected (PROTECTED_ADMIN_IDS): lmtokens does not create tokens for it", adminID)}
 	}
 	if len(s.cfg.ProtectedRoles) == 0 {
@@ -52,7 +51,7 @@ func (s *Service) guardProtected(ctx context.Context, p *portalState, adminID in
 	for _, r := range admin.Roles {
 		for _, p := range s.cfg.ProtectedRoles {
 			if strings.EqualFold(r.Name, p) {
-				return &Error{Type: TypeForbidden, Status: http.StatusForbidden, Message: fmt.Sprintf(
+				return &Error{Kind: KindForbidden, Message: fmt.Sprintf(
 					"user %d (%s) holds the role %q, which PROTECTED_ROLES protects: lmtokens does not create tokens for it", adminID, admin.Username, r.Name)}
 			}
 		}
@@ -76,7 +75,7 @@ func (s *Service) userRoles(ctx context.Context, p *portalState, adminID int64) 
 	})
 	if err != nil {
 		if logicmonitor.IsNotFound(err) {
-			return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: fmt.Sprintf("LogicMonitor has no user %d", adminID)}
+			return nil, &Error{Kind: KindNotFound, Message: fmt.Sprintf("LogicMonitor has no user %d", adminID)}
 		}
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package handlers
+package tokens
 
 import (
 	"context"
@@ -8,11 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"time"
-
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logging"
@@ -57,26 +54,26 @@ const reconcileSlack = 10 * time.Second
 //   - A POST whose answer is lost is reconciled: the token it may have made
 //     is found and deleted (its key is unrecoverable), and the answer says
 //     nothing was kept. The POST itself is never retried.
-func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
+func (s *Service) Create(ctx context.Context, in CreateInput) (CreateOutput, error) {
 	disabled := in.Status == logicmonitor.StatusDisabled
 	if in.RotationDays > 0 && disabled {
-		return result{}, invalid("rotationDays: a disabled token does not rotate (its replacement would be enabled): create it enabled, or leave rotationDays out")
+		return CreateOutput{}, invalid("rotationDays: a disabled token does not rotate (its replacement would be enabled): create it enabled, or leave rotationDays out")
 	}
 	if in.RotationDays == 0 && !disabled {
 		in.RotationDays = s.cfg.Rotation.DefaultDays
 	}
 	if in.RotationDays > 0 && s.cfg.Rotation.FunctionARN == "" {
-		return result{}, invalid("rotationDays: rotation is not deployed here (no rotation function): nothing was created")
+		return CreateOutput{}, invalid("rotationDays: rotation is not deployed here (no rotation function): nothing was created")
 	}
 	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {
-		return result{}, err
+		return CreateOutput{}, err
 	}
 	if _, _, err := s.lmClient(ctx, p); err != nil {
-		return result{}, err
+		return CreateOutput{}, err
 	}
 	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
-		return result{}, err
+		return CreateOutput{}, err
 	}
 	if in.IdempotencyKey == "" {
 		return s.createToken(ctx, p, in, nil)
@@ -84,21 +81,16 @@ func (s *Service) create(ctx context.Context, in CreateInput) (result, error) {
 	held, replay, err := p.claims.Acquire(ctx, in.AdminID, in.IdempotencyKey, fingerprint(in), owner(ctx), in.Note)
 	switch {
 	case errors.Is(err, secrets.ErrKeyReused):
-		return result{}, &Error{Type: TypeConflict, Status: http.StatusUnprocessableEntity, Message: "the idempotency key was already used for a different create request"}
+		return CreateOutput{}, &Error{Kind: KindKeyReused, Message: "the idempotency key was already used for a different create request"}
 	case errors.Is(err, secrets.ErrKeyRetired):
-		return result{}, &Error{Type: TypeConflict, Status: http.StatusGone, Message: "the token this idempotency key created has been deleted: use a new idempotency key to create another"}
+		return CreateOutput{}, &Error{Kind: KindGone, Message: "the token this idempotency key created has been deleted: use a new idempotency key to create another"}
 	case errors.Is(err, secrets.ErrInProgress):
-		return result{}, &Error{Type: TypeConflict, Status: http.StatusConflict, RetryAfter: 5 * time.Second, Message: fmt.Sprintf(
+		return CreateOutput{}, &Error{Kind: KindInProgress, RetryAfter: 5 * time.Second, Message: fmt.Sprintf(
 			"a create request with this idempotency key is in progress; retry later (one that stopped is taken over after %v)", secrets.StaleAfter)}
 	case err != nil:
-		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: err.Error() + ": nothing was created; retrying is safe"}
+		return CreateOutput{}, &Error{Kind: KindUpstream, Message: err.Error() + ": nothing was created; retrying is safe"}
 	case replay != nil:
 		return s.replay(ctx, p, replay)
-	}
-	if held.Previous != nil {
-		if err := s.resolvePrevious(ctx, p, in, held); err != nil {
-			return result{}, err
-		}
 	}
 	return s.createToken(ctx, p, in, held)
 }
@@ -117,88 +109,72 @@ func (s *Service) resolvePrevious(ctx context.Context, p *portalState, in Create
 	case cleared:
 		return nil
 	case ambiguous:
-		e := &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+		e := &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 			"an earlier attempt with this idempotency key may have made one of tokens %v of user %d (same note and type, made at that time), whose key was never stored; lmtokens cannot tell which, so it deleted none: check them and delete the one no one else made",
 			r.candidates, in.AdminID)}
 		s.finish(ctx, held, e)
 		return e
 	}
-	cctx, cancel := compensation(ctx)
+	cctx, cancel := Compensation(ctx)
 	defer cancel()
 	s.unresolved(cctx, held, held.Since(), r.tokenID)
-	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+	return &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 		"an earlier attempt with this idempotency key may have left a token whose key was never stored, and checking it failed (%v): nothing new was made; %s to finish the check", r.err, in.retryAdvice())}
 }
 
-// createToken posts the token, records it in the claim, stores its key and
-// records the answer.
-func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInput, held *secrets.Held) (result, error) {
-	since := s.now()
-	var tok *logicmonitor.CreatedToken
-	var creds secrets.Credentials
-	var client *logicmonitor.Client
-	err := s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
-		t, err := c.Tokens.Create(ctx, in.AdminID, logicmonitor.CreateOptions{Type: in.Type, Note: in.Note, Status: in.Status})
-		tok, creds, client = t, cr, c
-		return err
+// createToken mints the token (see mint): its key stored in its own
+// secret, the claim recording the answer every retry replays.
+func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInput, held *secrets.Held) (CreateOutput, error) {
+	var out CreateOutput
+	answer := func(tok *logicmonitor.CreatedToken) CreateOutput {
+		return CreateOutput{
+			ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, AdminName: tok.AdminName, Type: tok.Type, Status: tok.Status,
+			Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: p.keys.Name(in.AdminID, tok.ID)},
+		}
+	}
+	_, err := s.mint(ctx, minting{p: p, in: in, held: held, recordName: "the idempotency record",
+		record: func(tok *logicmonitor.CreatedToken) (string, int, json.RawMessage) {
+			// The answer as recorded: replays add the secret's ARN.
+			o := answer(tok)
+			recorded, _ := json.Marshal(o)
+			return o.Secret.Name, recordCreated, recorded
+		},
+		keep: func(ctx context.Context, tok *logicmonitor.CreatedToken, creds secrets.Credentials) (minted, error) {
+			out = answer(tok)
+			claimName := ""
+			if held != nil {
+				claimName = held.Name()
+			}
+			ref, err := p.keys.Store(ctx, secrets.StoredKey{
+				Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
+				TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: out.CreatedBy,
+			}, tok.AdminName, claimName)
+			if err != nil {
+				return minted{}, err
+			}
+			out.Secret = ref
+			if in.RotationDays > 0 {
+				out.Rotation = s.scheduleRotation(ctx, ref, in.RotationDays)
+			}
+			d := s.tokenDetail(ctx, p.name, tok.Token, lifecycle.ReasonRequest)
+			d.AdminID, d.Secret = in.AdminID, &lifecycle.Secret{Name: ref.Name, ARN: ref.ARN}
+			s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenCreated, Detail: d})
+			recorded, _ := json.Marshal(out)
+			return minted{code: recordCreated, answer: recorded, secretName: ref.Name}, nil
+		},
 	})
 	if err != nil {
-		if client == nil || !logicmonitor.IsIndeterminate(err) {
-			// Refused, or never sent: nothing was made.
-			s.releaseClaim(ctx, held)
-			return result{}, err
-		}
-		return result{}, s.lostCreate(ctx, client, p, in, held, since, err)
+		return CreateOutput{}, err
 	}
-	out := CreateOutput{
-		ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, AdminName: tok.AdminName, Type: tok.Type, Status: tok.Status,
-		Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: p.keys.Name(in.AdminID, tok.ID)},
-	}
-	if tok.AccessKey == "" {
-		return result{}, s.rollback(ctx, client, in, tok, held, errors.New("LogicMonitor's create answer carried no key"))
-	}
-	// The answer as recorded: replays add the secret's ARN.
-	recorded, _ := json.Marshal(out)
-	claimName := ""
-	if held != nil {
-		claimName = held.Name()
-		if err := held.RecordCreated(ctx, tok.ID, out.Secret.Name, http.StatusCreated, recorded); err != nil {
-			return result{}, s.rollback(ctx, client, in, tok, held, fmt.Errorf("the idempotency record could not be updated: %w", err))
-		}
-	}
-	ref, err := p.keys.Store(ctx, secrets.StoredKey{
-		Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
-		TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: out.CreatedBy,
-	}, tok.AdminName, claimName)
-	if err != nil {
-		return result{}, s.rollback(ctx, client, in, tok, held, err)
-	}
-	out.Secret = ref
-	if in.RotationDays > 0 {
-		out.Rotation = s.scheduleRotation(ctx, ref, in.RotationDays)
-		recorded, _ = json.Marshal(out)
-	}
-	d := s.tokenDetail(ctx, p.name, tok.Token, lifecycle.ReasonRequest)
-	d.AdminID, d.Secret = in.AdminID, &lifecycle.Secret{Name: ref.Name, ARN: ref.ARN}
-	s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenCreated, Detail: d})
-	if held != nil {
-		cctx, cancel := compensation(ctx)
-		defer cancel()
-		if err := held.RecordDone(cctx, http.StatusCreated, recorded, ref.Name); err != nil {
-			// The key is stored, so a retry finds the claim created with a
-			// live secret and replays this answer all the same.
-			s.log.WarnContext(ctx, "could not record the idempotency outcome", "error", err.Error())
-		}
-	}
-	return result{http.StatusCreated, out}, nil
+	return out, nil
 }
 
 // lostCreate handles a POST that may have made a token whose answer, and so
 // whose key, was lost.
 func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time, cause error) error {
-	cctx, cancel := compensation(ctx)
+	cctx, cancel := Compensation(ctx)
 	defer cancel()
-	msg := "LogicMonitor's answer to the create was lost (" + classify(cause, s.cfg.CredentialsSecret).Message + ")"
+	msg := "LogicMonitor's answer to the create was lost (" + Classify(cause, s.cfg.CredentialsSecret).Message + ")"
 	r := s.reconcile(cctx, c, p, in, held, since, 0)
 	if r.kind == cleared && r.deleted == 0 && isTimeout(cause) {
 		// A request given up on may still be at work in the portal: look
@@ -217,9 +193,9 @@ func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *por
 		} else {
 			msg += "; it made no token: nothing was kept; retrying is safe"
 		}
-		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
+		return &Error{Kind: KindUpstream, Message: msg}
 	case ambiguous:
-		e := &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg + fmt.Sprintf(
+		e := &Error{Kind: KindUpstream, Message: msg + fmt.Sprintf(
 			"; it may have made one of tokens %v of user %d (same note and type, made at that time), whose key is lost; lmtokens cannot tell which, so it deleted none: check them and delete the one no one else made",
 			r.candidates, in.AdminID)}
 		s.finish(cctx, held, e)
@@ -233,7 +209,7 @@ func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *por
 		msg += fmt.Sprintf("; checking whether it made a token failed (%v): look for a token of user %d with this note made at %s and delete it, since its key is lost",
 			r.err, in.AdminID, since.UTC().Format(time.RFC3339))
 	}
-	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: msg}
+	return &Error{Kind: KindUpstream, Message: msg}
 }
 
 type reconcileKind int
@@ -412,12 +388,12 @@ func (s *Service) pendingCredentials(ctx context.Context, p *portalState, adminI
 
 // rollback deletes a token whose key could not be kept.
 func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, in CreateInput, tok *logicmonitor.CreatedToken, held *secrets.Held, cause error) error {
-	cctx, cancel := compensation(ctx)
+	cctx, cancel := Compensation(ctx)
 	defer cancel()
 	err := c.Tokens.Delete(cctx, tok.AdminID, tok.ID)
 	if err == nil || logicmonitor.IsNotFound(err) {
 		s.releaseClaim(cctx, held)
-		return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+		return &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 			"the key was not kept: %v; the new token %d was deleted from LogicMonitor again: nothing was kept; retrying is safe", cause, tok.ID)}
 	}
 	s.log.ErrorContext(ctx, "orphaned token: its key was not stored and it could not be deleted",
@@ -427,7 +403,7 @@ func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, in Creat
 		s.unresolved(cctx, held, time.Time{}, tok.ID)
 		advice = in.retryAdvice() + ", which deletes it before creating another, or delete it by hand (its key is lost)"
 	}
-	return &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: fmt.Sprintf(
+	return &Error{Kind: KindUpstream, Message: fmt.Sprintf(
 		"the key could not be stored (%v) and token %d of user %d could not be deleted again (%v): %s", cause, tok.ID, tok.AdminID, err, advice)}
 }
 
@@ -437,7 +413,7 @@ func (s *Service) releaseClaim(ctx context.Context, held *secrets.Held) {
 	if held == nil {
 		return
 	}
-	cctx, cancel := compensation(ctx)
+	cctx, cancel := Compensation(ctx)
 	defer cancel()
 	if err := held.Release(cctx); err != nil {
 		s.log.WarnContext(ctx, "could not free the idempotency key", "claim", held.Name(), "error", err.Error())
@@ -454,39 +430,57 @@ func (s *Service) unresolved(ctx context.Context, held *secrets.Held, since time
 	}
 }
 
+// The claim record's status codes. The record keeps the HTTP statuses its
+// format was first written with, so that records of earlier releases
+// replay the same: 201 for a token a create made, 200 for one a rotation
+// made, 502 for a final failure.
+const (
+	recordCreated = 201
+	recordMade    = 200
+	recordFailed  = 502
+)
+
+// recordedError is a final failure as the claim record keeps it.
+type recordedError struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
 // finish records a final error answer that every retry replays.
 func (s *Service) finish(ctx context.Context, held *secrets.Held, e *Error) {
 	if held == nil {
 		return
 	}
-	body, _ := json.Marshal(e.body())
-	if err := held.RecordDone(ctx, e.Status, body, ""); err != nil {
+	body, _ := json.Marshal(recordedError{Type: string(e.Kind), Message: e.Message})
+	if err := held.RecordDone(ctx, recordFailed, body, ""); err != nil {
 		s.log.WarnContext(ctx, "could not record the idempotency outcome", "claim", held.Name(), "error", err.Error())
 	}
 }
 
 // replay repeats an earlier answer. A success is replayed only while the
 // key's secret is there: once the token was deleted the key is retired.
-func (s *Service) replay(ctx context.Context, p *portalState, r *secrets.Replay) (result, error) {
+func (s *Service) replay(ctx context.Context, p *portalState, r *secrets.Replay) (CreateOutput, error) {
 	if r.Status >= 400 {
-		var body struct{ Type, Message string }
+		// Only upstream failures are ever recorded as final (a lost
+		// create whose token cannot be told apart).
+		var body recordedError
 		_ = json.Unmarshal(r.Response, &body)
-		return result{}, &Error{Type: body.Type, Status: r.Status, Message: body.Message}
+		return CreateOutput{}, &Error{Kind: KindUpstream, Message: body.Message}
 	}
 	var out CreateOutput
 	if err := json.Unmarshal(r.Response, &out); err != nil {
-		return result{}, &Error{Type: TypeUpstream, Status: http.StatusBadGateway, Message: "the idempotency record is unreadable"}
+		return CreateOutput{}, &Error{Kind: KindUpstream, Message: "the idempotency record is unreadable"}
 	}
 	ref, err := p.keys.DescribeEventually(ctx, r.SecretName)
 	if err != nil {
-		return result{}, err
+		return CreateOutput{}, err
 	}
 	if ref == nil || ref.WasScheduled {
-		return result{}, &Error{Type: TypeConflict, Status: http.StatusGone, Message: fmt.Sprintf(
+		return CreateOutput{}, &Error{Kind: KindGone, Message: fmt.Sprintf(
 			"the token this idempotency key created (%d) has been deleted: use a new idempotency key to create another", out.ID)}
 	}
 	out.Secret = secrets.SecretRef{Name: ref.Name, ARN: ref.ARN}
-	return result{http.StatusCreated, out}, nil
+	return out, nil
 }
 
 func fingerprint(in CreateInput) string {
@@ -503,8 +497,8 @@ func owner(ctx context.Context) string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	id := hex.EncodeToString(b)
-	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
-		id = lc.AwsRequestID + "/" + id
+	if rid := logging.RequestID(ctx); rid != "" {
+		id = rid + "/" + id
 	}
 	return id
 }

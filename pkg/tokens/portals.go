@@ -1,17 +1,12 @@
-package handlers
+package tokens
 
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/portal"
@@ -85,7 +80,7 @@ func (s *Service) lookupPortal(ctx context.Context, name string) (*portalState, 
 		return nil, err
 	}
 	if !known {
-		return nil, &Error{Type: TypeNotFound, Status: http.StatusNotFound, Message: fmt.Sprintf(
+		return nil, &Error{Kind: KindNotFound, Message: fmt.Sprintf(
 			"no portal %q: register it by creating the secret %s%s", name, s.cfg.PortalsPrefix, name)}
 	}
 	s.portals.mu.Lock()
@@ -125,29 +120,10 @@ func (s *Service) portalNames(ctx context.Context, fresh bool) ([]string, time.T
 	if !fresh && !r.at.IsZero() && s.now().Sub(r.at) < portalsTTL {
 		return r.names, r.at, nil
 	}
-	var names []string
-	in := &secretsmanager.ListSecretsInput{
-		Filters:    []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{s.cfg.PortalsPrefix}}},
-		MaxResults: aws.Int32(100),
+	names, err := secrets.RegisteredPortals(ctx, s.api, s.cfg.PortalsPrefix)
+	if err != nil {
+		return nil, r.at, err
 	}
-	for {
-		out, err := s.api.ListSecrets(ctx, in)
-		if err != nil {
-			return nil, r.at, &secrets.UnavailableError{Op: "ListSecrets " + s.cfg.PortalsPrefix, Err: err}
-		}
-		for _, sec := range out.SecretList {
-			// The name filter matches prefixes case-insensitively: check.
-			name, ok := strings.CutPrefix(aws.ToString(sec.Name), s.cfg.PortalsPrefix)
-			if ok && portal.ValidRegistered(name) && sec.DeletedDate == nil {
-				names = append(names, name)
-			}
-		}
-		if out.NextToken == nil {
-			break
-		}
-		in.NextToken = out.NextToken
-	}
-	slices.Sort(names)
 	r.names, r.at = names, s.now()
 	return names, r.at, nil
 }
@@ -156,14 +132,14 @@ func (s *Service) portalNames(ctx context.Context, fresh bool) ([]string, time.T
 // credentials, building a new one only when the secret's version changed.
 func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.Client, secrets.Credentials, error) {
 	if s.cfgErr != nil {
-		return nil, secrets.Credentials{}, &Error{Type: TypeConfiguration, Status: 500, Message: "configuration: " + s.cfgErr.Error()}
+		return nil, secrets.Credentials{}, &Error{Kind: KindConfiguration, Message: "configuration: " + s.cfgErr.Error()}
 	}
 	creds, err := p.creds.Get(ctx)
 	if err != nil {
 		return nil, creds, err
 	}
 	if p.name != "" && !strings.EqualFold(creds.Company, p.name) {
-		return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(
+		return nil, creds, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 			"configuration: the secret %s%s names company %q: a portal's secret must name its own portal", s.cfg.PortalsPrefix, p.name, creds.Company)}
 	}
 	p.mu.Lock()
@@ -174,7 +150,7 @@ func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.C
 			AllowedHosts: s.cfg.AllowedHosts, AllowHTTPLoopback: s.cfg.AllowHTTPLoopback})
 		if err != nil {
 			p.mu.Unlock()
-			return nil, creds, &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf("configuration: the portal of secret %s: %v", p.credentialsSecret, err)}
+			return nil, creds, &Error{Kind: KindConfiguration, Message: fmt.Sprintf("configuration: the portal of secret %s: %v", p.credentialsSecret, err)}
 		}
 		p.client, p.clientVer = c, creds.Version
 	}
@@ -201,7 +177,7 @@ func (s *Service) verifyNamedIDs(ctx context.Context, p *portalState, c *logicmo
 	if creds.AccessID == "" && creds.TokenID == 0 {
 		_, err := c.Admins.Get(ctx, creds.AdminID)
 		if logicmonitor.IsNotFound(err) {
-			return &Error{Type: TypeConfiguration, Status: 500, Message: fmt.Sprintf(`the credentials secret %s names "adminId" %d, but LogicMonitor has no such user`, p.credentialsSecret, creds.AdminID)}
+			return &Error{Kind: KindConfiguration, Message: fmt.Sprintf(`the credentials secret %s names "adminId" %d, but LogicMonitor has no such user`, p.credentialsSecret, creds.AdminID)}
 		}
 		return err
 	}

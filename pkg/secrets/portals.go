@@ -1,0 +1,43 @@
+package secrets
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/lmtokens/lmtokens/pkg/portal"
+)
+
+// RegisteredPortals lists the portals registered under prefix: the names of
+// the credentials secrets <prefix><name> that are not scheduled for
+// deletion, sorted. ListSecrets' name filter matches prefixes without regard
+// to case, so each name is checked again here.
+func RegisteredPortals(ctx context.Context, api API, prefix string) ([]string, error) {
+	var names []string
+	in := &secretsmanager.ListSecretsInput{
+		Filters:    []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}},
+		MaxResults: aws.Int32(100),
+	}
+	for {
+		out, err := api.ListSecrets(ctx, in)
+		if err != nil {
+			return nil, &UnavailableError{Op: "ListSecrets " + prefix, Err: err}
+		}
+		for _, sec := range out.SecretList {
+			name, ok := strings.CutPrefix(aws.ToString(sec.Name), prefix)
+			if ok && portal.ValidRegistered(name) && sec.DeletedDate == nil {
+				names = append(names, name)
+			}
+		}
+		if out.NextToken == nil {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	slices.Sort(names)
+	return names, nil
+}
