@@ -4,7 +4,7 @@ GO ?= go
 # Linters run by version, outside the product's module graph.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build build-local test test-deploy test-variance vet staticcheck tidy unit bench fuzz fmt clean invoke demo local doctor synth deploy diff bootstrap openapi
+.PHONY: all build build-local test test-race test-deploy test-variance vet staticcheck tidy unit bench fuzz fmt clean invoke demo local doctor synth deploy diff bootstrap openapi docs
 # Binaries for this machine, for the local runs (make invoke, demo, local).
 LOCAL_BIN := bin/local
 LOCAL_TOOL := $(LOCAL_BIN)/lmtokens-local
@@ -68,13 +68,25 @@ staticcheck:
 tidy:
 	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
+# The suites wait on sandboxes and binaries far more than they compute:
+# -parallel 16 lets sixteen of a package's tests wait at once on 2 cores
+# (the handlers suite alone: 97 s at the default of GOMAXPROCS, 38 s at 8,
+# 27 s at 16). A developer's warm make test stays under a minute: it leaves
+# the six longest tests (pkg/local/longtest) and the race detector, which
+# costs 24 s of linking alone and cannot see into the function binaries
+# the suites run, to test-race, which CI runs.
 unit:
-	$(GO) test -race -count=1 ./...
+	LMTOKENS_QUICK=1 $(GO) test -count=1 -parallel 16 ./...
+
+# Every test, the long ones included, with the race detector (which slows
+# them enough that eight at once is the most the 2-core CI keeps in time).
+test-race:
+	$(GO) test -race -count=1 -parallel 8 ./...
 
 # The binary-level suites again, against the sandbox's variance mode: what
 # LogicMonitor's documentation leaves open, in its other plausible forms.
 test-variance:
-	LMSANDBOX_VARIANCE=1 $(GO) test -count=1 ./pkg/handlers ./pkg/local/doctor
+	LMSANDBOX_VARIANCE=1 $(GO) test -count=1 -parallel 8 ./pkg/handlers ./pkg/local/doctor
 
 # The Go benchmarks, then every figure of BENCHMARKS.md measured side by side.
 bench: build build-local
@@ -94,6 +106,10 @@ fuzz:
 # (a test fails while the committed one is not current).
 openapi:
 	$(GO) run ./pkg/local/apidoc/cmd/openapi
+
+# infra/README.md's configuration table, from the declarations of pkg/settings.
+docs:
+	LMTOKENS_UPDATE_DOCS=1 $(GO) test -count=1 -run TestConfigurationTableIsCurrent ./pkg/settings
 
 # The CloudFormation template and assets in cdk.out/, without the CDK CLI:
 # the same template cdk synth makes (make test-deploy checks it).

@@ -12,6 +12,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
 	"github.com/lmtokens/lmtokens/pkg/local/iamsim"
+	"github.com/lmtokens/lmtokens/pkg/local/longtest"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
@@ -21,6 +22,7 @@ import (
 // accept it and read back the stack's settings — for the defaults and for
 // a stack with every cleanup and protection option set.
 func TestEveryFunctionsEnvironmentParses(t *testing.T) {
+	longtest.Mark(t)
 	custom := DefaultSettings()
 	custom.Env = "dev"
 	custom.SecretPrefix, custom.PortalsPrefix, custom.CredentialsSecret = envDefaults("dev")

@@ -16,6 +16,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 var completeSecretArn = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
@@ -51,7 +52,7 @@ func (b *builder) functions() error {
 			env[k] = str(v)
 		}
 		if c.CleanupStage == "delete" {
-			env["CLEANUP_ORPHAN_GRACE"] = str(strconv.Itoa(24*s.OrphanGraceDays) + "h")
+			env[settings.CleanupOrphanGrace.Env] = str(strconv.Itoa(24*s.OrphanGraceDays) + "h")
 		}
 		logs := b.logGroup(c.ID + "Logs")
 		b.logGroups[c.ID] = logs
@@ -235,7 +236,7 @@ func (b *builder) functions() error {
 		if c.Binary == catalog.Provider {
 			if len(s.ProviderStacks) > 0 {
 				// The stacks it serves, and this one (its deployment heartbeat).
-				fn.AddEnvironment(str("PROVIDER_STACKS"), str(strings.Join(append(append([]string{}, s.ProviderStacks...), s.StackName()), ",")), nil)
+				fn.AddEnvironment(str(settings.ProviderStacks.Env), str(strings.Join(append(append([]string{}, s.ProviderStacks...), s.StackName()), ",")), nil)
 			}
 			// Consumer stacks declare Custom::LogicMonitorApiToken with
 			// ServiceToken: !ImportValue <stack>-ServiceToken.
@@ -284,7 +285,7 @@ func (b *builder) rotation(rotateFn awslambda.Function, creds awssecretsmanager.
 			continue
 		}
 		fn := b.out.Functions[c.ID]
-		fn.AddEnvironment(str("ROTATION_FUNCTION_ARN"), rotateFn.FunctionArn(), nil)
+		fn.AddEnvironment(str(settings.RotationFunction.Env), rotateFn.FunctionArn(), nil)
 		// Created keys get their rotation schedule; the rotate route starts
 		// a rotation. Only with lmtokens' own rotation function, and only on
 		// keys whose rotation is lmtokens' or none yet.
@@ -298,7 +299,7 @@ func (b *builder) rotation(rotateFn awslambda.Function, creds awssecretsmanager.
 			},
 		}))
 		if s.RotationDays > 0 {
-			fn.AddEnvironment(str("TOKEN_ROTATION_DAYS"), str(strconv.Itoa(s.RotationDays)), nil)
+			fn.AddEnvironment(str(settings.RotationDays.Env), str(strconv.Itoa(s.RotationDays)), nil)
 		}
 		// The function itself, not its versions: no wildcard.
 		fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
@@ -307,8 +308,8 @@ func (b *builder) rotation(rotateFn awslambda.Function, creds awssecretsmanager.
 			Resources: &[]*string{rotateFn.FunctionArn()},
 		}))
 	}
-	rotateFn.AddEnvironment(str("ROTATION_GRACE"), str(strconv.Itoa(s.RotationGraceHours)+"h"), nil)
-	rotateFn.AddEnvironment(str("ROTATION_DELETE_AFTER"), str(strconv.Itoa(s.RotationDeleteAfterHours)+"h"), nil)
+	rotateFn.AddEnvironment(str(settings.RotationGrace.Env), str(strconv.Itoa(s.RotationGraceHours)+"h"), nil)
+	rotateFn.AddEnvironment(str(settings.RotationDeleteAfter.Env), str(strconv.Itoa(s.RotationDeleteAfterHours)+"h"), nil)
 	if s.CredentialsRotationDays > 0 {
 		awssecretsmanager.NewCfnRotationSchedule(b.stack, str("CredentialsRotation"), &awssecretsmanager.CfnRotationScheduleProps{
 			SecretId:          str(s.CredentialsSecret),
@@ -335,27 +336,27 @@ func (b *builder) sharedEnv() map[string]*string {
 	s := b.s
 	env := map[string]*string{
 		// As the user named it: a name, or a full or partial ARN.
-		"LM_CREDENTIALS_SECRET":      str(s.CredentialsSecret),
-		"TOKEN_SECRET_PREFIX":        str(s.SecretPrefix),
-		"LM_PORTALS_PREFIX":          str(s.PortalsPrefix),
-		"TOKEN_SECRET_RECOVERY_DAYS": str(strconv.Itoa(s.RecoveryDays)),
-		"PROTECTED_ROLES":            str(strings.Join(s.ProtectedRoles, ",")),
+		settings.CredentialsSecret.Env: str(s.CredentialsSecret),
+		settings.SecretPrefix.Env:      str(s.SecretPrefix),
+		settings.PortalsPrefix.Env:     str(s.PortalsPrefix),
+		settings.RecoveryDays.Env:      str(strconv.Itoa(s.RecoveryDays)),
+		settings.ProtectedRoles.Env:    str(strings.Join(s.ProtectedRoles, ",")),
 	}
 	if b.keyArn != nil {
-		env["TOKEN_SECRET_KMS_KEY_ID"] = b.keyArn
+		env[settings.KMSKeyID.Env] = b.keyArn
 	}
-	env["EVENT_BUS_NAME"] = b.bus.EventBusName()
+	env[settings.EventBus.Env] = b.bus.EventBusName()
 	if len(s.ProtectedAdminIDs) > 0 {
-		env["PROTECTED_ADMIN_IDS"] = str(strings.Join(s.ProtectedAdminIDs, ","))
+		env[settings.ProtectedAdminIDs.Env] = str(strings.Join(s.ProtectedAdminIDs, ","))
 	}
 	if s.LMBaseURL != "" {
-		env["LM_BASE_URL"] = str(s.LMBaseURL)
+		env[settings.BaseURL.Env] = str(s.LMBaseURL)
 	}
 	if len(s.LMAllowedHosts) > 0 {
-		env["LM_ALLOWED_HOSTS"] = str(strings.Join(s.LMAllowedHosts, ","))
+		env[settings.AllowedHosts.Env] = str(strings.Join(s.LMAllowedHosts, ","))
 	}
 	if s.AllowPolicyWidening {
-		env["CLEANUP_ALLOW_WIDENING"] = str("true")
+		env[settings.CleanupAllowWidening.Env] = str("true")
 	}
 	return env
 }
@@ -371,27 +372,25 @@ func (b *builder) policyOf(c catalog.Function) map[string]any {
 	return nil
 }
 
-// policyEnv turns a cleanup policy into the CLEANUP_* settings of a function.
-// policyVars are the variables a stage's policy fields set (and
-// protectedAccessIds, a list, sets CLEANUP_PROTECTED_ACCESS_IDS).
-var policyVars = map[string]string{"unusedDays": "CLEANUP_UNUSED_DAYS", "dryRun": "CLEANUP_DRY_RUN", "maxActions": "CLEANUP_MAX_ACTIONS",
-	"keepMarker": "CLEANUP_KEEP_MARKER", "warnDays": "CLEANUP_WARN_DAYS"}
-
+// policyEnv turns a cleanup policy into the CLEANUP_* settings of a
+// function: each field sets the variable settings.Policy names for it (a
+// list, such as protectedAccessIds, comma-separated).
 func policyEnv(p map[string]any) map[string]string {
 	env := map[string]string{}
-	for k, v := range p {
-		if name, ok := policyVars[k]; ok {
-			env[name] = fmt.Sprint(v)
+	for _, s := range settings.Policy {
+		v, ok := p[s.Context]
+		if !ok {
+			continue
 		}
-		if k == "protectedAccessIds" {
-			if ids, ok := v.([]any); ok {
-				var parts []string
-				for _, id := range ids {
-					parts = append(parts, fmt.Sprint(id))
-				}
-				env["CLEANUP_PROTECTED_ACCESS_IDS"] = strings.Join(parts, ",")
+		if list, isList := v.([]any); isList {
+			var parts []string
+			for _, x := range list {
+				parts = append(parts, fmt.Sprint(x))
 			}
+			env[s.Env] = strings.Join(parts, ",")
+			continue
 		}
+		env[s.Env] = fmt.Sprint(v)
 	}
 	return env
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/lmtokens/lmtokens/pkg/marktable"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // marksTable makes the table where cleanup keeps its warnings' marks (one
@@ -40,7 +41,7 @@ func (b *builder) grantMarks(fn awslambda.Function, stage string) {
 		Resources:  &[]*string{b.marks.TableArn()},
 		Conditions: &map[string]any{"ForAllValues:StringLike": map[string]any{"dynamodb:LeadingKeys": []string{stage + "#*"}}},
 	}))
-	fn.AddEnvironment(str("CLEANUP_MARKS_TABLE"), b.marks.TableName(), nil)
+	fn.AddEnvironment(str(settings.CleanupMarksTable.Env), b.marks.TableName(), nil)
 	b.markWriters = append(b.markWriters, fn.Role().RoleArn())
 }
 

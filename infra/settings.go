@@ -8,12 +8,15 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/envlist"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // Settings are the deploy-time choices. They come from CDK context (defaults
@@ -129,9 +132,9 @@ func DefaultSettings() Settings {
 		Architecture:             "arm64",
 		ConcurrencyQuota:         1000,
 		CredentialsSecret:        "lmtokens/logicmonitor-credentials",
-		SecretPrefix:             "logicmonitor/api-tokens/",
-		PortalsPrefix:            "lmtokens/portals/",
-		RecoveryDays:             7,
+		SecretPrefix:             settings.SecretPrefix.Default,
+		PortalsPrefix:            settings.PortalsPrefix.Default,
+		RecoveryDays:             settings.RecoveryDays.Value,
 		DisableSchedule:          "cron(0 3 * * ? *)",
 		DisablePolicy:            map[string]any{"unusedDays": 90, "dryRun": false, "maxActions": 50},
 		DeleteSchedule:           "cron(0 4 ? * MON *)",
@@ -142,10 +145,10 @@ func DefaultSettings() Settings {
 		LogLevel:                 "INFO",
 		ThrottleRate:             10,
 		ThrottleBurst:            20,
-		ProtectedRoles:           []string{"administrator"},
-		RotationGraceHours:       24,
-		RotationDeleteAfterHours: 168,
-		OrphanGraceDays:          7,
+		ProtectedRoles:           envlist.Split(settings.ProtectedRoles.Default),
+		RotationGraceHours:       int(settings.RotationGrace.Value.Hours()),
+		RotationDeleteAfterHours: int(settings.RotationDeleteAfter.Value.Hours()),
+		OrphanGraceDays:          int(settings.CleanupOrphanGrace.Value.Hours() / 24),
 	}
 }
 
@@ -430,12 +433,12 @@ func (s Settings) Validate() error {
 		return fmt.Errorf("portalsPrefix %q must be a secret-name prefix apart from secretPrefix %q (the create function may write under the one, never the other)", s.PortalsPrefix, s.SecretPrefix)
 	case s.KMSKeyArn != "" && !strings.HasPrefix(s.KMSKeyArn, "arn:"):
 		return fmt.Errorf("kmsKeyArn must be a key ARN, not %q", s.KMSKeyArn)
-	case s.RecoveryDays < 7 || s.RecoveryDays > 30:
-		return fmt.Errorf("recoveryDays must be from 7 to 30, not %d", s.RecoveryDays)
+	case settings.RecoveryDays.Check(s.RecoveryDays) != nil:
+		return settings.RecoveryDays.Check(s.RecoveryDays)
 	case !scheduleRE.MatchString(s.DisableSchedule) || !scheduleRE.MatchString(s.DeleteSchedule):
 		return fmt.Errorf("schedules must be rate(...), cron(...) or at(...) expressions")
-	case s.RotationDays < 0 || s.RotationDays > 365 || s.CredentialsRotationDays < 0 || s.CredentialsRotationDays > 365:
-		return fmt.Errorf("rotationDays and credentialsRotationDays must be from 0 (none) to 365")
+	case settings.RotationDays.Check(s.RotationDays) != nil || settings.RotationDays.Check(s.CredentialsRotationDays) != nil:
+		return fmt.Errorf("rotationDays and credentialsRotationDays must be from 0 (none) to %d", settings.RotationDays.Max)
 	case s.RotationGraceHours < 0 || s.RotationDeleteAfterHours < 0:
 		return fmt.Errorf("rotationGraceHours and rotationDeleteAfterHours must not be negative")
 	case s.OrphanGraceDays < 0 || s.OrphanGraceDays > 365:
@@ -469,7 +472,7 @@ func (s Settings) Validate() error {
 		p     map[string]any
 	}{{"disablePolicy", cleanup.StageDisable, s.DisablePolicy}, {"deletePolicy", cleanup.StageDelete, s.DeletePolicy}} {
 		for k := range st.p {
-			if _, ok := policyVars[k]; !ok && k != "protectedAccessIds" {
+			if !slices.ContainsFunc(settings.Policy, func(s settings.Setting) bool { return s.Context == k }) {
 				return fmt.Errorf("%s has an unknown field %q", st.name, k)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/local/longtest"
 )
 
 // synth builds the stack once for all tests (jsii start-up is the slow
@@ -426,6 +427,7 @@ func TestAlarmsAndOutputs(t *testing.T) {
 }
 
 func TestCdkNagEveryPack(t *testing.T) {
+	longtest.Mark(t)
 	for _, st := range []*testStack{load(t), loadDefaults(t)} {
 		noNagErrors(t, st)
 	}
@@ -571,6 +573,7 @@ func TestAccessLogFormat(t *testing.T) {
 
 // Two environments deploy side by side: nothing named twice.
 func TestEnvironmentsSideBySide(t *testing.T) {
+	longtest.Mark(t)
 	if testing.Short() {
 		t.Skip("synthesizes the CDK stack")
 	}

@@ -4,7 +4,11 @@
 // adding a route or a function is one edit here.
 package catalog
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/lmtokens/lmtokens/pkg/settings"
+)
 
 // Binaries are the main packages under functions/, one per API function.
 const (
@@ -53,7 +57,7 @@ func (f Function) Env() map[string]string {
 	if f.CleanupStage == "" {
 		return map[string]string{}
 	}
-	return map[string]string{"CLEANUP_ENABLED": "true"}
+	return map[string]string{settings.CleanupEnabled.Env: "true"}
 }
 
 // Functions are every function, API functions first.

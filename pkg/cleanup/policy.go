@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/lmtokens/lmtokens/pkg/envlist"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
@@ -74,30 +75,30 @@ func DefaultPolicy(s Stage) Policy {
 func PolicyFromEnv(s Stage, getenv func(string) string) (Policy, error) {
 	p := DefaultPolicy(s)
 	var err error
-	if v := getenv("CLEANUP_UNUSED_DAYS"); v != "" {
+	if v := getenv(settings.CleanupUnusedDays.Env); v != "" {
 		if p.UnusedDays, err = strconv.Atoi(v); err != nil {
-			return p, invalid("CLEANUP_UNUSED_DAYS %q is not a whole number", v)
+			return p, invalid("%s %q is not a whole number", settings.CleanupUnusedDays.Env, v)
 		}
 	}
-	if v := getenv("CLEANUP_DRY_RUN"); v != "" {
+	if v := getenv(settings.CleanupDryRun.Env); v != "" {
 		if p.DryRun, err = strconv.ParseBool(v); err != nil {
-			return p, invalid("CLEANUP_DRY_RUN %q is not true or false", v)
+			return p, invalid("%s %q is not true or false", settings.CleanupDryRun.Env, v)
 		}
 	}
-	if v := getenv("CLEANUP_MAX_ACTIONS"); v != "" {
+	if v := getenv(settings.CleanupMaxActions.Env); v != "" {
 		if p.MaxActions, err = strconv.Atoi(v); err != nil {
-			return p, invalid("CLEANUP_MAX_ACTIONS %q is not a whole number", v)
+			return p, invalid("%s %q is not a whole number", settings.CleanupMaxActions.Env, v)
 		}
 	}
-	if v := getenv("CLEANUP_WARN_DAYS"); v != "" {
+	if v := getenv(settings.CleanupWarnDays.Env); v != "" {
 		if p.WarnDays, err = strconv.Atoi(v); err != nil {
-			return p, invalid("CLEANUP_WARN_DAYS %q is not a whole number", v)
+			return p, invalid("%s %q is not a whole number", settings.CleanupWarnDays.Env, v)
 		}
 	}
-	if v := getenv("CLEANUP_KEEP_MARKER"); v != "" {
+	if v := getenv(settings.CleanupKeepMarker.Env); v != "" {
 		p.KeepMarkers = envlist.Split(v)
 	}
-	if v := getenv("CLEANUP_PROTECTED_ACCESS_IDS"); v != "" {
+	if v := getenv(settings.CleanupProtectedAccessIDs.Env); v != "" {
 		p.ProtectedAccessIDs = envlist.Split(v)
 	}
 	if err := p.Validate(); err != nil {
@@ -112,8 +113,8 @@ func PolicyFromEnv(s Stage, getenv func(string) string) (Policy, error) {
 }
 
 // fieldVars are the variables that set a policy's fields.
-var fieldVars = map[string]string{"unusedDays": "CLEANUP_UNUSED_DAYS", "maxActions": "CLEANUP_MAX_ACTIONS", "warnDays": "CLEANUP_WARN_DAYS",
-	"keepMarkers": "CLEANUP_KEEP_MARKER", "protectedAccessIds": "CLEANUP_PROTECTED_ACCESS_IDS"}
+var fieldVars = map[string]string{"unusedDays": settings.CleanupUnusedDays.Env, "maxActions": settings.CleanupMaxActions.Env, "warnDays": settings.CleanupWarnDays.Env,
+	"keepMarkers": settings.CleanupKeepMarker.Env, "protectedAccessIds": settings.CleanupProtectedAccessIDs.Env}
 
 // Override applies the fields of a {"cleanup": {...}} object over p, the
 // configured policy. An event may only narrow what the configuration

@@ -35,6 +35,16 @@ func TestConfigurationTableMatchesWhatTheFunctionsRead(t *testing.T) {
 		return "", false
 	})
 	getenv := regexp.MustCompile(`os\.(?:Getenv|LookupEnv)\("([A-Z_]+)"\)`)
+	// Reads by a declared name: os.Getenv(settings.EventBus.Env).
+	byName := regexp.MustCompile(`os\.(?:Getenv|LookupEnv)\(settings\.(\w+)\.Env\)`)
+	declared := map[string]string{}
+	decl, err := os.ReadFile("../settings/settings.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\t(\w+)\s*=\s*\w*\{?(?:Setting: )?Setting\{Env: "([A-Z_]+)"`).FindAllStringSubmatch(string(decl), -1) {
+		declared[m[1]] = m[2]
+	}
 	endpoint := regexp.MustCompile(`awsenv\.Endpoint\("([A-Z_]+)"\)`)
 	files, _ := filepath.Glob("../*/*.go")
 	for _, f := range files {
@@ -44,6 +54,12 @@ func TestConfigurationTableMatchesWhatTheFunctionsRead(t *testing.T) {
 		src, _ := os.ReadFile(f)
 		for _, m := range getenv.FindAllStringSubmatch(string(src), -1) {
 			read[m[1]] = true
+		}
+		for _, m := range byName.FindAllStringSubmatch(string(src), -1) {
+			if declared[m[1]] == "" {
+				t.Errorf("%s reads settings.%s, which pkg/settings does not declare", f, m[1])
+			}
+			read[declared[m[1]]] = true
 		}
 		for _, m := range endpoint.FindAllStringSubmatch(string(src), -1) {
 			read["AWS_ENDPOINT_URL_"+m[1]] = true

@@ -82,10 +82,10 @@ func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 		"200 truncated JSON":           {AfterProcessing: true, Body: `{"id": 12, "accessId": "AB`},
 		"200 error envelope":           {AfterProcessing: true, Status: 200, Body: `{"errorMessage":"Internal Server Error","errorCode":1500}`},
 		"200 empty body":               {AfterProcessing: true, Status: 200, Body: " "},
-		"stalled body":                 {AfterProcessing: true, StallAfter: 20, Stall: 8 * time.Second},
+		"stalled body":                 {AfterProcessing: true, StallAfter: 20, Stall: 12 * time.Second},
 		"500 before processing":        {Status: 500},
 		"dropped before processing":    {Drop: true},
-		"answer slower than timeout":   {AfterProcessing: true, Latency: 6 * time.Second},
+		"answer slower than timeout":   {AfterProcessing: true, Latency: 9 * time.Second},
 		"500 HTML before processing":   {Status: 500, Body: "<html>oops</html>"},
 		"200 error 1500 not processed": {Status: 200, Body: `{"errorMessage":"busy","errorCode":1503}`},
 	}
@@ -100,8 +100,10 @@ func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 					svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: e.api, Logger: e.logger(), HTTPClient: &http.Client{Timeout: 2 * time.Second}})
 					call = func(ev any) httpResp { return e.httpWith(svc, handlers.Create, ev) }
 				} else {
-					// The real binary, whose invocation deadline ends the wait.
-					f := e.startBinaryTimeout(t, "create", 7*time.Second)
+					// The real binary, whose invocation deadline ends the wait
+					// (its work stops 3.3 s before it, which leaves the
+					// reconciliation its time on a loaded machine).
+					f := e.startBinaryTimeout(t, "create", 10*time.Second)
 					call = func(ev any) httpResp { return binaryHTTP(t, f, ev) }
 				}
 				l := e.ledger(2)

@@ -95,7 +95,7 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 	}
 	if days, _ := str("RotationDays"); days != "" {
 		n, err := tokens.ParseID(days)
-		if err != nil || n > tokens.MaxRotationDays {
+		if err != nil || n > int64(tokens.MaxRotationDays) {
 			return p, fmt.Errorf("property RotationDays %q must be a whole number of days from 1 to %d", days, tokens.MaxRotationDays)
 		}
 		p.RotationDays = int(n)

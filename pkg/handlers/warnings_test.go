@@ -19,6 +19,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localdev"
 	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
+	"github.com/lmtokens/lmtokens/pkg/local/longtest"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
@@ -179,6 +180,7 @@ func TestThousandsOfWarningsDelivered(t *testing.T) {
 // must escape, hundreds of errors — is delivered within EventBridge's
 // limit, its lists cut with truncated set, its counts whole.
 func TestLargestSummaryFits(t *testing.T) {
+	longtest.Mark(t)
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	note := strings.Repeat(`"quoted" \ and	tabbed `, 150) // ~3 KB, more once escaped

@@ -18,6 +18,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	"github.com/lmtokens/lmtokens/pkg/clip"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // Source is every event's source.
@@ -335,7 +336,7 @@ func (e *Emitter) lost(ctx context.Context, detailType, detail, reason string) {
 // AWS_ENDPOINT_URL, the SDK's own settings) or EventBridge's regional
 // endpoint, with the function's credentials.
 func NewFromEnv(env awsenv.Env, log *slog.Logger) *Emitter {
-	bus := os.Getenv("EVENT_BUS_NAME")
+	bus := os.Getenv(settings.EventBus.Env)
 	if bus == "" {
 		return &Emitter{Log: log}
 	}

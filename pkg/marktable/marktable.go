@@ -23,6 +23,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	"github.com/lmtokens/lmtokens/pkg/awsjson"
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // Attribute names of an item.
@@ -57,7 +58,7 @@ func New(endpoint string, env awsenv.Env, name string) *Table {
 // AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL), else DynamoDB's
 // regional endpoint.
 func FromEnv(env awsenv.Env) *Table {
-	name := os.Getenv("CLEANUP_MARKS_TABLE")
+	name := os.Getenv(settings.CleanupMarksTable.Env)
 	if name == "" {
 		return nil
 	}

@@ -15,10 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // DefaultPrefix is where created keys go unless TOKEN_SECRET_PREFIX says otherwise.
-const DefaultPrefix = "logicmonitor/api-tokens/"
+var DefaultPrefix = settings.SecretPrefix.Default
 
 // Tag keys on every secret lmtokens writes.
 const (

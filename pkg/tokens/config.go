@@ -3,17 +3,17 @@ package tokens
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/envlist"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // DefaultPortalsPrefix is where portals are registered unless
 // LM_PORTALS_PREFIX says otherwise.
-const DefaultPortalsPrefix = "lmtokens/portals/"
+var DefaultPortalsPrefix = settings.PortalsPrefix.Default
 
 // Config is the functions' environment.
 type Config struct {
@@ -60,28 +60,22 @@ type RotationConfig struct {
 }
 
 // MaxRotationDays is the longest rotation schedule a create may ask for.
-const MaxRotationDays = 365
+var MaxRotationDays = settings.RotationDays.Max
 
 func rotationFromEnv(getenv func(string) string) (RotationConfig, error) {
-	r := RotationConfig{FunctionARN: getenv("ROTATION_FUNCTION_ARN"), Grace: 24 * time.Hour, DeleteAfter: 7 * 24 * time.Hour}
-	if v := getenv("TOKEN_ROTATION_DAYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > MaxRotationDays {
-			return r, fmt.Errorf("TOKEN_ROTATION_DAYS %q must be a whole number of days from 0 (none) to %d", v, MaxRotationDays)
-		}
-		if n > 0 && r.FunctionARN == "" {
-			return r, fmt.Errorf("TOKEN_ROTATION_DAYS is set but ROTATION_FUNCTION_ARN is not: keys cannot rotate without the rotation function")
-		}
-		r.DefaultDays = n
+	r := RotationConfig{FunctionARN: getenv(settings.RotationFunction.Env)}
+	var err error
+	if r.DefaultDays, err = settings.RotationDays.Parse(getenv(settings.RotationDays.Env)); err != nil {
+		return r, err
 	}
-	for name, d := range map[string]*time.Duration{"ROTATION_GRACE": &r.Grace, "ROTATION_DELETE_AFTER": &r.DeleteAfter} {
-		if v := getenv(name); v != "" {
-			x, err := time.ParseDuration(v)
-			if err != nil || x < 0 {
-				return r, fmt.Errorf("%s %q must be a duration such as 24h (0 or more)", name, v)
-			}
-			*d = x
-		}
+	if r.DefaultDays > 0 && r.FunctionARN == "" {
+		return r, fmt.Errorf("%s is set but %s is not: keys cannot rotate without the rotation function", settings.RotationDays.Env, settings.RotationFunction.Env)
+	}
+	if r.Grace, err = settings.RotationGrace.Parse(getenv(settings.RotationGrace.Env)); err != nil {
+		return r, err
+	}
+	if r.DeleteAfter, err = settings.RotationDeleteAfter.Parse(getenv(settings.RotationDeleteAfter.Env)); err != nil {
+		return r, err
 	}
 	return r, nil
 }
@@ -103,29 +97,19 @@ type CleanupConfig struct {
 	OrphanGrace time.Duration
 }
 
-// DefaultOrphanGrace is CLEANUP_ORPHAN_GRACE's default: a week.
-const DefaultOrphanGrace = 7 * 24 * time.Hour
-
 // CleanupConfigFromEnv reads the cleanup settings; an invalid policy is an
 // error only for a cleanup function.
 func CleanupConfigFromEnv(getenv func(string) string) (CleanupConfig, error) {
 	c := CleanupConfig{Policies: map[cleanup.Stage]cleanup.Policy{}}
 	var err error
-	if v := getenv("CLEANUP_ENABLED"); v != "" {
-		if c.Enabled, err = strconv.ParseBool(v); err != nil {
-			return c, fmt.Errorf("CLEANUP_ENABLED %q is not true or false", v)
-		}
+	if c.Enabled, err = settings.CleanupEnabled.Parse(getenv(settings.CleanupEnabled.Env)); err != nil {
+		return c, err
 	}
-	c.OrphanGrace = DefaultOrphanGrace
-	if v := getenv("CLEANUP_ORPHAN_GRACE"); v != "" {
-		if c.OrphanGrace, err = time.ParseDuration(v); err != nil || c.OrphanGrace < 0 {
-			return c, fmt.Errorf("CLEANUP_ORPHAN_GRACE %q must be a duration such as 168h (0 or more)", v)
-		}
+	if c.OrphanGrace, err = settings.CleanupOrphanGrace.Parse(getenv(settings.CleanupOrphanGrace.Env)); err != nil {
+		return c, err
 	}
-	if v := getenv("CLEANUP_ALLOW_WIDENING"); v != "" {
-		if c.AllowWidening, err = strconv.ParseBool(v); err != nil {
-			return c, fmt.Errorf("CLEANUP_ALLOW_WIDENING %q is not true or false", v)
-		}
+	if c.AllowWidening, err = settings.CleanupAllowWidening.Parse(getenv(settings.CleanupAllowWidening.Env)); err != nil {
+		return c, err
 	}
 	for _, st := range []cleanup.Stage{cleanup.StageDisable, cleanup.StageDelete} {
 		p, err := cleanup.PolicyFromEnv(st, getenv)
@@ -148,73 +132,62 @@ func ConfigFrom(lookup func(string) (string, bool)) (Config, error) {
 		v, _ := lookup(name)
 		return v
 	}
+	or := func(s settings.Setting) string {
+		if v := getenv(s.Env); v != "" {
+			return v
+		}
+		return s.Default
+	}
 	c := Config{
-		CredentialsSecret: getenv("LM_CREDENTIALS_SECRET"),
-		BaseURL:           getenv("LM_BASE_URL"),
-		SecretPrefix:      getenv("TOKEN_SECRET_PREFIX"),
-		KMSKeyID:          getenv("TOKEN_SECRET_KMS_KEY_ID"),
-		RecoveryDays:      7,
-		CredentialsTTL:    5 * time.Minute,
-		PortalsPrefix:     DefaultPortalsPrefix,
-	}
-	if v := getenv("LM_PORTALS_PREFIX"); v != "" {
-		c.PortalsPrefix = v
-	}
-	if c.SecretPrefix == "" {
-		c.SecretPrefix = secrets.DefaultPrefix
+		CredentialsSecret: getenv(settings.CredentialsSecret.Env),
+		BaseURL:           getenv(settings.BaseURL.Env),
+		SecretPrefix:      or(settings.SecretPrefix),
+		KMSKeyID:          getenv(settings.KMSKeyID.Env),
+		PortalsPrefix:     or(settings.PortalsPrefix),
 	}
 	if c.CredentialsSecret == "" {
-		return c, fmt.Errorf("LM_CREDENTIALS_SECRET is not set: it must name the secret holding the LogicMonitor credentials")
+		return c, fmt.Errorf("%s is not set: it must name the secret holding the LogicMonitor credentials", settings.CredentialsSecret.Env)
 	}
 	if !secrets.ValidName(c.SecretPrefix) {
-		return c, fmt.Errorf("TOKEN_SECRET_PREFIX %q has characters Secrets Manager names cannot hold", c.SecretPrefix)
+		return c, fmt.Errorf("%s %q has characters Secrets Manager names cannot hold", settings.SecretPrefix.Env, c.SecretPrefix)
 	}
 	if !secrets.ValidName(c.PortalsPrefix) || len(c.PortalsPrefix)+63 > secrets.MaxNameLength {
-		return c, fmt.Errorf("LM_PORTALS_PREFIX %q is not a usable secret-name prefix", c.PortalsPrefix)
+		return c, fmt.Errorf("%s %q is not a usable secret-name prefix", settings.PortalsPrefix.Env, c.PortalsPrefix)
 	}
 	// The longest name lmtokens makes: a claim under a portal's prefix.
 	if n := len(c.SecretPrefix) + 64 + secrets.MaxClaimNameSuffix; n > secrets.MaxNameLength {
-		return c, fmt.Errorf("TOKEN_SECRET_PREFIX is %d characters: the names lmtokens makes under it would reach %d, over Secrets Manager's %d", len(c.SecretPrefix), n, secrets.MaxNameLength)
+		return c, fmt.Errorf("%s is %d characters: the names lmtokens makes under it would reach %d, over Secrets Manager's %d", settings.SecretPrefix.Env, len(c.SecretPrefix), n, secrets.MaxNameLength)
 	}
-	if v := getenv("TOKEN_SECRET_RECOVERY_DAYS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 7 || n > 30 {
-			return c, fmt.Errorf("TOKEN_SECRET_RECOVERY_DAYS %q must be a whole number of days from 7 to 30", v)
-		}
-		c.RecoveryDays = int32(n)
+	days, err := settings.RecoveryDays.Parse(getenv(settings.RecoveryDays.Env))
+	if err != nil {
+		return c, err
 	}
-	var err error
+	c.RecoveryDays = int32(days)
 	if c.Cleanup, err = CleanupConfigFromEnv(getenv); err != nil {
 		return c, err
 	}
 	// PROTECTED_ROLES set but empty protects no role.
-	c.ProtectedRoles = []string{"administrator"}
-	if v, ok := lookup("PROTECTED_ROLES"); ok {
+	c.ProtectedRoles = envlist.Split(settings.ProtectedRoles.Default)
+	if v, ok := lookup(settings.ProtectedRoles.Env); ok {
 		c.ProtectedRoles = envlist.Split(v)
 	}
-	for _, v := range envlist.Split(getenv("PROTECTED_ADMIN_IDS")) {
+	for _, v := range envlist.Split(getenv(settings.ProtectedAdminIDs.Env)) {
 		id, err := ParseID(v)
 		if err != nil {
-			return c, fmt.Errorf("PROTECTED_ADMIN_IDS: %q %v", v, err)
+			return c, fmt.Errorf("%s: %q %v", settings.ProtectedAdminIDs.Env, v, err)
 		}
 		c.ProtectedAdminIDs = append(c.ProtectedAdminIDs, id)
 	}
 	if c.Rotation, err = rotationFromEnv(getenv); err != nil {
 		return c, err
 	}
-	c.AllowedHosts = envlist.Split(getenv("LM_ALLOWED_HOSTS"))
-	c.ProviderStacks = envlist.Split(getenv("PROVIDER_STACKS"))
-	if v := getenv("LM_ALLOW_HTTP_LOOPBACK"); v != "" {
-		if c.AllowHTTPLoopback, err = strconv.ParseBool(v); err != nil {
-			return c, fmt.Errorf("LM_ALLOW_HTTP_LOOPBACK %q is not true or false", v)
-		}
+	c.AllowedHosts = envlist.Split(getenv(settings.AllowedHosts.Env))
+	c.ProviderStacks = envlist.Split(getenv(settings.ProviderStacks.Env))
+	if c.AllowHTTPLoopback, err = settings.AllowHTTPLoopback.Parse(getenv(settings.AllowHTTPLoopback.Env)); err != nil {
+		return c, err
 	}
-	if v := getenv("LM_CREDENTIALS_TTL"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return c, fmt.Errorf("LM_CREDENTIALS_TTL %q must be a positive duration such as 5m", v)
-		}
-		c.CredentialsTTL = d
+	if c.CredentialsTTL, err = settings.CredentialsTTL.Parse(getenv(settings.CredentialsTTL.Env)); err != nil {
+		return c, err
 	}
 	return c, nil
 }

@@ -80,7 +80,7 @@ var operations = map[string]operation{
 		headers: []*openapi3.Parameter{{In: openapi3.ParameterInHeader, Name: "Idempotency-Key", Description: "makes a retried create return the first one's answer",
 			Schema: str().WithMaxLength(handlers.MaxIdemKeyLen).WithPattern(`^[\x21-\x7e]*$`).NewRef()}},
 		body: object(nil, map[string]*openapi3.Schema{"note": note(), "type": str().WithEnum("lmv1", "bearer"), "status": status(),
-			"rotationDays": openapi3.NewIntegerSchema().WithMin(1).WithMax(tokens.MaxRotationDays)}),
+			"rotationDays": openapi3.NewIntegerSchema().WithMin(1).WithMax(float64(tokens.MaxRotationDays))}),
 		status: http.StatusCreated, answer: tokens.CreateOutput{}},
 	"POST /admins/{adminId}/tokens/{tokenId}/rotate": {id: "rotateToken", summary: "Start a rotation of a stored key through Secrets Manager",
 		status: http.StatusAccepted, answer: tokens.RotateOutput{}},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/longtest"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +49,7 @@ func start(t *testing.T) *Stack {
 }
 
 func TestDemoPasses(t *testing.T) {
+	longtest.Mark(t)
 	s := start(t)
 	var out bytes.Buffer
 	d := &Demo{Stack: s, Out: &out}

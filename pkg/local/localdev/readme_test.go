@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/local/longtest"
 )
 
 // readmeBlocks returns the lines of the README's fenced blocks whose info
@@ -55,6 +57,7 @@ func run(t *testing.T, dir, command string) string {
 
 // The README's runnable blocks work as written, from the repository root.
 func TestReadmeRunnableBlocks(t *testing.T) {
+	longtest.Mark(t)
 	if testing.Short() {
 		t.Skip("runs make")
 	}
