@@ -685,9 +685,6 @@ func TestHardening(t *testing.T) {
 	if n := len(ts.ofType("AWS::ApiGateway::Account")); n != 1 {
 		t.Errorf("manageApiGatewayAccountRole: %d account resources", n)
 	}
-	if n := len(def.ofType("AWS::ApiGateway::RequestValidator")); n != 0 {
-		t.Errorf("%d request validators that validate nothing", n)
-	}
 	// Scheduler may assume the roles only for this account's schedules.
 	for id, r := range def.ofType("AWS::IAM::Role") {
 		doc := fmt.Sprint(r["AssumeRolePolicyDocument"])

@@ -6,10 +6,12 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -226,6 +228,39 @@ func TestErrorTableCoversEveryKind(t *testing.T) {
 		}
 		if !slices.Contains(ErrorTypes, w.typ) || !slices.Contains(ErrorTypes, w.function) || http.StatusText(w.status) == "" {
 			t.Errorf("kind %s maps to %+v: not a documented type or status", k, w)
+		}
+	}
+}
+
+// TestBodiesAsAPIGatewayDecidesThem: the functions decide the bodies of
+// infra/testdata/request-bodies.json as API Gateway's draft-4 models do
+// (infra's TestRequestModelsAsADraft4ValidatorReadsThem), so a deployed
+// API and a function invoked directly answer them alike.
+func TestBodiesAsAPIGatewayDecidesThem(t *testing.T) {
+	raw, err := os.ReadFile("../../infra/testdata/request-bodies.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Function string          `json:"function"`
+		Body     json.RawMessage `json:"body"`
+		Valid    bool            `json:"valid"`
+	}
+	if err := json.Unmarshal(raw, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		var e *Error
+		switch c.Function {
+		case "create":
+			_, e = createFromHTTP(2, c.Body, "")
+		case "toggle":
+			_, e = toggleFromHTTP(2, 3, c.Body)
+		default:
+			t.Fatalf("unknown function %q", c.Function)
+		}
+		if (e == nil) != c.Valid {
+			t.Errorf("%s %s: the function's verdict %v, API Gateway's model says valid=%v", c.Function, c.Body, e, c.Valid)
 		}
 	}
 }
