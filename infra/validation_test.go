@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/local/apibodies"
 	"github.com/lmtokens/lmtokens/pkg/local/npmtools"
 )
 
@@ -126,16 +127,8 @@ func TestRequestModelsAsADraft4ValidatorReadsThem(t *testing.T) {
 	}
 	// The same bodies the functions' decoding is held to (pkg/handlers'
 	// TestBodiesAsAPIGatewayDecidesThem).
-	raw, err := os.ReadFile("testdata/request-bodies.json")
+	cases, err := apibodies.BodyCases("..")
 	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []struct {
-		Function string          `json:"function"`
-		Body     json.RawMessage `json:"body"`
-		Valid    bool            `json:"valid"`
-	}
-	if err := json.Unmarshal(raw, &cases); err != nil {
 		t.Fatal(err)
 	}
 	type item struct {

@@ -6,12 +6,10 @@ package handlers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
+	"github.com/lmtokens/lmtokens/pkg/local/apibodies"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
@@ -237,16 +236,8 @@ func TestErrorTableCoversEveryKind(t *testing.T) {
 // (infra's TestRequestModelsAsADraft4ValidatorReadsThem), so a deployed
 // API and a function invoked directly answer them alike.
 func TestBodiesAsAPIGatewayDecidesThem(t *testing.T) {
-	raw, err := os.ReadFile("../../infra/testdata/request-bodies.json")
+	cases, err := apibodies.BodyCases("../..")
 	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []struct {
-		Function string          `json:"function"`
-		Body     json.RawMessage `json:"body"`
-		Valid    bool            `json:"valid"`
-	}
-	if err := json.Unmarshal(raw, &cases); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
