@@ -128,7 +128,7 @@ func (s *Service) dispatch(ctx context.Context, fn string, req *apievent.Request
 		if err != nil {
 			return result{}, err
 		}
-		return okay(s.domain.List(ctx, in))
+		return listed(s.domain.List(ctx, in))
 	case Create:
 		if r := rotateRequest(payload); r != nil {
 			in, err := rotateFromJSON(r)
@@ -171,7 +171,15 @@ func answer[T any](status int, v T, err error) (result, error) {
 	return result{status, v}, nil
 }
 
-func okay[T any](v T, err error) (result, error)     { return answer(http.StatusOK, v, err) }
+func okay[T any](v T, err error) (result, error) { return answer(http.StatusOK, v, err) }
+
+// listed answers a listing, as the domain encoded it when it did.
+func listed(o tokens.ListOutput, err error) (result, error) {
+	if b, ok := o.Encoded(); ok && err == nil {
+		return result{http.StatusOK, b}, nil
+	}
+	return okay(o, err)
+}
 func created[T any](v T, err error) (result, error)  { return answer(http.StatusCreated, v, err) }
 func accepted[T any](v T, err error) (result, error) { return answer(http.StatusAccepted, v, err) }
 
@@ -262,7 +270,7 @@ func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Req
 			return result{}, err
 		}
 		in.Portal = portalName
-		return okay(s.domain.List(ctx, in))
+		return listed(s.domain.List(ctx, in))
 	case Create:
 		if err := noQuery(req); err != nil {
 			return result{}, err

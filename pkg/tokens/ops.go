@@ -27,14 +27,10 @@ type ListOutput struct {
 	encoded []byte
 }
 
-// MarshalJSON returns the JSON encoded already, if any.
-func (o ListOutput) MarshalJSON() ([]byte, error) {
-	if o.encoded != nil {
-		return o.encoded, nil
-	}
-	type plain ListOutput
-	return json.Marshal(plain(o))
-}
+// Encoded returns the answer's JSON when the domain encoded it already
+// (an inventory, whose size it had to know), so a transport need not
+// encode megabytes twice.
+func (o ListOutput) Encoded() (json.RawMessage, bool) { return o.encoded, o.encoded != nil }
 
 func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 	p, err := s.lookupPortal(ctx, in.Portal)
