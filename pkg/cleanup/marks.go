@@ -145,7 +145,7 @@ func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff
 			}
 		} else {
 			rep.Warnings = append(rep.Warnings, Warning{AdminID: t.AdminID, AdminName: t.AdminName, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type,
-				Note: t.Note, LastUse: LastUse(t), EligibleOn: eligibleOn, ActOn: later(eligibleOn, horizon).UTC(), WarnDays: r.Policy.WarnDays})
+				Note: t.Note, LastUse: LastUse(t), LastAuthIP: t.LastAuthIP, EligibleOn: eligibleOn, ActOn: later(eligibleOn, horizon).UTC(), WarnDays: r.Policy.WarnDays})
 		}
 		if reason == "" {
 			reason = SkipAwaitingWarning

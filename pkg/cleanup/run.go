@@ -126,6 +126,8 @@ type Action struct {
 	Type       string `json:"type"`
 	Note       string `json:"note"`
 	LastUsedOn int64  `json:"lastUsedOn"` // epoch seconds, 0 = never
+	// LastAuthIP is where LogicMonitor last saw it used from.
+	LastAuthIP string `json:"lastAuthIp,omitempty"`
 	CreatedOn  int64  `json:"createdOn"`
 	// LastUse is when it was last used, or created if never used.
 	LastUse    time.Time `json:"lastUse"`
@@ -243,14 +245,16 @@ type Run struct {
 // Warning is a token that will become eligible within the policy's
 // WarnDays: the owner is told before the stage acts.
 type Warning struct {
-	Portal     string    `json:"portal,omitempty"`
-	AdminID    int64     `json:"adminId"`
-	AdminName  string    `json:"adminName,omitempty"`
-	TokenID    int64     `json:"tokenId"`
-	AccessID   string    `json:"accessId"`
-	Type       string    `json:"type"`
-	Note       string    `json:"note"`
-	LastUse    time.Time `json:"lastUse"`
+	Portal    string    `json:"portal,omitempty"`
+	AdminID   int64     `json:"adminId"`
+	AdminName string    `json:"adminName,omitempty"`
+	TokenID   int64     `json:"tokenId"`
+	AccessID  string    `json:"accessId"`
+	Type      string    `json:"type"`
+	Note      string    `json:"note"`
+	LastUse   time.Time `json:"lastUse"`
+	// LastAuthIP is where LogicMonitor last saw it used from.
+	LastAuthIP string    `json:"lastAuthIp,omitempty"`
 	EligibleOn time.Time `json:"eligibleOn"`
 	// ActOn is the earliest a run acts on the token if it stays unused:
 	// WarnDays after the warning is delivered, and not before EligibleOn.
@@ -356,7 +360,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		lu := LastUse(t)
 		rep.Actions[i] = Action{
 			AdminID: t.AdminID, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note,
-			LastUsedOn: t.LastUsedOn, CreatedOn: t.CreatedOn, LastUse: lu, DaysUnused: int(r.Now.Sub(lu).Hours() / 24),
+			LastUsedOn: t.LastUsedOn, LastAuthIP: t.LastAuthIP, CreatedOn: t.CreatedOn, LastUse: lu, DaysUnused: int(r.Now.Sub(lu).Hours() / 24),
 		}
 	}
 	if !r.Policy.DryRun {

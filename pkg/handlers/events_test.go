@@ -184,3 +184,56 @@ func TestUndeliveredEventsStayInTheLog(t *testing.T) {
 		t.Fatalf("%d events after a refused entry", len(evs))
 	}
 }
+
+// Where a token was last used from (LogicMonitor's lastAuthIp) is in the
+// list, the inventory, the warning, the action's event and the run's
+// summary.
+func TestLastAuthIPWhereverATokenIsShown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	const ip = "203.0.113.7"
+	tok := e.seed(lmsandbox.TokenSpec{AdminID: 2, Note: "used from afar", CreatedDaysAgo: 400, LastUsedDaysAgo: 120, LastAuthIP: ip})
+	for _, q := range []map[string]string{nil, {"all": "true"}} {
+		r := e.http(handlers.List, rest("GET", "/tokens", nil, q, "", nil))
+		var page struct {
+			Items []struct {
+				ID         int64  `json:"id"`
+				LastAuthIP string `json:"lastAuthIp"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal([]byte(r.Raw), &page); err != nil || r.Status != 200 {
+			t.Fatalf("list %v: %d %s", q, r.Status, r.Raw)
+		}
+		found := false
+		for _, it := range page.Items {
+			found = found || it.ID == tok.ID && it.LastAuthIP == ip
+		}
+		if !found {
+			t.Errorf("list %v does not show token %d's lastAuthIp: %s", q, tok.ID, r.Raw)
+		}
+	}
+	warn := "CLEANUP_WARN_DAYS=14"
+	e.cleanup(handlers.Toggle, scheduledEvent, warn)
+	e.passDays(14.01)
+	rep := e.cleanup(handlers.Toggle, scheduledEvent, warn)
+	if rep.Succeeded != 1 || rep.Actions[0].LastAuthIP != ip {
+		t.Fatalf("the run's report: %+v", rep.Actions)
+	}
+	seen := map[string]bool{}
+	for _, ev := range e.events(t) {
+		d := detailOf(t, ev.Detail)
+		switch ev.DetailType {
+		case lifecycle.TokenWillBeDisabled, lifecycle.TokenUpdated:
+			seen[ev.DetailType] = d["lastAuthIp"] == ip
+		case lifecycle.CleanupRunCompleted:
+			if acts, _ := d["actions"].([]any); len(acts) == 1 {
+				seen[ev.DetailType] = acts[0].(map[string]any)["lastAuthIp"] == ip
+			}
+		}
+	}
+	for _, k := range []string{lifecycle.TokenWillBeDisabled, lifecycle.TokenUpdated, lifecycle.CleanupRunCompleted} {
+		if !seen[k] {
+			t.Errorf("%s does not carry lastAuthIp %s", k, ip)
+		}
+	}
+}

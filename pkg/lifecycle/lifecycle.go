@@ -93,6 +93,9 @@ type Token struct {
 	EligibleOn *time.Time `json:"eligibleOn,omitempty"`
 	// LastUse is when a warned token was last used (or created).
 	LastUse *time.Time `json:"lastUse,omitempty"`
+	// LastAuthIP is where LogicMonitor last saw the token used from, when
+	// it says.
+	LastAuthIP string `json:"lastAuthIp,omitempty"`
 	// ActOn is the earliest time cleanup acts on a warned token: a run on
 	// or after it acts, if the token is still unused.
 	ActOn *time.Time `json:"actOn,omitempty"`

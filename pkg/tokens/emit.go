@@ -23,7 +23,7 @@ func (s *Service) emit(ctx context.Context, evs ...lifecycle.Event) {
 func (s *Service) tokenDetail(ctx context.Context, portal string, t logicmonitor.Token, reason string) lifecycle.Token {
 	d := lifecycle.Token{
 		Portal: portal, AdminID: t.AdminID, AdminName: t.AdminName, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note,
-		Caller: logging.WhoFrom(ctx).Caller, Reason: reason, Time: s.now().UTC(), RequestID: logging.RequestID(ctx),
+		Caller: logging.WhoFrom(ctx).Caller, Reason: reason, Time: s.now().UTC(), RequestID: logging.RequestID(ctx), LastAuthIP: t.LastAuthIP,
 	}
 	if d.Type == "" {
 		d.Type = logicmonitor.TypeLMv1
@@ -100,7 +100,7 @@ func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup
 		}
 		evs := make([]lifecycle.Event, len(rep.Warnings))
 		for i, w := range rep.Warnings {
-			d := s.tokenDetail(ctx, w.Portal, logicmonitor.Token{ID: w.TokenID, AdminID: w.AdminID, AdminName: w.AdminName, AccessID: w.AccessID, Type: w.Type, Note: w.Note}, lifecycle.ReasonCleanup)
+			d := s.tokenDetail(ctx, w.Portal, logicmonitor.Token{ID: w.TokenID, AdminID: w.AdminID, AdminName: w.AdminName, AccessID: w.AccessID, Type: w.Type, Note: w.Note, LastAuthIP: w.LastAuthIP}, lifecycle.ReasonCleanup)
 			on, last, act := w.EligibleOn, w.LastUse, w.ActOn
 			d.EligibleOn, d.LastUse, d.ActOn = &on, &last, &act
 			evs[i] = lifecycle.Event{DetailType: kind, Detail: d}
@@ -113,7 +113,7 @@ func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup
 		if !a.Done || rep.DryRun {
 			continue
 		}
-		d := s.tokenDetail(ctx, a.Portal, logicmonitor.Token{ID: a.TokenID, AdminID: a.AdminID, AccessID: a.AccessID, Type: a.Type, Note: a.Note}, lifecycle.ReasonCleanup)
+		d := s.tokenDetail(ctx, a.Portal, logicmonitor.Token{ID: a.TokenID, AdminID: a.AdminID, AccessID: a.AccessID, Type: a.Type, Note: a.Note, LastAuthIP: a.LastAuthIP}, lifecycle.ReasonCleanup)
 		if rep.Stage == cleanup.StageDisable {
 			d.Before, d.After = &lifecycle.State{Status: logicmonitor.StatusEnabled, Note: a.Note}, &lifecycle.State{Status: logicmonitor.StatusDisabled, Note: a.Note}
 			changes = append(changes, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})

@@ -188,6 +188,8 @@ type TokenSpec struct {
 	CreatedDaysAgo  float64 `json:"createdDaysAgo,omitempty"`
 	LastUsedDaysAgo float64 `json:"lastUsedDaysAgo,omitempty"`
 	NeverUsed       bool    `json:"neverUsed,omitempty"`
+	// LastAuthIP is where it was last used from.
+	LastAuthIP string `json:"lastAuthIp,omitempty"`
 }
 
 // AddToken seeds a token and returns it, key included.
@@ -212,6 +214,7 @@ func (p *Portal) AddToken(s TokenSpec) (Token, error) {
 	default:
 		t.LastUsedOn = now.Add(-days(s.LastUsedDaysAgo)).Unix()
 	}
+	t.LastAuthIP = s.LastAuthIP
 	return *t, nil
 }
 
