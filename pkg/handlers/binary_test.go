@@ -67,8 +67,15 @@ func (e *env) startBinaryTimeout(t *testing.T, fn string, timeout time.Duration,
 
 func invokeBinary(t *testing.T, f *lambdaruntime.Function, event any) lambdaruntime.Result {
 	t.Helper()
+	return invokeBinaryWithin(t, f, event, 20*time.Second)
+}
+
+// invokeBinaryWithin invokes with a deadline of at most d (the function's
+// own timeout may be shorter).
+func invokeBinaryWithin(t *testing.T, f *lambdaruntime.Function, event any, d time.Duration) lambdaruntime.Result {
+	t.Helper()
 	raw, _ := json.Marshal(event)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	res, err := f.Invoke(ctx, raw)
 	if err != nil {

@@ -25,7 +25,13 @@ func (e *env) cleanupFn(t *testing.T, fn string, settings ...string) *lambdarunt
 
 func runReport(t *testing.T, f *lambdaruntime.Function, event any) cleanup.Report {
 	t.Helper()
-	res := invokeBinary(t, f, event)
+	return runReportWithin(t, f, event, 20*time.Second)
+}
+
+// runReportWithin runs a cleanup whose invocation may last up to d.
+func runReportWithin(t *testing.T, f *lambdaruntime.Function, event any, d time.Duration) cleanup.Report {
+	t.Helper()
+	res := invokeBinaryWithin(t, f, event, d)
 	if res.Failed() {
 		t.Fatalf("cleanup failed: %s: %s", res.ErrorType, res.ErrorMessage)
 	}

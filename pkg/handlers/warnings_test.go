@@ -159,8 +159,8 @@ func TestThousandsOfWarningsDelivered(t *testing.T) {
 		e.seed(lmsandbox.TokenSpec{AdminID: int64(2 + i%2), Note: fmt.Sprintf("batch %d", i), CreatedDaysAgo: 700, LastUsedDaysAgo: 80 + float64(i%10)})
 	}
 	e.eb.SetLatency(25 * time.Millisecond)
-	fn := e.startBinaryTimeout(t, "toggle", 30*time.Second, "CLEANUP_ENABLED=true", warn14)
-	rep := runReport(t, fn, scheduledEvent)
+	fn := e.startBinaryTimeout(t, "toggle", 60*time.Second, "CLEANUP_ENABLED=true", warn14)
+	rep := runReportWithin(t, fn, scheduledEvent, 60*time.Second) // room for a loaded machine
 	evs := e.events(t)
 	warned, summaries := 0, 0
 	for _, ev := range evs {
@@ -190,7 +190,10 @@ func TestLargestSummaryFits(t *testing.T) {
 	}
 	e.portal.Inject(lmsandbox.Fault{Method: "PATCH", Status: 400, Count: 300})
 	fn := e.startBinaryTimeout(t, "toggle", 120*time.Second, "CLEANUP_ENABLED=true", "CLEANUP_MAX_ACTIONS=10000")
-	rep := runReport(t, fn, scheduledEvent)
+	// The whole function timeout: a loaded CI machine (the race detector,
+	// eight tests at once) needs more than the suite's usual 20 s for 2,000
+	// actions, and a run cut short answers with none done.
+	rep := runReportWithin(t, fn, scheduledEvent, 120*time.Second)
 	// A loaded machine may leave some for the next run (stoppedEarly): the
 	// summary is the figure here, not how far the run got.
 	if rep.Eligible != n || len(rep.Actions) != n || rep.Failed < 1 || rep.Succeeded < 1 {
