@@ -33,6 +33,7 @@ func TestEveryFunctionsEnvironmentParses(t *testing.T) {
 	custom.DeletePolicy = map[string]any{"unusedDays": 365, "maxActions": 5, "warnDays": 30}
 	custom.LMAllowedHosts = []string{"lm.example.net"}
 	custom.AllowPolicyWidening = true
+	custom.MaxLifetimeDays = 365
 	for name, s := range map[string]Settings{"defaults": DefaultSettings(), "every option": custom} {
 		ts, err := synthesize(s)
 		if err != nil {
@@ -67,7 +68,8 @@ func TestEveryFunctionsEnvironmentParses(t *testing.T) {
 			}
 			if cfg.SecretPrefix != s.SecretPrefix || cfg.PortalsPrefix != s.PortalsPrefix || int(cfg.RecoveryDays) != s.RecoveryDays ||
 				!reflect.DeepEqual(gotRoles, wantRoles) || len(cfg.ProtectedAdminIDs) != len(s.ProtectedAdminIDs) ||
-				!reflect.DeepEqual(nilIfEmpty(cfg.AllowedHosts), nilIfEmpty(s.LMAllowedHosts)) || cfg.Cleanup.AllowWidening != s.AllowPolicyWidening {
+				!reflect.DeepEqual(nilIfEmpty(cfg.AllowedHosts), nilIfEmpty(s.LMAllowedHosts)) || cfg.Cleanup.AllowWidening != s.AllowPolicyWidening ||
+				cfg.MaxLifetimeDays != s.MaxLifetimeDays {
 				t.Errorf("%s: %s reads %+v", name, id, cfg)
 			}
 			if !strings.HasPrefix(id, "Cleanup") {

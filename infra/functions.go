@@ -342,6 +342,9 @@ func (b *builder) sharedEnv() map[string]*string {
 		settings.RecoveryDays.Env:      str(strconv.Itoa(s.RecoveryDays)),
 		settings.ProtectedRoles.Env:    str(strings.Join(s.ProtectedRoles, ",")),
 	}
+	if s.MaxLifetimeDays > 0 {
+		env[settings.MaxLifetimeDays.Env] = str(strconv.Itoa(s.MaxLifetimeDays))
+	}
 	if b.keyArn != nil {
 		env[settings.KMSKeyID.Env] = b.keyArn
 	}

@@ -95,6 +95,9 @@ type Settings struct {
 	// CredentialsRotationDays schedules the rotation of the credentials
 	// secret through the rotation function (0: none).
 	CredentialsRotationDays int
+	// MaxLifetimeDays caps the lifetime of new tokens
+	// (TOKEN_MAX_LIFETIME_DAYS; 0: no cap).
+	MaxLifetimeDays int
 	// OrphanGraceDays is how long after the delete stage first finds a key
 	// secret's token gone it schedules the secret (CLEANUP_ORPHAN_GRACE).
 	OrphanGraceDays int
@@ -223,13 +226,14 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	num("reservedConcurrency", &reserved)
 	num("concurrencyQuota", &quota)
 	s.RecoveryDays, s.LogRetentionDays = int(recovery), int(retention)
-	rot := []float64{float64(s.RotationDays), float64(s.RotationGraceHours), float64(s.RotationDeleteAfterHours), float64(s.CredentialsRotationDays), float64(s.OrphanGraceDays)}
+	rot := []float64{float64(s.RotationDays), float64(s.RotationGraceHours), float64(s.RotationDeleteAfterHours), float64(s.CredentialsRotationDays), float64(s.OrphanGraceDays), float64(s.MaxLifetimeDays)}
 	num("rotationDays", &rot[0])
 	num("rotationGraceHours", &rot[1])
 	num("rotationDeleteAfterHours", &rot[2])
 	num("credentialsRotationDays", &rot[3])
 	num("orphanGraceDays", &rot[4])
-	s.RotationDays, s.RotationGraceHours, s.RotationDeleteAfterHours, s.CredentialsRotationDays, s.OrphanGraceDays = int(rot[0]), int(rot[1]), int(rot[2]), int(rot[3]), int(rot[4])
+	num(settings.MaxLifetimeDays.Context, &rot[5])
+	s.RotationDays, s.RotationGraceHours, s.RotationDeleteAfterHours, s.CredentialsRotationDays, s.OrphanGraceDays, s.MaxLifetimeDays = int(rot[0]), int(rot[1]), int(rot[2]), int(rot[3]), int(rot[4]), int(rot[5])
 	s.ReservedConcurrency, s.ConcurrencyQuota = int(reserved), int(quota)
 	flag := func(key string, dst *bool) {
 		if v := get(key); v != nil {
@@ -437,6 +441,8 @@ func (s Settings) Validate() error {
 		return settings.RecoveryDays.Check(s.RecoveryDays)
 	case !scheduleRE.MatchString(s.DisableSchedule) || !scheduleRE.MatchString(s.DeleteSchedule):
 		return fmt.Errorf("schedules must be rate(...), cron(...) or at(...) expressions")
+	case settings.MaxLifetimeDays.Check(s.MaxLifetimeDays) != nil:
+		return settings.MaxLifetimeDays.Check(s.MaxLifetimeDays)
 	case settings.RotationDays.Check(s.RotationDays) != nil || settings.RotationDays.Check(s.CredentialsRotationDays) != nil:
 		return fmt.Errorf("rotationDays and credentialsRotationDays must be from 0 (none) to %d", settings.RotationDays.Max)
 	case s.RotationGraceHours < 0 || s.RotationDeleteAfterHours < 0:

@@ -86,7 +86,7 @@ func requestRulesFromDocument(doc []byte) (map[string]requestRules, error) {
 // unchanged into a draft-4 model.
 func draft4Only(schema map[string]any) error {
 	allowed := map[string]bool{"type": true, "properties": true, "additionalProperties": true, "required": true, "enum": true,
-		"maxLength": true, "minLength": true, "minimum": true, "maximum": true, "pattern": true, "description": true}
+		"maxLength": true, "minLength": true, "minimum": true, "maximum": true, "pattern": true, "description": true, "format": true}
 	for k, v := range schema {
 		if !allowed[k] {
 			return fmt.Errorf("schema keyword %q is not carried into API Gateway's draft-4 model", k)

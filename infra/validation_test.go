@@ -144,6 +144,7 @@ func TestRequestModelsAsADraft4ValidatorReadsThem(t *testing.T) {
 const Ajv = require("ajv-draft-04");
 const items = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const ajv = new Ajv({strict: true, allErrors: true});
+require("ajv-formats")(ajv);
 process.stdout.write(JSON.stringify(items.map(i => ajv.compile(i.schema)(i.body))));`
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

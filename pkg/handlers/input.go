@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -232,6 +233,9 @@ type createBody struct {
 	Type         string  `json:"type"`
 	Status       *int    `json:"status"`
 	RotationDays *int    `json:"rotationDays"`
+	// ExpiresInDays or ExpiresAt (RFC 3339), at most one, end its lifetime.
+	ExpiresInDays *int    `json:"expiresInDays"`
+	ExpiresAt     *string `json:"expiresAt"`
 }
 
 func (b createBody) input(adminID int64, key string) (tokens.CreateInput, *Error) {
@@ -241,6 +245,21 @@ func (b createBody) input(adminID int64, key string) (tokens.CreateInput, *Error
 			return in, invalid("rotationDays must be a whole number of days from 1 to %d", tokens.MaxRotationDays)
 		}
 		in.RotationDays = *b.RotationDays
+	}
+	switch {
+	case b.ExpiresInDays != nil && b.ExpiresAt != nil:
+		return in, invalid("give expiresInDays or expiresAt, not both")
+	case b.ExpiresInDays != nil:
+		if *b.ExpiresInDays < 1 || *b.ExpiresInDays > tokens.MaxLifetimeDays {
+			return in, invalid("expiresInDays must be a whole number of days from 1 to %d", tokens.MaxLifetimeDays)
+		}
+		in.ExpiresInDays = *b.ExpiresInDays
+	case b.ExpiresAt != nil:
+		at, err := time.Parse(time.RFC3339, *b.ExpiresAt)
+		if err != nil {
+			return in, invalid("expiresAt must be a time in RFC 3339, such as 2027-06-30T00:00:00Z")
+		}
+		in.ExpiresAt = &at
 	}
 	if b.Note != nil {
 		in.Note = *b.Note

@@ -34,11 +34,16 @@ type tokenProps struct {
 	// RotationDays schedules the key's rotation (0: the deployment's
 	// default for a new token; an update leaves the schedule alone).
 	RotationDays int
+	// ExpiresInDays or ExpiresAt (RFC 3339) end the token's lifetime; a
+	// change of either makes a new token (CloudFormation then deletes the
+	// old one).
+	ExpiresInDays int
+	ExpiresAt     string
 }
 
 // knownProps are the properties a resource may have (ServiceToken and
 // ServiceTimeout are CloudFormation's own).
-var knownProps = []string{"AdminId", "Note", "Type", "Status", "Portal", "RotationDays", "ServiceToken", "ServiceTimeout"}
+var knownProps = []string{"AdminId", "Note", "Type", "Status", "Portal", "RotationDays", "ExpiresInDays", "ExpiresAt", "ServiceToken", "ServiceTimeout"}
 
 // DeploymentType is the heartbeat resource of lmtokens' own stack (see
 // catalog.DeploymentType).
@@ -52,7 +57,7 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 			known = known || k == n
 		}
 		if !known {
-			return p, fmt.Errorf("unknown property %q (known: AdminId, Note, Type, Status, Portal, RotationDays, and CloudFormation's ServiceToken and ServiceTimeout)", k)
+			return p, fmt.Errorf("unknown property %q (known: AdminId, Note, Type, Status, Portal, RotationDays, ExpiresInDays, ExpiresAt, and CloudFormation's ServiceToken and ServiceTimeout)", k)
 		}
 	}
 	str := func(k string) (string, error) {
@@ -100,7 +105,31 @@ func parseProps(raw map[string]any) (tokenProps, error) {
 		}
 		p.RotationDays = int(n)
 	}
+	if days, _ := str("ExpiresInDays"); days != "" {
+		n, err := tokens.ParseID(days)
+		if err != nil || n > int64(tokens.MaxLifetimeDays) {
+			return p, fmt.Errorf("property ExpiresInDays %q must be a whole number of days from 1 to %d", days, tokens.MaxLifetimeDays)
+		}
+		p.ExpiresInDays = int(n)
+	}
+	p.ExpiresAt, _ = str("ExpiresAt")
+	if p.ExpiresAt != "" {
+		if p.ExpiresInDays > 0 {
+			return p, errors.New("give the property ExpiresInDays or ExpiresAt, not both")
+		}
+		if _, err := time.Parse(time.RFC3339, p.ExpiresAt); err != nil {
+			return p, fmt.Errorf("property ExpiresAt %q must be a time in RFC 3339, such as 2027-06-30T00:00:00Z", p.ExpiresAt)
+		}
+	}
 	return p, nil
+}
+
+// lifetime is the create input's lifetime of the properties.
+func (p tokenProps) lifetime(in *tokens.CreateInput) {
+	in.ExpiresInDays = p.ExpiresInDays
+	if at, err := time.Parse(time.RFC3339, p.ExpiresAt); err == nil {
+		in.ExpiresAt = &at
+	}
 }
 
 // physicalID names the portal, the user and the token, and is stable for
@@ -200,7 +229,7 @@ func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map
 		}
 		portal, admin, token, ok := parsePhysicalID(ev.PhysicalResourceID)
 		old, _ := parseProps(ev.OldResourceProperties)
-		if !ok || portal != p.Portal || admin != p.AdminID || old.Type != p.Type {
+		if !ok || portal != p.Portal || admin != p.AdminID || old.Type != p.Type || old.ExpiresInDays != p.ExpiresInDays || old.ExpiresAt != p.ExpiresAt {
 			// A new token; CloudFormation deletes the old one afterwards.
 			return s.createResource(ctx, ev, p)
 		}
@@ -213,15 +242,21 @@ func (s *Service) customResource(ctx context.Context, ev cfn.Event) (string, map
 // CloudFormation's retry of the same request makes nothing twice.
 func (s *Service) createResource(ctx context.Context, ev cfn.Event, p tokenProps) (string, map[string]any, error) {
 	h := sha256.Sum256([]byte(ev.StackID + "\x00" + ev.LogicalResourceID + "\x00" + ev.RequestID))
-	out, err := s.domain.Create(ctx, tokens.CreateInput{Portal: p.Portal, AdminID: p.AdminID, Type: p.Type, Status: p.Status, Note: p.Note,
-		RotationDays: p.RotationDays, IdempotencyKey: "cfn-" + hex.EncodeToString(h[:])})
+	in := tokens.CreateInput{Portal: p.Portal, AdminID: p.AdminID, Type: p.Type, Status: p.Status, Note: p.Note,
+		RotationDays: p.RotationDays, IdempotencyKey: "cfn-" + hex.EncodeToString(h[:])}
+	p.lifetime(&in)
+	out, err := s.domain.Create(ctx, in)
 	if err != nil {
 		return "", nil, errors.New(classify(err, s.cfg.CredentialsSecret).Message)
 	}
-	return physicalID(p.Portal, out.AdminID, out.ID), map[string]any{
+	data := map[string]any{
 		"TokenId": strconv.FormatInt(out.ID, 10), "AccessId": out.AccessID, "SecretArn": out.Secret.ARN,
-		"SecretName": out.Secret.Name, "AdminName": out.AdminName,
-	}, nil
+		"SecretName": out.Secret.Name, "AdminName": out.AdminName, "ExpiresAt": "",
+	}
+	if out.ExpiresAt != nil {
+		data["ExpiresAt"] = out.ExpiresAt.Format(time.RFC3339)
+	}
+	return physicalID(p.Portal, out.AdminID, out.ID), data, nil
 }
 
 // updateResource changes note and status in place, of the token the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
 	"github.com/lmtokens/lmtokens/pkg/portal"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 	"github.com/lmtokens/lmtokens/pkg/strictjson"
 )
 
@@ -61,6 +62,9 @@ type Credentials struct {
 	// Cleanup is the portal's own cleanup overrides, a {"cleanup": ...}
 	// object that may only narrow the deployment's policy.
 	Cleanup json.RawMessage
+	// MaxLifetimeDays caps the lifetime of the portal's new tokens (0:
+	// the deployment's cap alone).
+	MaxLifetimeDays int
 	// Version is the secret version they were read from.
 	Version string
 }
@@ -75,6 +79,8 @@ type credentialsDoc struct {
 	TokenID     int64           `json:"tokenId"`
 	BaseURL     string          `json:"baseUrl"`
 	Cleanup     json.RawMessage `json:"cleanup"`
+	// MaxLifetimeDays may only shorten the deployment's cap.
+	MaxLifetimeDays int `json:"maxLifetimeDays"`
 }
 
 // ParseCredentials reads a credentials secret's JSON: {"company","accessId",
@@ -89,7 +95,7 @@ func ParseCredentials(value string) (Credentials, error) {
 			return Credentials{}, fmt.Errorf("field %q has the wrong type", ute.Field)
 		case errors.As(err, &se) && se.Field != "":
 			// Never quote the value; the field name is safe to show.
-			return Credentials{}, fmt.Errorf("%s (want company, accessId and accessKey, or company and bearerToken; optionally adminId, tokenId, baseUrl and cleanup)", se.Msg)
+			return Credentials{}, fmt.Errorf("%s (want company, accessId and accessKey, or company and bearerToken; optionally adminId, tokenId, baseUrl, cleanup and maxLifetimeDays)", se.Msg)
 		}
 		return Credentials{}, errors.New("value is not a JSON object")
 	}
@@ -99,7 +105,10 @@ func ParseCredentials(value string) (Credentials, error) {
 	if d.AdminID < 0 || d.TokenID < 0 || (d.TokenID != 0 && d.AdminID == 0) {
 		return Credentials{}, errors.New(`"adminId" and "tokenId" must be positive ids, and "tokenId" needs "adminId"`)
 	}
-	c := Credentials{Company: d.Company, AdminID: d.AdminID, TokenID: d.TokenID, BaseURL: d.BaseURL, Cleanup: d.Cleanup}
+	if d.MaxLifetimeDays < 0 || d.MaxLifetimeDays > settings.MaxLifetimeDays.Max {
+		return Credentials{}, fmt.Errorf(`"maxLifetimeDays" must be from 1 to %d days (0 or absent: the deployment's cap)`, settings.MaxLifetimeDays.Max)
+	}
+	c := Credentials{Company: d.Company, AdminID: d.AdminID, TokenID: d.TokenID, BaseURL: d.BaseURL, Cleanup: d.Cleanup, MaxLifetimeDays: d.MaxLifetimeDays}
 	switch {
 	case d.BearerToken != "" && d.AccessID == "" && d.AccessKey == "":
 		b, err := lmauth.NewBearer(d.BearerToken)

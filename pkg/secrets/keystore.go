@@ -32,6 +32,9 @@ const (
 	TagClaim     = "lmtokens:idempotency-claim"
 	TagCreatedBy = "lmtokens:created-by"
 	TagPortal    = "lmtokens:portal"
+	// TagExpiresAt is a key's expiry (RFC 3339, UTC), for people and
+	// inventories; its secret's value, which names it too, decides.
+	TagExpiresAt = "lmtokens:expires-at"
 	ManagedBy    = "lmtokens"
 )
 
@@ -82,6 +85,11 @@ type StoredKey struct {
 	// Claim names the idempotency record of the create that stored the
 	// key, deleted with it (a rotated version keeps it).
 	Claim string `json:"claim,omitempty"`
+	// ExpiresAt is when the token's lifetime ends (nil: it has none), and
+	// LifetimeDays the lifetime it was given, which a rotation gives the
+	// new token afresh.
+	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
+	LifetimeDays int        `json:"lifetimeDays,omitempty"`
 }
 
 // SecretRef names a stored secret.
@@ -134,6 +142,9 @@ func (k *KeyStore) Store(ctx context.Context, key StoredKey, adminName, claim st
 	}
 	if k.Portal != "" {
 		tags = append(tags, types.Tag{Key: aws.String(TagPortal), Value: aws.String(k.Portal)})
+	}
+	if key.ExpiresAt != nil {
+		tags = append(tags, types.Tag{Key: aws.String(TagExpiresAt), Value: aws.String(key.ExpiresAt.UTC().Format(time.RFC3339))})
 	}
 	if by := tagValue(key.CreatedBy); by != "" {
 		tags = append(tags, types.Tag{Key: aws.String(TagCreatedBy), Value: aws.String(by)})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -217,10 +218,15 @@ func ParseStoredKey(value string) (StoredKey, error) {
 // Retag points a key's secret at the token it now holds (after a
 // rotation): its token and access-id tags follow AWSCURRENT.
 func (k *KeyStore) Retag(ctx context.Context, name string, key StoredKey) error {
-	_, err := k.API.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(name), Tags: []types.Tag{
+	in := &secretsmanager.TagResourceInput{SecretId: aws.String(name), Tags: []types.Tag{
 		{Key: aws.String(TagTokenID), Value: aws.String(fmt.Sprint(key.TokenID))},
 		{Key: aws.String(TagAccessID), Value: aws.String(key.AccessID)},
-	}})
+	}}
+	if key.ExpiresAt != nil {
+		// The new token's fresh lifetime.
+		in.Tags = append(in.Tags, types.Tag{Key: aws.String(TagExpiresAt), Value: aws.String(key.ExpiresAt.UTC().Format(time.RFC3339))})
+	}
+	_, err := k.API.TagResource(ctx, in)
 	if err != nil {
 		return &UnavailableError{Op: "TagResource " + name, Err: err}
 	}
@@ -241,6 +247,8 @@ func RotatedCredentials(old string, adminID, tokenID int64, accessID, key string
 		TokenID     int64           `json:"tokenId,omitempty"`
 		BaseURL     string          `json:"baseUrl,omitempty"`
 		Cleanup     json.RawMessage `json:"cleanup,omitempty"`
+		// MaxLifetimeDays is the portal's cap on new tokens' lifetimes.
+		MaxLifetimeDays int `json:"maxLifetimeDays,omitempty"`
 	}
 	if err := json.Unmarshal([]byte(strings.TrimSpace(old)), &d); err != nil {
 		return "", errors.New("the credentials secret is not JSON")

@@ -130,6 +130,8 @@ var (
 		Doc: "rotation schedule, in days, of every created (enabled) key that does not ask for its own (0: none)"}, Value: 0, Min: 0, Max: 365}
 	RotationGrace = Duration{Setting: Setting{Env: "ROTATION_GRACE", Context: "rotationGraceHours", Default: "24h",
 		Doc: "the rotation function's: how long a rotated-out token stays enabled"}, Value: 24 * time.Hour}
+	MaxLifetimeDays = Whole{Setting: Setting{Env: "TOKEN_MAX_LIFETIME_DAYS", Context: "maxLifetimeDays", Default: "0",
+		Doc: "the longest lifetime, in days, of a token created here (0: no cap); a longer request is refused, a create that asks none gets this one, and a portal's secret may set a shorter cap (`maxLifetimeDays`)"}, Value: 0, Min: 0, Max: 3650}
 	RotationDeleteAfter = Duration{Setting: Setting{Env: "ROTATION_DELETE_AFTER", Context: "rotationDeleteAfterHours", Default: "168h",
 		Doc: "the rotation function's: how long after a rotated-out token is disabled it is deleted"}, Value: 7 * 24 * time.Hour}
 )
@@ -169,14 +171,14 @@ var All = []Setting{
 	ProtectedRoles, ProtectedAdminIDs, RecoveryDays.Setting, CredentialsTTL.Setting,
 	CleanupEnabled.Setting, CleanupUnusedDays, CleanupDryRun, CleanupMaxActions, CleanupKeepMarker, CleanupProtectedAccessIDs,
 	CleanupAllowWidening.Setting, CleanupOrphanGrace.Setting, CleanupWarnDays, CleanupMarksTable, EventBus,
-	RotationFunction, RotationDays.Setting, ProviderStacks, RotationGrace.Setting, RotationDeleteAfter.Setting,
+	RotationFunction, RotationDays.Setting, MaxLifetimeDays.Setting, ProviderStacks, RotationGrace.Setting, RotationDeleteAfter.Setting,
 }
 
 // Table is the configuration table of infra/README.md, in Markdown.
 func Table() string {
 	var b strings.Builder
 	ranges := map[string]string{}
-	for _, w := range []Whole{RecoveryDays, RotationDays} {
+	for _, w := range []Whole{RecoveryDays, RotationDays, MaxLifetimeDays} {
 		ranges[w.Env] = fmt.Sprintf("%d to %d", w.Min, w.Max)
 	}
 	for _, d := range []Duration{CredentialsTTL, RotationGrace, RotationDeleteAfter, CleanupOrphanGrace} {

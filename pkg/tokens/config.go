@@ -32,6 +32,9 @@ type Config struct {
 	ProtectedRoles    []string
 	ProtectedAdminIDs []int64
 	Rotation          RotationConfig
+	// MaxLifetimeDays (TOKEN_MAX_LIFETIME_DAYS) caps the lifetime of new
+	// tokens (0: no cap); a portal's secret may shorten it.
+	MaxLifetimeDays int
 	// AllowedHosts (LM_ALLOWED_HOSTS, comma-separated: exact hosts or
 	// *.suffix) may serve a portal's API besides <company>.logicmonitor.com;
 	// AllowHTTPLoopback (LM_ALLOW_HTTP_LOOPBACK=true) lets a portal be plain
@@ -179,6 +182,9 @@ func ConfigFrom(lookup func(string) (string, bool)) (Config, error) {
 		c.ProtectedAdminIDs = append(c.ProtectedAdminIDs, id)
 	}
 	if c.Rotation, err = rotationFromEnv(getenv); err != nil {
+		return c, err
+	}
+	if c.MaxLifetimeDays, err = settings.MaxLifetimeDays.Parse(getenv(settings.MaxLifetimeDays.Env)); err != nil {
 		return c, err
 	}
 	c.AllowedHosts = envlist.Split(getenv(settings.AllowedHosts.Env))

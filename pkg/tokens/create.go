@@ -33,6 +33,8 @@ type CreateOutput struct {
 	Secret    secrets.SecretRef `json:"secret"`
 	// Rotation is the key's rotation schedule, when it has one.
 	Rotation *RotationInfo `json:"rotation,omitempty"`
+	// ExpiresAt is when the token's lifetime ends, when it has one.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // secondLook is how long after a timed-out create the portal is checked a
@@ -69,7 +71,11 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (CreateOutput, err
 	if err != nil {
 		return CreateOutput{}, err
 	}
-	if _, _, err := s.lmClient(ctx, p); err != nil {
+	_, creds, err := s.lmClient(ctx, p)
+	if err != nil {
+		return CreateOutput{}, err
+	}
+	if in.life, err = lifetimeOf(in, s.capDays(creds.MaxLifetimeDays), s.now()); err != nil {
 		return CreateOutput{}, err
 	}
 	if err := s.guardProtected(ctx, p, in.AdminID); err != nil {
@@ -130,6 +136,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 		return CreateOutput{
 			ID: tok.ID, AccessID: tok.AccessID, AdminID: in.AdminID, AdminName: tok.AdminName, Type: tok.Type, Status: tok.Status,
 			Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: logging.WhoFrom(ctx).Caller, Secret: secrets.SecretRef{Name: p.keys.Name(in.AdminID, tok.ID)},
+			ExpiresAt: in.life.expiresAt,
 		}
 	}
 	_, err := s.mint(ctx, minting{p: p, in: in, held: held, recordName: "the idempotency record",
@@ -148,6 +155,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 			ref, err := p.keys.Store(ctx, secrets.StoredKey{
 				Company: creds.Company, AccessID: tok.AccessID, AccessKey: tok.AccessKey, AdminID: in.AdminID,
 				TokenID: tok.ID, Type: tok.Type, Note: tok.Note, CreatedOn: tok.CreatedOn, CreatedBy: out.CreatedBy,
+				ExpiresAt: in.life.expiresAt, LifetimeDays: in.life.days,
 			}, tok.AdminName, claimName)
 			if err != nil {
 				return minted{}, err
@@ -487,6 +495,12 @@ func fingerprint(in CreateInput) string {
 	text := fmt.Sprintf("%d\x00%s\x00%d\x00%s", in.AdminID, in.Type, in.Status, in.Note)
 	if in.RotationDays > 0 {
 		text += fmt.Sprintf("\x00rotation:%d", in.RotationDays)
+	}
+	if in.ExpiresInDays > 0 {
+		text += fmt.Sprintf("\x00expiresInDays:%d", in.ExpiresInDays)
+	}
+	if in.ExpiresAt != nil {
+		text += "\x00expiresAt:" + in.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	h := sha256.Sum256([]byte(text))
 	return hex.EncodeToString(h[:])

@@ -1,5 +1,7 @@
 package tokens
 
+import "time"
+
 // The inputs of the domain's operations: what a transport decoded and
 // checked against the public contract.
 
@@ -28,6 +30,12 @@ type CreateInput struct {
 	// RotationDays schedules the key's rotation (0: the deployment's
 	// default, TOKEN_ROTATION_DAYS).
 	RotationDays int
+	// ExpiresInDays or ExpiresAt (at most one) end the token's lifetime;
+	// neither: the portal's cap, if it has one, else none.
+	ExpiresInDays int
+	ExpiresAt     *time.Time
+	// life is the lifetime Create decided (see lifetimeOf).
+	life lifetime
 	// retry says how to retry the request in answers that ask for it (a
 	// rotation's createSecret is retried by Secrets Manager, not by a key).
 	retry string

@@ -338,7 +338,7 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 	in.Note = held.Note()
 	tok, err := s.mint(ctx, minting{p: p, in: in, held: held, recordName: "the rotation's record",
 		record: func(tok *logicmonitor.CreatedToken) (string, int, json.RawMessage) { return "", recordMade, nil },
-		keep: func(ctx context.Context, tok *logicmonitor.CreatedToken, _ secrets.Credentials) (minted, error) {
+		keep: func(ctx context.Context, tok *logicmonitor.CreatedToken, creds secrets.Credentials) (minted, error) {
 			var value string
 			var err error
 			if t.credentials {
@@ -346,6 +346,9 @@ func (s *Service) rotateCreate(ctx context.Context, t *rotTarget, version string
 			} else {
 				k := *cur.stored
 				k.AccessID, k.AccessKey, k.TokenID, k.CreatedOn, k.CreatedBy = tok.AccessID, tok.AccessKey, tok.ID, tok.CreatedOn, "lmtokens rotation"
+				// The new token's lifetime starts afresh, under today's cap.
+				life := freshLifetime(k.LifetimeDays, s.capDays(creds.MaxLifetimeDays), s.now())
+				k.ExpiresAt, k.LifetimeDays = life.expiresAt, life.days
 				var b []byte
 				b, err = json.Marshal(k)
 				value = string(b)

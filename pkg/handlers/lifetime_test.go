@@ -1,0 +1,103 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/tokens"
+)
+
+// near reports whether a time is within a minute of want.
+func near(got *time.Time, want time.Time) bool {
+	return got != nil && got.Sub(want).Abs() < time.Minute
+}
+
+// A token's lifetime, asked on create in each shape and capped by the
+// deployment and the portal: the answer, the secret's value and its tag say
+// when it expires; a longer request than the cap is refused naming the cap,
+// and makes nothing.
+func TestLifetimesOnCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	create := e.startBinary(t, "create", "TOKEN_MAX_LIFETIME_DAYS=90")
+	now := time.Now()
+
+	out := createKey(t, create, 2, `{"note":"thirty days","expiresInDays":30}`)
+	want := now.Add(30 * 24 * time.Hour)
+	key := e.storedKey(t, out.Secret.Name, "")
+	sec, _ := e.sm.Get(out.Secret.Name)
+	if !near(out.ExpiresAt, want) || !near(key.ExpiresAt, want) || key.LifetimeDays != 30 ||
+		sec.Tags[secrets.TagExpiresAt] != key.ExpiresAt.UTC().Format(time.RFC3339) {
+		t.Fatalf("expiry: answer %v, value %v (%d days), tag %q", out.ExpiresAt, key.ExpiresAt, key.LifetimeDays, sec.Tags[secrets.TagExpiresAt])
+	}
+
+	// Under the cap, a create that asks no lifetime gets the cap's.
+	out = createKey(t, create, 2, `{"note":"no lifetime asked"}`)
+	if !near(out.ExpiresAt, now.Add(90*24*time.Hour)) || e.storedKey(t, out.Secret.Name, "").LifetimeDays != 90 {
+		t.Fatalf("the cap's lifetime: %v", out.ExpiresAt)
+	}
+
+	// A direct invocation, and an absolute time.
+	at := now.Add(10 * 24 * time.Hour).UTC().Truncate(time.Second)
+	res := invokeBinary(t, create, map[string]any{"adminId": 2, "note": "until then", "expiresAt": at.Format(time.RFC3339)})
+	var direct tokens.CreateOutput
+	if err := json.Unmarshal(res.Payload, &direct); err != nil || res.Failed() {
+		t.Fatalf("direct create: %s", res.Payload)
+	}
+	if direct.ExpiresAt == nil || !direct.ExpiresAt.Equal(at) {
+		t.Fatalf("direct create with expiresAt %s: %s", at, res.Payload)
+	}
+
+	before := len(e.portal.Tokens())
+	for body, say := range map[string]string{
+		`{"expiresInDays":120}`: "expiresInDays 120 is over this portal's maximum lifetime of 90 days (maxLifetimeDays)",
+		fmt.Sprintf(`{"expiresAt":%q}`, now.Add(100*24*time.Hour).UTC().Format(time.RFC3339)): "past this portal's maximum lifetime of 90 days",
+		fmt.Sprintf(`{"expiresAt":%q}`, now.Add(-time.Hour).UTC().Format(time.RFC3339)):       "is not in the future",
+		`{"expiresInDays":5,"expiresAt":"2030-01-01T00:00:00Z"}`:                              "not both",
+		`{"expiresInDays":0}`: "expiresInDays must be a whole number of days from 1 to 3650",
+	} {
+		r := binaryHTTP(t, create, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, body, nil))
+		if r.Status != 400 || !strings.Contains(r.Raw, say) {
+			t.Errorf("%s: %d %s, want a 400 saying %q", body, r.Status, r.Raw, say)
+		}
+	}
+	if n := len(e.portal.Tokens()); n != before {
+		t.Fatalf("refused creates made %d tokens", n-before)
+	}
+
+	// A portal's own cap, shorter than the deployment's, wins.
+	e.sm.Put(credsSecret, fmt.Sprintf(`{"company":"acme","accessId":%q,"accessKey":%q,"maxLifetimeDays":7}`, operatorID, operatorKey))
+	capped := e.startBinary(t, "create", "TOKEN_MAX_LIFETIME_DAYS=90")
+	r := binaryHTTP(t, capped, rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"expiresInDays":30}`, nil))
+	if r.Status != 400 || !strings.Contains(r.Raw, "maximum lifetime of 7 days") {
+		t.Fatalf("the portal's cap: %d %s", r.Status, r.Raw)
+	}
+	if out := createKey(t, capped, 2, `{}`); !near(out.ExpiresAt, now.Add(7*24*time.Hour)) {
+		t.Fatalf("the portal's cap as the default lifetime: %v", out.ExpiresAt)
+	}
+}
+
+// A rotation gives the new token a fresh lifetime, as long as the one it
+// replaced was given, under today's cap (here lowered from 20 to 10 days
+// since the create); the secret's tag follows it.
+func TestRotationGivesAFreshLifetime(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	e.startRotators(t, 1, true, "TOKEN_MAX_LIFETIME_DAYS=10")
+	create := e.startBinary(t, "create", "ROTATION_FUNCTION_ARN="+rotateARN, "TOKEN_MAX_LIFETIME_DAYS=20")
+	out := createKey(t, create, 2, `{"note":"rotates","rotationDays":30,"expiresInDays":15}`)
+	e.sm.WaitRotations()
+	startRotation(t, create, 2, out.ID)
+	e.sm.WaitRotations()
+	cur := e.storedKey(t, out.Secret.Name, "")
+	sec, _ := e.sm.Get(out.Secret.Name)
+	if cur.TokenID == out.ID || cur.LifetimeDays != 10 || !near(cur.ExpiresAt, time.Now().Add(10*24*time.Hour)) ||
+		sec.Tags[secrets.TagExpiresAt] != cur.ExpiresAt.UTC().Format(time.RFC3339) {
+		t.Fatalf("after the rotation: token %d, %d days to %v, tag %q", cur.TokenID, cur.LifetimeDays, cur.ExpiresAt, sec.Tags[secrets.TagExpiresAt])
+	}
+}

@@ -1,0 +1,85 @@
+package tokens
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/settings"
+)
+
+// MaxLifetimeDays is the longest lifetime any token may be given.
+var MaxLifetimeDays = settings.MaxLifetimeDays.Max
+
+// lifetime is what a new token is given: when it expires and the lifetime
+// in days a rotation gives its successor afresh.
+type lifetime struct {
+	expiresAt *time.Time
+	days      int
+}
+
+// capDays is a portal's cap on new tokens' lifetimes: the shorter of the
+// deployment's and the portal's own (0: none).
+func (s *Service) capDays(portalCap int) int {
+	c := s.cfg.MaxLifetimeDays
+	if portalCap > 0 && (c == 0 || portalCap < c) {
+		c = portalCap
+	}
+	return c
+}
+
+// lifetimeOf decides a new token's lifetime from what the request asked
+// and the cap: a longer request is refused naming the cap; a request that
+// asks none under a cap gets the cap.
+func lifetimeOf(in CreateInput, capDays int, now time.Time) (lifetime, error) {
+	day := 24 * time.Hour
+	var l lifetime
+	switch {
+	case in.ExpiresAt != nil:
+		left := in.ExpiresAt.Sub(now)
+		if left <= 0 {
+			return l, invalid("expiresAt %s is not in the future: nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339))
+		}
+		if left > time.Duration(MaxLifetimeDays)*day {
+			return l, invalid("expiresAt %s is more than %d days away: nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339), MaxLifetimeDays)
+		}
+		if capDays > 0 && left > time.Duration(capDays)*day {
+			return l, invalid("expiresAt %s is past this portal's maximum lifetime of %d days (maxLifetimeDays): nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339), capDays)
+		}
+		at := in.ExpiresAt.UTC()
+		l = lifetime{expiresAt: &at, days: int((left + day - 1) / day)}
+	case in.ExpiresInDays > 0:
+		if capDays > 0 && in.ExpiresInDays > capDays {
+			return l, invalid("expiresInDays %d is over this portal's maximum lifetime of %d days (maxLifetimeDays): nothing was created", in.ExpiresInDays, capDays)
+		}
+		l.days = in.ExpiresInDays
+	case capDays > 0:
+		l.days = capDays
+	default:
+		return l, nil
+	}
+	if l.expiresAt == nil {
+		at := now.Add(time.Duration(l.days) * day).UTC()
+		l.expiresAt = &at
+	}
+	return l, nil
+}
+
+// freshLifetime is the lifetime a rotation gives a key's new token: the
+// one it was given, under today's cap.
+func freshLifetime(days, capDays int, now time.Time) lifetime {
+	if capDays > 0 && (days == 0 || days > capDays) {
+		days = capDays
+	}
+	if days == 0 {
+		return lifetime{}
+	}
+	at := now.Add(time.Duration(days) * 24 * time.Hour).UTC()
+	return lifetime{expiresAt: &at, days: days}
+}
+
+func (l lifetime) String() string {
+	if l.expiresAt == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%d days, to %s", l.days, l.expiresAt.Format(time.RFC3339))
+}
