@@ -101,7 +101,7 @@ func markOf(marks map[markKey]Mark, t logicmonitor.Token) (Mark, bool) {
 // on); with one, it is acted on once the mark's time has come. Marks of
 // tokens that are no longer candidates are removed (not in a dry run).
 // Marks that cannot be read fail the run: it acts on nothing.
-func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff time.Time, protected map[string]bool, rep *Report) ([]logicmonitor.Token, map[markKey]Mark, error) {
+func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff time.Time, protected map[string]bool, inactive map[int64]string, rep *Report) ([]logicmonitor.Token, map[markKey]Mark, error) {
 	var eligible []logicmonitor.Token
 	warnOn := r.Policy.WarnDays > 0
 	marks := map[markKey]Mark{}
@@ -122,6 +122,12 @@ func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff
 	current := map[markKey]bool{}
 	for _, t := range tokens {
 		rep.Examined++
+		if r.ownerRule(t, protected, inactive) {
+			// An inactive owner's token is disabled without a warning:
+			// there is no one to warn, and it should not work meanwhile.
+			eligible = append(eligible, t)
+			continue
+		}
 		reason := r.decide(t, cutoff, protected)
 		if !warnOn {
 			if reason != "" {

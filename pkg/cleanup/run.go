@@ -140,17 +140,23 @@ type Action struct {
 	Skipped string `json:"skipped,omitempty"`
 	Detail  string `json:"detail,omitempty"`
 	Error   string `json:"error,omitempty"`
+	// Reason is why the token is acted on when it is not its disuse:
+	// ReasonOwnerInactive.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Report is the outcome of a run. It never holds a key.
 type Report struct {
 	// Portal names a registered portal's report; "" is the default portal.
-	Portal     string         `json:"portal,omitempty"`
-	Stage      Stage          `json:"stage"`
-	DryRun     bool           `json:"dryRun"`
-	Policy     Policy         `json:"policy"`
-	Cutoff     time.Time      `json:"cutoff"`
-	Examined   int            `json:"examined"`
+	Portal   string    `json:"portal,omitempty"`
+	Stage    Stage     `json:"stage"`
+	DryRun   bool      `json:"dryRun"`
+	Policy   Policy    `json:"policy"`
+	Cutoff   time.Time `json:"cutoff"`
+	Examined int       `json:"examined"`
+	// OwnersRead is how many owners the disable stage read (once each) to
+	// find the tokens of inactive ones.
+	OwnersRead int            `json:"ownersRead,omitempty"`
 	Eligible   int            `json:"eligible"`
 	Actions    []Action       `json:"actions"`
 	Skipped    map[string]int `json:"skipped"`
@@ -288,12 +294,8 @@ func (r Run) decide(t logicmonitor.Token, cutoff time.Time, protected map[string
 	switch {
 	case t.Status != wantStatus:
 		return SkipOtherStatus
-	case (r.Self.AccessID != "" && t.AccessID == r.Self.AccessID) || (r.Self.TokenID != 0 && t.ID == r.Self.TokenID):
-		return SkipSelf
-	case !r.Self.known() && t.AdminID == r.Self.AdminID:
-		return SkipSelfUser
-	case protected[t.AccessID]:
-		return SkipProtected
+	case r.exempt(t, protected) != "":
+		return r.exempt(t, protected)
 	case slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) }):
 		return SkipKept
 	case !LastUse(t).Before(cutoff):
@@ -334,7 +336,11 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	for _, id := range r.Policy.ProtectedAccessIDs {
 		protected[strings.TrimSpace(id)] = true
 	}
-	eligible, marks, err := r.candidates(ctx, tokens, cutoff, protected, &rep)
+	var inactive map[int64]string
+	if oc, ok := target.(OwnerChecker); ok && r.Stage == StageDisable {
+		inactive = r.inactiveOwners(ctx, oc, tokens, protected, &rep)
+	}
+	eligible, marks, err := r.candidates(ctx, tokens, cutoff, protected, inactive, &rep)
 	if err != nil {
 		return rep.fail(start, err), err
 	}
@@ -361,6 +367,9 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		rep.Actions[i] = Action{
 			AdminID: t.AdminID, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note,
 			LastUsedOn: t.LastUsedOn, LastAuthIP: t.LastAuthIP, CreatedOn: t.CreatedOn, LastUse: lu, DaysUnused: int(r.Now.Sub(lu).Hours() / 24),
+		}
+		if why, ok := inactive[t.AdminID]; ok && r.ownerRule(t, protected, inactive) {
+			rep.Actions[i].Reason, rep.Actions[i].Detail = ReasonOwnerInactive, "its owner "+why
 		}
 	}
 	if !r.Policy.DryRun {
@@ -510,11 +519,18 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 		a.Error = fmt.Sprintf("token %d of user %d: re-reading it: %v", listed.ID, listed.AdminID, err)
 		return
 	}
-	if reason := r.decide(*fresh, cutoff, protected); reason != "" {
+	if a.Reason == ReasonOwnerInactive {
+		// The owner was read this run; the fresh record must still be an
+		// enabled token of theirs that is neither ours nor protected.
+		if fresh.Status != logicmonitor.StatusEnabled || fresh.AdminID != listed.AdminID || r.exempt(*fresh, protected) != "" {
+			a.Skipped = SkipChanged + ": no longer an enabled token of its inactive owner"
+			return
+		}
+	} else if reason := r.decide(*fresh, cutoff, protected); reason != "" {
 		a.Skipped = SkipChanged + ": " + reason
 		return
 	}
-	if r.Policy.WarnDays > 0 {
+	if r.Policy.WarnDays > 0 && a.Reason != ReasonOwnerInactive {
 		m, ok := markOf(marks, *fresh)
 		if !ok || !m.matches(*fresh) {
 			a.Skipped = SkipChanged + ": used since its warning"
@@ -540,7 +556,10 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 	case err != nil:
 		a.Error = fmt.Sprintf("token %d of user %d: %v", listed.ID, listed.AdminID, err)
 	default:
-		a.Done, a.Detail, a.Secret = true, acted.Detail, acted.Secret
+		a.Done, a.Secret = true, acted.Secret
+		if acted.Detail != "" {
+			a.Detail = strings.TrimPrefix(a.Detail+"; "+acted.Detail, "; ")
+		}
 		a.Note, a.AccessID, a.Type = fresh.Note, fresh.AccessID, fresh.Type
 	}
 }
@@ -572,6 +591,7 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		total.Succeeded += r.Succeeded
 		total.Failed += r.Failed
 		total.Marked += r.Marked
+		total.OwnersRead += r.OwnersRead
 		total.Unmarked += r.Unmarked
 		total.MarkErrors += r.MarkErrors
 		total.WarningsUndelivered += r.WarningsUndelivered

@@ -201,6 +201,21 @@ func (t *cleanupTarget) Get(ctx context.Context, tok logicmonitor.Token) (*logic
 	return t.client.Tokens.Get(ctx, tok.AdminID, tok.ID, tok.Type)
 }
 
+// OwnerInactive reads a token's owner afresh (cleanup reads each once a
+// run): suspended, or no longer in the portal.
+func (t *cleanupTarget) OwnerInactive(ctx context.Context, adminID int64) (string, error) {
+	a, err := t.client.Admins.Get(ctx, adminID)
+	switch {
+	case logicmonitor.IsNotFound(err):
+		return "no longer exists", nil
+	case err != nil:
+		return "", err
+	case strings.EqualFold(a.Status, "suspended"):
+		return "is suspended", nil
+	}
+	return "", nil
+}
+
 // Act disables with a PATCH of the status alone (a note written since the
 // token was read stays), or deletes the token and schedules its secret's
 // deletion.

@@ -38,7 +38,11 @@ func (p *Portal) route(r *http.Request, resource string, body []byte, authID str
 		if p.cfg.Variance {
 			roles = append([]string{}, a.Roles...) // names, not objects
 		}
-		return 200, map[string]any{"id": a.ID, "username": a.Username, "roles": roles, "status": "active"}
+		status := a.Status
+		if status == "" {
+			status = "active"
+		}
+		return 200, map[string]any{"id": a.ID, "username": a.Username, "roles": roles, "status": status}
 	case len(seg) == 4 && seg[3] == "apitokens":
 		adminID, err := strconv.ParseInt(seg[2], 10, 64)
 		if err != nil {

@@ -69,6 +69,8 @@ type Admin struct {
 	ID       int64    `json:"id"`
 	Username string   `json:"username"`
 	Roles    []string `json:"roles,omitempty"`
+	// Status is "active" (the default) or "suspended".
+	Status string `json:"status,omitempty"`
 }
 
 // Token is a token as the portal stores it, key included.
@@ -171,6 +173,23 @@ func (p *Portal) AddAdmin(a Admin) {
 	defer p.mu.Unlock()
 	cp := a
 	p.admins[a.ID] = &cp
+}
+
+// SetAdminStatus suspends ("suspended") or reactivates ("active") a user.
+func (p *Portal) SetAdminStatus(id int64, status string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a, ok := p.admins[id]; ok {
+		a.Status = status
+	}
+}
+
+// RemoveAdmin deletes a user but, as a user deleted by hand in a portal may
+// leave them behind, not its tokens.
+func (p *Portal) RemoveAdmin(id int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.admins, id)
 }
 
 // TokenSpec seeds a token. Empty access ids and keys are generated; ages are
