@@ -3,6 +3,7 @@ package cleanup
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 )
@@ -20,24 +21,42 @@ type OwnerChecker interface {
 	OwnerInactive(ctx context.Context, adminID int64) (string, error)
 }
 
-// inactiveOwners reads each distinct owner of the enabled tokens once. An
-// owner that cannot be read is reported and its tokens are judged by their
-// use alone: no proof, no action.
+// inactiveOwners reads each distinct owner of the enabled tokens once,
+// Concurrency at a time (the client paces them under the portal's rate
+// limit). An owner that cannot be read is reported and its tokens are
+// judged by their use alone: no proof, no action.
 func (r Run) inactiveOwners(ctx context.Context, oc OwnerChecker, tokens []logicmonitor.Token, protected map[string]bool, rep *Report) map[int64]string {
-	inactive := map[int64]string{}
+	var owners []logicmonitor.Token // one token of each owner, to name in errors
 	seen := map[int64]bool{}
 	for _, t := range tokens {
 		if seen[t.AdminID] || t.AdminID <= 0 || t.Status != logicmonitor.StatusEnabled || r.exempt(t, protected) != "" {
 			continue
 		}
 		seen[t.AdminID] = true
-		rep.OwnersRead++
-		why, err := oc.OwnerInactive(ctx, t.AdminID)
+		owners = append(owners, t)
+	}
+	whys := make([]string, len(owners))
+	errs := make([]error, len(owners))
+	sem := make(chan struct{}, max(r.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i, t := range owners {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			whys[i], errs[i] = oc.OwnerInactive(ctx, t.AdminID)
+		}()
+	}
+	wg.Wait()
+	rep.OwnersRead += len(owners)
+	inactive := map[int64]string{}
+	for i, t := range owners {
 		switch {
-		case err != nil:
-			rep.AddError(fmt.Sprintf("reading user %d, the owner of token %d: %v: its tokens were judged by their use alone", t.AdminID, t.ID, err))
-		case why != "":
-			inactive[t.AdminID] = why
+		case errs[i] != nil:
+			rep.AddError(fmt.Sprintf("reading user %d, the owner of token %d: %v: its tokens were judged by their use alone", t.AdminID, t.ID, errs[i]))
+		case whys[i] != "":
+			inactive[t.AdminID] = whys[i]
 		}
 	}
 	return inactive

@@ -75,7 +75,7 @@ func RunBenchmarks(ctx context.Context, o BenchOptions) ([]Figure, error) {
 		return nil, err
 	}
 	figs = append(figs, f...)
-	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey, warningsAgainstSlowBus, marksOf5000} {
+	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey, warningsAgainstSlowBus, marksOf5000, ownersOf5000} {
 		fig, err := step(ctx, o)
 		if err != nil {
 			return nil, err
@@ -331,10 +331,51 @@ func marksOf5000(ctx context.Context, o BenchOptions) (Figure, error) {
 	lm := stack.Portal.CountRequests("")
 	cost := func(r, w int) float64 { return (float64(r)*readPrice + float64(w)*writePrice) / 1e6 }
 	return Figure{Name: "what the warnings' marks cost a run over 5,000 tokens", Target: "a steady run ≤ 2 DynamoDB requests; a first run ≤ 1 write per warning",
-		Measured: fmt.Sprintf("first run (4,999 warned): %d requests, %d read + %d write units, $%.4f; a steady run: %d requests, %d read + %d write units, $%.6f; marks add no LogicMonitor request (the two runs made %d, their listings)",
+		Measured: fmt.Sprintf("first run (4,999 warned): %d requests, %d read + %d write units, $%.4f; a steady run: %d requests, %d read + %d write units, $%.6f; marks add no LogicMonitor request (the two runs made %d: their listings and one read of the tokens' owner)",
 			firstCalls, firstReads, firstWrites, cost(firstReads, firstWrites), steadyCalls, steadyReads, steadyWrites, cost(steadyReads, steadyWrites), lm),
 		Met: steadyCalls <= 2 && firstWrites <= n-1 && firstCalls <= n+1,
 		How: "cleanup-disable function, warnDays 14; the local DynamoDB pages Query at 1 MB and counts units as on-demand bills them (strongly consistent reads: 4 KB a unit; writes 1 KB); prices $0.625 per million writes, $0.125 per million reads (us-east-1 on demand)"}, nil
+}
+
+// ownersOf5000 counts what judging tokens by their owner costs the disable
+// stage: 5,000 tokens of 50 users, 10 of them suspended, each owner read
+// once a run, against a portal answering in 150 ms.
+func ownersOf5000(ctx context.Context, o BenchOptions) (Figure, error) {
+	const n, owners, suspended = 5000, 50, 10
+	stack, err := Start(Options{BinDir: o.LocalBin, SandboxConfig: lmsandbox.Config{Latency: 150 * time.Millisecond}, Seed: []byte(benchSeed),
+		Env: []string{"CLEANUP_MAX_ACTIONS=10000", actAtOnce}, SinglePortal: true})
+	if err != nil {
+		return Figure{}, err
+	}
+	defer stack.Close()
+	for i := range owners {
+		stack.Portal.AddAdmin(lmsandbox.Admin{ID: int64(100 + i), Username: fmt.Sprintf("user%d@example.com", i)})
+		if i < suspended {
+			stack.Portal.SetAdminStatus(int64(100+i), "suspended")
+		}
+	}
+	for i := range n {
+		if _, err := stack.Portal.AddToken(lmsandbox.TokenSpec{AdminID: int64(100 + i%owners), Note: fmt.Sprintf("t%d", i), CreatedDaysAgo: 30, LastUsedDaysAgo: 1}); err != nil {
+			return Figure{}, err
+		}
+	}
+	rep, took, err := timedRun(ctx, stack, `{"cleanup":{"dryRun":true}}`)
+	if err != nil {
+		return Figure{}, err
+	}
+	userReads := 0
+	for _, r := range stack.Portal.Requests() {
+		if r.Method == "GET" && strings.HasPrefix(r.Path, "/setting/admins/") && !strings.Contains(strings.TrimPrefix(r.Path, "/setting/admins/"), "/") && r.Path != "/setting/admins/apitokens" {
+			userReads++
+		}
+	}
+	total := stack.Portal.CountRequests("")
+	return Figure{Name: "judging 5,000 tokens by their owner (50 users, 10 suspended), 150 ms per LogicMonitor request",
+		Target: "≤ 1 LogicMonitor request per distinct owner",
+		Measured: fmt.Sprintf("%d user reads for %d distinct owners (%d of the run's %d requests); %d tokens of suspended owners found; the dry run took %.2f s",
+			userReads, rep.OwnersRead, userReads, total, rep.Eligible, took.Seconds()),
+		Met: userReads <= owners && rep.OwnersRead == owners && rep.Eligible == n/owners*suspended,
+		How: "cleanup-disable function, warm, dry run (it reads and decides as a real run does), warnDays 0; every token used yesterday, so only the owner rule makes any eligible; user reads counted by the sandbox (GET /setting/admins/{id})"}, nil
 }
 
 func cleanupDryRun5000(ctx context.Context, o BenchOptions) (Figure, error) {
@@ -347,9 +388,9 @@ func cleanupDryRun5000(ctx context.Context, o BenchOptions) (Figure, error) {
 		return Figure{}, fmt.Errorf("dry run: %d eligible", rep.Eligible)
 	}
 	n := stack.Portal.CountRequests("")
-	return Figure{Name: "cleanup dry run over 5,000 tokens, 150 ms per LogicMonitor request", Target: "≤ 7 requests, ≤ 0.6 s",
-		Measured: fmt.Sprintf("%d requests, %.2f s", n, took.Seconds()), Met: n <= 7 && took <= 600*time.Millisecond,
-		How: "cleanup-disable function (first invocation, credentials read included), sandbox latency 150 ms, pages of 1,000, 4 in flight; a dry run re-reads no token"}, nil
+	return Figure{Name: "cleanup dry run over 5,000 tokens, 150 ms per LogicMonitor request", Target: "≤ 8 requests, ≤ 0.75 s",
+		Measured: fmt.Sprintf("%d requests, %.2f s", n, took.Seconds()), Met: n <= 8 && took <= 750*time.Millisecond,
+		How: "cleanup-disable function (first invocation, credentials read included), sandbox latency 150 ms, pages of 1,000, 4 in flight; a dry run re-reads no token. Since #27 the disable stage also reads each distinct owner (here one), a round trip after the listing: the target grew by it from ≤ 7 requests, ≤ 0.6 s (0.52 s measured before)"}, nil
 }
 
 func cleanupUnderRateLimit(ctx context.Context, o BenchOptions) (Figure, error) {
