@@ -71,8 +71,12 @@ func (r Run) actionTime(m Mark, t logicmonitor.Token) time.Time {
 // MarkFor is the mark a warning makes once delivered at now: the action
 // date counts from the delivery.
 func MarkFor(w Warning, now time.Time) Mark {
+	actOn := later(w.EligibleOn, now.Add(days(w.WarnDays)))
+	if w.Reason == ReasonExpired {
+		actOn = later(w.EligibleOn, now) // an expiry is kept, warned late or not
+	}
 	return Mark{AdminID: w.AdminID, TokenID: w.TokenID, AccessID: w.AccessID, LastUse: w.LastUse, EligibleOn: w.EligibleOn,
-		WarnedAt: now.UTC(), ActOn: later(w.EligibleOn, now.Add(days(w.WarnDays))).UTC()}
+		WarnedAt: now.UTC(), ActOn: actOn.UTC()}
 }
 
 // MarkStore gives each stage and portal its marks.
@@ -101,7 +105,7 @@ func markOf(marks map[markKey]Mark, t logicmonitor.Token) (Mark, bool) {
 // on); with one, it is acted on once the mark's time has come. Marks of
 // tokens that are no longer candidates are removed (not in a dry run).
 // Marks that cannot be read fail the run: it acts on nothing.
-func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff time.Time, protected map[string]bool, inactive map[int64]string, rep *Report) ([]logicmonitor.Token, map[markKey]Mark, error) {
+func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff time.Time, protected map[string]bool, inactive map[int64]string, reasons map[int64]string, rep *Report) ([]logicmonitor.Token, map[markKey]Mark, error) {
 	var eligible []logicmonitor.Token
 	warnOn := r.Policy.WarnDays > 0
 	marks := map[markKey]Mark{}
@@ -126,6 +130,36 @@ func (r Run) candidates(ctx context.Context, tokens []logicmonitor.Token, cutoff
 			// An inactive owner's token is disabled without a warning:
 			// there is no one to warn, and it should not work meanwhile.
 			eligible = append(eligible, t)
+			reasons[t.ID] = ReasonOwnerInactive
+			continue
+		}
+		if due, ok := r.expiryCandidate(t, protected, horizon); ok {
+			// Its expiry governs it: warned WarnDays before, acted on
+			// once due when the warning's mark names this expiry.
+			k := markKey{t.AdminID, t.ID}
+			if !warnOn {
+				if !r.Now.Before(due) {
+					eligible = append(eligible, t)
+					reasons[t.ID] = ReasonExpired
+				} else {
+					rep.Skipped[SkipAwaitingExpiry]++
+				}
+				continue
+			}
+			if m, ok := marks[k]; ok && r.expiryMarked(m, t) {
+				current[k] = true
+				if !r.Now.Before(due) {
+					eligible = append(eligible, t)
+					reasons[t.ID] = ReasonExpired
+					continue
+				}
+			} else {
+				e := r.expiries[t.ID]
+				rep.Warnings = append(rep.Warnings, Warning{AdminID: t.AdminID, AdminName: t.AdminName, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type,
+					Note: t.Note, LastUse: e, LastAuthIP: t.LastAuthIP, EligibleOn: due, ActOn: later(due, r.Now).UTC(), WarnDays: r.Policy.WarnDays,
+					Reason: ReasonExpired, ExpiresAt: &e})
+			}
+			rep.Skipped[SkipAwaitingExpiry]++
 			continue
 		}
 		reason := r.decide(t, cutoff, protected)

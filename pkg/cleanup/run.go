@@ -141,8 +141,9 @@ type Action struct {
 	Detail  string `json:"detail,omitempty"`
 	Error   string `json:"error,omitempty"`
 	// Reason is why the token is acted on when it is not its disuse:
-	// ReasonOwnerInactive.
-	Reason string `json:"reason,omitempty"`
+	// ReasonOwnerInactive or ReasonExpired (with ExpiresAt).
+	Reason    string     `json:"reason,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // Report is the outcome of a run. It never holds a key.
@@ -239,6 +240,8 @@ type Run struct {
 	Now  time.Time
 	// Concurrency bounds the actions in flight (default 4).
 	Concurrency int
+	// expiries are the tokens' expiries the target's ExpiryIndex gave.
+	expiries map[int64]time.Time
 	// ActionBudget is the time an action may need: none starts later than
 	// this before the run's deadline, so those in flight can finish
 	// (default 2 s).
@@ -266,6 +269,10 @@ type Warning struct {
 	// WarnDays after the warning is delivered, and not before EligibleOn.
 	ActOn    time.Time `json:"actOn"`
 	WarnDays int       `json:"warnDays"`
+	// Reason is ReasonExpired for a warning of an expiry (ExpiresAt; its
+	// LastUse is then the expiry the mark matches), else empty (disuse).
+	Reason    string     `json:"reason,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 }
 
 // LastUse is a token's last use, or its creation when it was never used.
@@ -340,7 +347,17 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	if oc, ok := target.(OwnerChecker); ok && r.Stage == StageDisable {
 		inactive = r.inactiveOwners(ctx, oc, tokens, protected, &rep)
 	}
-	eligible, marks, err := r.candidates(ctx, tokens, cutoff, protected, inactive, &rep)
+	if ix, ok := target.(ExpiryIndex); ok {
+		// An expiry is acted on when due, or warned of WarnDays before.
+		horizon := r.Now.Add(days(r.Policy.WarnDays))
+		if r.expiries, err = ix.Expiries(ctx, horizon); err != nil {
+			// Expiries are as binding as disuse: a run that cannot read
+			// them acts on nothing.
+			return rep.fail(start, fmt.Errorf("reading the tokens' expiries: %w", err)), err
+		}
+	}
+	reasons := map[int64]string{}
+	eligible, marks, err := r.candidates(ctx, tokens, cutoff, protected, inactive, reasons, &rep)
 	if err != nil {
 		return rep.fail(start, err), err
 	}
@@ -368,8 +385,13 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 			AdminID: t.AdminID, TokenID: t.ID, AccessID: t.AccessID, Type: t.Type, Note: t.Note,
 			LastUsedOn: t.LastUsedOn, LastAuthIP: t.LastAuthIP, CreatedOn: t.CreatedOn, LastUse: lu, DaysUnused: int(r.Now.Sub(lu).Hours() / 24),
 		}
-		if why, ok := inactive[t.AdminID]; ok && r.ownerRule(t, protected, inactive) {
-			rep.Actions[i].Reason, rep.Actions[i].Detail = ReasonOwnerInactive, "its owner "+why
+		switch reasons[t.ID] {
+		case ReasonOwnerInactive:
+			rep.Actions[i].Reason, rep.Actions[i].Detail = ReasonOwnerInactive, "its owner "+inactive[t.AdminID]
+		case ReasonExpired:
+			e := r.expiries[t.ID]
+			rep.Actions[i].Reason, rep.Actions[i].ExpiresAt = ReasonExpired, &e
+			rep.Actions[i].Detail = "its lifetime ended " + e.UTC().Format(time.RFC3339)
 		}
 	}
 	if !r.Policy.DryRun {
@@ -519,20 +541,32 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 		a.Error = fmt.Sprintf("token %d of user %d: re-reading it: %v", listed.ID, listed.AdminID, err)
 		return
 	}
-	if a.Reason == ReasonOwnerInactive {
+	switch a.Reason {
+	case ReasonOwnerInactive:
 		// The owner was read this run; the fresh record must still be an
 		// enabled token of theirs that is neither ours nor protected.
 		if fresh.Status != logicmonitor.StatusEnabled || fresh.AdminID != listed.AdminID || r.exempt(*fresh, protected) != "" {
 			a.Skipped = SkipChanged + ": no longer an enabled token of its inactive owner"
 			return
 		}
-	} else if reason := r.decide(*fresh, cutoff, protected); reason != "" {
-		a.Skipped = SkipChanged + ": " + reason
-		return
+	case ReasonExpired:
+		if _, ok := r.expiryCandidate(*fresh, protected, r.Now); !ok || fresh.AdminID != listed.AdminID {
+			a.Skipped = SkipChanged + ": no longer a token this stage acts on for its expiry"
+			return
+		}
+	default:
+		if reason := r.decide(*fresh, cutoff, protected); reason != "" {
+			a.Skipped = SkipChanged + ": " + reason
+			return
+		}
 	}
 	if r.Policy.WarnDays > 0 && a.Reason != ReasonOwnerInactive {
 		m, ok := markOf(marks, *fresh)
-		if !ok || !m.matches(*fresh) {
+		matched := ok && m.matches(*fresh)
+		if a.Reason == ReasonExpired {
+			matched = ok && r.expiryMarked(m, *fresh)
+		}
+		if !matched {
 			a.Skipped = SkipChanged + ": used since its warning"
 			return
 		}

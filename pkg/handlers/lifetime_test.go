@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
@@ -99,5 +101,77 @@ func TestRotationGivesAFreshLifetime(t *testing.T) {
 	if cur.TokenID == out.ID || cur.LifetimeDays != 10 || !near(cur.ExpiresAt, time.Now().Add(10*24*time.Hour)) ||
 		sec.Tags[secrets.TagExpiresAt] != cur.ExpiresAt.UTC().Format(time.RFC3339) {
 		t.Fatalf("after the rotation: token %d, %d days to %v, tag %q", cur.TokenID, cur.LifetimeDays, cur.ExpiresAt, sec.Tags[secrets.TagExpiresAt])
+	}
+}
+
+// ageExpiry moves a key's expiry d into the past, in its value and its tag,
+// as passDays moves the portal's and the marks' times (the functions read
+// the real clock).
+func (e *env) ageExpiry(t *testing.T, name string, d time.Duration) {
+	t.Helper()
+	k := e.storedKey(t, name, "")
+	at := k.ExpiresAt.Add(-d).UTC()
+	k.ExpiresAt = &at
+	b, _ := json.Marshal(k)
+	e.sm.PutTagged(name, string(b), map[string]string{secrets.TagExpiresAt: at.Format(time.RFC3339)})
+}
+
+// A token made with a lifetime: its owner is warned warnDays before (API
+// Token Will Expire, marked once delivered), the disable stage disables it
+// at its expiry (API Token Expired), not before, and the delete stage
+// deletes it a week later; a token without a lifetime, used as often, is
+// left alone; a dry run only reports.
+func TestExpiryWarnedDisabledDeleted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	create := e.startBinary(t, "create")
+	out := createKey(t, create, 2, `{"note":"ten days","expiresInDays":10}`)
+	plain := createKey(t, create, 2, `{"note":"no lifetime"}`)
+	e.eb.Reset() // the creates' events
+	disable := e.startBinary(t, "toggle", "CLEANUP_ENABLED=true", warn14)
+	remove := e.startBinary(t, "delete", "CLEANUP_ENABLED=true", warn14)
+	day := 24 * time.Hour
+	kinds := func() map[string]int {
+		m := map[string]int{}
+		for _, ev := range e.events(t) {
+			d := detailOf(t, ev.Detail)
+			if d["tokenId"] == float64(out.ID) {
+				m[ev.DetailType]++
+			}
+			if d["tokenId"] == float64(plain.ID) {
+				t.Errorf("the token without a lifetime got %s", ev.DetailType)
+			}
+		}
+		return m
+	}
+
+	rep := runReport(t, disable, scheduledEvent)
+	if len(rep.Warnings) != 1 || rep.Warnings[0].Reason != cleanup.ReasonExpired || rep.Warnings[0].TokenID != out.ID || kinds()[lifecycle.TokenWillExpire] != 1 {
+		t.Fatalf("first run: warnings %+v, events %v", rep.Warnings, kinds())
+	}
+	e.passDays(5)
+	e.ageExpiry(t, out.Secret.Name, 5*day)
+	if rep := runReport(t, disable, scheduledEvent); rep.Succeeded != 0 || len(rep.Warnings) != 0 || status(e, out.ID) != 2 {
+		t.Fatalf("before the expiry: %d acted, %d warned again, status %d", rep.Succeeded, len(rep.Warnings), status(e, out.ID))
+	}
+	e.passDays(5.01)
+	e.ageExpiry(t, out.Secret.Name, time.Duration(5.01*24*float64(time.Hour)))
+	if rep := runReport(t, disable, map[string]any{"cleanup": map[string]any{"dryRun": true}}); rep.Eligible != 1 || status(e, out.ID) != 2 {
+		t.Fatalf("a dry run at expiry: eligible %d, status %d", rep.Eligible, status(e, out.ID))
+	}
+	rep = runReport(t, disable, scheduledEvent)
+	if rep.Succeeded != 1 || rep.Actions[0].Reason != cleanup.ReasonExpired || status(e, out.ID) != 1 || status(e, plain.ID) != 2 || kinds()[lifecycle.TokenExpired] != 1 {
+		t.Fatalf("at expiry: %+v, status %d, events %v", rep.Actions, status(e, out.ID), kinds())
+	}
+	// The delete stage: warned, then a week after the expiry deleted.
+	runReport(t, remove, scheduledEvent)
+	e.passDays(7.01)
+	e.ageExpiry(t, out.Secret.Name, time.Duration(7.01*24*float64(time.Hour)))
+	rep = runReport(t, remove, scheduledEvent)
+	if _, ok := e.portal.Token(out.ID); ok || rep.Succeeded != 1 || rep.Actions[0].Reason != cleanup.ReasonExpired {
+		t.Fatalf("a week after expiry: %+v (still there: %v)", rep.Actions, ok)
+	}
+	if _, ok := e.portal.Token(plain.ID); !ok {
+		t.Fatal("the token without a lifetime was deleted")
 	}
 }

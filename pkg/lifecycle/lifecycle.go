@@ -31,6 +31,10 @@ const (
 	TokenDeleted        = "API Token Deleted"
 	TokenWillBeDisabled = "API Token Will Be Disabled"
 	TokenWillBeDeleted  = "API Token Will Be Deleted"
+	// TokenWillExpire warns that a token's lifetime ends at expiresAt, when
+	// the disable stage disables it; TokenExpired says it did.
+	TokenWillExpire     = "API Token Will Expire"
+	TokenExpired        = "API Token Expired"
 	CleanupRunCompleted = "Cleanup Run Completed"
 	// TokenRotated: a rotation promoted a new token's key to AWSCURRENT.
 	TokenRotated = "API Token Rotated"
@@ -40,7 +44,7 @@ const (
 )
 
 // DetailTypes are every detail type, for the schemas.
-var DetailTypes = []string{TokenCreated, TokenUpdated, TokenDeleted, TokenWillBeDisabled, TokenWillBeDeleted, CleanupRunCompleted, TokenRotated, RotationFailed}
+var DetailTypes = []string{TokenCreated, TokenUpdated, TokenDeleted, TokenWillBeDisabled, TokenWillBeDeleted, TokenWillExpire, TokenExpired, CleanupRunCompleted, TokenRotated, RotationFailed}
 
 // Reasons a token changed.
 const (
@@ -96,6 +100,8 @@ type Token struct {
 	// LastAuthIP is where LogicMonitor last saw the token used from, when
 	// it says.
 	LastAuthIP string `json:"lastAuthIp,omitempty"`
+	// ExpiresAt is when the token's lifetime ends (expiry events).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 	// ActOn is the earliest time cleanup acts on a warned token: a run on
 	// or after it acts, if the token is still unused.
 	ActOn *time.Time `json:"actOn,omitempty"`

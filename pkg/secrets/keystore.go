@@ -294,6 +294,9 @@ type KeySecret struct {
 	// MissingSince is when its token was first found missing (zero: not
 	// marked).
 	MissingSince time.Time
+	// ExpiresAt is its tag's expiry (zero: none): an index, which its
+	// value confirms.
+	ExpiresAt time.Time
 }
 
 // KeySecrets lists the portal's live key secrets (<prefix><adminId>/<id>,
@@ -317,6 +320,9 @@ func (k *KeyStore) KeySecrets(ctx context.Context) ([]KeySecret, error) {
 		}
 		if v, ok := tagOf(c.tags, TagMissingSince); ok {
 			ks.MissingSince, _ = time.Parse(time.RFC3339, v)
+		}
+		if v, ok := tagOf(c.tags, TagExpiresAt); ok {
+			ks.ExpiresAt, _ = time.Parse(time.RFC3339, v)
 		}
 		out = append(out, ks)
 	}

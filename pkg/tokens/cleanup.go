@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -135,6 +136,8 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		reserved := budget.Take(proven)
 		target := &cleanupTarget{client: c, deleteKey: func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error) {
 			return s.deleteKey(ctx, p, adminID, tokenID, false)
+		}, expiries: func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error) {
+			return s.expiries(ctx, p, stage, horizon)
 		}}
 		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Self: self, Budget: budget}
 		if s.marks != nil {
@@ -180,6 +183,15 @@ type cleanupTarget struct {
 	// listed is what List returned: the delete stage's sweep of orphaned
 	// secrets looks for their tokens in it.
 	listed []logicmonitor.Token
+	// expiries reads the portal's keys' expiries (see Expiries).
+	expiries func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error)
+}
+
+// Expiries are the expiries lmtokens gave the portal's tokens, due by
+// horizon: the keys' expires-at tags find them, and each one's secret value
+// (which token, which expiry) decides.
+func (t *cleanupTarget) Expiries(ctx context.Context, horizon time.Time) (map[int64]time.Time, error) {
+	return t.expiries(ctx, horizon)
 }
 
 // List narrows the disable stage's listing to enabled tokens on the

@@ -103,7 +103,15 @@ func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup
 			d := s.tokenDetail(ctx, w.Portal, logicmonitor.Token{ID: w.TokenID, AdminID: w.AdminID, AdminName: w.AdminName, AccessID: w.AccessID, Type: w.Type, Note: w.Note, LastAuthIP: w.LastAuthIP}, lifecycle.ReasonCleanup)
 			on, last, act := w.EligibleOn, w.LastUse, w.ActOn
 			d.EligibleOn, d.LastUse, d.ActOn = &on, &last, &act
-			evs[i] = lifecycle.Event{DetailType: kind, Detail: d}
+			k := kind
+			if w.Reason == cleanup.ReasonExpired {
+				// The warning names the expiry, not a last use.
+				d.LastUse, d.ExpiresAt = nil, w.ExpiresAt
+				if rep.Stage == cleanup.StageDisable {
+					k = lifecycle.TokenWillExpire
+				}
+			}
+			evs[i] = lifecycle.Event{DetailType: k, Detail: d}
 		}
 		delivered := s.events.Deliver(ctx, by, evs...).Delivered
 		s.markWarned(ctx, rep, delivered)
@@ -116,7 +124,11 @@ func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup
 		d := s.tokenDetail(ctx, a.Portal, logicmonitor.Token{ID: a.TokenID, AdminID: a.AdminID, AccessID: a.AccessID, Type: a.Type, Note: a.Note, LastAuthIP: a.LastAuthIP}, lifecycle.ReasonCleanup)
 		if rep.Stage == cleanup.StageDisable {
 			d.Before, d.After = &lifecycle.State{Status: logicmonitor.StatusEnabled, Note: a.Note}, &lifecycle.State{Status: logicmonitor.StatusDisabled, Note: a.Note}
-			changes = append(changes, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})
+			kind := lifecycle.TokenUpdated
+			if a.Reason == cleanup.ReasonExpired {
+				kind, d.ExpiresAt = lifecycle.TokenExpired, a.ExpiresAt
+			}
+			changes = append(changes, lifecycle.Event{DetailType: kind, Detail: d})
 			continue
 		}
 		if a.Secret != "" {

@@ -1,9 +1,11 @@
 package tokens
 
 import (
+	"context"
 	"fmt"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
@@ -45,7 +47,7 @@ func lifetimeOf(in CreateInput, capDays int, now time.Time) (lifetime, error) {
 		if capDays > 0 && left > time.Duration(capDays)*day {
 			return l, invalid("expiresAt %s is past this portal's maximum lifetime of %d days (maxLifetimeDays): nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339), capDays)
 		}
-		at := in.ExpiresAt.UTC()
+		at := in.ExpiresAt.UTC().Truncate(time.Second)
 		l = lifetime{expiresAt: &at, days: int((left + day - 1) / day)}
 	case in.ExpiresInDays > 0:
 		if capDays > 0 && in.ExpiresInDays > capDays {
@@ -58,7 +60,8 @@ func lifetimeOf(in CreateInput, capDays int, now time.Time) (lifetime, error) {
 		return l, nil
 	}
 	if l.expiresAt == nil {
-		at := now.Add(time.Duration(l.days) * day).UTC()
+		// Whole seconds, as the warnings' marks keep times.
+		at := now.Add(time.Duration(l.days) * day).UTC().Truncate(time.Second)
 		l.expiresAt = &at
 	}
 	return l, nil
@@ -73,7 +76,7 @@ func freshLifetime(days, capDays int, now time.Time) lifetime {
 	if days == 0 {
 		return lifetime{}
 	}
-	at := now.Add(time.Duration(days) * 24 * time.Hour).UTC()
+	at := now.Add(time.Duration(days) * 24 * time.Hour).UTC().Truncate(time.Second)
 	return lifetime{expiresAt: &at, days: days}
 }
 
@@ -82,4 +85,33 @@ func (l lifetime) String() string {
 		return "none"
 	}
 	return fmt.Sprintf("%d days, to %s", l.days, l.expiresAt.Format(time.RFC3339))
+}
+
+// expiries reads the expiries of the portal's keys that a stage may act on
+// by horizon (the delete stage a week after the expiry): the tags index
+// them, the values decide which token expires when. A secret whose value
+// names no expiry, or another token, is not one.
+func (s *Service) expiries(ctx context.Context, p *portalState, stage cleanup.Stage, horizon time.Time) (map[int64]time.Time, error) {
+	if stage == cleanup.StageDelete {
+		horizon = horizon.Add(-cleanup.ExpiredDeleteAfter)
+	}
+	secs, err := p.keys.KeySecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]time.Time{}
+	for _, sec := range secs {
+		if sec.ExpiresAt.IsZero() || sec.ExpiresAt.After(horizon) {
+			continue
+		}
+		h, err := p.keys.Current(ctx, sec.Name)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil || h.Key.ExpiresAt == nil || h.Key.AdminID != sec.AdminID || h.Key.ExpiresAt.After(horizon) {
+			continue
+		}
+		out[h.Key.TokenID] = h.Key.ExpiresAt.UTC().Truncate(time.Second) // as the marks keep it
+	}
+	return out, nil
 }
