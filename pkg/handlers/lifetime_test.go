@@ -175,3 +175,47 @@ func TestExpiryWarnedDisabledDeleted(t *testing.T) {
 		t.Fatal("the token without a lifetime was deleted")
 	}
 }
+
+// List and inventory show when the lifetime lmtokens gave a token ends, and
+// flag the tokens older than the portal's maximum lifetime.
+func TestListShowsLifetimes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	create := e.startBinary(t, "create", "TOKEN_MAX_LIFETIME_DAYS=365")
+	list := e.startBinary(t, "list", "TOKEN_MAX_LIFETIME_DAYS=365")
+	made := createKey(t, create, 2, `{"note":"with a lifetime","expiresInDays":30}`)
+	old := e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "made by hand long ago", CreatedDaysAgo: 400, LastUsedDaysAgo: 1})
+	young := e.seed(lmsandbox.TokenSpec{AdminID: 3, Note: "made by hand lately", CreatedDaysAgo: 100, LastUsedDaysAgo: 1})
+	for _, q := range []map[string]string{nil, {"all": "true"}} {
+		r := binaryHTTP(t, list, rest("GET", "/tokens", nil, q, "", nil))
+		var page struct {
+			Items []struct {
+				ID              int64      `json:"id"`
+				ExpiresAt       *time.Time `json:"expiresAt"`
+				OverMaxLifetime bool       `json:"overMaxLifetime"`
+			} `json:"items"`
+			LifetimesUnknown bool `json:"lifetimesUnknown"`
+		}
+		if err := json.Unmarshal([]byte(r.Raw), &page); err != nil || r.Status != 200 || page.LifetimesUnknown {
+			t.Fatalf("list %v: %d %s", q, r.Status, r.Raw)
+		}
+		seen := 0
+		for _, it := range page.Items {
+			switch it.ID {
+			case made.ID:
+				seen++
+				if it.ExpiresAt == nil || !it.ExpiresAt.Equal(*made.ExpiresAt) || it.OverMaxLifetime {
+					t.Errorf("list %v: the token made with a lifetime shows %v, over %v", q, it.ExpiresAt, it.OverMaxLifetime)
+				}
+			case old.ID, young.ID:
+				seen++
+				if it.ExpiresAt != nil || it.OverMaxLifetime != (it.ID == old.ID) {
+					t.Errorf("list %v: token %d shows expiry %v, over the cap %v", q, it.ID, it.ExpiresAt, it.OverMaxLifetime)
+				}
+			}
+		}
+		if seen != 3 {
+			t.Errorf("list %v: %d of the 3 tokens", q, seen)
+		}
+	}
+}

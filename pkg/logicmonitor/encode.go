@@ -2,6 +2,7 @@ package logicmonitor
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -44,6 +45,13 @@ func (t Token) AppendJSON(b []byte) []byte {
 	b = appendField(b, "userPermission", t.UserPermission)
 	b = appendField(b, "lastAuthIp", t.LastAuthIP)
 	b = appendField(b, "type", t.Type)
+	if t.ExpiresAt != nil {
+		b = append(append(b, `,"expiresAt":"`...), t.ExpiresAt.Format(time.RFC3339Nano)...)
+		b = append(b, '"')
+	}
+	if t.OverMaxLifetime {
+		b = append(b, `,"overMaxLifetime":true`...)
+	}
 	return append(b, '}')
 }
 

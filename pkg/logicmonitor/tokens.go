@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // Token types as the API names them in the type query parameter.
@@ -49,6 +50,12 @@ type Token struct {
 	// (LogicMonitor's schema has no type on a record; a portal may send
 	// "api", "API Token" or nothing, which is never trusted).
 	Type string `json:"type,omitempty"`
+
+	// ExpiresAt and OverMaxLifetime are lmtokens' annotations, never a
+	// portal's: when the lifetime lmtokens gave the token ends, and whether
+	// it is older than its portal's maximum lifetime.
+	ExpiresAt       *time.Time `json:"expiresAt,omitempty"`
+	OverMaxLifetime bool       `json:"overMaxLifetime,omitempty"`
 
 	// present records which of the fields a decision may rest on the
 	// portal actually sent (a trimmed or damaged record lacks some).

@@ -329,6 +329,33 @@ func (k *KeyStore) KeySecrets(ctx context.Context) ([]KeySecret, error) {
 	return out, nil
 }
 
+// Expiries are the expiries the portal's live key secrets' tags give, by
+// token id: one listing of the secrets that have one. An index for showing
+// them; what acts on an expiry reads the value.
+func (k *KeyStore) Expiries(ctx context.Context) (map[int64]time.Time, error) {
+	all, err := k.list(ctx, k.Prefix, false, types.Filter{Key: types.FilterNameStringTypeTagKey, Values: []string{TagExpiresAt}})
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]time.Time{}
+	for _, c := range all {
+		_, token, ok := k.parseKeyName(c.name)
+		v, tagged := tagOf(c.tags, TagExpiresAt)
+		if !ok || !tagged || c.deleted != nil {
+			continue
+		}
+		if id, found := tagOf(c.tags, TagTokenID); found {
+			if n, err := strconv.ParseInt(id, 10, 64); err == nil && n > 0 {
+				token = n
+			}
+		}
+		if at, err := time.Parse(time.RFC3339, v); err == nil {
+			out[token] = at.UTC()
+		}
+	}
+	return out, nil
+}
+
 // parseKeyName reads <prefix><adminId>/<tokenId>.
 func (k *KeyStore) parseKeyName(name string) (adminID, tokenID int64, ok bool) {
 	rest, found := strings.CutPrefix(name, k.Prefix)

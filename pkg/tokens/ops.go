@@ -22,6 +22,9 @@ type ListOutput struct {
 	// while its pages were read, twice in a row: a token made or deleted
 	// meanwhile may be missing from the answer.
 	ChangedDuringListing bool `json:"changedDuringListing,omitempty"`
+	// LifetimesUnknown says the keys' expiries could not be read: no item
+	// shows one.
+	LifetimesUnknown bool `json:"lifetimesUnknown,omitempty"`
 
 	// encoded is the answer's JSON when it was encoded already.
 	encoded []byte
@@ -41,20 +44,49 @@ func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 		return s.inventory(ctx, p, in)
 	}
 	var out ListOutput
-	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	var creds secrets.Credentials
+	err = s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
 		l, err := c.Tokens.List(ctx, in.AdminID, logicmonitor.ListOptions{
 			Type: in.Type, Permission: in.Permission, Fields: in.Fields, Filter: in.Filter, Size: in.Size, Offset: in.Offset,
 		})
 		if err != nil {
 			return err
 		}
-		out = ListOutput{Total: l.Total, Items: l.Items}
+		out, creds = ListOutput{Total: l.Total, Items: l.Items}, cr
 		return nil
 	})
 	if out.Items == nil {
 		out.Items = []logicmonitor.Token{}
 	}
+	if err == nil {
+		out.LifetimesUnknown = !s.annotateLifetimes(ctx, p, creds, out.Items)
+	}
 	return out, err
+}
+
+// annotateLifetimes shows, on the tokens lmtokens gave a lifetime, when it
+// ends, and flags the tokens older than the portal's maximum lifetime. The
+// expiries come from one listing of the keys' tags (an index, shown as
+// such); a failed one leaves the page without them and says so.
+func (s *Service) annotateLifetimes(ctx context.Context, p *portalState, creds secrets.Credentials, items []logicmonitor.Token) bool {
+	now := s.now()
+	if capDays := s.capDays(creds.MaxLifetimeDays); capDays > 0 {
+		oldest := now.Add(-time.Duration(capDays) * 24 * time.Hour).Unix()
+		for i := range items {
+			items[i].OverMaxLifetime = items[i].CreatedOn > 0 && items[i].CreatedOn < oldest
+		}
+	}
+	expiries, err := p.keys.Expiries(ctx)
+	if err != nil {
+		s.log.WarnContext(ctx, "the listing goes without the tokens' expiries", "error", err.Error())
+		return false
+	}
+	for i := range items {
+		if at, ok := expiries[items[i].ID]; ok {
+			items[i].ExpiresAt = &at
+		}
+	}
+	return true
 }
 
 // Inventory bounds: one answer holds at most MaxInventoryTokens tokens and
@@ -73,8 +105,10 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	if in.Type != "" {
 		types = []string{in.Type}
 	}
-	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	var creds secrets.Credentials
+	err := s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
 		var err error
+		creds = cr
 		all, err = c.Tokens.Listing(ctx, logicmonitor.ListAllOptions{
 			AdminID: in.AdminID, Types: types, Filter: in.Filter, Fields: in.Fields, MaxTokens: MaxInventoryTokens,
 		})
@@ -92,6 +126,7 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	if out.Items == nil {
 		out.Items = []logicmonitor.Token{}
 	}
+	out.LifetimesUnknown = !s.annotateLifetimes(ctx, p, creds, out.Items)
 	b, err := json.Marshal(out)
 	if err != nil {
 		return ListOutput{}, err
