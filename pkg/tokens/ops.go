@@ -45,6 +45,7 @@ func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 	}
 	var out ListOutput
 	var creds secrets.Credentials
+	expiries := s.expiriesOf(ctx, p) // read while LogicMonitor answers
 	err = s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
 		l, err := c.Tokens.List(ctx, in.AdminID, logicmonitor.ListOptions{
 			Type: in.Type, Permission: in.Permission, Fields: in.Fields, Filter: in.Filter, Size: in.Size, Offset: in.Offset,
@@ -59,16 +60,34 @@ func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 		out.Items = []logicmonitor.Token{}
 	}
 	if err == nil {
-		out.LifetimesUnknown = !s.annotateLifetimes(ctx, p, creds, out.Items)
+		out.LifetimesUnknown = !s.annotateLifetimes(ctx, creds, expiries, out.Items)
 	}
 	return out, err
+}
+
+// expiriesOf starts reading the portal's keys' expiries (see
+// secrets.KeyStore.Expiries) and returns a function that waits for them.
+func (s *Service) expiriesOf(ctx context.Context, p *portalState) func() (map[int64]time.Time, error) {
+	type result struct {
+		m   map[int64]time.Time
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		m, err := p.keys.Expiries(ctx)
+		ch <- result{m, err}
+	}()
+	return func() (map[int64]time.Time, error) {
+		r := <-ch
+		return r.m, r.err
+	}
 }
 
 // annotateLifetimes shows, on the tokens lmtokens gave a lifetime, when it
 // ends, and flags the tokens older than the portal's maximum lifetime. The
 // expiries come from one listing of the keys' tags (an index, shown as
 // such); a failed one leaves the page without them and says so.
-func (s *Service) annotateLifetimes(ctx context.Context, p *portalState, creds secrets.Credentials, items []logicmonitor.Token) bool {
+func (s *Service) annotateLifetimes(ctx context.Context, creds secrets.Credentials, expiriesOf func() (map[int64]time.Time, error), items []logicmonitor.Token) bool {
 	now := s.now()
 	if capDays := s.capDays(creds.MaxLifetimeDays); capDays > 0 {
 		oldest := now.Add(-time.Duration(capDays) * 24 * time.Hour).Unix()
@@ -76,7 +95,7 @@ func (s *Service) annotateLifetimes(ctx context.Context, p *portalState, creds s
 			items[i].OverMaxLifetime = items[i].CreatedOn > 0 && items[i].CreatedOn < oldest
 		}
 	}
-	expiries, err := p.keys.Expiries(ctx)
+	expiries, err := expiriesOf()
 	if err != nil {
 		s.log.WarnContext(ctx, "the listing goes without the tokens' expiries", "error", err.Error())
 		return false
@@ -106,6 +125,7 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 		types = []string{in.Type}
 	}
 	var creds secrets.Credentials
+	expiries := s.expiriesOf(ctx, p) // read while LogicMonitor answers
 	err := s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
 		var err error
 		creds = cr
@@ -126,7 +146,7 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	if out.Items == nil {
 		out.Items = []logicmonitor.Token{}
 	}
-	out.LifetimesUnknown = !s.annotateLifetimes(ctx, p, creds, out.Items)
+	out.LifetimesUnknown = !s.annotateLifetimes(ctx, creds, expiries, out.Items)
 	b, err := json.Marshal(out)
 	if err != nil {
 		return ListOutput{}, err
