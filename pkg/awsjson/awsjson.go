@@ -1,7 +1,8 @@
 // Package awsjson calls one operation of an AWS service that speaks the AWS
 // JSON protocols (1.0 and 1.1: a POST of JSON, the operation in
-// X-Amz-Target, SigV4-signed). lmtokens calls two such operations outside
-// Secrets Manager (EventBridge's PutEvents and DynamoDB's item calls);
+// X-Amz-Target, SigV4-signed) or a REST-JSON POST (Security Hub's
+// BatchImportFindings). lmtokens calls such operations outside Secrets
+// Manager (EventBridge's PutEvents, DynamoDB's item calls, Security Hub);
 // writing them on the SDK's signer, which the functions link anyway, keeps
 // each function ~0.5 MiB smaller per SDK client and its cold start shorter.
 package awsjson
@@ -59,16 +60,30 @@ func (e *Error) Retryable() bool {
 // Call sends in to target (e.g. "DynamoDB_20120810.Query") and decodes the
 // answer into out. An answer other than 200 is an *Error.
 func (c *Client) Call(ctx context.Context, target string, in, out any) error {
+	return c.do(ctx, "/", target, target[strings.LastIndex(target, ".")+1:], in, out)
+}
+
+// Post sends in to a REST-JSON operation's path (e.g. Security Hub's
+// /findings/import), named op in errors, and decodes the answer into out.
+func (c *Client) Post(ctx context.Context, path, op string, in, out any) error {
+	return c.do(ctx, path, "", op, in, out)
+}
+
+func (c *Client) do(ctx context.Context, path, target, op string, in, out any) error {
 	body, err := json.Marshal(in)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.Endpoint, "/")+"/", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.Endpoint, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/x-amz-json-"+c.Version)
-	req.Header.Set("X-Amz-Target", target)
+	if target != "" {
+		req.Header.Set("Content-Type", "application/x-amz-json-"+c.Version)
+		req.Header.Set("X-Amz-Target", target)
+	} else {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	creds, err := c.Credentials.Retrieve(ctx)
 	if err != nil {
 		return fmt.Errorf("%s credentials: %w", c.Service, err)
@@ -82,7 +97,6 @@ func (c *Client) Call(ctx context.Context, target string, in, out any) error {
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Second}
 	}
-	op := target[strings.LastIndex(target, ".")+1:]
 	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", c.Service, op, err)
@@ -92,12 +106,23 @@ func (c *Client) Call(ctx context.Context, target string, in, out any) error {
 	if resp.StatusCode != http.StatusOK {
 		var e struct {
 			Type     string `json:"__type"`
+			Code     string `json:"Code"`
 			Message  string `json:"message"`
 			MessageU string `json:"Message"`
 		}
 		_ = json.Unmarshal(raw, &e)
 		if e.Message == "" {
 			e.Message = e.MessageU
+		}
+		// REST-JSON services name the error in a header, or as Code.
+		if e.Type == "" {
+			e.Type = resp.Header.Get("X-Amzn-ErrorType")
+			if i := strings.Index(e.Type, ":"); i >= 0 {
+				e.Type = e.Type[:i]
+			}
+		}
+		if e.Type == "" {
+			e.Type = e.Code
 		}
 		return &Error{Operation: c.Service + " " + op, Status: resp.StatusCode, Type: e.Type[strings.LastIndex(e.Type, "#")+1:], Message: e.Message}
 	}

@@ -34,7 +34,7 @@ func TestDependenciesPointInward(t *testing.T) {
 	transports := []string{"pkg/handlers", "pkg/apievent",
 		"github.com/aws/aws-lambda-go/events", "github.com/aws/aws-lambda-go/cfn",
 		"github.com/aws/aws-lambda-go/lambda", "github.com/aws/aws-lambda-go/lambda/messages"}
-	adapters := []string{"pkg/logicmonitor", "pkg/lmauth", "pkg/secrets", "pkg/marktable", "pkg/lifecycle", "pkg/awsjson", "pkg/awsenv"}
+	adapters := []string{"pkg/logicmonitor", "pkg/lmauth", "pkg/secrets", "pkg/marktable", "pkg/lifecycle", "pkg/securityhub", "pkg/awsjson", "pkg/awsenv"}
 	for _, c := range []struct {
 		pkg      string
 		mustNot  []string
