@@ -43,6 +43,8 @@ func TestDependenciesPointInward(t *testing.T) {
 		{"pkg/tokens", transports, "the domain knows no transport"},
 		{"pkg/cleanup", append(append([]string{"pkg/tokens"}, transports...), "pkg/secrets", "pkg/marktable", "pkg/lifecycle", "pkg/awsjson"),
 			"cleanup's rules know neither the domain service nor AWS"},
+		{"pkg/posture", append(append([]string{"pkg/tokens"}, transports...), "pkg/secrets", "pkg/marktable", "pkg/lifecycle", "pkg/securityhub", "pkg/awsjson"),
+			"posture's rules know neither the domain service nor AWS"},
 	} {
 		d := deps(t, c.pkg)
 		for _, bad := range c.mustNot {
