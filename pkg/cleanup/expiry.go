@@ -23,9 +23,11 @@ const SkipAwaitingExpiry = "awaitingExpiry"
 
 // ExpiryIndex is what a Target implements to let the stages act on
 // expiries: each token's expiry that is at or before horizon, by token id,
-// as its key's secret value says.
+// as its key's secret value says; and one token's expiry read afresh right
+// before acting on it (found false: it has none now).
 type ExpiryIndex interface {
 	Expiries(ctx context.Context, horizon time.Time) (map[int64]time.Time, error)
+	Expiry(ctx context.Context, adminID, tokenID int64) (at time.Time, found bool, err error)
 }
 
 // expiryDue is when the stage acts on a token that expires at e.

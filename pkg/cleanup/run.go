@@ -554,6 +554,17 @@ func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token
 			a.Skipped = SkipChanged + ": no longer a token this stage acts on for its expiry"
 			return
 		}
+		// The expiry too is read afresh: a key given a new lifetime since
+		// the run began is not acted on by its old one.
+		at, found, err := target.(ExpiryIndex).Expiry(ctx, fresh.AdminID, fresh.ID)
+		switch {
+		case err != nil:
+			a.Error = fmt.Sprintf("token %d of user %d: re-reading its expiry: %v", listed.ID, listed.AdminID, err)
+			return
+		case !found || !at.Equal(r.expiries[fresh.ID]):
+			a.Skipped = SkipChanged + ": its expiry changed since the run began"
+			return
+		}
 	default:
 		if reason := r.decide(*fresh, cutoff, protected); reason != "" {
 			a.Skipped = SkipChanged + ": " + reason

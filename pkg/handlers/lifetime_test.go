@@ -3,12 +3,15 @@ package handlers_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
+	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
@@ -217,5 +220,85 @@ func TestListShowsLifetimes(t *testing.T) {
 		if seen != 3 {
 			t.Errorf("list %v: %d of the 3 tokens", q, seen)
 		}
+	}
+}
+
+// Under a hostile world: a create with a lifetime whose answer is lost after
+// LogicMonitor made the token is reconciled (nothing kept) and its retry
+// with the same key makes exactly one token, expiry stored, and a replay
+// answers the same expiry; two disable runs at once at the expiry disable
+// it once and say so once; a token whose expiry moves between the run's
+// start and its action is left alone, reported changed.
+func TestLifetimesUnderAHostileWorld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	create := e.startBinary(t, "create")
+	l := e.ledger(2)
+	e.portal.Inject(lmsandbox.Fault{Method: "POST", Status: 502, AfterProcessing: true})
+	req := rest("POST", "/admins/{adminId}/tokens", ids(2, 0), nil, `{"note":"lost","expiresInDays":10}`, map[string]string{"Idempotency-Key": "lost-lifetime"})
+	if r := binaryHTTP(t, create, req); r.Status != 502 || !strings.Contains(r.Raw, "nothing was kept; retrying is safe") {
+		t.Fatalf("first answer: %d %s", r.Status, r.Raw)
+	}
+	l.want(t, 0, 0)
+	r := binaryHTTP(t, create, req)
+	var out tokens.CreateOutput
+	r.into(t, &out)
+	if r.Status != 201 || !near(out.ExpiresAt, time.Now().Add(10*24*time.Hour)) || e.storedKey(t, out.Secret.Name, "").LifetimeDays != 10 {
+		t.Fatalf("retry: %d %s", r.Status, r.Raw)
+	}
+	l.want(t, 1, 0)
+	again := binaryHTTP(t, create, req) // a replay answers the same expiry
+	var replay tokens.CreateOutput
+	again.into(t, &replay)
+	if again.Status != 201 || replay.ID != out.ID || replay.ExpiresAt == nil || !replay.ExpiresAt.Equal(*out.ExpiresAt) {
+		t.Fatalf("replay: %d %s", again.Status, again.Raw)
+	}
+
+	other := createKey(t, create, 3, `{"note":"moved","expiresInDays":10}`)
+	a, b := e.cleanupFn(t, "toggle", warn14), e.cleanupFn(t, "toggle", warn14)
+	runReport(t, a, scheduledEvent) // warned, marked
+	e.passDays(10.01)
+	e.ageExpiry(t, out.Secret.Name, time.Duration(10.01*24*float64(time.Hour)))
+	e.ageExpiry(t, other.Secret.Name, time.Duration(10.01*24*float64(time.Hour)))
+	e.eb.Reset()
+	// Between the run's start and its action on the other token (as each
+	// run re-reads it: user 3's only token), its expiry moves to a new
+	// lifetime.
+	moved := time.Now().Add(100 * 24 * time.Hour).UTC().Truncate(time.Second)
+	e.portal.Inject(lmsandbox.Fault{Method: http.MethodGet, Path: "/setting/admins/3/apitokens", Count: 2, Then: func(*lmsandbox.Portal) {
+		k := e.storedKey(t, other.Secret.Name, "")
+		k.ExpiresAt = &moved
+		raw, _ := json.Marshal(k)
+		e.sm.PutTagged(other.Secret.Name, string(raw), map[string]string{secrets.TagExpiresAt: moved.Format(time.RFC3339)})
+	}})
+	var reps [2]cleanup.Report
+	var wg sync.WaitGroup
+	for i, fn := range []*lambdaruntime.Function{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reps[i] = runReport(t, fn, scheduledEvent)
+		}()
+	}
+	wg.Wait()
+	expired := 0
+	for _, ev := range e.events(t) {
+		if ev.DetailType == lifecycle.TokenExpired {
+			expired++
+		}
+	}
+	if status(e, out.ID) != 1 || expired != 1 || reps[0].Failed+reps[1].Failed != 0 {
+		t.Fatalf("two runs at expiry: status %d, %d Expired events, failed %d+%d", status(e, out.ID), expired, reps[0].Failed, reps[1].Failed)
+	}
+	changed := 0
+	for _, rep := range reps {
+		for _, a := range rep.Actions {
+			if a.TokenID == other.ID && strings.HasPrefix(a.Skipped, cleanup.SkipChanged) {
+				changed++
+			}
+		}
+	}
+	if status(e, other.ID) != 2 || changed == 0 {
+		t.Fatalf("a token whose expiry moved meanwhile: status %d, reported changed by %d runs", status(e, other.ID), changed)
 	}
 }

@@ -138,6 +138,8 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 			return s.deleteKey(ctx, p, adminID, tokenID, false)
 		}, expiries: func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error) {
 			return s.expiries(ctx, p, stage, horizon)
+		}, expiry: func(ctx context.Context, adminID, tokenID int64) (time.Time, bool, error) {
+			return s.expiry(ctx, p, adminID, tokenID)
 		}}
 		run := cleanup.Run{Stage: stage, Policy: pol, Now: s.now(), Self: self, Budget: budget}
 		if s.marks != nil {
@@ -183,8 +185,10 @@ type cleanupTarget struct {
 	// listed is what List returned: the delete stage's sweep of orphaned
 	// secrets looks for their tokens in it.
 	listed []logicmonitor.Token
-	// expiries reads the portal's keys' expiries (see Expiries).
+	// expiries reads the portal's keys' expiries (see Expiries), expiry
+	// one key's (see Expiry).
 	expiries func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error)
+	expiry   func(ctx context.Context, adminID, tokenID int64) (time.Time, bool, error)
 }
 
 // Expiries are the expiries lmtokens gave the portal's tokens, due by
@@ -192,6 +196,11 @@ type cleanupTarget struct {
 // (which token, which expiry) decides.
 func (t *cleanupTarget) Expiries(ctx context.Context, horizon time.Time) (map[int64]time.Time, error) {
 	return t.expiries(ctx, horizon)
+}
+
+// Expiry reads one token's expiry afresh from the secret that holds its key.
+func (t *cleanupTarget) Expiry(ctx context.Context, adminID, tokenID int64) (time.Time, bool, error) {
+	return t.expiry(ctx, adminID, tokenID)
 }
 
 // List narrows the disable stage's listing to enabled tokens on the

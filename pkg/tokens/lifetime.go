@@ -115,3 +115,13 @@ func (s *Service) expiries(ctx context.Context, p *portalState, stage cleanup.St
 	}
 	return out, nil
 }
+
+// expiry reads one token's expiry from the secret whose value holds its key
+// (found false: no secret holds it, or it has no lifetime).
+func (s *Service) expiry(ctx context.Context, p *portalState, adminID, tokenID int64) (time.Time, bool, error) {
+	h, _, err := p.keys.Lookup(ctx, adminID, tokenID)
+	if err != nil || h == nil || h.Key.ExpiresAt == nil {
+		return time.Time{}, false, err
+	}
+	return h.Key.ExpiresAt.UTC().Truncate(time.Second), true, nil
+}
