@@ -298,11 +298,12 @@ func (r Run) decide(t logicmonitor.Token, cutoff time.Time, protected map[string
 		wantStatus = logicmonitor.StatusDisabled
 	}
 	note := strings.ToLower(t.Note)
+	exempt := r.exempt(t, protected)
 	switch {
 	case t.Status != wantStatus:
 		return SkipOtherStatus
-	case r.exempt(t, protected) != "":
-		return r.exempt(t, protected)
+	case exempt != "":
+		return exempt
 	case slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) }):
 		return SkipKept
 	case !LastUse(t).Before(cutoff):

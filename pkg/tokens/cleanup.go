@@ -22,7 +22,7 @@ import (
 func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.RawMessage) (cleanup.Report, error) {
 	policy, err := s.cfg.Cleanup.Policies[stage].Override(spec, s.cfg.Cleanup.AllowWidening)
 	if err != nil {
-		return cleanup.Report{}, invalid("%v", err)
+		return cleanup.Report{}, Invalid("%v", err)
 	}
 	if policy.WarnDays > 0 && s.marks == nil {
 		return cleanup.Report{}, &Error{Kind: KindConfiguration, Message: "configuration: " + cleanup.ErrNoMarks.Error()}
@@ -134,10 +134,13 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 			}
 		}
 		reserved := budget.Take(proven)
+		// The portal's key secrets are listed once a run: the expiries
+		// and the delete stage's sweep of orphaned secrets both read it.
+		keySecrets := sync.OnceValues(func() ([]secrets.KeySecret, error) { return p.keys.KeySecrets(ctx) })
 		target := &cleanupTarget{client: c, deleteKey: func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error) {
 			return s.deleteKey(ctx, p, adminID, tokenID, false)
 		}, expiries: func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error) {
-			return s.expiries(ctx, p, stage, horizon)
+			return s.expiries(ctx, p, keySecrets, stage, horizon)
 		}, expiry: func(ctx context.Context, adminID, tokenID int64) (time.Time, bool, error) {
 			return s.expiry(ctx, p, adminID, tokenID)
 		}}
@@ -156,7 +159,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 				rep.AddError("rotated-out tokens: " + Classify(planErr, s.cfg.CredentialsSecret).Message)
 			}
 			if stage == cleanup.StageDelete {
-				orphans, err := s.sweepOrphans(ctx, p, c, target.listed, pol.DryRun, budget)
+				orphans, err := s.sweepOrphans(ctx, p, c, keySecrets, target.listed, pol.DryRun, budget)
 				rep.OrphanedSecrets = orphans
 				if err != nil {
 					rep.AddError("orphaned secrets: " + Classify(err, s.cfg.CredentialsSecret).Message)

@@ -59,13 +59,13 @@ const reconcileSlack = 10 * time.Second
 func (s *Service) Create(ctx context.Context, in CreateInput) (CreateOutput, error) {
 	disabled := in.Status == logicmonitor.StatusDisabled
 	if in.RotationDays > 0 && disabled {
-		return CreateOutput{}, invalid("rotationDays: a disabled token does not rotate (its replacement would be enabled): create it enabled, or leave rotationDays out")
+		return CreateOutput{}, Invalid("rotationDays: a disabled token does not rotate (its replacement would be enabled): create it enabled, or leave rotationDays out")
 	}
 	if in.RotationDays == 0 && !disabled {
 		in.RotationDays = s.cfg.Rotation.DefaultDays
 	}
 	if in.RotationDays > 0 && s.cfg.Rotation.FunctionARN == "" {
-		return CreateOutput{}, invalid("rotationDays: rotation is not deployed here (no rotation function): nothing was created")
+		return CreateOutput{}, Invalid("rotationDays: rotation is not deployed here (no rotation function): nothing was created")
 	}
 	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {

@@ -71,8 +71,6 @@ func Fail(k Kind, format string, args ...any) *Error {
 // Invalid returns a KindInvalid error.
 func Invalid(format string, args ...any) *Error { return Fail(KindInvalid, format, args...) }
 
-func invalid(format string, args ...any) *Error { return Fail(KindInvalid, format, args...) }
-
 // Classify turns any error of the LogicMonitor client, the secrets package
 // or the context into an Error naming what failed. credentialsSecret is
 // named when the credentials are at fault.

@@ -2,10 +2,10 @@ package tokens
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
@@ -39,19 +39,19 @@ func lifetimeOf(in CreateInput, capDays int, now time.Time) (lifetime, error) {
 	case in.ExpiresAt != nil:
 		left := in.ExpiresAt.Sub(now)
 		if left <= 0 {
-			return l, invalid("expiresAt %s is not in the future: nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339))
+			return l, Invalid("expiresAt %s is not in the future: nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339))
 		}
 		if left > time.Duration(MaxLifetimeDays)*day {
-			return l, invalid("expiresAt %s is more than %d days away: nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339), MaxLifetimeDays)
+			return l, Invalid("expiresAt %s is more than %d days away: nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339), MaxLifetimeDays)
 		}
 		if capDays > 0 && left > time.Duration(capDays)*day {
-			return l, invalid("expiresAt %s is past this portal's maximum lifetime of %d days (maxLifetimeDays): nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339), capDays)
+			return l, Invalid("expiresAt %s is past this portal's maximum lifetime of %d days (maxLifetimeDays): nothing was created", in.ExpiresAt.UTC().Format(time.RFC3339), capDays)
 		}
 		at := in.ExpiresAt.UTC().Truncate(time.Second)
 		l = lifetime{expiresAt: &at, days: int((left + day - 1) / day)}
 	case in.ExpiresInDays > 0:
 		if capDays > 0 && in.ExpiresInDays > capDays {
-			return l, invalid("expiresInDays %d is over this portal's maximum lifetime of %d days (maxLifetimeDays): nothing was created", in.ExpiresInDays, capDays)
+			return l, Invalid("expiresInDays %d is over this portal's maximum lifetime of %d days (maxLifetimeDays): nothing was created", in.ExpiresInDays, capDays)
 		}
 		l.days = in.ExpiresInDays
 	case capDays > 0:
@@ -80,22 +80,15 @@ func freshLifetime(days, capDays int, now time.Time) lifetime {
 	return lifetime{expiresAt: &at, days: days}
 }
 
-func (l lifetime) String() string {
-	if l.expiresAt == nil {
-		return "none"
-	}
-	return fmt.Sprintf("%d days, to %s", l.days, l.expiresAt.Format(time.RFC3339))
-}
-
 // expiries reads the expiries of the portal's keys that a stage may act on
 // by horizon (the delete stage a week after the expiry): the tags index
 // them, the values decide which token expires when. A secret whose value
 // names no expiry, or another token, is not one.
-func (s *Service) expiries(ctx context.Context, p *portalState, stage cleanup.Stage, horizon time.Time) (map[int64]time.Time, error) {
+func (s *Service) expiries(ctx context.Context, p *portalState, keySecrets func() ([]secrets.KeySecret, error), stage cleanup.Stage, horizon time.Time) (map[int64]time.Time, error) {
 	if stage == cleanup.StageDelete {
 		horizon = horizon.Add(-cleanup.ExpiredDeleteAfter)
 	}
-	secs, err := p.keys.KeySecrets(ctx)
+	secs, err := keySecrets()
 	if err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ func (s *Service) UpdateManaged(ctx context.Context, in UpdateInput) (UpdateOutp
 	}
 	if in.RotationDays > 0 {
 		if s.cfg.Rotation.FunctionARN == "" {
-			return UpdateOutput{}, invalid("RotationDays: rotation is not deployed here (no rotation function)")
+			return UpdateOutput{}, Invalid("RotationDays: rotation is not deployed here (no rotation function)")
 		}
 		if secret == nil || secret.Deleted {
 			return UpdateOutput{}, Fail(KindUpstream, "RotationDays: the key's secret %s could not be read: the note and status were updated; retry the update", out.Secret.Name)

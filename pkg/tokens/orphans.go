@@ -7,6 +7,7 @@ import (
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
 // sweepOrphans is the delete stage's look at the portal's key secrets: a
@@ -18,8 +19,8 @@ import (
 // marks the secret; once the grace (CLEANUP_ORPHAN_GRACE) has passed since,
 // a run schedules its deletion, and its claim's, with the recovery window.
 // A token found again loses its mark. A dry run only reports.
-func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c *logicmonitor.Client, listed []logicmonitor.Token, dryRun bool, budget *cleanup.Budget) ([]cleanup.Orphan, error) {
-	secs, err := p.keys.KeySecrets(ctx)
+func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c *logicmonitor.Client, keySecrets func() ([]secrets.KeySecret, error), listed []logicmonitor.Token, dryRun bool, budget *cleanup.Budget) ([]cleanup.Orphan, error) {
+	secs, err := keySecrets()
 	if err != nil {
 		return nil, err
 	}

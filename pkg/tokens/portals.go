@@ -70,10 +70,10 @@ func (s *Service) lookupPortal(ctx context.Context, name string) (*portalState, 
 		return s.defaultPortal, nil
 	}
 	if portal.Reserved(name) {
-		return nil, invalid("portal %q is a name lmtokens reserves (default, idempotency, rotated-out): a portal cannot be registered under it", name)
+		return nil, Invalid("portal %q is a name lmtokens reserves (default, idempotency, rotated-out): a portal cannot be registered under it", name)
 	}
 	if !portal.ValidRegistered(name) {
-		return nil, invalid("portal %q is not a portal name (a lower-case DNS label starting with a letter)", name)
+		return nil, Invalid("portal %q is not a portal name (a lower-case DNS label starting with a letter)", name)
 	}
 	known, err := s.registered(ctx, name)
 	if err != nil {

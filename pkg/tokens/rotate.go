@@ -155,7 +155,7 @@ func (s *Service) RotationStep(ctx context.Context, in RotationStep) (string, er
 	case StepFinish:
 		return s.rotateFinish(ctx, t, v)
 	}
-	return "", invalid("unknown rotation step %q (want createSecret, setSecret, testSecret or finishSecret)", in.Step)
+	return "", Invalid("unknown rotation step %q (want createSecret, setSecret, testSecret or finishSecret)", in.Step)
 }
 
 // rotated describes the key a secret version holds.
@@ -720,7 +720,7 @@ func (s *Service) Rotate(ctx context.Context, in RotateInput) (RotateOutput, err
 	if s.cfg.Rotation.FunctionARN == "" {
 		// As for rotationDays: the caller asked for what this deployment
 		// does not offer.
-		return RotateOutput{}, invalid("rotation is not deployed here (no rotation function, ROTATION_FUNCTION_ARN): nothing was started")
+		return RotateOutput{}, Invalid("rotation is not deployed here (no rotation function, ROTATION_FUNCTION_ARN): nothing was started")
 	}
 	p, err := s.lookupPortal(ctx, in.Portal)
 	if err != nil {

@@ -118,7 +118,3 @@ func (s *Service) Rate() logicmonitor.Rate {
 
 // ConfigErr is the configuration problem every invocation reports, if any.
 func (s *Service) ConfigErr() error { return s.cfgErr }
-
-// CredentialsSecret names the default portal's credentials secret, for
-// errors that blame the credentials.
-func (s *Service) CredentialsSecret() string { return s.cfg.CredentialsSecret }
