@@ -128,15 +128,18 @@ func (b *builder) validation(api awsapigateway.RestApi) map[string]*awsapigatewa
 	// Its refusals answer in the functions' error shape, as the document
 	// says every 400 does (a fixed text: API Gateway's validation message
 	// may hold quotes a template cannot escape).
-	for id, c := range map[string]struct {
+	// A slice, not a map: the order they are added in feeds the
+	// deployment's logical id, which must be the same on every synth.
+	for _, c := range []struct {
+		id   string
 		typ  awsapigateway.ResponseType
 		text string
 	}{
-		"BadRequestBody":       {awsapigateway.ResponseType_BAD_REQUEST_BODY(), "API Gateway refused the body: it does not match the schema of this route in the API document (infra/openapi.json)"},
-		"BadRequestParameters": {awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS(), "API Gateway refused the request: a path parameter of this route is missing"},
+		{"BadRequestBody", awsapigateway.ResponseType_BAD_REQUEST_BODY(), "API Gateway refused the body: it does not match the schema of this route in the API document (infra/openapi.json)"},
+		{"BadRequestParameters", awsapigateway.ResponseType_BAD_REQUEST_PARAMETERS(), "API Gateway refused the request: a path parameter of this route is missing"},
 	} {
 		body, _ := json.Marshal(map[string]string{"type": "ValidationError", "message": c.text})
-		api.AddGatewayResponse(str(id), &awsapigateway.GatewayResponseOptions{
+		api.AddGatewayResponse(str(c.id), &awsapigateway.GatewayResponseOptions{
 			Type:       c.typ,
 			StatusCode: str("400"),
 			Templates:  &map[string]*string{"application/json": str(string(body))},
