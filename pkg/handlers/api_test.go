@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/awssecrets"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
@@ -399,7 +400,7 @@ func TestUpstreamTimeoutIs504(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
 	e.portal.Inject(lmsandbox.Fault{Latency: 3 * time.Second, Count: 4})
-	svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: e.api, Logger: logging.New(allLogs), HTTPClient: shortClient()})
+	svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: awssecrets.New(e.api), Logger: logging.New(allLogs), HTTPClient: shortClient()})
 	r := e.httpWith(svc, handlers.List, rest("GET", "/tokens", nil, nil, "", nil))
 	if r.Status != 504 {
 		t.Fatalf("slow portal: %d %s", r.Status, r.Raw)

@@ -24,6 +24,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
+	"github.com/lmtokens/lmtokens/pkg/awsevents"
+	"github.com/lmtokens/lmtokens/pkg/awssecrets"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
@@ -191,7 +193,7 @@ func (e *env) service(cfg tokens.Config) *handlers.Service { return handlers.New
 // options are a service's on the env's local AWS: its Secrets Manager,
 // EventBridge and marks table.
 func (e *env) options(cfg tokens.Config) handlers.Options {
-	return handlers.Options{Config: cfg, SecretsAPI: e.api, Logger: e.logger(), Events: e.emitter(), Marks: e.marks()}
+	return handlers.Options{Config: cfg, SecretsAPI: awssecrets.New(e.api), Logger: e.logger(), Events: e.emitter(), Marks: e.marks()}
 }
 
 // clock is a test's time: it starts at the real now and moves only when
@@ -232,7 +234,7 @@ func (e *env) marks() *marktable.Table {
 
 // emitter puts events on the env's local EventBridge through the real SDK.
 func (e *env) emitter() *lifecycle.Emitter {
-	api := lifecycle.NewClient(e.eb.URL, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
+	api := awsevents.NewClient(e.eb.URL, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
 	return &lifecycle.Emitter{API: api, Bus: testBus, Log: e.logger(), Timeout: 2 * time.Second}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lmtokens/lmtokens/pkg/awssecrets"
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
@@ -97,7 +98,7 @@ func TestLostCreateAnswersOrphanNothing(t *testing.T) {
 				var call func(event any) httpResp
 				if key == "" {
 					// In process, with a short HTTP timeout.
-					svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: e.api, Logger: e.logger(), HTTPClient: &http.Client{Timeout: 2 * time.Second}})
+					svc := handlers.New(handlers.Options{Config: e.cfg, SecretsAPI: awssecrets.New(e.api), Logger: e.logger(), HTTPClient: &http.Client{Timeout: 2 * time.Second}})
 					call = func(ev any) httpResp { return e.httpWith(svc, handlers.Create, ev) }
 				} else {
 					// The real binary, whose invocation deadline ends the wait

@@ -12,10 +12,15 @@ package handlers
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
+	"github.com/lmtokens/lmtokens/pkg/awsevents"
+	"github.com/lmtokens/lmtokens/pkg/awssecrets"
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
+	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
@@ -30,8 +35,23 @@ const (
 	Delete = catalog.Delete
 )
 
-// Options assemble a Service: the domain's options.
-type Options = tokens.Options
+// Options assemble a Service: its configuration and the adapters behind
+// the domain's ports. New connects LogicMonitor through pkg/lmclient.
+type Options struct {
+	Config     tokens.Config
+	ConfigErr  error // a configuration problem to report on every invocation
+	SecretsAPI secrets.API
+	Logger     *slog.Logger
+	// HTTPClient reaches LogicMonitor and CloudFormation's response URLs
+	// (default: 25 s per attempt).
+	HTTPClient *http.Client
+	// Events receives lifecycle events (nil: none).
+	Events *lifecycle.Emitter
+	// Marks keeps cleanup's warning marks (nil: none).
+	Marks cleanup.MarkStore
+	// Clock is the time of every cache, run and event (nil: time.Now).
+	Clock func() time.Time
+}
 
 // Service serves invocations with the domain service it holds across warm
 // invocations.
@@ -49,7 +69,16 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = logging.Default()
 	}
-	return &Service{domain: tokens.New(o), cfg: o.Config, log: o.Logger, cfnHTTP: o.HTTPClient}
+	lm := o.HTTPClient
+	if lm == nil {
+		lm = &http.Client{Timeout: 25 * time.Second}
+	}
+	domain := tokens.New(tokens.Options{
+		Config: o.Config, ConfigErr: o.ConfigErr, SecretsAPI: o.SecretsAPI, Logger: o.Logger, Events: o.Events, Marks: o.Marks, Clock: o.Clock,
+		Connect: lmclient.Connector(lmclient.Options{HTTPClient: lm, UserAgent: "lmtokens/1",
+			AllowedHosts: o.Config.AllowedHosts, AllowHTTPLoopback: o.Config.AllowHTTPLoopback}),
+	})
+	return &Service{domain: domain, cfg: o.Config, log: o.Logger, cfnHTTP: o.HTTPClient}
 }
 
 // NewFromEnv builds the Service a Lambda function runs, from its
@@ -62,8 +91,8 @@ func NewFromEnv() *Service {
 		if envErr != nil {
 			o.ConfigErr = envErr
 		} else {
-			o.SecretsAPI = secrets.NewClient(env)
-			o.Events = lifecycle.NewFromEnv(env, o.Logger)
+			o.SecretsAPI = awssecrets.New(awssecrets.NewClient(env))
+			o.Events = awsevents.EmitterFromEnv(env, o.Logger)
 			if t := marktable.FromEnv(env); t != nil {
 				o.Marks = t
 			}

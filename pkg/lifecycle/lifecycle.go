@@ -12,13 +12,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/lmtokens/lmtokens/pkg/awsenv"
 	"github.com/lmtokens/lmtokens/pkg/clip"
-	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // Source is every event's source.
@@ -338,20 +335,4 @@ func (e *Emitter) lost(ctx context.Context, detailType, detail, reason string) {
 	}
 	e.Log.ErrorContext(ctx, "event not delivered", "eventDeliveryFailed", 1, "bus", e.Bus, "source", Source,
 		"detailType", detailType, "detail", json.RawMessage(detail), "reason", reason)
-}
-
-// NewFromEnv builds the emitter a function runs: the bus EVENT_BUS_NAME
-// names (none: no events), reached at AWS_ENDPOINT_URL_EVENTBRIDGE (or
-// AWS_ENDPOINT_URL, the SDK's own settings) or EventBridge's regional
-// endpoint, with the function's credentials.
-func NewFromEnv(env awsenv.Env, log *slog.Logger) *Emitter {
-	bus := os.Getenv(settings.EventBus.Env)
-	if bus == "" {
-		return &Emitter{Log: log}
-	}
-	endpoint := awsenv.Endpoint("EVENTBRIDGE")
-	if endpoint == "" {
-		endpoint = "https://events." + env.Region + ".amazonaws.com"
-	}
-	return &Emitter{API: NewClient(endpoint, env.Region, env.Credentials), Bus: bus, Log: log}
 }

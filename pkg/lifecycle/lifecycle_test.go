@@ -11,13 +11,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
+	"github.com/lmtokens/lmtokens/pkg/awsevents"
 	"github.com/lmtokens/lmtokens/pkg/clip"
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 )
 
 func emitter(url string, log *bytes.Buffer) *lifecycle.Emitter {
-	api := lifecycle.NewClient(url, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
+	api := awsevents.NewClient(url, "us-east-1", credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""))
 	return &lifecycle.Emitter{API: api, Bus: "bus", Log: slog.New(slog.NewJSONHandler(log, nil))}
 }
 

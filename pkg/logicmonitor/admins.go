@@ -2,11 +2,7 @@ package logicmonitor
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
-	"net/http"
-	"strconv"
 )
 
 // Admin is a portal user, as far as lmtokens needs to know one.
@@ -72,28 +68,4 @@ func (r *RoleNames) UnmarshalJSON(b []byte) error {
 	}
 	*r = out
 	return nil
-}
-
-type adminWire struct{ Admin }
-
-func (a *adminWire) validate() error {
-	if a.ID == 0 {
-		return errors.New("user response has no id")
-	}
-	if a.Roles == nil {
-		return errors.New("user response has no roles")
-	}
-	return nil
-}
-
-// AdminsService is the user resource of a portal.
-type AdminsService struct{ c *Client }
-
-// Get returns one user with its roles.
-func (s *AdminsService) Get(ctx context.Context, adminID int64) (*Admin, error) {
-	var w adminWire
-	if err := s.c.do(ctx, http.MethodGet, "/setting/admins/"+strconv.FormatInt(adminID, 10), nil, nil, &w); err != nil {
-		return nil, err
-	}
-	return &w.Admin, nil
 }

@@ -2,9 +2,6 @@ package logicmonitor
 
 import (
 	"fmt"
-	"net"
-	"net/url"
-	"strings"
 )
 
 // Credentials go to LogicMonitor and nowhere else. A portal's endpoint is
@@ -12,7 +9,7 @@ import (
 // a host the deployment allows (a private endpoint: an exact host, or
 // *.suffix). Plain http goes only to 127.0.0.1 or ::1, and only when the
 // deployment allows it (local runs and tests; the stack never does). A
-// redirect is never followed (see Client.do): the credentials would go with
+// redirect is never followed (see lmclient.Client.do): the credentials would go with
 // it to wherever it points.
 
 // EndpointError says a portal's endpoint breaks that rule: no request is
@@ -24,40 +21,4 @@ type EndpointError struct {
 
 func (e *EndpointError) Error() string {
 	return fmt.Sprintf("endpoint %s refused: %s; credentials are sent only to https://<company>.logicmonitor.com/santaba/rest or an allowed host (LM_ALLOWED_HOSTS)", e.URL, e.Reason)
-}
-
-// checkEndpoint applies the rule to u, a portal's base URL.
-func checkEndpoint(u *url.URL, company string, allowed []string, httpLoopback bool) error {
-	host := strings.ToLower(u.Hostname())
-	refuse := func(reason string) error { return &EndpointError{URL: u.Redacted(), Reason: reason} }
-	switch u.Scheme {
-	case "https":
-	case "http":
-		ip := net.ParseIP(host)
-		if !httpLoopback || ip == nil || !(ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback)) {
-			return refuse("plain http is allowed only to 127.0.0.1 or ::1, and only with LM_ALLOW_HTTP_LOOPBACK=true")
-		}
-		return nil
-	default:
-		return refuse("the scheme must be https")
-	}
-	if company != "" && host == strings.ToLower(company)+".logicmonitor.com" {
-		if u.Port() != "" && u.Port() != "443" {
-			return refuse("LogicMonitor serves its API on port 443")
-		}
-		if strings.TrimRight(u.Path, "/") != "/santaba/rest" {
-			return refuse("LogicMonitor's REST API is at /santaba/rest")
-		}
-		return nil
-	}
-	for _, a := range allowed {
-		a = strings.ToLower(strings.TrimSpace(a))
-		if suffix, wild := strings.CutPrefix(a, "*."); wild && strings.HasSuffix(host, "."+suffix) || a == host {
-			return nil
-		}
-	}
-	if strings.HasSuffix(host, ".logicmonitor.com") {
-		return refuse(fmt.Sprintf("the host %s is not the portal's own (%s.logicmonitor.com)", host, strings.ToLower(company)))
-	}
-	return refuse("the host " + host + " is neither the portal's LogicMonitor host nor an allowed host")
 }

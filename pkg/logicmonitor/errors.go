@@ -3,7 +3,6 @@ package logicmonitor
 import (
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 )
 
@@ -88,14 +87,14 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Forbidden reports whether LogicMonitor authenticated the caller and
 // refused it the request (HTTP 403): a permission, not the credentials.
-func (e *Error) Forbidden() bool { return e.StatusCode == http.StatusForbidden }
+func (e *Error) Forbidden() bool { return e.StatusCode == 403 }
 
 // Unauthenticated reports whether LogicMonitor refused the credentials
 // themselves (HTTP 401).
-func (e *Error) Unauthenticated() bool { return e.StatusCode == http.StatusUnauthorized }
+func (e *Error) Unauthenticated() bool { return e.StatusCode == 401 }
 
 // Unavailable reports whether the portal said it is unavailable (HTTP 503).
-func (e *Error) Unavailable() bool { return e.StatusCode == http.StatusServiceUnavailable }
+func (e *Error) Unavailable() bool { return e.StatusCode == 503 }
 
 // RetryWait is how long the portal asked to wait before a retry: its
 // Retry-After, else its rate-limit window, else 0 (the caller chooses).
@@ -120,18 +119,3 @@ func IsNotFound(err error) bool { k, ok := KindOf(err); return ok && k == KindNo
 
 // IsUnauthorized reports whether err is a LogicMonitor 401 or 403.
 func IsUnauthorized(err error) bool { k, ok := KindOf(err); return ok && k == KindUnauthorized }
-
-func kindForStatus(status int) Kind {
-	switch {
-	case status == 404:
-		return KindNotFound
-	case status == 401 || status == 403:
-		return KindUnauthorized
-	case status == 429:
-		return KindRateLimited
-	case status >= 400 && status < 500:
-		return KindValidation
-	default:
-		return KindUpstream
-	}
-}

@@ -9,10 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
 
 // Claims make create requests idempotent without another AWS service.
@@ -175,25 +171,24 @@ func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint, o
 	doc := ClaimDoc{State: ClaimPosting, Fingerprint: fingerprint, Owner: owner, Updated: now.UnixMilli(), Since: now.Unix(), Note: note}
 	value, _ := json.Marshal(doc)
 	token := requestToken("claim", name, owner)
-	_, err := c.API.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name:               aws.String(name),
-		Description:        aws.String("lmtokens idempotency record of a create request; holds no key"),
-		SecretString:       aws.String(string(value)),
-		ClientRequestToken: aws.String(token),
-		Tags: []types.Tag{
-			{Key: aws.String(TagManagedBy), Value: aws.String(ManagedBy)},
-			{Key: aws.String(TagAdminID), Value: aws.String(strconv.FormatInt(adminID, 10))},
-			{Key: aws.String(TagFingerprint), Value: aws.String(fingerprint)},
+	_, err := c.API.CreateSecret(ctx, CreateInput{
+		Name:               name,
+		Description:        "lmtokens idempotency record of a create request; holds no key",
+		Value:              string(value),
+		ClientRequestToken: token,
+		Tags: []Tag{
+			{Key: TagManagedBy, Value: ManagedBy},
+			{Key: TagAdminID, Value: strconv.FormatInt(adminID, 10)},
+			{Key: TagFingerprint, Value: fingerprint},
 		},
 	})
 	if err == nil {
 		return &Held{c: c, name: name, version: token, owner: owner, doc: doc}, nil, nil
 	}
-	var exists *types.ResourceExistsException
 	switch {
 	case isScheduledForDeletion(err):
 		return nil, nil, c.retired(ctx, name, fingerprint)
-	case !errors.As(err, &exists):
+	case !isVersionConflict(err):
 		return nil, nil, &UnavailableError{Op: "CreateSecret " + name, Err: err}
 	}
 	cur, version, err := c.read(ctx, name)
@@ -260,7 +255,7 @@ func (c *Claims) Acquire(ctx context.Context, adminID int64, key, fingerprint, o
 
 // read returns a claim's current value and version (nil when not found).
 func (c *Claims) read(ctx context.Context, name string) (*ClaimDoc, string, error) {
-	out, err := c.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	out, err := c.API.GetSecretValue(ctx, GetInput{SecretID: name})
 	if err != nil {
 		if isNotFound(err) {
 			return nil, "", nil
@@ -268,10 +263,10 @@ func (c *Claims) read(ctx context.Context, name string) (*ClaimDoc, string, erro
 		return nil, "", &UnavailableError{Op: "GetSecretValue " + name, Err: err}
 	}
 	var doc ClaimDoc
-	if err := json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc); err != nil || doc.State == "" {
+	if err := json.Unmarshal([]byte(str(out.String)), &doc); err != nil || doc.State == "" {
 		return nil, "", &UnavailableError{Op: "GetSecretValue " + name, Err: errors.New("the idempotency record is not lmtokens' JSON")}
 	}
-	return &doc, aws.ToString(out.VersionId), nil
+	return &doc, out.VersionID, nil
 }
 
 // secretLive reports whether a secret exists and is not scheduled for deletion.
@@ -279,7 +274,7 @@ func (c *Claims) secretLive(ctx context.Context, name string) (bool, error) {
 	if name == "" {
 		return false, nil
 	}
-	desc, err := c.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	desc, err := c.API.DescribeSecret(ctx, name)
 	if err != nil {
 		if isNotFound(err) {
 			return false, nil
@@ -292,12 +287,12 @@ func (c *Claims) secretLive(ctx context.Context, name string) (bool, error) {
 // retired tells a retired key from a reused one by the fingerprint tag a
 // scheduled-for-deletion claim still shows.
 func (c *Claims) retired(ctx context.Context, name, fingerprint string) error {
-	desc, err := c.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	desc, err := c.API.DescribeSecret(ctx, name)
 	if err != nil {
 		return &UnavailableError{Op: "DescribeSecret " + name, Err: err}
 	}
 	for _, t := range desc.Tags {
-		if aws.ToString(t.Key) == TagFingerprint && aws.ToString(t.Value) != fingerprint {
+		if t.Key == TagFingerprint && t.Value != fingerprint {
 			return ErrKeyReused
 		}
 	}
@@ -340,8 +335,8 @@ func (h *Held) put(ctx context.Context, d ClaimDoc) error {
 	}
 	value, _ := json.Marshal(d)
 	token := requestToken("claim-next", h.name, h.version)
-	_, err := h.c.API.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId: aws.String(h.name), SecretString: aws.String(string(value)), ClientRequestToken: aws.String(token),
+	err := h.c.API.PutSecretValue(ctx, PutInput{
+		SecretID: h.name, Value: string(value), ClientRequestToken: token,
 	})
 	if err != nil {
 		if isVersionConflict(err) {
@@ -356,15 +351,15 @@ func (h *Held) put(ctx context.Context, d ClaimDoc) error {
 // isVersionConflict reports Secrets Manager's refusal to change an existing
 // version: the compare-and-set lost.
 func isVersionConflict(err error) bool {
-	var exists *types.ResourceExistsException
-	return errors.As(err, &exists)
+	code, _ := serviceCode(err)
+	return code == CodeExists
 }
 
 // isScheduledForDeletion reports the refusal of an operation on a secret
 // that is scheduled for deletion.
 func isScheduledForDeletion(err error) bool {
-	var ir *types.InvalidRequestException
-	return errors.As(err, &ir) && strings.Contains(strings.ToLower(ir.ErrorMessage()), "deletion")
+	code, msg := serviceCode(err)
+	return code == CodeInvalidRequest && strings.Contains(strings.ToLower(msg), "deletion")
 }
 
 // Forget deletes the claim of key at once: a rotation's claim, once the
@@ -377,7 +372,7 @@ func (c *Claims) Forget(ctx context.Context, adminID int64, key string) error {
 // forceDelete deletes a secret that holds no key at once, without a
 // recovery window; one already gone or going is no error.
 func forceDelete(ctx context.Context, api API, name string) error {
-	_, err := api.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(name), ForceDeleteWithoutRecovery: aws.Bool(true)})
+	_, err := api.DeleteSecret(ctx, DeleteInput{SecretID: name, Force: true})
 	if err == nil || isNotFound(err) || isScheduledForDeletion(err) {
 		return nil
 	}
@@ -424,15 +419,15 @@ func (c *Claims) Announce(ctx context.Context, adminID int64, key, owner string)
 // token another request is making or has made.
 func (c *Claims) Others(ctx context.Context, adminID int64, except string) (map[string]ClaimDoc, error) {
 	prefix := c.Prefix + ClaimPath + strconv.FormatInt(adminID, 10) + "/"
-	in := &secretsmanager.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}}, MaxResults: aws.Int32(100)}
+	in := ListInput{Filters: []Filter{{Key: FilterName, Values: []string{prefix}}}, MaxResults: 100}
 	out := map[string]ClaimDoc{}
 	for {
 		page, err := c.API.ListSecrets(ctx, in)
 		if err != nil {
 			return nil, &UnavailableError{Op: "ListSecrets " + prefix, Err: err}
 		}
-		for _, sec := range page.SecretList {
-			name := aws.ToString(sec.Name)
+		for _, sec := range page.Secrets {
+			name := sec.Name
 			if !strings.HasPrefix(name, prefix) || name == except || sec.DeletedDate != nil {
 				continue
 			}
@@ -447,7 +442,7 @@ func (c *Claims) Others(ctx context.Context, adminID int64, except string) (map[
 				out[name] = *doc
 			}
 		}
-		if page.NextToken == nil {
+		if page.NextToken == "" {
 			return out, nil
 		}
 		in.NextToken = page.NextToken

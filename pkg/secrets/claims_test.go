@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/lmtokens/lmtokens/pkg/awssecrets"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
@@ -27,7 +28,7 @@ func claims(t *testing.T) (*secrets.Claims, *localsecrets.Server, *time.Time) {
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "secret", ""),
 	})
 	now := time.Now()
-	return &secrets.Claims{API: api, Prefix: "p/", Now: func() time.Time { return now }}, srv, &now
+	return &secrets.Claims{API: awssecrets.New(api), Prefix: "p/", Now: func() time.Time { return now }}, srv, &now
 }
 
 var ctx = context.Background()
@@ -109,7 +110,7 @@ func TestRetiredKey(t *testing.T) {
 	c, srv, _ := claims(t)
 	h, _, _ := c.Acquire(ctx, 2, "k", "fp", "a", "")
 	_ = h.RecordDone(ctx, 201, []byte(`{}`), "p/2/1")
-	if _, err := c.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(h.Name()), RecoveryWindowInDays: aws.Int64(7)}); err != nil {
+	if _, err := c.API.DeleteSecret(ctx, secrets.DeleteInput{SecretID: h.Name(), RecoveryDays: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Acquire(ctx, 2, "k", "fp", "b", ""); !errors.Is(err, secrets.ErrKeyRetired) {

@@ -9,10 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
 	"github.com/lmtokens/lmtokens/pkg/portal"
 	"github.com/lmtokens/lmtokens/pkg/settings"
@@ -174,28 +170,27 @@ func (s *CredentialSource) Get(ctx context.Context) (Credentials, error) {
 		return Credentials{}, &ConfigError{Secret: "(unset)", Reason: "LM_CREDENTIALS_SECRET is not set"}
 	}
 	s.reads++
-	out, err := s.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.secretID)})
+	out, err := s.api.GetSecretValue(ctx, GetInput{SecretID: s.secretID})
 	if err != nil {
-		var nf *types.ResourceNotFoundException
-		var ir *types.InvalidRequestException
+		code, _ := serviceCode(err)
 		switch {
-		case errors.As(err, &nf):
+		case code == CodeNotFound:
 			return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "does not exist", Err: err}
-		case errors.As(err, &ir):
+		case code == CodeInvalidRequest:
 			return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "cannot be read (scheduled for deletion?)", Err: err}
 		case isAccessDenied(err):
 			return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "access denied", Err: err}
 		}
 		return Credentials{}, &UnavailableError{Op: "GetSecretValue " + s.secretID, Err: err}
 	}
-	if out.SecretString == nil {
+	if out.String == nil {
 		return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "has no SecretString (binary secrets are not supported)"}
 	}
-	c, err := ParseCredentials(*out.SecretString)
+	c, err := ParseCredentials(*out.String)
 	if err != nil {
 		return Credentials{}, &ConfigError{Secret: s.secretID, Reason: "is malformed", Err: err}
 	}
-	c.Version = aws.ToString(out.VersionId)
+	c.Version = out.VersionID
 	s.cached, s.fetched = &c, s.now()
 	return c, nil
 }
@@ -208,6 +203,6 @@ func (s *CredentialSource) Invalidate() {
 }
 
 func isAccessDenied(err error) bool {
-	var ae interface{ ErrorCode() string }
-	return errors.As(err, &ae) && (ae.ErrorCode() == "AccessDeniedException" || ae.ErrorCode() == "AccessDenied")
+	code, _ := serviceCode(err)
+	return code == "AccessDeniedException" || code == "AccessDenied"
 }

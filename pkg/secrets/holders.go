@@ -7,10 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
 
 // Which token a key's secret holds is read from its value, never from its
@@ -28,7 +24,7 @@ type Holder struct {
 	// Scheduled says it is scheduled for deletion already: its value can
 	// no longer be read, and nothing but its claim is left to delete.
 	Scheduled bool
-	tags      []types.Tag // as the index showed them (nil: not read)
+	tags      []Tag // as the index showed them (nil: not read)
 }
 
 // Ref names the holder for an answer.
@@ -83,11 +79,11 @@ func (c current) describe() string {
 // (Secrets Manager's reads lag its writes) before its absence is believed.
 func (k *KeyStore) readCurrent(ctx context.Context, name string, eventually bool) (current, error) {
 	for attempt := 0; ; attempt++ {
-		out, err := k.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+		out, err := k.API.GetSecretValue(ctx, GetInput{SecretID: name})
 		switch {
 		case err == nil:
-			c := current{arn: aws.ToString(out.ARN), found: true}
-			if key, perr := ParseStoredKey(aws.ToString(out.SecretString)); perr == nil {
+			c := current{arn: out.ARN, found: true}
+			if key, perr := ParseStoredKey(str(out.String)); perr == nil {
 				c.key = &key
 			}
 			return c, nil
@@ -172,7 +168,7 @@ func (k *KeyStore) find(ctx context.Context, adminID, tokenID int64, eventually 
 type candidate struct {
 	name, arn string
 	deleted   *time.Time
-	tags      []types.Tag
+	tags      []Tag
 	stages    map[string][]string
 }
 
@@ -180,8 +176,8 @@ type candidate struct {
 // of user adminID (the index; their values decide).
 func (k *KeyStore) tagged(ctx context.Context, adminID, tokenID int64) ([]candidate, error) {
 	all, err := k.list(ctx, k.Prefix, true,
-		types.Filter{Key: types.FilterNameStringTypeTagKey, Values: []string{TagTokenID}},
-		types.Filter{Key: types.FilterNameStringTypeTagValue, Values: []string{strconv.FormatInt(tokenID, 10)}})
+		Filter{Key: FilterTagKey, Values: []string{TagTokenID}},
+		Filter{Key: FilterTagValue, Values: []string{strconv.FormatInt(tokenID, 10)}})
 	if err != nil {
 		return nil, err
 	}
@@ -200,11 +196,11 @@ func (k *KeyStore) tagged(ctx context.Context, adminID, tokenID int64) ([]candid
 
 // list returns the secrets whose names start with prefix (exactly: the
 // name filter is a loose prefix match), with the filters given.
-func (k *KeyStore) list(ctx context.Context, prefix string, planned bool, filters ...types.Filter) ([]candidate, error) {
-	in := &secretsmanager.ListSecretsInput{
-		Filters:                append([]types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}}, filters...),
-		IncludePlannedDeletion: aws.Bool(planned),
-		MaxResults:             aws.Int32(100),
+func (k *KeyStore) list(ctx context.Context, prefix string, planned bool, filters ...Filter) ([]candidate, error) {
+	in := ListInput{
+		Filters:                append([]Filter{{Key: FilterName, Values: []string{prefix}}}, filters...),
+		IncludePlannedDeletion: planned,
+		MaxResults:             100,
 	}
 	var out []candidate
 	for {
@@ -212,13 +208,13 @@ func (k *KeyStore) list(ctx context.Context, prefix string, planned bool, filter
 		if err != nil {
 			return nil, &UnavailableError{Op: "ListSecrets " + prefix, Err: err}
 		}
-		for _, sec := range page.SecretList {
-			name := aws.ToString(sec.Name)
+		for _, sec := range page.Secrets {
+			name := sec.Name
 			if strings.HasPrefix(name, prefix) {
-				out = append(out, candidate{name: name, arn: aws.ToString(sec.ARN), deleted: sec.DeletedDate, tags: sec.Tags, stages: sec.SecretVersionsToStages})
+				out = append(out, candidate{name: name, arn: sec.ARN, deleted: sec.DeletedDate, tags: sec.Tags, stages: sec.Stages})
 			}
 		}
-		if page.NextToken == nil {
+		if page.NextToken == "" {
 			return out, nil
 		}
 		in.NextToken = page.NextToken
@@ -280,7 +276,7 @@ func (k *KeyStore) claimCreated(ctx context.Context, claim, name string) (bool, 
 	if claim == "" || !strings.HasPrefix(claim, k.Prefix+ClaimPath) {
 		return false, nil
 	}
-	out, err := k.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(claim)})
+	out, err := k.API.GetSecretValue(ctx, GetInput{SecretID: claim})
 	switch {
 	case err == nil:
 	case isNotFound(err) || isScheduledForDeletion(err):
@@ -289,16 +285,16 @@ func (k *KeyStore) claimCreated(ctx context.Context, claim, name string) (bool, 
 		return false, &UnavailableError{Op: "GetSecretValue " + claim, Err: err}
 	}
 	var doc ClaimDoc
-	if json.Unmarshal([]byte(aws.ToString(out.SecretString)), &doc) != nil {
+	if json.Unmarshal([]byte(str(out.String)), &doc) != nil {
 		return false, nil
 	}
 	return doc.SecretName == name, nil
 }
 
-func tagOf(tags []types.Tag, key string) (string, bool) {
+func tagOf(tags []Tag, key string) (string, bool) {
 	for _, t := range tags {
-		if aws.ToString(t.Key) == key {
-			return aws.ToString(t.Value), true
+		if t.Key == key {
+			return t.Value, true
 		}
 	}
 	return "", false

@@ -5,16 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
@@ -130,55 +126,55 @@ func (k *KeyStore) Store(ctx context.Context, key StoredKey, adminName, claim st
 	if err != nil {
 		return SecretRef{}, &StoreError{Name: name, Err: err}
 	}
-	tags := []types.Tag{
-		{Key: aws.String(TagManagedBy), Value: aws.String(ManagedBy)},
-		{Key: aws.String(TagAdminID), Value: aws.String(strconv.FormatInt(key.AdminID, 10))},
-		{Key: aws.String(TagTokenID), Value: aws.String(strconv.FormatInt(key.TokenID, 10))},
-		{Key: aws.String(TagAccessID), Value: aws.String(key.AccessID)},
-		{Key: aws.String(TagType), Value: aws.String(key.Type)},
+	tags := []Tag{
+		{Key: TagManagedBy, Value: ManagedBy},
+		{Key: TagAdminID, Value: strconv.FormatInt(key.AdminID, 10)},
+		{Key: TagTokenID, Value: strconv.FormatInt(key.TokenID, 10)},
+		{Key: TagAccessID, Value: key.AccessID},
+		{Key: TagType, Value: key.Type},
 	}
 	if name := tagValue(adminName); name != "" {
-		tags = append(tags, types.Tag{Key: aws.String(TagAdminName), Value: aws.String(name)})
+		tags = append(tags, Tag{Key: TagAdminName, Value: name})
 	}
 	if k.Portal != "" {
-		tags = append(tags, types.Tag{Key: aws.String(TagPortal), Value: aws.String(k.Portal)})
+		tags = append(tags, Tag{Key: TagPortal, Value: k.Portal})
 	}
 	if key.ExpiresAt != nil {
-		tags = append(tags, types.Tag{Key: aws.String(TagExpiresAt), Value: aws.String(key.ExpiresAt.UTC().Format(time.RFC3339))})
+		tags = append(tags, Tag{Key: TagExpiresAt, Value: key.ExpiresAt.UTC().Format(time.RFC3339)})
 	}
 	if by := tagValue(key.CreatedBy); by != "" {
-		tags = append(tags, types.Tag{Key: aws.String(TagCreatedBy), Value: aws.String(by)})
+		tags = append(tags, Tag{Key: TagCreatedBy, Value: by})
 	}
 	if claim != "" {
-		tags = append(tags, types.Tag{Key: aws.String(TagClaim), Value: aws.String(claim)})
+		tags = append(tags, Tag{Key: TagClaim, Value: claim})
 	}
-	in := &secretsmanager.CreateSecretInput{
-		Name:               aws.String(name),
-		Description:        aws.String(fmt.Sprintf("LogicMonitor %s token %d of user %d (access id %s), created by lmtokens", key.Type, key.TokenID, key.AdminID, key.AccessID)),
-		SecretString:       aws.String(string(value)),
+	in := CreateInput{
+		Name:               name,
+		Description:        fmt.Sprintf("LogicMonitor %s token %d of user %d (access id %s), created by lmtokens", key.Type, key.TokenID, key.AdminID, key.AccessID),
+		Value:              string(value),
 		Tags:               tags,
-		ClientRequestToken: aws.String(requestToken("key", name, key.AccessID)),
+		ClientRequestToken: requestToken("key", name, key.AccessID),
 	}
 	if k.KMSKeyID != "" {
-		in.KmsKeyId = aws.String(k.KMSKeyID)
+		in.KMSKeyID = k.KMSKeyID
 	}
-	out, err := k.API.CreateSecret(ctx, in)
+	arn, err := k.API.CreateSecret(ctx, in)
 	if err != nil {
 		return SecretRef{}, &StoreError{Name: name, Err: err}
 	}
-	return SecretRef{Name: name, ARN: aws.ToString(out.ARN)}, nil
+	return SecretRef{Name: name, ARN: arn}, nil
 }
 
 // Describe returns a stored key's secret, or nil when there is none.
 func (k *KeyStore) Describe(ctx context.Context, name string) (*SecretRef, error) {
-	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	desc, err := k.API.DescribeSecret(ctx, name)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil
 		}
 		return nil, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
 	}
-	return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: desc.DeletedDate, WasScheduled: desc.DeletedDate != nil}, nil
+	return &SecretRef{Name: name, ARN: desc.ARN, DeletionDate: desc.DeletedDate, WasScheduled: desc.DeletedDate != nil}, nil
 }
 
 // DescribeEventually is Describe for a secret that should exist: a read that
@@ -189,12 +185,12 @@ func (k *KeyStore) DescribeEventually(ctx context.Context, name string) (*Secret
 	if err != nil || desc == nil {
 		return nil, err
 	}
-	return &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), DeletionDate: desc.DeletedDate, WasScheduled: desc.DeletedDate != nil}, nil
+	return &SecretRef{Name: name, ARN: desc.ARN, DeletionDate: desc.DeletedDate, WasScheduled: desc.DeletedDate != nil}, nil
 }
 
-func (k *KeyStore) describeEventually(ctx context.Context, name string) (*secretsmanager.DescribeSecretOutput, error) {
+func (k *KeyStore) describeEventually(ctx context.Context, name string) (*Secret, error) {
 	for attempt := 0; ; attempt++ {
-		desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+		desc, err := k.API.DescribeSecret(ctx, name)
 		switch {
 		case err == nil:
 			return desc, nil
@@ -221,23 +217,23 @@ func (k *KeyStore) recoveryDays() int32 {
 // deleteSecret schedules a secret's deletion. It returns nil when there is
 // no such secret, and already when it was scheduled before this call.
 func (k *KeyStore) deleteSecret(ctx context.Context, name string) (ref *SecretRef, already bool, err error) {
-	out, err := k.API.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{
-		SecretId:             aws.String(name),
-		RecoveryWindowInDays: aws.Int64(int64(k.recoveryDays())),
+	out, err := k.API.DeleteSecret(ctx, DeleteInput{
+		SecretID:     name,
+		RecoveryDays: int64(k.recoveryDays()),
 	})
 	switch {
 	case err == nil:
-		return &SecretRef{Name: name, ARN: aws.ToString(out.ARN), DeletionDate: out.DeletionDate}, false, nil
+		return &SecretRef{Name: name, ARN: out.ARN, DeletionDate: out.DeletionDate}, false, nil
 	case isNotFound(err):
 		return nil, false, nil
 	case !isScheduledForDeletion(err):
 		return nil, false, &UnavailableError{Op: "DeleteSecret " + name, Err: err}
 	}
-	desc, err := k.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	desc, err := k.API.DescribeSecret(ctx, name)
 	if err != nil {
 		return nil, false, &UnavailableError{Op: "DescribeSecret " + name, Err: err}
 	}
-	ref = &SecretRef{Name: name, ARN: aws.ToString(desc.ARN), WasScheduled: true}
+	ref = &SecretRef{Name: name, ARN: desc.ARN, WasScheduled: true}
 	if desc.DeletedDate != nil {
 		d := desc.DeletedDate.Add(time.Duration(k.recoveryDays()) * 24 * time.Hour)
 		ref.DeletionDate = &d
@@ -246,8 +242,8 @@ func (k *KeyStore) deleteSecret(ctx context.Context, name string) (ref *SecretRe
 }
 
 func isNotFound(err error) bool {
-	var nf *types.ResourceNotFoundException
-	return errors.As(err, &nf)
+	code, _ := serviceCode(err)
+	return code == CodeNotFound
 }
 
 // requestToken derives a ClientRequestToken (32-64 characters) from parts.
@@ -333,7 +329,7 @@ func (k *KeyStore) KeySecrets(ctx context.Context) ([]KeySecret, error) {
 // token id: one listing of the secrets that have one. An index for showing
 // them; what acts on an expiry reads the value.
 func (k *KeyStore) Expiries(ctx context.Context) (map[int64]time.Time, error) {
-	all, err := k.list(ctx, k.Prefix, false, types.Filter{Key: types.FilterNameStringTypeTagKey, Values: []string{TagExpiresAt}})
+	all, err := k.list(ctx, k.Prefix, false, Filter{Key: FilterTagKey, Values: []string{TagExpiresAt}})
 	if err != nil {
 		return nil, err
 	}
@@ -384,9 +380,7 @@ func (k *KeyStore) Current(ctx context.Context, name string) (*Holder, error) {
 // MarkMissing tags a key secret with when its token was first found
 // missing; ClearMissing takes the mark off (the token was found after all).
 func (k *KeyStore) MarkMissing(ctx context.Context, name string, since time.Time) error {
-	_, err := k.API.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(name), Tags: []types.Tag{
-		{Key: aws.String(TagMissingSince), Value: aws.String(since.UTC().Format(time.RFC3339))},
-	}})
+	err := k.API.TagResource(ctx, name, []Tag{{Key: TagMissingSince, Value: since.UTC().Format(time.RFC3339)}})
 	if err != nil {
 		return &UnavailableError{Op: "TagResource " + name, Err: err}
 	}
@@ -395,7 +389,7 @@ func (k *KeyStore) MarkMissing(ctx context.Context, name string, since time.Time
 
 // ClearMissing takes a MarkMissing mark off.
 func (k *KeyStore) ClearMissing(ctx context.Context, name string) error {
-	_, err := k.API.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: aws.String(name), TagKeys: []string{TagMissingSince}})
+	err := k.API.UntagResource(ctx, name, []string{TagMissingSince})
 	if err != nil {
 		return &UnavailableError{Op: "UntagResource " + name, Err: err}
 	}

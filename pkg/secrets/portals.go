@@ -5,10 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-
 	"github.com/lmtokens/lmtokens/pkg/portal"
 )
 
@@ -18,22 +14,22 @@ import (
 // to case, so each name is checked again here.
 func RegisteredPortals(ctx context.Context, api API, prefix string) ([]string, error) {
 	var names []string
-	in := &secretsmanager.ListSecretsInput{
-		Filters:    []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}},
-		MaxResults: aws.Int32(100),
+	in := ListInput{
+		Filters:    []Filter{{Key: FilterName, Values: []string{prefix}}},
+		MaxResults: 100,
 	}
 	for {
 		out, err := api.ListSecrets(ctx, in)
 		if err != nil {
 			return nil, &UnavailableError{Op: "ListSecrets " + prefix, Err: err}
 		}
-		for _, sec := range out.SecretList {
-			name, ok := strings.CutPrefix(aws.ToString(sec.Name), prefix)
+		for _, sec := range out.Secrets {
+			name, ok := strings.CutPrefix(sec.Name, prefix)
 			if ok && portal.ValidRegistered(name) && sec.DeletedDate == nil {
 				names = append(names, name)
 			}
 		}
-		if out.NextToken == nil {
+		if out.NextToken == "" {
 			break
 		}
 		in.NextToken = out.NextToken

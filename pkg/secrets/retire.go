@@ -8,10 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
 
 // RetirePath is where rotated-out records live under a portal's prefix.
@@ -77,18 +73,17 @@ func (rs Retirements) idsOf(name string) (adminID, tokenID int64) {
 func (rs Retirements) Put(ctx context.Context, r Retirement) error {
 	name := rs.Name(r.AdminID, r.TokenID)
 	value, _ := json.Marshal(r)
-	_, err := rs.API.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name:               aws.String(name),
-		Description:        aws.String(fmt.Sprintf("lmtokens: token %d of user %d was rotated out of %s; retired by the cleanup stages; holds no key", r.TokenID, r.AdminID, r.Secret)),
-		SecretString:       aws.String(string(value)),
-		ClientRequestToken: aws.String(requestToken("retire", name, r.FromVersion)),
-		Tags: []types.Tag{
-			{Key: aws.String(TagManagedBy), Value: aws.String(ManagedBy)},
-			{Key: aws.String(TagAdminID), Value: aws.String(strconv.FormatInt(r.AdminID, 10))},
+	_, err := rs.API.CreateSecret(ctx, CreateInput{
+		Name:               name,
+		Description:        fmt.Sprintf("lmtokens: token %d of user %d was rotated out of %s; retired by the cleanup stages; holds no key", r.TokenID, r.AdminID, r.Secret),
+		Value:              string(value),
+		ClientRequestToken: requestToken("retire", name, r.FromVersion),
+		Tags: []Tag{
+			{Key: TagManagedBy, Value: ManagedBy},
+			{Key: TagAdminID, Value: strconv.FormatInt(r.AdminID, 10)},
 		},
 	})
-	var exists *types.ResourceExistsException
-	if err == nil || errors.As(err, &exists) {
+	if err == nil || isVersionConflict(err) {
 		return nil
 	}
 	if isScheduledForDeletion(err) {
@@ -100,7 +95,7 @@ func (rs Retirements) Put(ctx context.Context, r Retirement) error {
 // Get reads the record of token tokenID of user adminID (nil: none).
 func (rs Retirements) Get(ctx context.Context, adminID, tokenID int64) (*Retirement, error) {
 	name := rs.Name(adminID, tokenID)
-	got, err := rs.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	got, err := rs.API.GetSecretValue(ctx, GetInput{SecretID: name})
 	if err != nil {
 		if isNotFound(err) || isScheduledForDeletion(err) {
 			return nil, nil
@@ -108,7 +103,7 @@ func (rs Retirements) Get(ctx context.Context, adminID, tokenID int64) (*Retirem
 		return nil, &UnavailableError{Op: "GetSecretValue " + name, Err: err}
 	}
 	var r Retirement
-	if json.Unmarshal([]byte(aws.ToString(got.SecretString)), &r) != nil || rs.Name(r.AdminID, r.TokenID) != name {
+	if json.Unmarshal([]byte(str(got.String)), &r) != nil || rs.Name(r.AdminID, r.TokenID) != name {
 		return nil, nil
 	}
 	r.Record = name
@@ -119,19 +114,19 @@ func (rs Retirements) Get(ctx context.Context, adminID, tokenID int64) (*Retirem
 // record comes back with only Record set (incomplete: skipped).
 func (rs Retirements) List(ctx context.Context) ([]Retirement, error) {
 	prefix := rs.Prefix + RetirePath
-	in := &secretsmanager.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix}}}}
+	in := ListInput{Filters: []Filter{{Key: FilterName, Values: []string{prefix}}}}
 	var out []Retirement
 	for {
 		page, err := rs.API.ListSecrets(ctx, in)
 		if err != nil {
 			return nil, &UnavailableError{Op: "ListSecrets " + prefix, Err: err}
 		}
-		for _, sec := range page.SecretList {
-			name := aws.ToString(sec.Name)
+		for _, sec := range page.Secrets {
+			name := sec.Name
 			if sec.DeletedDate != nil || len(name) <= len(prefix) || name[:len(prefix)] != prefix {
 				continue // scheduled for deletion, or a name the prefix filter let through loosely
 			}
-			got, err := rs.API.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+			got, err := rs.API.GetSecretValue(ctx, GetInput{SecretID: name})
 			if err != nil {
 				if isNotFound(err) || isScheduledForDeletion(err) {
 					continue
@@ -139,7 +134,7 @@ func (rs Retirements) List(ctx context.Context) ([]Retirement, error) {
 				return nil, &UnavailableError{Op: "GetSecretValue " + name, Err: err}
 			}
 			var r Retirement
-			if json.Unmarshal([]byte(aws.ToString(got.SecretString)), &r) != nil || rs.Name(r.AdminID, r.TokenID) != name {
+			if json.Unmarshal([]byte(str(got.String)), &r) != nil || rs.Name(r.AdminID, r.TokenID) != name {
 				// Unreadable: only the ids its name gives.
 				r = Retirement{}
 				r.AdminID, r.TokenID = rs.idsOf(name)
@@ -147,7 +142,7 @@ func (rs Retirements) List(ctx context.Context) ([]Retirement, error) {
 			r.Record = name
 			out = append(out, r)
 		}
-		if page.NextToken == nil {
+		if page.NextToken == "" {
 			return out, nil
 		}
 		in.NextToken = page.NextToken

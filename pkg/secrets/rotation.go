@@ -8,10 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
 
 // Staging labels of a secret's versions.
@@ -55,20 +51,20 @@ type Versions struct{ API API }
 
 // Describe returns a secret's state, nil when there is no such secret.
 func (v Versions) Describe(ctx context.Context, id string) (*State, error) {
-	d, err := v.API.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
+	d, err := v.API.DescribeSecret(ctx, id)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil
 		}
 		return nil, &UnavailableError{Op: "DescribeSecret " + id, Err: err}
 	}
-	st := &State{Name: aws.ToString(d.Name), ARN: aws.ToString(d.ARN), RotationEnabled: aws.ToBool(d.RotationEnabled),
-		Deleted: d.DeletedDate != nil, Stages: d.VersionIdsToStages, Tags: map[string]string{}}
+	st := &State{Name: d.Name, ARN: d.ARN, RotationEnabled: d.RotationEnabled,
+		Deleted: d.DeletedDate != nil, Stages: d.Stages, Tags: map[string]string{}}
 	if st.Stages == nil {
 		st.Stages = map[string][]string{}
 	}
 	for _, t := range d.Tags {
-		st.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		st.Tags[t.Key] = t.Value
 	}
 	return st, nil
 }
@@ -76,12 +72,12 @@ func (v Versions) Describe(ctx context.Context, id string) (*State, error) {
 // Read returns the value of a version (by id, or by stage when version is
 // ""); found is false when the version has no value (yet).
 func (v Versions) Read(ctx context.Context, id, version, stage string) (value string, found bool, err error) {
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)}
+	in := GetInput{SecretID: id}
 	if version != "" {
-		in.VersionId = aws.String(version)
+		in.VersionID = version
 	}
 	if stage != "" {
-		in.VersionStage = aws.String(stage)
+		in.VersionStage = stage
 	}
 	out, err := v.API.GetSecretValue(ctx, in)
 	if err != nil {
@@ -90,24 +86,24 @@ func (v Versions) Read(ctx context.Context, id, version, stage string) (value st
 		}
 		return "", false, &UnavailableError{Op: "GetSecretValue " + id, Err: err}
 	}
-	if out.SecretString == nil {
+	if out.String == nil {
 		return "", false, &UnavailableError{Op: "GetSecretValue " + id, Err: errors.New("the version has no SecretString")}
 	}
-	return *out.SecretString, true, nil
+	return *out.String, true, nil
 }
 
 // PutPending stores value as version, labelled AWSPENDING, passing the
 // rotation's RotationToken back when there is one. Repeating it with the
 // same value is a no-op; another value already there is an error.
 func (v Versions) PutPending(ctx context.Context, id, version, value, rotationToken string) error {
-	in := &secretsmanager.PutSecretValueInput{
-		SecretId: aws.String(id), ClientRequestToken: aws.String(version), SecretString: aws.String(value),
-		VersionStages: []string{StagePending},
+	in := PutInput{
+		SecretID: id, ClientRequestToken: version, Value: value,
+		Stages: []string{StagePending},
 	}
 	if rotationToken != "" {
-		in.RotationToken = aws.String(rotationToken)
+		in.RotationToken = rotationToken
 	}
-	_, err := v.API.PutSecretValue(ctx, in)
+	err := v.API.PutSecretValue(ctx, in)
 	if err != nil {
 		return &UnavailableError{Op: "PutSecretValue " + id, Err: err}
 	}
@@ -117,11 +113,11 @@ func (v Versions) PutPending(ctx context.Context, id, version, value, rotationTo
 // Promote moves AWSCURRENT from version from to version to (the old one
 // becomes AWSPREVIOUS).
 func (v Versions) Promote(ctx context.Context, id, to, from string) error {
-	in := &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String(id), VersionStage: aws.String(StageCurrent), MoveToVersionId: aws.String(to)}
+	in := StageInput{SecretID: id, VersionStage: StageCurrent, MoveToVersionID: to}
 	if from != "" && from != to {
-		in.RemoveFromVersionId = aws.String(from)
+		in.RemoveFromVersionID = from
 	}
-	if _, err := v.API.UpdateSecretVersionStage(ctx, in); err != nil {
+	if err := v.API.UpdateSecretVersionStage(ctx, in); err != nil {
 		return &UnavailableError{Op: "UpdateSecretVersionStage " + id, Err: err}
 	}
 	return nil
@@ -130,8 +126,8 @@ func (v Versions) Promote(ctx context.Context, id, to, from string) error {
 // DropPending takes AWSPENDING off version: the rotation that made it is
 // abandoned, and its steps refuse to run again.
 func (v Versions) DropPending(ctx context.Context, id, version string) error {
-	_, err := v.API.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(id), VersionStage: aws.String(StagePending), RemoveFromVersionId: aws.String(version),
+	err := v.API.UpdateSecretVersionStage(ctx, StageInput{
+		SecretID: id, VersionStage: StagePending, RemoveFromVersionID: version,
 	})
 	if err != nil {
 		return &UnavailableError{Op: "UpdateSecretVersionStage " + id, Err: err}
@@ -154,14 +150,9 @@ type Rotation struct {
 // returns the new version's id when one started. A rotation that is still
 // unfinished is ErrRotationInProgress.
 func (v Versions) Rotate(ctx context.Context, id string, r Rotation) (string, error) {
-	in := &secretsmanager.RotateSecretInput{SecretId: aws.String(id), RotationLambdaARN: aws.String(r.LambdaARN), RotateImmediately: aws.Bool(r.Now)}
-	if r.Days > 0 {
-		in.RotationRules = &types.RotationRulesType{AutomaticallyAfterDays: aws.Int64(int64(r.Days))}
-	}
-	out, err := v.API.RotateSecret(ctx, in)
+	version, err := v.API.RotateSecret(ctx, RotateInput{SecretID: id, LambdaARN: r.LambdaARN, Days: int64(r.Days), Now: r.Now})
 	if err != nil {
-		var ir *types.InvalidRequestException
-		if errors.As(err, &ir) && strings.Contains(strings.ToLower(ir.ErrorMessage()), "rotation isn't complete") {
+		if code, msg := serviceCode(err); code == CodeInvalidRequest && strings.Contains(strings.ToLower(msg), "rotation isn't complete") {
 			return "", ErrRotationInProgress
 		}
 		if isNotFound(err) {
@@ -169,13 +160,13 @@ func (v Versions) Rotate(ctx context.Context, id string, r Rotation) (string, er
 		}
 		return "", &UnavailableError{Op: "RotateSecret " + id, Err: err}
 	}
-	return aws.ToString(out.VersionId), nil
+	return version, nil
 }
 
 // CancelRotation turns a secret's rotation off (its schedule stops): the key
 // can no longer rotate. A pending version is left for DropPending.
 func (v Versions) CancelRotation(ctx context.Context, id string) error {
-	if _, err := v.API.CancelRotateSecret(ctx, &secretsmanager.CancelRotateSecretInput{SecretId: aws.String(id)}); err != nil && !isNotFound(err) {
+	if err := v.API.CancelRotateSecret(ctx, id); err != nil && !isNotFound(err) {
 		return &UnavailableError{Op: "CancelRotateSecret " + id, Err: err}
 	}
 	return nil
@@ -218,15 +209,15 @@ func ParseStoredKey(value string) (StoredKey, error) {
 // Retag points a key's secret at the token it now holds (after a
 // rotation): its token and access-id tags follow AWSCURRENT.
 func (k *KeyStore) Retag(ctx context.Context, name string, key StoredKey) error {
-	in := &secretsmanager.TagResourceInput{SecretId: aws.String(name), Tags: []types.Tag{
-		{Key: aws.String(TagTokenID), Value: aws.String(fmt.Sprint(key.TokenID))},
-		{Key: aws.String(TagAccessID), Value: aws.String(key.AccessID)},
-	}}
+	tags := []Tag{
+		{Key: TagTokenID, Value: fmt.Sprint(key.TokenID)},
+		{Key: TagAccessID, Value: key.AccessID},
+	}
 	if key.ExpiresAt != nil {
 		// The new token's fresh lifetime.
-		in.Tags = append(in.Tags, types.Tag{Key: aws.String(TagExpiresAt), Value: aws.String(key.ExpiresAt.UTC().Format(time.RFC3339))})
+		tags = append(tags, Tag{Key: TagExpiresAt, Value: key.ExpiresAt.UTC().Format(time.RFC3339)})
 	}
-	_, err := k.API.TagResource(ctx, in)
+	err := k.API.TagResource(ctx, name, tags)
 	if err != nil {
 		return &UnavailableError{Op: "TagResource " + name, Err: err}
 	}

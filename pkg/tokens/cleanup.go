@@ -116,7 +116,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		return rep, err
 	}
 	var runErr error
-	err = s.withLM(ctx, p, func(c *logicmonitor.Client, creds secrets.Credentials) error {
+	err = s.withLM(ctx, p, func(c logicmonitor.Portal, creds secrets.Credentials) error {
 		pol, err := policy.Override(creds.Cleanup, false) // a portal's own overrides only narrow
 		if err != nil {
 			return &Error{Kind: KindConfiguration, Message: fmt.Sprintf("configuration: the cleanup overrides of portal %q: %v", name, err)}
@@ -183,7 +183,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 // cleanupTarget acts through the LogicMonitor client and, for the delete
 // stage, deleteKey.
 type cleanupTarget struct {
-	client    *logicmonitor.Client
+	client    logicmonitor.Portal
 	deleteKey func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error)
 	// listed is what List returned: the delete stage's sweep of orphaned
 	// secrets looks for their tokens in it.
@@ -215,20 +215,20 @@ func (t *cleanupTarget) List(ctx context.Context, stage cleanup.Stage) ([]logicm
 	if stage == cleanup.StageDelete {
 		opts.Filter = ""
 	}
-	toks, err := t.client.Tokens.ListAll(ctx, opts)
+	toks, err := t.client.AllTokens(ctx, opts)
 	t.listed = toks
 	return toks, err
 }
 
 // Get re-reads a token, asking only for its own type: one request.
 func (t *cleanupTarget) Get(ctx context.Context, tok logicmonitor.Token) (*logicmonitor.Token, error) {
-	return t.client.Tokens.Get(ctx, tok.AdminID, tok.ID, tok.Type)
+	return t.client.GetToken(ctx, tok.AdminID, tok.ID, tok.Type)
 }
 
 // OwnerInactive reads a token's owner afresh (cleanup reads each once a
 // run): suspended, or no longer in the portal.
 func (t *cleanupTarget) OwnerInactive(ctx context.Context, adminID int64) (string, error) {
-	a, err := t.client.Admins.Get(ctx, adminID)
+	a, err := t.client.GetAdmin(ctx, adminID)
 	switch {
 	case logicmonitor.IsNotFound(err):
 		return "no longer exists", nil
@@ -246,11 +246,11 @@ func (t *cleanupTarget) OwnerInactive(ctx context.Context, adminID int64) (strin
 func (t *cleanupTarget) Act(ctx context.Context, stage cleanup.Stage, tok logicmonitor.Token) (cleanup.Acted, error) {
 	if stage == cleanup.StageDisable {
 		disabled := logicmonitor.StatusDisabled
-		_, err := t.client.Tokens.Update(ctx, tok.AdminID, tok.ID, logicmonitor.UpdateOptions{Status: &disabled})
+		_, err := t.client.UpdateToken(ctx, tok.AdminID, tok.ID, logicmonitor.UpdateOptions{Status: &disabled})
 		return cleanup.Acted{}, err
 	}
 	gone := ""
-	if err := t.client.Tokens.Delete(ctx, tok.AdminID, tok.ID); err != nil {
+	if err := t.client.DeleteToken(ctx, tok.AdminID, tok.ID); err != nil {
 		if !logicmonitor.IsNotFound(err) {
 			return cleanup.Acted{}, err
 		}

@@ -179,7 +179,7 @@ func (s *Service) createToken(ctx context.Context, p *portalState, in CreateInpu
 
 // lostCreate handles a POST that may have made a token whose answer, and so
 // whose key, was lost.
-func (s *Service) lostCreate(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time, cause error) error {
+func (s *Service) lostCreate(ctx context.Context, c logicmonitor.Portal, p *portalState, in CreateInput, held *secrets.Held, since time.Time, cause error) error {
 	cctx, cancel := Compensation(ctx)
 	defer cancel()
 	msg := "LogicMonitor's answer to the create was lost (" + Classify(cause, s.cfg.CredentialsSecret).Message + ")"
@@ -250,7 +250,7 @@ type reconciliation struct {
 // again once readConsistency has passed since the first look, so that
 // whatever was written before it is seen. Only a candidate that is still
 // the lone one is deleted.
-func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time, tokenID int64) reconciliation {
+func (s *Service) reconcile(ctx context.Context, c logicmonitor.Portal, p *portalState, in CreateInput, held *secrets.Held, since time.Time, tokenID int64) reconciliation {
 	if tokenID == 0 {
 		started := time.Now()
 		r := s.findLost(ctx, c, p, in, held, since)
@@ -268,7 +268,7 @@ func (s *Service) reconcile(ctx context.Context, c *logicmonitor.Client, p *port
 		}
 		tokenID = r.tokenID
 	}
-	if err := c.Tokens.Delete(ctx, in.AdminID, tokenID); err != nil {
+	if err := c.DeleteToken(ctx, in.AdminID, tokenID); err != nil {
 		if logicmonitor.IsNotFound(err) {
 			return reconciliation{kind: cleared}
 		}
@@ -287,13 +287,13 @@ const readConsistency = 2 * time.Second
 // with tokenID 0 when there is none, cleared with tokenID set when exactly
 // one candidate nothing speaks for is left (to be confirmed), ambiguous, or
 // failed.
-func (s *Service) findLost(ctx context.Context, c *logicmonitor.Client, p *portalState, in CreateInput, held *secrets.Held, since time.Time) reconciliation {
+func (s *Service) findLost(ctx context.Context, c logicmonitor.Portal, p *portalState, in CreateInput, held *secrets.Held, since time.Time) reconciliation {
 	typ := in.Type
 	if typ == "" {
 		typ = logicmonitor.TypeLMv1
 	}
 	from := since.Add(-reconcileSlack).Unix()
-	toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{AdminID: in.AdminID, Types: []string{typ}, Filter: fmt.Sprintf("createdOn>:%d", from)})
+	toks, err := c.AllTokens(ctx, logicmonitor.ListAllOptions{AdminID: in.AdminID, Types: []string{typ}, Filter: fmt.Sprintf("createdOn>:%d", from)})
 	if err != nil {
 		return reconciliation{kind: failed, err: err}
 	}
@@ -395,10 +395,10 @@ func (s *Service) pendingCredentials(ctx context.Context, p *portalState, adminI
 }
 
 // rollback deletes a token whose key could not be kept.
-func (s *Service) rollback(ctx context.Context, c *logicmonitor.Client, in CreateInput, tok *logicmonitor.CreatedToken, held *secrets.Held, cause error) error {
+func (s *Service) rollback(ctx context.Context, c logicmonitor.Portal, in CreateInput, tok *logicmonitor.CreatedToken, held *secrets.Held, cause error) error {
 	cctx, cancel := Compensation(ctx)
 	defer cancel()
-	err := c.Tokens.Delete(cctx, tok.AdminID, tok.ID)
+	err := c.DeleteToken(cctx, tok.AdminID, tok.ID)
 	if err == nil || logicmonitor.IsNotFound(err) {
 		s.releaseClaim(cctx, held)
 		return &Error{Kind: KindUpstream, Message: fmt.Sprintf(

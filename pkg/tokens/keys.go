@@ -82,8 +82,8 @@ func (s *Service) cancelPending(ctx context.Context, p *portalState, name string
 		}
 	}
 	if pending.tokenID != 0 {
-		err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-			return c.Tokens.Delete(ctx, pending.adminID, pending.tokenID)
+		err := s.withLM(ctx, p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
+			return c.DeleteToken(ctx, pending.adminID, pending.tokenID)
 		})
 		if err != nil && !logicmonitor.IsNotFound(err) {
 			return "", fmt.Errorf("a rotation of %s is under way and its new token %d could not be deleted: %w", name, pending.tokenID, err)

@@ -28,22 +28,37 @@ func deps(t *testing.T, pkg string) map[string]bool {
 
 // TestDependenciesPointInward holds the layers: function mains →
 // transports (pkg/handlers, pkg/apievent) → domain (pkg/tokens, with
-// cleanup's rules in pkg/cleanup) → ports (secrets.API, cleanup.MarkStore)
-// ← adapters (LogicMonitor, Secrets Manager, EventBridge, DynamoDB).
+// cleanup's rules in pkg/cleanup and key keeping in pkg/secrets) → ports
+// (logicmonitor.Portal, secrets.API, lifecycle.API, cleanup.MarkStore) ←
+// adapters (pkg/lmclient over HTTP, pkg/awssecrets over the AWS SDK,
+// pkg/awsevents for EventBridge, pkg/marktable for DynamoDB). The
+// composition root (handlers.NewFromEnv) is the one place that joins them.
 func TestDependenciesPointInward(t *testing.T) {
 	transports := []string{"pkg/handlers", "pkg/apievent",
 		"github.com/aws/aws-lambda-go/events", "github.com/aws/aws-lambda-go/cfn",
 		"github.com/aws/aws-lambda-go/lambda", "github.com/aws/aws-lambda-go/lambda/messages"}
-	adapters := []string{"pkg/logicmonitor", "pkg/lmauth", "pkg/secrets", "pkg/marktable", "pkg/lifecycle", "pkg/securityhub", "pkg/awsjson", "pkg/awsenv"}
+	adapters := []string{"pkg/lmclient", "pkg/awssecrets", "pkg/awsevents", "pkg/marktable", "pkg/securityhub", "pkg/awsjson", "pkg/awsenv"}
+	ports := []string{"pkg/logicmonitor", "pkg/secrets", "pkg/lifecycle", "pkg/cleanup"}
+	// No I/O below the transports but through a port: neither an AWS SDK
+	// package nor an HTTP client.
+	io := func(d map[string]bool) []string {
+		var out []string
+		for p := range d {
+			if strings.HasPrefix(p, "github.com/aws/aws-sdk-go-v2") || strings.HasPrefix(p, "github.com/aws/smithy-go") || p == "net/http" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
 	for _, c := range []struct {
 		pkg      string
 		mustNot  []string
 		whyNotOK string
 	}{
-		{"pkg/tokens", transports, "the domain knows no transport"},
-		{"pkg/cleanup", append(append([]string{"pkg/tokens"}, transports...), "pkg/secrets", "pkg/marktable", "pkg/lifecycle", "pkg/awsjson"),
+		{"pkg/tokens", append(append([]string{}, transports...), adapters...), "the domain calls ports; the composition root plugs the adapters in"},
+		{"pkg/cleanup", append(append([]string{"pkg/tokens", "pkg/secrets", "pkg/lifecycle"}, transports...), adapters...),
 			"cleanup's rules know neither the domain service nor AWS"},
-		{"pkg/posture", append(append([]string{"pkg/tokens"}, transports...), "pkg/secrets", "pkg/marktable", "pkg/lifecycle", "pkg/securityhub", "pkg/awsjson"),
+		{"pkg/posture", append(append([]string{"pkg/tokens", "pkg/secrets", "pkg/lifecycle"}, transports...), adapters...),
 			"posture's rules know neither the domain service nor AWS"},
 	} {
 		d := deps(t, c.pkg)
@@ -52,10 +67,24 @@ func TestDependenciesPointInward(t *testing.T) {
 				t.Errorf("%s links %s: %s", c.pkg, bad, c.whyNotOK)
 			}
 		}
+		for _, bad := range io(d) {
+			t.Errorf("%s links %s: %s", c.pkg, bad, c.whyNotOK)
+		}
 		for p := range d {
 			if strings.HasPrefix(p, "pkg/local/") {
 				t.Errorf("%s links %s: local tools never reach a function", c.pkg, p)
 			}
+		}
+	}
+	for _, p := range ports {
+		d := deps(t, p)
+		for _, bad := range append(append([]string{"pkg/tokens"}, transports...), adapters...) {
+			if d[bad] {
+				t.Errorf("port %s links %s: a port is what the domain asks for, not how it is done", p, bad)
+			}
+		}
+		for _, bad := range io(d) {
+			t.Errorf("port %s links %s: a port does no I/O of its own", p, bad)
 		}
 	}
 	for _, a := range adapters {

@@ -57,9 +57,9 @@ func (s *Service) mint(ctx context.Context, m minting) (*logicmonitor.CreatedTok
 	since := s.now()
 	var tok *logicmonitor.CreatedToken
 	var creds secrets.Credentials
-	var client *logicmonitor.Client
-	err := s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
-		t, err := c.Tokens.Create(ctx, in.AdminID, logicmonitor.CreateOptions{Type: in.Type, Note: in.Note, Status: in.Status})
+	var client logicmonitor.Portal
+	err := s.withLM(ctx, p, func(c logicmonitor.Portal, cr secrets.Credentials) error {
+		t, err := c.CreateToken(ctx, in.AdminID, logicmonitor.CreateOptions{Type: in.Type, Note: in.Note, Status: in.Status})
 		tok, creds, client = t, cr, c
 		return err
 	})

@@ -46,8 +46,8 @@ func (s *Service) List(ctx context.Context, in ListInput) (ListOutput, error) {
 	var out ListOutput
 	var creds secrets.Credentials
 	expiries := s.expiriesOf(ctx, p) // read while LogicMonitor answers
-	err = s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
-		l, err := c.Tokens.List(ctx, in.AdminID, logicmonitor.ListOptions{
+	err = s.withLM(ctx, p, func(c logicmonitor.Portal, cr secrets.Credentials) error {
+		l, err := c.ListTokens(ctx, in.AdminID, logicmonitor.ListOptions{
 			Type: in.Type, Permission: in.Permission, Fields: in.Fields, Filter: in.Filter, Size: in.Size, Offset: in.Offset,
 		})
 		if err != nil {
@@ -126,10 +126,10 @@ func (s *Service) inventory(ctx context.Context, p *portalState, in ListInput) (
 	}
 	var creds secrets.Credentials
 	expiries := s.expiriesOf(ctx, p) // read while LogicMonitor answers
-	err := s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
+	err := s.withLM(ctx, p, func(c logicmonitor.Portal, cr secrets.Credentials) error {
 		var err error
 		creds = cr
-		all, err = c.Tokens.Listing(ctx, logicmonitor.ListAllOptions{
+		all, err = c.TokenListing(ctx, logicmonitor.ListAllOptions{
 			AdminID: in.AdminID, Types: types, Filter: in.Filter, Fields: in.Fields, MaxTokens: MaxInventoryTokens,
 		})
 		return err
@@ -188,11 +188,11 @@ func (s *Service) Portals(ctx context.Context) (PortalsOutput, error) {
 			st := PortalStatus{Name: name, Default: name == "", Credentials: "ok"}
 			p, err := s.lookupPortal(ctx, name)
 			if err == nil {
-				err = s.withLM(ctx, p, func(c *logicmonitor.Client, cr secrets.Credentials) error {
+				err = s.withLM(ctx, p, func(c logicmonitor.Portal, cr secrets.Credentials) error {
 					if st.Default {
 						st.Name = cr.Company
 					}
-					_, err := c.Tokens.List(ctx, 0, logicmonitor.ListOptions{Size: 1, Fields: "id"})
+					_, err := c.ListTokens(ctx, 0, logicmonitor.ListOptions{Size: 1, Fields: "id"})
 					return err
 				})
 			}
@@ -223,15 +223,15 @@ func (s *Service) Toggle(ctx context.Context, in ToggleInput) (*logicmonitor.Tok
 		}
 	}
 	var before, after *logicmonitor.Token
-	err = s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	err = s.withLM(ctx, p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
 		// Read first: the event says what changed. The update sends only
 		// the fields asked for, so a change made meanwhile stays.
-		cur, err := c.Tokens.Get(ctx, in.AdminID, in.TokenID)
+		cur, err := c.GetToken(ctx, in.AdminID, in.TokenID)
 		if err != nil {
 			return err
 		}
 		opts := logicmonitor.UpdateOptions{Status: in.Status, Note: in.Note}
-		t, err := c.Tokens.Update(ctx, in.AdminID, in.TokenID, opts)
+		t, err := c.UpdateToken(ctx, in.AdminID, in.TokenID, opts)
 		if t != nil {
 			t.Type = cur.Type // from the query that found it
 		}
@@ -271,14 +271,14 @@ func (s *Service) Delete(ctx context.Context, in DeleteInput) (DeleteOutput, err
 		return DeleteOutput{}, err
 	}
 	gone := logicmonitor.Token{ID: in.TokenID, AdminID: in.AdminID}
-	lmErr := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	lmErr := s.withLM(ctx, p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
 		// Read first: the event names what was deleted.
-		if t, err := c.Tokens.Get(ctx, in.AdminID, in.TokenID); err == nil {
+		if t, err := c.GetToken(ctx, in.AdminID, in.TokenID); err == nil {
 			gone = *t
 		} else if !logicmonitor.IsNotFound(err) {
 			return err
 		}
-		return c.Tokens.Delete(ctx, in.AdminID, in.TokenID)
+		return c.DeleteToken(ctx, in.AdminID, in.TokenID)
 	})
 	if lmErr != nil && !logicmonitor.IsNotFound(lmErr) {
 		return DeleteOutput{}, lmErr

@@ -19,7 +19,7 @@ import (
 // marks the secret; once the grace (CLEANUP_ORPHAN_GRACE) has passed since,
 // a run schedules its deletion, and its claim's, with the recovery window.
 // A token found again loses its mark. A dry run only reports.
-func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c *logicmonitor.Client, keySecrets func() ([]secrets.KeySecret, error), listed []logicmonitor.Token, dryRun bool, budget *cleanup.Budget) ([]cleanup.Orphan, error) {
+func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c logicmonitor.Portal, keySecrets func() ([]secrets.KeySecret, error), listed []logicmonitor.Token, dryRun bool, budget *cleanup.Budget) ([]cleanup.Orphan, error) {
 	secs, err := keySecrets()
 	if err != nil {
 		return nil, err
@@ -50,7 +50,7 @@ func (s *Service) sweepOrphans(ctx context.Context, p *portalState, c *logicmoni
 			s.unmark(ctx, p, sec.Name, sec.MissingSince, dryRun)
 			continue
 		}
-		_, err = c.Tokens.Get(ctx, h.Key.AdminID, h.Key.TokenID, h.Key.Type)
+		_, err = c.GetToken(ctx, h.Key.AdminID, h.Key.TokenID, h.Key.Type)
 		switch {
 		case err == nil:
 			s.unmark(ctx, p, sec.Name, sec.MissingSince, dryRun)

@@ -26,7 +26,7 @@ type portalState struct {
 	claims            *secrets.Claims
 
 	mu        sync.Mutex
-	client    *logicmonitor.Client
+	client    logicmonitor.Portal
 	clientVer string
 	// verifiedVer is the credentials version whose named ids (adminId,
 	// tokenId) were checked against LogicMonitor.
@@ -130,7 +130,7 @@ func (s *Service) portalNames(ctx context.Context, fresh bool) ([]string, time.T
 
 // lmClient returns the portal's LogicMonitor client for its current
 // credentials, building a new one only when the secret's version changed.
-func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.Client, secrets.Credentials, error) {
+func (s *Service) lmClient(ctx context.Context, p *portalState) (logicmonitor.Portal, secrets.Credentials, error) {
 	if s.cfgErr != nil {
 		return nil, secrets.Credentials{}, &Error{Kind: KindConfiguration, Message: "configuration: " + s.cfgErr.Error()}
 	}
@@ -146,8 +146,7 @@ func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.C
 	c, verified := p.client, p.verifiedVer == creds.Version
 	if c == nil || p.clientVer != creds.Version {
 		var err error
-		c, err = logicmonitor.New(logicmonitor.Options{Company: creds.Company, BaseURL: s.baseURL(p, creds), Auth: creds.Auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests,
-			AllowedHosts: s.cfg.AllowedHosts, AllowHTTPLoopback: s.cfg.AllowHTTPLoopback})
+		c, err = s.connect(logicmonitor.Connection{Company: creds.Company, BaseURL: s.baseURL(p, creds), Auth: creds.Auth, Requests: &s.lmRequests})
 		if err != nil {
 			p.mu.Unlock()
 			return nil, creds, &Error{Kind: KindConfiguration, Message: fmt.Sprintf("configuration: the portal of secret %s: %v", p.credentialsSecret, err)}
@@ -173,9 +172,9 @@ func (s *Service) lmClient(ctx context.Context, p *portalState) (*logicmonitor.C
 // LMv1 credentials are checked against their access id; bearer ones must
 // name a bearer token that exists for that user (or, with adminId alone, a
 // user that exists).
-func (s *Service) verifyNamedIDs(ctx context.Context, p *portalState, c *logicmonitor.Client, creds secrets.Credentials) error {
+func (s *Service) verifyNamedIDs(ctx context.Context, p *portalState, c logicmonitor.Portal, creds secrets.Credentials) error {
 	if creds.AccessID == "" && creds.TokenID == 0 {
-		_, err := c.Admins.Get(ctx, creds.AdminID)
+		_, err := c.GetAdmin(ctx, creds.AdminID)
 		if logicmonitor.IsNotFound(err) {
 			return &Error{Kind: KindConfiguration, Message: fmt.Sprintf(`the credentials secret %s names "adminId" %d, but LogicMonitor has no such user`, p.credentialsSecret, creds.AdminID)}
 		}
@@ -201,7 +200,7 @@ func (p *portalState) retirements() secrets.Retirements {
 // withLM runs fn with the portal's client. When LogicMonitor rejects the
 // credentials it reads the secret again at once and, if it was rotated,
 // runs fn once more: at most two requests for a rejected key.
-func (s *Service) withLM(ctx context.Context, p *portalState, fn func(*logicmonitor.Client, secrets.Credentials) error) error {
+func (s *Service) withLM(ctx context.Context, p *portalState, fn func(logicmonitor.Portal, secrets.Credentials) error) error {
 	c, creds, err := s.lmClient(ctx, p)
 	if err != nil {
 		return err

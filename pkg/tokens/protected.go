@@ -68,8 +68,8 @@ func (s *Service) userRoles(ctx context.Context, p *portalState, adminID int64) 
 	}
 	s.users.mu.Unlock()
 	var admin *logicmonitor.Admin
-	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-		a, err := c.Admins.Get(ctx, adminID)
+	err := s.withLM(ctx, p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
+		a, err := c.GetAdmin(ctx, adminID)
 		admin = a
 		return err
 	})

@@ -88,7 +88,7 @@ func (s *Service) planRetirements(ctx context.Context, stage cleanup.Stage, pol 
 // rest wait for the next run). Each token is read afresh first; one gone
 // already has its record removed by the delete stage. It returns the
 // actions and how many proven ones the cap left for later.
-func (s *Service) carryOut(ctx context.Context, stage cleanup.Stage, dryRun bool, p *portalState, c *logicmonitor.Client, plans []retirement, budget *cleanup.Budget) (acts []cleanup.Action, capped int) {
+func (s *Service) carryOut(ctx context.Context, stage cleanup.Stage, dryRun bool, p *portalState, c logicmonitor.Portal, plans []retirement, budget *cleanup.Budget) (acts []cleanup.Action, capped int) {
 	proven := 0
 	for _, pl := range plans {
 		if pl.proven {
@@ -108,7 +108,7 @@ func (s *Service) carryOut(ctx context.Context, stage cleanup.Stage, dryRun bool
 		case pl.unverified && stage == cleanup.StageDelete && !dryRun:
 			// A record that retires nothing is left for a person only while
 			// its token exists: once the token is gone, it is removed.
-			_, err := c.Tokens.Get(ctx, pl.rec.AdminID, pl.rec.TokenID, pl.rec.Type)
+			_, err := c.GetToken(ctx, pl.rec.AdminID, pl.rec.TokenID, pl.rec.Type)
 			if logicmonitor.IsNotFound(err) {
 				if err := p.retirements().Remove(ctx, pl.rec.Record); err != nil {
 					a.Error = "removing the record of a token that is gone: " + err.Error()
@@ -123,8 +123,8 @@ func (s *Service) carryOut(ctx context.Context, stage cleanup.Stage, dryRun bool
 }
 
 // retireOne disables or deletes one proven rotated-out token.
-func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun bool, p *portalState, c *logicmonitor.Client, r secrets.Retirement, a *cleanup.Action) {
-	tok, err := c.Tokens.Get(ctx, r.AdminID, r.TokenID, r.Type) // "" (an older record): both types
+func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun bool, p *portalState, c logicmonitor.Portal, r secrets.Retirement, a *cleanup.Action) {
+	tok, err := c.GetToken(ctx, r.AdminID, r.TokenID, r.Type) // "" (an older record): both types
 	if logicmonitor.IsNotFound(err) {
 		a.Skipped = cleanup.SkipGone
 		if !dryRun && stage == cleanup.StageDelete {
@@ -148,7 +148,7 @@ func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun boo
 		a.Skipped = "already disabled"
 	case stage == cleanup.StageDisable:
 		disabled := logicmonitor.StatusDisabled
-		if _, err := c.Tokens.Update(ctx, r.AdminID, r.TokenID, logicmonitor.UpdateOptions{Status: &disabled}); err != nil {
+		if _, err := c.UpdateToken(ctx, r.AdminID, r.TokenID, logicmonitor.UpdateOptions{Status: &disabled}); err != nil {
 			a.Error = "disabling it: " + Classify(err, s.cfg.CredentialsSecret).Message
 			return
 		}
@@ -156,7 +156,7 @@ func (s *Service) retireOne(ctx context.Context, stage cleanup.Stage, dryRun boo
 		d.Before, d.After = &lifecycle.State{Status: tok.Status, Note: tok.Note}, &lifecycle.State{Status: disabled, Note: tok.Note}
 		s.emit(ctx, lifecycle.Event{DetailType: lifecycle.TokenUpdated, Detail: d})
 	default:
-		if err := c.Tokens.Delete(ctx, r.AdminID, r.TokenID); err != nil && !logicmonitor.IsNotFound(err) {
+		if err := c.DeleteToken(ctx, r.AdminID, r.TokenID); err != nil && !logicmonitor.IsNotFound(err) {
 			a.Error = "deleting it: " + Classify(err, s.cfg.CredentialsSecret).Message
 			return
 		}

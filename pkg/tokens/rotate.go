@@ -204,7 +204,7 @@ func (s *Service) readVersion(ctx context.Context, t *rotTarget, version string)
 // must name their token, which must exist as a bearer token of that user.
 // A secret that names another token than the one it holds would rotate, and
 // later retire, someone else's token: it is a Configuration error.
-func (s *Service) ownToken(ctx context.Context, c *logicmonitor.Client, secretName string, r *rotated) error {
+func (s *Service) ownToken(ctx context.Context, c logicmonitor.Portal, secretName string, r *rotated) error {
 	tok, err := verifyOwnToken(ctx, c, secretName, r.accessID, r.adminID, r.tokenID)
 	if err != nil {
 		return err
@@ -216,20 +216,20 @@ func (s *Service) ownToken(ctx context.Context, c *logicmonitor.Client, secretNa
 // verifyOwnToken finds the token credentials hold (see ownToken): by access
 // id for LMv1 credentials (checking the ids the secret names, when it names
 // any), by the named ids for bearer ones.
-func verifyOwnToken(ctx context.Context, c *logicmonitor.Client, secretName, accessID string, adminID, tokenID int64) (*logicmonitor.Token, error) {
+func verifyOwnToken(ctx context.Context, c logicmonitor.Portal, secretName, accessID string, adminID, tokenID int64) (*logicmonitor.Token, error) {
 	if accessID == "" {
 		if adminID == 0 || tokenID == 0 {
 			return nil, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 				`bearer credentials name no access id: add "adminId" and "tokenId" to the credentials secret %s so its own token is known`, secretName)}
 		}
-		tok, err := c.Tokens.Get(ctx, adminID, tokenID, logicmonitor.TypeBearer)
+		tok, err := c.GetToken(ctx, adminID, tokenID, logicmonitor.TypeBearer)
 		if logicmonitor.IsNotFound(err) {
 			return nil, &Error{Kind: KindConfiguration, Message: fmt.Sprintf(
 				`the credentials secret %s names "adminId" %d and "tokenId" %d, but user %d has no bearer token %d: correct the ids to name the token whose bearer string the secret holds`, secretName, adminID, tokenID, adminID, tokenID)}
 		}
 		return tok, err
 	}
-	toks, err := c.Tokens.ListAll(ctx, logicmonitor.ListAllOptions{Types: []string{logicmonitor.TypeLMv1}, Filter: fmt.Sprintf("accessId:%q", accessID)})
+	toks, err := c.AllTokens(ctx, logicmonitor.ListAllOptions{Types: []string{logicmonitor.TypeLMv1}, Filter: fmt.Sprintf("accessId:%q", accessID)})
 	if err != nil {
 		return nil, err
 	}
@@ -256,10 +256,10 @@ func verifyOwnToken(ctx context.Context, c *logicmonitor.Client, secretName, acc
 // are the new token's.
 func (s *Service) replaceable(ctx context.Context, p *portalState, cur *rotated) error {
 	var tok *logicmonitor.Token
-	err := s.withLM(ctx, p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+	err := s.withLM(ctx, p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
 		var err error
 		// The type, when known, saves asking for both.
-		tok, err = c.Tokens.Get(ctx, cur.adminID, cur.tokenID, cur.typ)
+		tok, err = c.GetToken(ctx, cur.adminID, cur.tokenID, cur.typ)
 		return err
 	})
 	switch {
@@ -399,8 +399,8 @@ func (s *Service) abandonDeleted(ctx context.Context, t *rotTarget, version stri
 	}
 	msg := fmt.Sprintf("%s is scheduled for deletion: the rotation to version %s was abandoned", t.what(), version)
 	if doc != nil && doc.TokenID != 0 {
-		err := s.withLM(ctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-			return c.Tokens.Delete(ctx, t.adminID, doc.TokenID)
+		err := s.withLM(ctx, t.p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
+			return c.DeleteToken(ctx, t.adminID, doc.TokenID)
 		})
 		if err != nil && !logicmonitor.IsNotFound(err) {
 			return &Error{Kind: KindUpstream, Message: fmt.Sprintf(
@@ -501,17 +501,16 @@ func (s *Service) checkKey(ctx context.Context, t *rotTarget, r *rotated) (keyCh
 	if r.creds != nil && r.creds.BaseURL != "" {
 		base = r.creds.BaseURL
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{Company: r.company, BaseURL: base, Auth: auth, HTTPClient: s.http, UserAgent: "lmtokens/1", RequestCounter: &s.lmRequests,
-		AllowedHosts: s.cfg.AllowedHosts, AllowHTTPLoopback: s.cfg.AllowHTTPLoopback})
+	c, err := s.connect(logicmonitor.Connection{Company: r.company, BaseURL: base, Auth: auth, Requests: &s.lmRequests})
 	if err != nil {
 		return keyCheck{}, &Error{Kind: KindConfiguration, Message: "configuration: " + err.Error()}
 	}
 	var chk keyCheck
 	if r.tokenID == 0 {
 		// Credentials that name no token: any authenticated answer.
-		_, err = c.Tokens.List(ctx, r.adminID, logicmonitor.ListOptions{Size: 1, Fields: "id"})
+		_, err = c.ListTokens(ctx, r.adminID, logicmonitor.ListOptions{Size: 1, Fields: "id"})
 	} else {
-		chk.token, err = c.Tokens.Get(ctx, r.adminID, r.tokenID, r.typ)
+		chk.token, err = c.GetToken(ctx, r.adminID, r.tokenID, r.typ)
 	}
 	var lm *logicmonitor.Error
 	switch {
@@ -541,9 +540,9 @@ func (s *Service) stillValid(ctx context.Context, t *rotTarget, version string, 
 	tok := chk.token
 	if chk.forbidden {
 		// Its user may not list tokens: read it with the service's own.
-		err := s.withLM(ctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
+		err := s.withLM(ctx, t.p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
 			var err error
-			tok, err = c.Tokens.Get(ctx, next.adminID, next.tokenID, next.typ)
+			tok, err = c.GetToken(ctx, next.adminID, next.tokenID, next.typ)
 			return err
 		})
 		if err != nil && !logicmonitor.IsNotFound(err) {
@@ -573,8 +572,8 @@ func (s *Service) stillValid(ctx context.Context, t *rotTarget, version string, 
 func (s *Service) abandon(ctx context.Context, t *rotTarget, version string, next *rotated, reason string) error {
 	cctx, cancel := Compensation(ctx)
 	defer cancel()
-	err := s.withLM(cctx, t.p, func(c *logicmonitor.Client, _ secrets.Credentials) error {
-		return c.Tokens.Delete(cctx, next.adminID, next.tokenID)
+	err := s.withLM(cctx, t.p, func(c logicmonitor.Portal, _ secrets.Credentials) error {
+		return c.DeleteToken(cctx, next.adminID, next.tokenID)
 	})
 	if err != nil && !logicmonitor.IsNotFound(err) {
 		return &Error{Kind: KindUpstream, Message: fmt.Sprintf(

@@ -9,7 +9,6 @@ package tokens
 import (
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -28,8 +27,9 @@ type Service struct {
 	cfgErr error
 	log    *slog.Logger
 	api    secrets.API
-	http   *http.Client
-	events *lifecycle.Emitter
+	// connect makes a portal's LogicMonitor client.
+	connect logicmonitor.Connector
+	events  *lifecycle.Emitter
 	// marks keeps cleanup's warning marks (nil: none configured).
 	marks cleanup.MarkStore
 
@@ -45,13 +45,16 @@ type Service struct {
 	now func() time.Time
 }
 
-// Options assemble a Service. SecretsAPI is required unless ConfigErr is set.
+// Options assemble a Service: its configuration and its ports. SecretsAPI
+// and Connect are required unless ConfigErr is set.
 type Options struct {
 	Config     Config
 	ConfigErr  error // a configuration problem to report on every invocation
 	SecretsAPI secrets.API
-	Logger     *slog.Logger
-	HTTPClient *http.Client // for LogicMonitor; default 25 s per attempt
+	// Connect makes the LogicMonitor client of a portal (pkg/lmclient's,
+	// within the deployment's allowed hosts).
+	Connect logicmonitor.Connector
+	Logger  *slog.Logger
 	// Events receives lifecycle events (nil: none).
 	Events *lifecycle.Emitter
 	// Marks keeps cleanup's warning marks (nil: none, and a cleanup with
@@ -65,7 +68,7 @@ type Options struct {
 // New returns a Service. It does no I/O: cold starts stay cheap, and
 // problems surface as errors of the first invocation.
 func New(o Options) *Service {
-	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, http: o.HTTPClient, api: o.SecretsAPI, events: o.Events, marks: o.Marks, now: o.Clock}
+	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, connect: o.Connect, api: o.SecretsAPI, events: o.Events, marks: o.Marks, now: o.Clock}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -75,11 +78,12 @@ func New(o Options) *Service {
 	if s.events == nil {
 		s.events = &lifecycle.Emitter{}
 	}
-	if s.http == nil {
-		s.http = &http.Client{Timeout: 25 * time.Second}
-	}
-	if o.SecretsAPI == nil && s.cfgErr == nil {
+	switch {
+	case s.cfgErr != nil:
+	case o.SecretsAPI == nil:
 		s.cfgErr = errors.New("no Secrets Manager client")
+	case o.Connect == nil:
+		s.cfgErr = errors.New("no LogicMonitor client")
 	}
 	if s.cfg.PortalsPrefix == "" {
 		s.cfg.PortalsPrefix = DefaultPortalsPrefix

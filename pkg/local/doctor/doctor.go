@@ -26,8 +26,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/lmtokens/lmtokens/pkg/awssecrets"
 	"github.com/lmtokens/lmtokens/pkg/envlist"
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
@@ -98,7 +100,7 @@ type doctor struct {
 	creds   secrets.Credentials
 	base    string
 	auth    lmauth.Authenticator
-	client  *logicmonitor.Client
+	client  *lmclient.Client
 	adminID int64 // the credentials' own user
 	tokenID int64 // and token
 }
@@ -150,7 +152,7 @@ func (d *doctor) credentials(ctx context.Context) bool {
 		d.add("credentials secret", Fail, "LM_CREDENTIALS_SECRET is not set: name the secret that holds the LogicMonitor credentials", true)
 		return false
 	}
-	src := secrets.NewCredentialSource(d.sm, id, time.Minute, nil)
+	src := secrets.NewCredentialSource(awssecrets.New(d.sm), id, time.Minute, nil)
 	creds, err := src.Get(ctx)
 	if err != nil {
 		d.add("credentials secret", Fail, err.Error(), true)
@@ -172,7 +174,7 @@ func (d *doctor) endpointRule() bool {
 		base = d.o.Getenv("LM_BASE_URL")
 	}
 	loopback, _ := strconv.ParseBool(d.o.Getenv("LM_ALLOW_HTTP_LOOPBACK"))
-	c, err := logicmonitor.New(logicmonitor.Options{Company: d.creds.Company, BaseURL: base, Auth: d.creds.Auth, HTTPClient: d.o.HTTPClient,
+	c, err := lmclient.New(lmclient.Options{Company: d.creds.Company, BaseURL: base, Auth: d.creds.Auth, HTTPClient: d.o.HTTPClient,
 		AllowedHosts: envlist.Split(d.o.Getenv("LM_ALLOWED_HOSTS")), AllowHTTPLoopback: loopback, UserAgent: "lmtokens-doctor", MaxRetries: -1})
 	if err != nil {
 		d.add("endpoint", Fail, err.Error(), true)
@@ -215,7 +217,7 @@ func (d *doctor) get(ctx context.Context, path string, q url.Values) (raw, error
 		return raw{}, err
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, logicmonitor.MaxResponseBytes))
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, lmclient.MaxResponseBytes))
 	r := raw{status: resp.StatusCode, header: resp.Header}
 	_ = json.Unmarshal(b, &r.body)
 	if msg, ok := r.body["errorMessage"].(string); ok {

@@ -15,6 +15,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/catalog"
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -542,7 +543,7 @@ func sequentialListing(ctx context.Context, stack *Stack) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: stack.PortalURL, Auth: creds.Auth, AllowHTTPLoopback: true})
+	c, err := lmclient.New(lmclient.Options{BaseURL: stack.PortalURL, Auth: creds.Auth, AllowHTTPLoopback: true})
 	if err != nil {
 		return 0, err
 	}

@@ -1,4 +1,4 @@
-// Package logicmonitor is a client for the API-token resources of
+// Package lmclient is the HTTP client of the API-token and user resources of
 // LogicMonitor's REST API v3.
 //
 // Every request carries X-Version: 3 and is signed afresh by an
@@ -8,7 +8,7 @@
 // with capped, jittered exponential backoff. A POST is retried only after a
 // 429, because the portal did not process it; any other failed POST may have
 // created a token.
-package logicmonitor
+package lmclient
 
 import (
 	"bytes"
@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/portal"
 )
 
@@ -77,7 +78,7 @@ type Client struct {
 
 	requests atomic.Int64
 	counter  *atomic.Int64
-	rate     atomic.Pointer[Rate]
+	rate     atomic.Pointer[logicmonitor.Rate]
 
 	// Tokens is the API-token service.
 	Tokens *TokensService
@@ -99,7 +100,7 @@ func New(opts Options) (*Client, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
-		return nil, &EndpointError{URL: "(unparsable)", Reason: "the base URL must be an absolute https URL without credentials or query"}
+		return nil, &logicmonitor.EndpointError{URL: "(unparsable)", Reason: "the base URL must be an absolute https URL without credentials or query"}
 	}
 	if err := checkEndpoint(u, opts.Company, opts.AllowedHosts, opts.AllowHTTPLoopback); err != nil {
 		return nil, err
@@ -155,11 +156,11 @@ func (c *Client) name() string {
 func (c *Client) BaseURL() string { return c.base.String() }
 
 // Rate returns the rate-limit state of the latest response that carried it.
-func (c *Client) Rate() Rate {
+func (c *Client) Rate() logicmonitor.Rate {
 	if r := c.rate.Load(); r != nil {
 		return *r
 	}
-	return Rate{}
+	return logicmonitor.Rate{}
 }
 
 // Requests returns how many HTTP requests (attempts) the client has sent.
@@ -200,16 +201,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if err != nil {
 			var long *waitTooLong
 			if errors.As(err, &long) {
-				return &Error{Kind: KindRateLimited, Method: method, Path: path, Message: err.Error(), RetryAfter: long.wait, Rate: c.Rate()}
+				return &logicmonitor.Error{Kind: logicmonitor.KindRateLimited, Method: method, Path: path, Message: err.Error(), RetryAfter: long.wait, Rate: c.Rate()}
 			}
-			return &Error{Kind: KindUpstream, Method: method, Path: path, Message: "gave up waiting for the rate limit", Err: err, Rate: c.Rate()}
+			return &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Method: method, Path: path, Message: "gave up waiting for the rate limit", Err: err, Rate: c.Rate()}
 		}
 		resp, data, err := c.attempt(ctx, method, path, target, payload)
 		c.pacer.done(key, rec)
 		if err != nil {
 			// Transport failure: the request may or may not have arrived,
 			// unless the connection was never made.
-			e := &Error{Kind: KindUpstream, Method: method, Path: path, Message: "request failed", Err: err, Rate: c.Rate(), Indeterminate: !neverSent(err)}
+			e := &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Method: method, Path: path, Message: "request failed", Err: err, Rate: c.Rate(), Indeterminate: !neverSent(err)}
 			if ctx.Err() != nil || method == http.MethodPost || serverFailures >= c.retries {
 				return e
 			}
@@ -222,7 +223,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if m, ok := out.(marked); ok && resp.StatusCode < 300 {
 			// One pass: the answer and whatever may have come instead.
 			if err := json.Unmarshal(data, out); err != nil {
-				return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: "response is not the expected JSON: " + err.Error(), Rate: c.Rate(), Indeterminate: true}
+				return &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: "response is not the expected JSON: " + err.Error(), Rate: c.Rate(), Indeterminate: true}
 			}
 			if err := m.instead(); err != nil {
 				err.Method, err.Path, err.Rate = method, path, c.Rate()
@@ -231,7 +232,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			}
 			if v, ok := out.(interface{ validate() error }); ok {
 				if err := v.validate(); err != nil {
-					return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
+					return &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
 				}
 			}
 			return nil
@@ -247,7 +248,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			if err := decodeV3(data, out); err != nil {
 				// A success status whose body is not the answer (HTML
 				// from a proxy, truncated JSON): the portal may have acted.
-				return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
+				return &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
 			}
 			return nil
 		}
@@ -258,7 +259,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			if lu, err := url.Parse(where); err == nil {
 				where = lu.Redacted()
 			}
-			return &Error{Kind: KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Rate: c.Rate(),
+			return &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Rate: c.Rate(),
 				Message: fmt.Sprintf("%s answered with a redirect (to %q): lmtokens never follows one with credentials; check the portal's endpoint", c.name(), where)}
 		}
 		e := c.errorFrom(method, path, resp, data)
@@ -338,8 +339,8 @@ func scrubURLError(err error) error {
 	return err
 }
 
-func (c *Client) errorFrom(method, path string, resp *http.Response, data []byte) *Error {
-	e := &Error{
+func (c *Client) errorFrom(method, path string, resp *http.Response, data []byte) *logicmonitor.Error {
+	e := &logicmonitor.Error{
 		Kind:       kindForStatus(resp.StatusCode),
 		Method:     method,
 		Path:       path,
@@ -362,7 +363,7 @@ func (c *Client) errorFrom(method, path string, resp *http.Response, data []byte
 
 // errorEnvelope returns LogicMonitor's v3 error object when data is one
 // ({"errorMessage","errorCode"}), whatever HTTP status carried it.
-func errorEnvelope(data []byte) *Error {
+func errorEnvelope(data []byte) *logicmonitor.Error {
 	var body struct {
 		ErrorMessage *string `json:"errorMessage"`
 		ErrorCode    *int    `json:"errorCode"`
@@ -370,7 +371,7 @@ func errorEnvelope(data []byte) *Error {
 	if json.Unmarshal(data, &body) != nil || (body.ErrorCode == nil && body.ErrorMessage == nil) {
 		return nil
 	}
-	e := &Error{Kind: KindUpstream, Message: "error object in a success answer"}
+	e := &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Message: "error object in a success answer"}
 	if body.ErrorMessage != nil && *body.ErrorMessage != "" {
 		e.Message = *body.ErrorMessage
 	}
@@ -404,12 +405,12 @@ type marks struct {
 }
 
 // marked is an answer type that carries marks.
-type marked interface{ instead() *Error }
+type marked interface{ instead() *logicmonitor.Error }
 
 // instead returns the error the marks say came instead of an answer.
-func (m *marks) instead() *Error {
+func (m *marks) instead() *logicmonitor.Error {
 	if m.ErrorCode != nil || m.ErrorMessage != nil {
-		e := &Error{Kind: KindUpstream, Message: "error object in a success answer", Indeterminate: true}
+		e := &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Message: "error object in a success answer", Indeterminate: true}
 		if m.ErrorMessage != nil && *m.ErrorMessage != "" {
 			e.Message = *m.ErrorMessage
 		}
@@ -426,7 +427,7 @@ func (m *marks) instead() *Error {
 		if m.Errmsg != nil {
 			msg = *m.Errmsg
 		}
-		return &Error{Kind: KindUpstream, Indeterminate: true, Message: fmt.Sprintf("response is in the v1 envelope (errmsg %q), not REST API v3: is X-Version: 3 reaching the portal?", msg)}
+		return &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Indeterminate: true, Message: fmt.Sprintf("response is in the v1 envelope (errmsg %q), not REST API v3: is X-Version: 3 reaching the portal?", msg)}
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package logicmonitor_test
+package lmclient_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 )
@@ -21,7 +22,7 @@ const operatorKey = "H_D9i(f5~B^U36^K6i42=^nS~e75gy382Bf6{)P+"
 
 // portal starts a sandbox with user 1 (the operator, whose token the client
 // signs with) and user 2, and returns a client for it.
-func portal(t *testing.T, cfg lmsandbox.Config) (*lmsandbox.Server, *logicmonitor.Client) {
+func portal(t *testing.T, cfg lmsandbox.Config) (*lmsandbox.Server, *lmclient.Client) {
 	t.Helper()
 	srv := lmsandbox.NewServer(cfg)
 	t.Cleanup(srv.Close)
@@ -33,13 +34,13 @@ func portal(t *testing.T, cfg lmsandbox.Config) (*lmsandbox.Server, *logicmonito
 	return srv, client(t, srv, "OperatorAccessId0001", operatorKey, nil)
 }
 
-func client(t *testing.T, srv *lmsandbox.Server, id, key string, hc *http.Client) *logicmonitor.Client {
+func client(t *testing.T, srv *lmsandbox.Server, id, key string, hc *http.Client) *lmclient.Client {
 	t.Helper()
 	auth, err := lmauth.NewLMv1(id, key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth, HTTPClient: hc, RetryBase: 5 * time.Millisecond, RetryCap: 20 * time.Millisecond, AllowHTTPLoopback: true})
+	c, err := lmclient.New(lmclient.Options{BaseURL: srv.URL, Auth: auth, HTTPClient: hc, RetryBase: 5 * time.Millisecond, RetryCap: 20 * time.Millisecond, AllowHTTPLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,18 +63,18 @@ func seed(t *testing.T, srv *lmsandbox.Server, n int, spec lmsandbox.TokenSpec) 
 func TestCompanyValidatedAsDNSLabel(t *testing.T) {
 	auth, _ := lmauth.NewBearer("lmb_xxxxxxxxxxxxxxxxxxxxxxxx")
 	for _, bad := range []string{"", "evil.com/", "a b", "-x", "x-", "acme.evil", strings.Repeat("a", 64), "a@b"} {
-		if _, err := logicmonitor.New(logicmonitor.Options{Company: bad, Auth: auth}); err == nil {
+		if _, err := lmclient.New(lmclient.Options{Company: bad, Auth: auth}); err == nil {
 			t.Errorf("company %q accepted", bad)
 		}
 	}
-	c, err := logicmonitor.New(logicmonitor.Options{Company: "Acme-1", Auth: auth})
+	c, err := lmclient.New(lmclient.Options{Company: "Acme-1", Auth: auth})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := c.BaseURL(); got != "https://acme-1.logicmonitor.com/santaba/rest" {
 		t.Fatalf("base URL %s", got)
 	}
-	if _, err := logicmonitor.New(logicmonitor.Options{BaseURL: "https://user:pw@x.example/santaba/rest", Auth: auth}); err == nil {
+	if _, err := lmclient.New(lmclient.Options{BaseURL: "https://user:pw@x.example/santaba/rest", Auth: auth}); err == nil {
 		t.Fatal("base URL with credentials accepted")
 	}
 }
@@ -250,7 +251,7 @@ func TestBearerCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth, _ := lmauth.NewBearer(tok.AccessKey)
-	bc, _ := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL, Auth: auth, AllowHTTPLoopback: true})
+	bc, _ := lmclient.New(lmclient.Options{BaseURL: srv.URL, Auth: auth, AllowHTTPLoopback: true})
 	if _, err := bc.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +446,7 @@ func TestResponseBodiesAreSizeLimited(t *testing.T) {
 	}))
 	defer huge.Close()
 	auth, _ := lmauth.NewLMv1("id", "key")
-	c, _ := logicmonitor.New(logicmonitor.Options{BaseURL: huge.URL + "/santaba/rest", Auth: auth, MaxRetries: -1, AllowHTTPLoopback: true})
+	c, _ := lmclient.New(lmclient.Options{BaseURL: huge.URL + "/santaba/rest", Auth: auth, MaxRetries: -1, AllowHTTPLoopback: true})
 	_, err := c.Tokens.List(context.Background(), 0, logicmonitor.ListOptions{})
 	if err == nil || !strings.Contains(err.Error(), "over") {
 		t.Fatalf("a 9 MiB answer was accepted: %v", err)
@@ -560,7 +561,7 @@ func TestIndeterminateCreates(t *testing.T) {
 	}
 	// A connection that was never made sent nothing.
 	auth, _ := lmauth.NewLMv1("id", "key")
-	cl, _ := logicmonitor.New(logicmonitor.Options{BaseURL: "http://127.0.0.1:1/santaba/rest", Auth: auth, AllowHTTPLoopback: true})
+	cl, _ := lmclient.New(lmclient.Options{BaseURL: "http://127.0.0.1:1/santaba/rest", Auth: auth, AllowHTTPLoopback: true})
 	if _, err := cl.Tokens.Create(context.Background(), 2, logicmonitor.CreateOptions{}); err == nil || logicmonitor.IsIndeterminate(err) {
 		t.Fatalf("refused connection: %v", err)
 	}

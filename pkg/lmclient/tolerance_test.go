@@ -1,4 +1,4 @@
-package logicmonitor_test
+package lmclient_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 )
 
@@ -16,7 +17,7 @@ import (
 // every one, and take no safety decision from a field the schema lacks.
 
 // rawPortal answers every request with body for the path it names.
-func rawPortal(t *testing.T, bodies map[string]string) *logicmonitor.Client {
+func rawPortal(t *testing.T, bodies map[string]string) *lmclient.Client {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Method + " " + strings.TrimPrefix(r.URL.Path, "/santaba/rest") + "?" + r.URL.Query().Get("type")
@@ -31,7 +32,7 @@ func rawPortal(t *testing.T, bodies map[string]string) *logicmonitor.Client {
 	}))
 	t.Cleanup(srv.Close)
 	auth, _ := lmauth.NewLMv1("OperatorAccessId0001", operatorKey)
-	c, err := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL + "/santaba/rest", Auth: auth, AllowHTTPLoopback: true})
+	c, err := lmclient.New(lmclient.Options{BaseURL: srv.URL + "/santaba/rest", Auth: auth, AllowHTTPLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}

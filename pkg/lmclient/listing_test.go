@@ -1,4 +1,4 @@
-package logicmonitor_test
+package lmclient_test
 
 import (
 	"context"
@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 )
 
 // hostilePortal answers every listing with the total its type is given
 // and full pages of made-up tokens, counting the requests.
-func hostilePortal(t *testing.T, totals map[string]string) (*logicmonitor.Client, *atomic.Int32) {
+func hostilePortal(t *testing.T, totals map[string]string) (*lmclient.Client, *atomic.Int32) {
 	t.Helper()
 	var n atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +34,7 @@ func hostilePortal(t *testing.T, totals map[string]string) (*logicmonitor.Client
 	}))
 	t.Cleanup(srv.Close)
 	auth, _ := lmauth.NewLMv1("OperatorAccessId0001", operatorKey)
-	c, _ := logicmonitor.New(logicmonitor.Options{BaseURL: srv.URL + "/santaba/rest", Auth: auth, AllowHTTPLoopback: true, MaxRetries: -1})
+	c, _ := lmclient.New(lmclient.Options{BaseURL: srv.URL + "/santaba/rest", Auth: auth, AllowHTTPLoopback: true, MaxRetries: -1})
 	return c, &n
 }
 

@@ -1,4 +1,4 @@
-package logicmonitor_test
+package lmclient_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/lmauth"
+	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 )
 
@@ -43,7 +44,7 @@ func TestCredentialsGoOnlyToLogicMonitor(t *testing.T) {
 		{"ftp://acme.logicmonitor.com/santaba/rest", false, false},
 	}
 	for _, c := range cases {
-		_, err := logicmonitor.New(logicmonitor.Options{Company: "acme", BaseURL: c.base, Auth: auth, AllowedHosts: allowed, AllowHTTPLoopback: c.loopback})
+		_, err := lmclient.New(lmclient.Options{Company: "acme", BaseURL: c.base, Auth: auth, AllowedHosts: allowed, AllowHTTPLoopback: c.loopback})
 		var ee *logicmonitor.EndpointError
 		if c.ok != (err == nil) || err != nil && !errors.As(err, &ee) {
 			t.Errorf("%q (loopback %v): %v, want allowed %v", c.base, c.loopback, err, c.ok)
@@ -65,7 +66,7 @@ func TestRedirectsAreNeverFollowed(t *testing.T) {
 			http.Redirect(w, r, elsewhere.URL+r.URL.Path, status)
 		}))
 		auth, _ := lmauth.NewLMv1("OperatorAccessId0001", operatorKey)
-		c, err := logicmonitor.New(logicmonitor.Options{BaseURL: portal.URL + "/santaba/rest", Auth: auth, AllowHTTPLoopback: true})
+		c, err := lmclient.New(lmclient.Options{BaseURL: portal.URL + "/santaba/rest", Auth: auth, AllowHTTPLoopback: true})
 		if err != nil {
 			t.Fatal(err)
 		}
