@@ -13,6 +13,8 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
 	"github.com/lmtokens/lmtokens/pkg/local/iamsim"
 	"github.com/lmtokens/lmtokens/pkg/local/longtest"
+	"github.com/lmtokens/lmtokens/pkg/securityhub"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
@@ -34,6 +36,7 @@ func TestEveryFunctionsEnvironmentParses(t *testing.T) {
 	custom.LMAllowedHosts = []string{"lm.example.net"}
 	custom.AllowPolicyWidening = true
 	custom.MaxLifetimeDays = 365
+	custom.PostureFindings = false
 	for name, s := range map[string]Settings{"defaults": DefaultSettings(), "every option": custom} {
 		ts, err := synthesize(s)
 		if err != nil {
@@ -52,6 +55,14 @@ func TestEveryFunctionsEnvironmentParses(t *testing.T) {
 					return "", false
 				}
 				return fmt.Sprint(v), true
+			}
+			if arn, ok := lookup(settings.SecurityHubProduct.Env); ok {
+				_, region, account, err := securityhub.ParseProductArn(arn)
+				if !s.PostureFindings || !strings.Contains(id, "CleanupDisable") || region != iamsim.Region || account != iamsim.Account || err != nil {
+					t.Errorf("%s: %s: %s=%s (%v): only the disable stage imports findings, to its own account's product, and only with postureFindings", name, id, settings.SecurityHubProduct.Env, arn, err)
+				}
+			} else if s.PostureFindings && strings.Contains(id, "CleanupDisable") {
+				t.Errorf("%s: %s: no %s with postureFindings on", name, id, settings.SecurityHubProduct.Env)
 			}
 			cfg, err := tokens.ConfigFrom(lookup)
 			if err != nil {

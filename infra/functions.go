@@ -16,6 +16,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
@@ -189,6 +190,17 @@ func (b *builder) functions() error {
 		}
 		if c.CleanupStage != "" {
 			b.grantMarks(fn, c.CleanupStage)
+		}
+		if c.CleanupStage == string(cleanup.StageDisable) && s.PostureFindings {
+			// Posture findings go to the account's own default product,
+			// the one resource BatchImportFindings is allowed on.
+			product := awscdk.Fn_Sub(str("arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"), nil)
+			fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       str("ImportPostureFindings"),
+				Actions:   jsii.Strings("securityhub:BatchImportFindings"),
+				Resources: &[]*string{product},
+			}))
+			fn.AddEnvironment(str(settings.SecurityHubProduct.Env), product, nil)
 		}
 		if c.CleanupStage == "delete" {
 			// The delete stage marks key secrets whose token is gone (and

@@ -242,6 +242,7 @@ var promises = []promise{
 		key, creds, portal := e.secret("logicmonitor/api-tokens/2/9"), e.secret("lmtokens/logicmonitor-credentials"), e.secret("lmtokens/portals/acme")
 		claim, portalClaim := e.secret("logicmonitor/api-tokens/idempotency/2/ab12"), e.secret("logicmonitor/api-tokens/acme/idempotency/2/ab12")
 		record := e.secret("logicmonitor/api-tokens/rotated-out/2/9")
+		hubProduct := "arn:aws:securityhub:" + iamsim.Region + ":" + iamsim.Account + ":product/" + iamsim.Account + "/default"
 		out := []check{
 			{"list reads a stored key", e.as("List", "secretsmanager:GetSecretValue", key, "", nil), iamsim.ImplicitlyDenied, ""},
 			{"toggle reads a stored key", e.as("Toggle", "secretsmanager:GetSecretValue", key, "", nil), iamsim.ImplicitlyDenied, ""},
@@ -258,6 +259,13 @@ var promises = []promise{
 			{"rotate writes a rotated-out record", e.as("Rotate", "secretsmanager:CreateSecret", record, "", nil), iamsim.Allowed, "KeepRotationRecords"},
 			{"rotate moves the credentials' stages", e.as("Rotate", "secretsmanager:UpdateSecretVersionStage", creds, "", nil), iamsim.Allowed, "RotateVersions"},
 			{"delete writes the credentials", e.as("Delete", "secretsmanager:PutSecretValue", creds, "", nil), iamsim.ImplicitlyDenied, ""},
+			{"the disable stage imports findings to the account's default product", e.as("CleanupDisable", "securityhub:BatchImportFindings", hubProduct, "", nil), iamsim.Allowed, "ImportPostureFindings"},
+			{"the disable stage imports findings as another company's product", e.as("CleanupDisable", "securityhub:BatchImportFindings", "arn:aws:securityhub:"+iamsim.Region+":"+iamsim.Account+":product/acme/scanner", "", nil), iamsim.ImplicitlyDenied, ""},
+			{"the disable stage imports to another account's product", e.as("CleanupDisable", "securityhub:BatchImportFindings", "arn:aws:securityhub:us-east-1:210987654321:product/210987654321/default", "", nil), iamsim.ImplicitlyDenied, ""},
+			{"the disable stage reads findings", e.as("CleanupDisable", "securityhub:GetFindings", "arn:aws:securityhub:us-east-1:"+iamsim.Account+":hub/default", "", nil), iamsim.ImplicitlyDenied, ""},
+		}
+		for _, fn := range []string{"List", "Create", "Toggle", "Delete", "CleanupDelete", "Provider", "Rotate"} {
+			out = append(out, check{fn + " imports findings", e.as(fn, "securityhub:BatchImportFindings", hubProduct, "", nil), iamsim.ImplicitlyDenied, ""})
 		}
 		for _, fn := range functionIDs() {
 			out = append(out, check{fn + " reads the credentials", e.as(fn, "secretsmanager:GetSecretValue", creds, "", nil), iamsim.Allowed, e.policy(fn)})

@@ -113,6 +113,9 @@ type Settings struct {
 	ScheduleTimezone string
 	// SchedulesEnabled turns both schedules on or off.
 	SchedulesEnabled bool
+	// PostureFindings lets the disable stage import posture findings into
+	// the account's Security Hub (on its default product only).
+	PostureFindings bool
 	// AllowPolicyWidening lets a cleanup request loosen the configured
 	// policy (CLEANUP_ALLOW_WIDENING); off, requests can only narrow it.
 	AllowPolicyWidening bool
@@ -144,6 +147,7 @@ func DefaultSettings() Settings {
 		DeletePolicy:             map[string]any{"unusedDays": 180, "dryRun": false, "maxActions": 50},
 		ScheduleTimezone:         "UTC",
 		SchedulesEnabled:         true,
+		PostureFindings:          true,
 		LogRetentionDays:         30,
 		LogLevel:                 "INFO",
 		ThrottleRate:             10,
@@ -245,6 +249,9 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	flag("terminationProtection", &s.TerminationProtection)
 	if v := get("schedulesEnabled"); v != nil {
 		s.SchedulesEnabled = fmt.Sprint(v) == "true"
+	}
+	if v := get(settings.SecurityHubProduct.Context); v != nil {
+		s.PostureFindings = fmt.Sprint(v) == "true"
 	}
 	if v := get("allowPolicyWidening"); v != nil {
 		s.AllowPolicyWidening = fmt.Sprint(v) == "true"

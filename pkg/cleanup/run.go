@@ -180,6 +180,9 @@ type Report struct {
 	Unmarked            int `json:"unmarked"`
 	// MarkErrors counts marks that could not be written or removed.
 	MarkErrors int `json:"markErrors"`
+	// Findings are the posture findings the disable stage reported (nil:
+	// none configured).
+	Findings *Findings `json:"findings,omitempty"`
 	// EventsUndelivered counts the run's events EventBridge did not take
 	// (each is in the log in full); any makes the outcome partial.
 	EventsUndelivered int       `json:"eventsUndelivered"`
@@ -283,6 +286,22 @@ func LastUse(t logicmonitor.Token) time.Time {
 	return time.Unix(t.CreatedOn, 0).UTC()
 }
 
+func (r Run) protected() map[string]bool {
+	protected := map[string]bool{}
+	for _, id := range r.Policy.ProtectedAccessIDs {
+		protected[strings.TrimSpace(id)] = true
+	}
+	return protected
+}
+
+// Spared says whether the policy spares t whatever its use: the
+// functions' own token, a protected access id, or a keep marker in its
+// note. The posture findings do not call such a token unused.
+func (r Run) Spared(t logicmonitor.Token) bool {
+	note := strings.ToLower(t.Note)
+	return r.exempt(t, r.protected()) != "" || slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) })
+}
+
 // decide returns "" when the stage should act on t, or the reason to skip
 // it. A record that lacks a field a rule needs is never acted on.
 func (r Run) decide(t logicmonitor.Token, cutoff time.Time, protected map[string]bool) string {
@@ -340,10 +359,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		// A run that did not see every token acts on none.
 		return rep.fail(start, fmt.Errorf("listing the tokens: %w", err)), err
 	}
-	protected := map[string]bool{}
-	for _, id := range r.Policy.ProtectedAccessIDs {
-		protected[strings.TrimSpace(id)] = true
-	}
+	protected := r.protected()
 	var inactive map[int64]string
 	if oc, ok := target.(OwnerChecker); ok && r.Stage == StageDisable {
 		inactive = r.inactiveOwners(ctx, oc, tokens, protected, &rep)
@@ -472,7 +488,7 @@ func (rep *Report) Settle() {
 	}
 	rep.Errors = errs
 	switch {
-	case rep.Failed == 0 && rep.MarkErrors == 0:
+	case rep.Failed == 0 && rep.MarkErrors == 0 && (rep.Findings == nil || rep.Findings.Unreported == 0):
 		rep.Outcome = "ok"
 	case rep.Failed == 0:
 		rep.Outcome = "partial"
@@ -638,6 +654,7 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		total.Failed += r.Failed
 		total.Marked += r.Marked
 		total.OwnersRead += r.OwnersRead
+		total.Findings = total.Findings.Add(r.Findings)
 		total.Unmarked += r.Unmarked
 		total.MarkErrors += r.MarkErrors
 		total.WarningsUndelivered += r.WarningsUndelivered

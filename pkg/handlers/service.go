@@ -10,6 +10,7 @@
 package handlers
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -23,7 +24,10 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/lmclient"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
+	"github.com/lmtokens/lmtokens/pkg/posture"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/securityhub"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
@@ -49,6 +53,10 @@ type Options struct {
 	Events *lifecycle.Emitter
 	// Marks keeps cleanup's warning marks (nil: none).
 	Marks cleanup.MarkStore
+	// Findings imports the disable stage's posture findings, and Ledgers
+	// remember which it reported (either nil: no findings).
+	Findings posture.Reporter
+	Ledgers  posture.LedgerStore
 	// Clock is the time of every cache, run and event (nil: time.Now).
 	Clock func() time.Time
 }
@@ -75,6 +83,7 @@ func New(o Options) *Service {
 	}
 	domain := tokens.New(tokens.Options{
 		Config: o.Config, ConfigErr: o.ConfigErr, SecretsAPI: o.SecretsAPI, Logger: o.Logger, Events: o.Events, Marks: o.Marks, Clock: o.Clock,
+		Findings: o.Findings, Ledgers: o.Ledgers,
 		Connect: lmclient.Connector(lmclient.Options{HTTPClient: lm, UserAgent: "lmtokens/1",
 			AllowedHosts: o.Config.AllowedHosts, AllowHTTPLoopback: o.Config.AllowHTTPLoopback}),
 	})
@@ -93,8 +102,18 @@ func NewFromEnv() *Service {
 		} else {
 			o.SecretsAPI = awssecrets.New(awssecrets.NewClient(env))
 			o.Events = awsevents.EmitterFromEnv(env, o.Logger)
-			if t := marktable.FromEnv(env); t != nil {
-				o.Marks = t
+			table := marktable.FromEnv(env)
+			if table != nil {
+				o.Marks, o.Ledgers = table, table
+			}
+			hub, err := securityhub.FromEnv(env)
+			switch {
+			case err != nil:
+				o.ConfigErr = err
+			case hub != nil && table == nil:
+				o.ConfigErr = fmt.Errorf("%s is set but %s is not: the posture findings need the marks table to remember what they reported", settings.SecurityHubProduct.Env, settings.CleanupMarksTable.Env)
+			case hub != nil:
+				o.Findings = hub
 			}
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
 	"github.com/lmtokens/lmtokens/pkg/marktable"
+	"github.com/lmtokens/lmtokens/pkg/posture"
 )
 
 func table(t *testing.T) (*marktable.Table, *localdynamo.Server) {
@@ -125,5 +126,49 @@ func TestLostAnswersAreWritesThatHappened(t *testing.T) {
 	srv.LoseAnswers("DeleteItem", 1)
 	if err := sc.Remove(ctx, mark(1, t0)); err != nil || len(srv.Items("marks")) != 0 || srv.Calls("DeleteItem") != 2 {
 		t.Fatalf("remove: %v, %d items", err, len(srv.Items("marks")))
+	}
+}
+
+// The findings' ledger round-trips beside the marks without mixing with
+// them; a removal of an entry another run reported since leaves it.
+func TestFindingsLedger(t *testing.T) {
+	t.Parallel()
+	tab, srv := table(t)
+	srv.PageSize = 2
+	ctx := context.Background()
+	ledger, marks := tab.Ledger("emea"), tab.Scope(cleanup.StageDisable, "emea")
+	if err := marks.Put(ctx, mark(1, t0)); err != nil {
+		t.Fatal(err)
+	}
+	var put []posture.Raised
+	for id := int64(1); id <= 3; id++ {
+		r := posture.Raised{ID: fmt.Sprintf("lmtokens/emea/2/%d/unused", id), RuleID: "unused", AdminID: 2, TokenID: id, AccessID: "A", AdminName: "ci", Type: "lmv1", FirstSeen: t0, ReportedAt: t0}
+		if err := ledger.Put(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		put = append(put, r)
+	}
+	got, err := ledger.Load(ctx)
+	if err != nil || len(got) != 3 || got[0] != put[0] {
+		t.Fatalf("ledger %+v %v", got, err)
+	}
+	if m, err := marks.Load(ctx); err != nil || len(m) != 1 {
+		t.Fatalf("the marks of the same portal: %+v %v", m, err)
+	}
+	if other, err := tab.Ledger("").Load(ctx); err != nil || len(other) != 0 {
+		t.Fatalf("another portal's ledger: %+v %v", other, err)
+	}
+	again := put[1]
+	again.ReportedAt = t0.Add(time.Hour) // another run reported it since
+	_ = ledger.Put(ctx, again)
+	if err := ledger.Remove(ctx, put[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.Remove(ctx, put[0]); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = ledger.Load(ctx)
+	if len(got) != 2 || got[0].TokenID != 2 || !got[0].ReportedAt.Equal(again.ReportedAt) {
+		t.Fatalf("after removals: %+v", got)
 	}
 }

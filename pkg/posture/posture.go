@@ -77,8 +77,11 @@ var Rules = []Rule{Unused, OverMaxLifetime, NotRotated, AdminOwner, SupportOwner
 // Facts are what a run knows of a token besides its record.
 type Facts struct {
 	Now time.Time
-	// UnusedDays is the disable stage's policy (0: the rule is off).
+	// UnusedDays is the disable stage's policy (0: the rule is off);
+	// Spared says the policy spares the token whatever its use (its keep
+	// marker, a protected access id, the functions' own token).
 	UnusedDays int
+	Spared     bool
 	// MaxLifetimeDays is the portal's cap (0: none).
 	MaxLifetimeDays int
 	// OwnerInactive says why its owner is inactive ("": active).
@@ -104,7 +107,7 @@ func Evaluate(t logicmonitor.Token, f Facts) []Violation {
 	if lastUse == 0 {
 		lastUse = t.CreatedOn
 	}
-	if f.UnusedDays > 0 && lastUse > 0 && f.Now.Sub(time.Unix(lastUse, 0)) > time.Duration(f.UnusedDays)*day {
+	if f.UnusedDays > 0 && !f.Spared && lastUse > 0 && f.Now.Sub(time.Unix(lastUse, 0)) > time.Duration(f.UnusedDays)*day {
 		out = append(out, Violation{Unused, fmt.Sprintf("last used (or made) %d days ago; the policy allows %d", int(f.Now.Sub(time.Unix(lastUse, 0))/day), f.UnusedDays)})
 	}
 	age := time.Duration(0)
@@ -139,4 +142,15 @@ func FindingID(portal string, t logicmonitor.Token, r Rule) string {
 		portal = "default"
 	}
 	return fmt.Sprintf("lmtokens/%s/%d/%d/%s", portal, t.AdminID, t.ID, r.ID)
+}
+
+// Table is the README's table of the rules, in Markdown.
+func Table() string {
+	var b strings.Builder
+	b.WriteString("| rule | severity | what fixes it (and the lmtokens call) | the finding's title |\n|---|---|---|---|\n")
+	example := logicmonitor.Token{ID: 7, AdminID: 2}
+	for _, r := range Rules {
+		fmt.Fprintf(&b, "| `%s` | %s | %s (`%s`) | %s |\n", r.ID, r.Severity, r.Fix, r.Call("", example), r.Title)
+	}
+	return b.String()
 }

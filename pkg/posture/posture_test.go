@@ -69,3 +69,45 @@ func TestRulesSayWhatFixesThem(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// A run raises what is new, refreshes what it reported a month ago,
+// leaves the rest alone, and archives what it no longer finds.
+func TestDecide(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tok := func(id int64) logicmonitor.Token { return logicmonitor.Token{ID: id, AdminID: 2, AccessID: "a"} }
+	found := func(id int64, r Rule) Finding { return Found("acme", tok(id), Violation{r, "why"}) }
+	first := now.Add(-40 * 24 * time.Hour)
+	ledger := []Raised{
+		{ID: FindingID("acme", tok(1), Unused), RuleID: Unused.ID, AdminID: 2, TokenID: 1, FirstSeen: first, ReportedAt: now.Add(-24 * time.Hour)},
+		{ID: FindingID("acme", tok(2), NotRotated), RuleID: NotRotated.ID, AdminID: 2, TokenID: 2, FirstSeen: first, ReportedAt: first},
+		{ID: FindingID("acme", tok(3), KeyMissing), RuleID: KeyMissing.ID, AdminID: 2, TokenID: 3, FirstSeen: first, ReportedAt: first},
+		{ID: "lmtokens/acme/2/4/retired-rule", RuleID: "retired-rule", AdminID: 2, TokenID: 4, FirstSeen: first, ReportedAt: first},
+	}
+	p := Decide("acme", []Finding{found(1, Unused), found(2, NotRotated), found(5, AdminOwner), found(5, AdminOwner)}, ledger, now)
+	if p.Raised != 1 || p.Refreshed != 1 || p.Archived != 2 || len(p.Send) != 4 || len(p.Keep) != 2 || len(p.Drop) != 2 {
+		t.Fatalf("plan %+v", p)
+	}
+	byID := map[string]Finding{}
+	for _, f := range p.Send {
+		byID[f.ID] = f
+	}
+	if f := byID[FindingID("acme", tok(5), AdminOwner)]; !f.FirstSeen.Equal(now) || f.Archived {
+		t.Errorf("raised: %+v", f)
+	}
+	if f := byID[FindingID("acme", tok(2), NotRotated)]; !f.FirstSeen.Equal(first) || f.Archived {
+		t.Errorf("refreshed keeps its first sighting: %+v", f)
+	}
+	if _, sent := byID[FindingID("acme", tok(1), Unused)]; sent {
+		t.Error("a finding reported yesterday was sent again")
+	}
+	for _, id := range []string{FindingID("acme", tok(3), KeyMissing), "lmtokens/acme/2/4/retired-rule"} {
+		if f := byID[id]; !f.Archived || f.Portal != "acme" || f.Rule.Title == "" || !strings.Contains(f.Call, "/portals/acme/admins/2/tokens/") {
+			t.Errorf("archived %s: %+v", id, f)
+		}
+	}
+	for _, k := range p.Keep {
+		if !k.ReportedAt.Equal(now) {
+			t.Errorf("kept %+v: reported now", k)
+		}
+	}
+}

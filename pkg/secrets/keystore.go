@@ -293,22 +293,44 @@ type KeySecret struct {
 	// ExpiresAt is its tag's expiry (zero: none): an index, which its
 	// value confirms.
 	ExpiresAt time.Time
+	// Scheduled says it is scheduled for deletion: its key is no longer
+	// kept (KeyIndex only).
+	Scheduled bool
 }
 
 // KeySecrets lists the portal's live key secrets (<prefix><adminId>/<id>,
 // nothing in its folders for claims, records or other portals).
 func (k *KeyStore) KeySecrets(ctx context.Context) ([]KeySecret, error) {
-	all, err := k.list(ctx, k.Prefix, false)
+	all, err := k.KeyIndex(ctx)
+	return Live(all), err
+}
+
+// Live are the secrets of index not scheduled for deletion.
+func Live(index []KeySecret) []KeySecret {
+	var out []KeySecret
+	for _, ks := range index {
+		if !ks.Scheduled {
+			out = append(out, ks)
+		}
+	}
+	return out
+}
+
+// KeyIndex lists the portal's key secrets, live and scheduled for
+// deletion (Scheduled), in one listing: by name and tags, an index that
+// their values confirm.
+func (k *KeyStore) KeyIndex(ctx context.Context) ([]KeySecret, error) {
+	all, err := k.list(ctx, k.Prefix, true)
 	if err != nil {
 		return nil, err
 	}
 	var out []KeySecret
 	for _, c := range all {
 		admin, token, ok := k.parseKeyName(c.name)
-		if !ok || c.deleted != nil {
+		if !ok {
 			continue
 		}
-		ks := KeySecret{Name: c.name, ARN: c.arn, AdminID: admin, TokenID: token}
+		ks := KeySecret{Name: c.name, ARN: c.arn, AdminID: admin, TokenID: token, Scheduled: c.deleted != nil}
 		if v, ok := tagOf(c.tags, TagTokenID); ok {
 			if id, err := strconv.ParseInt(v, 10, 64); err == nil && id > 0 {
 				ks.TokenID = id

@@ -6,6 +6,7 @@ package securityhub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -105,6 +106,8 @@ type Client struct {
 	API       *awsjson.Client
 	AccountID string
 	Region    string
+	// Partition is the account's AWS partition (default aws).
+	Partition string
 }
 
 // New returns a client of the Security Hub endpoint of region.
@@ -119,6 +122,9 @@ func New(endpoint, region, accountID string, creds aws.CredentialsProvider) *Cli
 // findings may be imported to, and the only resource the functions'
 // permission names.
 func (c *Client) ProductArn() string {
+	if c.Partition != "" && c.Partition != "aws" {
+		return fmt.Sprintf("arn:%s:securityhub:%s:%s:product/%s/default", c.Partition, c.Region, c.AccountID, c.AccountID)
+	}
 	return DefaultProductArn(c.Region, c.AccountID)
 }
 
@@ -140,6 +146,29 @@ type Failure struct {
 	ID, Code, Message string
 }
 
+// post sends one batch, again after throttling, Security Hub's own
+// trouble or a lost answer (at most three tries): an import is an upsert by
+// Id, so a batch sent twice is imported once.
+func (c *Client) post(ctx context.Context, batch []Finding, out any, calls *int) error {
+	var err error
+	for attempt := range 3 {
+		*calls++
+		if err = c.API.Post(ctx, "/findings/import", "BatchImportFindings", map[string]any{"Findings": batch}, out); err == nil {
+			return nil
+		}
+		var ae *awsjson.Error
+		if errors.As(err, &ae) && !ae.Retryable() {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(100<<attempt) * time.Millisecond):
+		}
+	}
+	return err
+}
+
 // Import sends findings MaxPerCall at a time. A call that fails stops the
 // import: what was sent before it stays imported (BatchImportFindings is an
 // upsert by Id, so sending them all again is safe).
@@ -156,8 +185,7 @@ func (c *Client) Import(ctx context.Context, findings []Finding) (Result, error)
 				ID           string `json:"Id"`
 			} `json:"FailedFindings"`
 		}
-		r.Calls++
-		if err := c.API.Post(ctx, "/findings/import", "BatchImportFindings", map[string]any{"Findings": batch}, &out); err != nil {
+		if err := c.post(ctx, batch, &out, &r.Calls); err != nil {
 			return r, fmt.Errorf("importing findings %d to %d of %d: %w", start+1, start+len(batch), len(findings), err)
 		}
 		r.Imported += out.SuccessCount

@@ -159,6 +159,10 @@ var (
 		Doc: "the policy: warn this many days before cleanup acts (0 acts without warning)"}
 	CleanupMarksTable = Setting{Env: "CLEANUP_MARKS_TABLE",
 		Doc: "the DynamoDB table of the warnings' marks (required when `CLEANUP_WARN_DAYS` is above 0; the stack sets its own); `AWS_ENDPOINT_URL_DYNAMODB` is the SDK's own setting"}
+	// SecurityHubProduct is set by the stack when its postureFindings
+	// setting is true (the default).
+	SecurityHubProduct = Setting{Env: "SECURITY_HUB_PRODUCT_ARN", Context: "postureFindings",
+		Doc: "the account's default Security Hub product the disable stage imports posture findings to (unset: no findings; they need `CLEANUP_MARKS_TABLE` too). The stack sets it when `postureFindings` is `true`, its default (see [Governance](../README.md#governance)); `AWS_ENDPOINT_URL_SECURITYHUB` is the SDK's own setting"}
 )
 
 // Policy are the settings of a stage's policy, which the stack's
@@ -170,7 +174,7 @@ var All = []Setting{
 	CredentialsSecret, PortalsPrefix, BaseURL, AllowedHosts, AllowHTTPLoopback.Setting, SecretPrefix, KMSKeyID,
 	ProtectedRoles, ProtectedAdminIDs, RecoveryDays.Setting, CredentialsTTL.Setting,
 	CleanupEnabled.Setting, CleanupUnusedDays, CleanupDryRun, CleanupMaxActions, CleanupKeepMarker, CleanupProtectedAccessIDs,
-	CleanupAllowWidening.Setting, CleanupOrphanGrace.Setting, CleanupWarnDays, CleanupMarksTable, EventBus,
+	CleanupAllowWidening.Setting, CleanupOrphanGrace.Setting, CleanupWarnDays, CleanupMarksTable, SecurityHubProduct, EventBus,
 	RotationFunction, RotationDays.Setting, MaxLifetimeDays.Setting, ProviderStacks, RotationGrace.Setting, RotationDeleteAfter.Setting,
 }
 

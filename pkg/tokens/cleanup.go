@@ -134,9 +134,14 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 			}
 		}
 		reserved := budget.Take(proven)
-		// The portal's key secrets are listed once a run: the expiries
-		// and the delete stage's sweep of orphaned secrets both read it.
-		keySecrets := sync.OnceValues(func() ([]secrets.KeySecret, error) { return p.keys.KeySecrets(ctx) })
+		// The portal's key secrets are listed once a run: the expiries,
+		// the posture findings and the delete stage's sweep of orphaned
+		// secrets all read it.
+		keyIndex := sync.OnceValues(func() ([]secrets.KeySecret, error) { return p.keys.KeyIndex(ctx) })
+		keySecrets := func() ([]secrets.KeySecret, error) {
+			all, err := keyIndex()
+			return secrets.Live(all), err
+		}
 		target := &cleanupTarget{client: c, deleteKey: func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error) {
 			return s.deleteKey(ctx, p, adminID, tokenID, false)
 		}, expiries: func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error) {
@@ -157,6 +162,9 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 			rep.CapReached = rep.CapReached || capped > 0
 			if planErr != nil {
 				rep.AddError("rotated-out tokens: " + Classify(planErr, s.cfg.CredentialsSecret).Message)
+			}
+			if stage == cleanup.StageDisable && s.findings != nil {
+				s.reportPosture(ctx, name, run, creds, target, keyIndex, &rep)
 			}
 			if stage == cleanup.StageDelete {
 				orphans, err := s.sweepOrphans(ctx, p, c, keySecrets, target.listed, pol.DryRun, budget)
@@ -192,6 +200,9 @@ type cleanupTarget struct {
 	// one key's (see Expiry).
 	expiries func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error)
 	expiry   func(ctx context.Context, adminID, tokenID int64) (time.Time, bool, error)
+	// owners are the owners OwnerInactive read, by id: why each is
+	// inactive ("" active). The posture findings reuse them.
+	owners sync.Map
 }
 
 // Expiries are the expiries lmtokens gave the portal's tokens, due by
@@ -229,15 +240,17 @@ func (t *cleanupTarget) Get(ctx context.Context, tok logicmonitor.Token) (*logic
 // run): suspended, or no longer in the portal.
 func (t *cleanupTarget) OwnerInactive(ctx context.Context, adminID int64) (string, error) {
 	a, err := t.client.GetAdmin(ctx, adminID)
+	why := ""
 	switch {
 	case logicmonitor.IsNotFound(err):
-		return "no longer exists", nil
+		why = "no longer exists"
 	case err != nil:
 		return "", err
 	case strings.EqualFold(a.Status, "suspended"):
-		return "is suspended", nil
+		why = "is suspended"
 	}
-	return "", nil
+	t.owners.Store(adminID, why)
+	return why, nil
 }
 
 // Act disables with a PATCH of the status alone (a note written since the

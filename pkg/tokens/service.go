@@ -16,6 +16,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/logging"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/posture"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
 )
 
@@ -32,6 +33,10 @@ type Service struct {
 	events  *lifecycle.Emitter
 	// marks keeps cleanup's warning marks (nil: none configured).
 	marks cleanup.MarkStore
+	// findings receives the disable stage's posture findings, and ledgers
+	// remember which it reported (both nil: no findings).
+	findings posture.Reporter
+	ledgers  posture.LedgerStore
 
 	defaultPortal *portalState
 	portals       registry
@@ -60,6 +65,10 @@ type Options struct {
 	// Marks keeps cleanup's warning marks (nil: none, and a cleanup with
 	// warnDays above 0 is refused).
 	Marks cleanup.MarkStore
+	// Findings imports the disable stage's posture findings into Security
+	// Hub, and Ledgers remember which were reported (either nil: none).
+	Findings posture.Reporter
+	Ledgers  posture.LedgerStore
 	// Clock is the time every cache lifetime, cleanup run and event is
 	// measured on (nil: time.Now). Tests move it instead of sleeping.
 	Clock func() time.Time
@@ -69,6 +78,9 @@ type Options struct {
 // problems surface as errors of the first invocation.
 func New(o Options) *Service {
 	s := &Service{cfg: o.Config, cfgErr: o.ConfigErr, log: o.Logger, connect: o.Connect, api: o.SecretsAPI, events: o.Events, marks: o.Marks, now: o.Clock}
+	if o.Findings != nil && o.Ledgers != nil {
+		s.findings, s.ledgers = o.Findings, o.Ledgers
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -29,6 +29,16 @@ type Server struct {
 	findings map[string]json.RawMessage // by Id, as last imported
 	calls    int
 	largest  int // findings in the largest call
+	// lose is how many of the next calls are carried out and then their
+	// answer lost (the connection closed), as a network may.
+	lose int
+}
+
+// LoseAnswers makes the next n calls act and then lose their answers.
+func (s *Server) LoseAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose = n
 }
 
 // Start serves a Security Hub of account in region.
@@ -118,7 +128,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.findings[id] = append(json.RawMessage(nil), f...)
 		out.SuccessCount++
 	}
+	lost := s.lose > 0
+	if lost {
+		s.lose--
+	}
 	s.mu.Unlock()
+	if lost {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return
+			}
+		}
+	}
 	_ = json.NewEncoder(w).Encode(out)
 }
 
