@@ -197,6 +197,17 @@ func TestPostureFindingsThroughBinaries(t *testing.T) {
 	if rep = run(); rep.Findings.Calls != 0 || rep.Findings.Active != 1 {
 		t.Fatalf("a quiet run: %+v", rep.Findings)
 	}
+	// Each run's summary event carries its findings' counts, as its schema
+	// says (e.events validates every event and looks in each for a key).
+	withFindings := 0
+	for _, ev := range e.events(t) {
+		if ev.DetailType == "Cleanup Run Completed" && strings.Contains(string(ev.Detail), `"securityHubCalls"`) {
+			withFindings++
+		}
+	}
+	if withFindings != 4 {
+		t.Errorf("%d run summaries carry their findings, want the 4 runs'", withFindings)
+	}
 }
 
 // tokensToken is a portal's token as the functions' client names it.

@@ -60,6 +60,9 @@ type CleanupSummary struct {
 	WarningsUndelivered int `json:"warningsUndelivered"`
 	Unmarked            int `json:"unmarked"`
 	EventsUndelivered   int `json:"eventsUndelivered"`
+	// Findings are the disable stage's posture findings (absent: none
+	// configured).
+	Findings *cleanup.Findings `json:"findings,omitempty"`
 	// Truncated says a list below holds only its first items; the
 	// *Omitted counts say how many were left out.
 	Truncated      bool             `json:"truncated"`
@@ -191,7 +194,7 @@ func (s *Service) cleanupSummary(ctx context.Context, portals []string, rep clea
 		sum := CleanupSummary{
 			Stage: rep.Stage, DryRun: rep.DryRun, Outcome: rep.Outcome, Examined: rep.Examined, Eligible: rep.Eligible,
 			Succeeded: rep.Succeeded, Failed: rep.Failed, Remaining: rep.Remaining, Skipped: rep.Skipped, Warned: warned,
-			WarningsUndelivered: rep.WarningsUndelivered, Unmarked: rep.Unmarked, EventsUndelivered: rep.EventsUndelivered,
+			WarningsUndelivered: rep.WarningsUndelivered, Unmarked: rep.Unmarked, EventsUndelivered: rep.EventsUndelivered, Findings: rep.Findings,
 			Caller: clip.Text(base.Caller, clip.MaxText), RequestID: base.RequestID, Reason: lifecycle.ReasonCleanup, Time: base.Time.Format(time.RFC3339),
 		}
 		sum.Actions, sum.ActionsOmitted = clip.First(rep.Actions, n, cleanup.Action.Clipped)

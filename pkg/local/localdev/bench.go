@@ -21,6 +21,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
 	"github.com/lmtokens/lmtokens/pkg/release"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/settings"
 )
 
 // Figure is one row of BENCHMARKS.md.
@@ -76,7 +77,7 @@ func RunBenchmarks(ctx context.Context, o BenchOptions) ([]Figure, error) {
 		return nil, err
 	}
 	figs = append(figs, f...)
-	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey, warningsAgainstSlowBus, marksOf5000, ownersOf5000} {
+	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey, warningsAgainstSlowBus, marksOf5000, ownersOf5000, postureOf5000} {
 		fig, err := step(ctx, o)
 		if err != nil {
 			return nil, err
@@ -652,4 +653,72 @@ func rotationOfOneKey(ctx context.Context, o BenchOptions) (Figure, error) {
 	return Figure{Name: "rotation of one stored key, 150 ms per LogicMonitor request", Target: "≤ 7 requests, ≤ 1.5 s",
 		Measured: fmt.Sprintf("%d requests, %.2f s", n, took.Seconds()), Met: n <= 7 && took <= 1500*time.Millisecond,
 		How: "rotate route (create binary, warm) to AWSCURRENT on the new version; the four steps through the rotate binary as the local Secrets Manager invokes them, finishSecret's re-check of the new token (signed with its own key) included"}, nil
+}
+
+// postureOf5000 counts what posture findings add to a disable run over
+// 5,000 tokens of 50 users (5 with the Administrator role, one lmsupport,
+// a tenth of the tokens over a year old): the same portal judged with
+// findings off and on, side by side, then a second run with nothing new.
+func postureOf5000(ctx context.Context, o BenchOptions) (Figure, error) {
+	const n, owners = 5000, 50
+	type result struct {
+		lm, hub  int
+		took     time.Duration
+		findings *cleanup.Findings
+	}
+	run := func(env ...string) (first, quiet result, err error) {
+		stack, err := Start(Options{BinDir: o.LocalBin, SandboxConfig: lmsandbox.Config{Latency: 20 * time.Millisecond}, Seed: []byte(benchSeed),
+			Env: append([]string{"CLEANUP_MAX_ACTIONS=10000", actAtOnce}, env...), SinglePortal: true})
+		if err != nil {
+			return first, quiet, err
+		}
+		defer stack.Close()
+		for i := range owners {
+			a := lmsandbox.Admin{ID: int64(100 + i), Username: fmt.Sprintf("user%d@example.com", i)}
+			switch {
+			case i < 5:
+				a.Roles = []string{"administrator"}
+			case i == 5:
+				a.Username = "lmsupport"
+			}
+			stack.Portal.AddAdmin(a)
+		}
+		for i := range n {
+			spec := lmsandbox.TokenSpec{AdminID: int64(100 + i%owners), Note: fmt.Sprintf("t%d", i), CreatedDaysAgo: 30, LastUsedDaysAgo: 1}
+			if i%10 == 9 {
+				spec.CreatedDaysAgo = 400
+			}
+			if _, err := stack.Portal.AddToken(spec); err != nil {
+				return first, quiet, err
+			}
+		}
+		for _, r := range []*result{&first, &quiet} {
+			calls, _ := stack.Hub.Calls()
+			rep, took, err := timedRun(ctx, stack, scheduledEvent)
+			if err != nil {
+				return first, quiet, err
+			}
+			after, _ := stack.Hub.Calls()
+			*r = result{lm: stack.Portal.CountRequests(""), hub: after - calls, took: took, findings: rep.Findings}
+		}
+		return first, quiet, nil
+	}
+	off, _, err := run(settings.SecurityHubProduct.Env + "=")
+	if err != nil {
+		return Figure{}, err
+	}
+	on, quiet, err := run()
+	if err != nil {
+		return Figure{}, err
+	}
+	if on.findings == nil || off.findings != nil {
+		return Figure{}, fmt.Errorf("findings on: %+v, off: %+v", on.findings, off.findings)
+	}
+	extraLM := on.lm - off.lm
+	return Figure{Name: "posture findings over 5,000 tokens of 50 users (5 administrators, lmsupport, a tenth over a year old), 20 ms per LogicMonitor request",
+		Target: "≤ 1 extra LogicMonitor request per distinct owner; ≤ 50 Security Hub calls",
+		Measured: fmt.Sprintf("%d extra LogicMonitor requests (%d with findings, %d without); first run: %d findings raised in %d Security Hub calls, %.2f s against %.2f s without findings; the next run: %d calls, %.2f s",
+			extraLM, on.lm, off.lm, on.findings.Raised, on.hub, on.took.Seconds(), off.took.Seconds(), quiet.hub, quiet.took.Seconds()),
+		Met: extraLM <= owners && on.hub <= 50 && on.findings.Raised > 0 && on.findings.Unreported == 0 && quiet.hub == 0,
+		How: "cleanup-disable function, warm, scheduled run, warnDays 0, the same seeded portal started twice: findings off (SECURITY_HUB_PRODUCT_ARN unset) and on (the local Security Hub stand-in, the ledger in the local DynamoDB); LogicMonitor requests counted by the sandbox, Security Hub calls by the stand-in"}, nil
 }

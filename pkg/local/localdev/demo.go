@@ -11,6 +11,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
+	"github.com/lmtokens/lmtokens/pkg/marktable"
+	"github.com/lmtokens/lmtokens/pkg/posture"
+	"github.com/lmtokens/lmtokens/pkg/securityhub"
 )
 
 // Demo walks the sandbox through what lmtokens does, with the real function
@@ -192,8 +196,11 @@ func (d *Demo) Run(ctx context.Context) error {
 		if len(planned) == 0 || len(rep.Actions) != 0 {
 			return "ok", "", fmt.Errorf("the seeded stale tokens were not found to warn (%d warnings, %d actions)", len(planned), len(rep.Actions))
 		}
-		return "ok", fmt.Sprintf("would warn the owners of %s; would act on nothing before warnDays (%d) pass; skipped %s; nothing changed",
-			warnedList(planned), rep.Policy.WarnDays, skipped(rep)), nil
+		if rep.Findings == nil || rep.Findings.Raised == 0 || rep.Findings.Calls != 0 || len(s.Hub.Findings()) != 0 {
+			return "ok", "", fmt.Errorf("the dry run's posture findings: %+v, %d in Security Hub", rep.Findings, len(s.Hub.Findings()))
+		}
+		return "ok", fmt.Sprintf("would warn the owners of %s; would act on nothing before warnDays (%d) pass; skipped %s; would raise %d posture findings; nothing changed",
+			warnedList(planned), rep.Policy.WarnDays, skipped(rep), rep.Findings.Raised), nil
 	})
 	do("cleanup, disable stage (scheduled event)", func() (string, string, error) {
 		rep, err := d.cleanup(ctx, "cleanup-disable", scheduledEvent)
@@ -203,11 +210,22 @@ func (d *Demo) Run(ctx context.Context) error {
 		if rep.Succeeded != 0 || rep.Marked != len(planned) {
 			return "ok", "", fmt.Errorf("acted on %d, marked %d; the dry run planned %d warnings", rep.Succeeded, rep.Marked, len(planned))
 		}
-		if n := len(s.Marks.Items(LocalMarksTable)); n != len(planned) {
+		marks := 0
+		for _, it := range s.Marks.Items(LocalMarksTable) {
+			if !strings.HasSuffix(it[marktable.AttrPK]["S"], "#findings") { // the findings' ledger shares the table
+				marks++
+			}
+		}
+		if n := marks; n != len(planned) {
 			return "ok", "", fmt.Errorf("%d marks in the table, want %d", n, len(planned))
 		}
-		return "ok", fmt.Sprintf("warned and marked %d tokens, each to be acted on no sooner than %s; disabled nothing", rep.Marked,
-			planned[0].ActOn.Format("2006-01-02")), nil
+		for _, w := range planned {
+			if state := d.finding(w.Portal, w.AdminID, w.TokenID, posture.Unused); state != securityhub.StateActive {
+				return "ok", "", fmt.Errorf("token %d's unused finding is %q in Security Hub", w.TokenID, state)
+			}
+		}
+		return "ok", fmt.Sprintf("warned and marked %d tokens, each to be acted on no sooner than %s; disabled nothing; Security Hub: raised %d posture findings (%s)",
+			rep.Marked, planned[0].ActOn.Format("2006-01-02"), rep.Findings.Raised, d.ruleCounts()), nil
 	})
 	do("14 days later: disable stage", func() (string, string, error) {
 		s.PassDays(14.01)
@@ -227,7 +245,13 @@ func (d *Demo) Run(ctx context.Context) error {
 				return "ok", "", fmt.Errorf("token %d is still enabled", w.TokenID)
 			}
 		}
-		return "ok", fmt.Sprintf("(the sandbox's clock moved on) disabled %s, each warned 14 days before", d.tokenList(rep)), nil
+		for _, w := range planned {
+			if state := d.finding(w.Portal, w.AdminID, w.TokenID, posture.Unused); state != securityhub.StateArchived {
+				return "ok", "", fmt.Errorf("token %d is disabled, but its unused finding is %q in Security Hub", w.TokenID, state)
+			}
+		}
+		return "ok", fmt.Sprintf("(the sandbox's clock moved on) disabled %s, each warned 14 days before; Security Hub: their %d findings archived, %d raised",
+			d.tokenList(rep), rep.Findings.Archived, rep.Findings.Raised), nil
 	})
 	current := created.ID // the token whose key the secret holds
 	do("rotate the demo token's key", func() (string, string, error) {
@@ -396,6 +420,34 @@ func skipped(rep cleanup.Report) string {
 	for _, k := range []string{cleanup.SkipAwaitingWarning, cleanup.SkipFresh, cleanup.SkipKept, cleanup.SkipProtected, cleanup.SkipSelf} {
 		if n := rep.Skipped[k]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, k))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// finding is the record state of a token's finding of rule in the local
+// Security Hub ("" when there is none).
+func (d *Demo) finding(portal string, adminID, tokenID int64, r posture.Rule) string {
+	f := d.Stack.Hub.Findings()[posture.FindingID(portal, logicmonitor.Token{ID: tokenID, AdminID: adminID}, r)]
+	if f == nil {
+		return ""
+	}
+	return fmt.Sprint(f["RecordState"])
+}
+
+// ruleCounts says how many active findings each rule has in the local
+// Security Hub.
+func (d *Demo) ruleCounts() string {
+	n := map[string]int{}
+	for _, f := range d.Stack.Hub.Findings() {
+		if f["RecordState"] == securityhub.StateActive {
+			n[strings.TrimPrefix(fmt.Sprint(f["GeneratorId"]), "lmtokens/posture/")]++
+		}
+	}
+	var parts []string
+	for _, r := range posture.Rules {
+		if n[r.ID] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", r.ID, n[r.ID]))
 		}
 	}
 	return strings.Join(parts, ", ")

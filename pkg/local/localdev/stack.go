@@ -27,7 +27,9 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/local/localdynamo"
 	"github.com/lmtokens/lmtokens/pkg/local/localevents"
 	"github.com/lmtokens/lmtokens/pkg/local/localsecrets"
+	"github.com/lmtokens/lmtokens/pkg/local/localsecurityhub"
 	"github.com/lmtokens/lmtokens/pkg/secrets"
+	"github.com/lmtokens/lmtokens/pkg/securityhub"
 )
 
 // DefaultSeed is the sandbox's starting portal: three users, a service
@@ -57,6 +59,9 @@ type Stack struct {
 	Events *localevents.Server
 	// Marks is the local DynamoDB holding the warnings' marks table.
 	Marks *localdynamo.Server
+	// Hub is the local Security Hub the disable stage imports its posture
+	// findings to.
+	Hub *localsecurityhub.Server
 
 	env       []string
 	binDir    string
@@ -149,6 +154,7 @@ func Start(o Options) (*Stack, error) {
 	s.Events = localevents.Start()
 	s.Events.OnEvent = o.OnEvent
 	s.Marks = StartMarks(LocalMarksTable)
+	s.Hub = localsecurityhub.Start(LocalAccount, localsecrets.Region)
 	// Secrets Manager invokes the rotation function step by step, as AWS
 	// does; rotated-out tokens retire seconds after a local rotation.
 	s.Secrets.Rotator = s.rotate
@@ -156,6 +162,7 @@ func Start(o Options) (*Stack, error) {
 		"ROTATION_FUNCTION_ARN=" + RotationFunctionARN, "ROTATION_GRACE=" + LocalRotationGrace.String(), "ROTATION_DELETE_AFTER=" + LocalRotationGrace.String(),
 		"AWS_ENDPOINT_URL_EVENTBRIDGE=" + s.Events.URL, "EVENT_BUS_NAME=" + LocalBus,
 		"AWS_ENDPOINT_URL_DYNAMODB=" + s.Marks.URL, "CLEANUP_MARKS_TABLE=" + LocalMarksTable,
+		"AWS_ENDPOINT_URL_SECURITYHUB=" + s.Hub.URL, "SECURITY_HUB_PRODUCT_ARN=" + securityhub.DefaultProductArn(localsecrets.Region, LocalAccount),
 		"LM_CREDENTIALS_SECRET=" + CredentialsSecret,
 		"LM_BASE_URL=" + s.PortalURL, "LM_ALLOW_HTTP_LOOPBACK=true", // the sandbox is plain http on 127.0.0.1
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + smURL,
@@ -171,7 +178,9 @@ func Start(o Options) (*Stack, error) {
 // LocalRotationGrace is how long a rotated-out token stays enabled there
 // (and then disabled before it is deleted).
 const (
-	RotationFunctionARN = "arn:aws:lambda:" + localsecrets.Region + ":000000000000:function:lmtokens-rotate"
+	// LocalAccount is the account of a local run.
+	LocalAccount        = "000000000000"
+	RotationFunctionARN = "arn:aws:lambda:" + localsecrets.Region + ":" + LocalAccount + ":function:lmtokens-rotate"
 	LocalRotationGrace  = 2 * time.Second
 )
 
@@ -292,6 +301,9 @@ func (s *Stack) Close() {
 	}
 	if s.Marks != nil {
 		s.Marks.Close()
+	}
+	if s.Hub != nil {
+		s.Hub.Close()
 	}
 }
 
