@@ -294,6 +294,13 @@ func (r Run) protected() map[string]bool {
 	return protected
 }
 
+// Own says whether t is the functions' own token (or, when the
+// credentials do not say which token they are, one of their user's).
+func (r Run) Own(t logicmonitor.Token) bool {
+	why := r.exempt(t, nil)
+	return why == SkipSelf || why == SkipSelfUser
+}
+
 // Spared says whether the policy spares t whatever its use: the
 // functions' own token, a protected access id, or a keep marker in its
 // note. The posture findings do not call such a token unused.

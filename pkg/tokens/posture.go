@@ -49,7 +49,10 @@ func (s *Service) reportPosture(ctx context.Context, name string, run cleanup.Ru
 	now := s.now()
 	var current []posture.Finding
 	for _, t := range target.listed {
-		if t.Status != logicmonitor.StatusEnabled || t.ID <= 0 || t.AdminID <= 0 || acted[t.ID] {
+		if t.Status != logicmonitor.StatusEnabled || t.ID <= 0 || t.AdminID <= 0 || acted[t.ID] || run.Own(t) {
+			// The functions' own token is left out: deleting it, as most
+			// rules would advise, stops lmtokens; its hygiene is the
+			// rotation of the credentials (credentialsRotationDays).
 			continue
 		}
 		f := posture.Facts{Now: now, UnusedDays: run.Policy.UnusedDays, Spared: run.Spared(t), MaxLifetimeDays: s.capDays(creds.MaxLifetimeDays),
