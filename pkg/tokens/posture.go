@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -35,35 +36,8 @@ func (s *Service) reportPosture(ctx context.Context, name string, run cleanup.Ru
 		fail("listing the key secrets", err)
 		return
 	}
-	made, kept := map[int64]bool{}, map[int64]bool{}
-	for _, ks := range index {
-		made[ks.TokenID] = true
-		kept[ks.TokenID] = kept[ks.TokenID] || !ks.Scheduled
-	}
-	acted := map[int64]bool{}
-	for _, a := range rep.Actions {
-		if a.Done {
-			acted[a.TokenID] = true // disabled by this run: no longer a finding
-		}
-	}
 	now := s.now()
-	var current []posture.Finding
-	for _, t := range target.listed {
-		if t.Status != logicmonitor.StatusEnabled || t.ID <= 0 || t.AdminID <= 0 || acted[t.ID] || run.Own(t) {
-			// The functions' own token is left out: deleting it, as most
-			// rules would advise, stops lmtokens; its hygiene is the
-			// rotation of the credentials (credentialsRotationDays).
-			continue
-		}
-		f := posture.Facts{Now: now, UnusedDays: run.Policy.UnusedDays, Spared: run.Spared(t), MaxLifetimeDays: s.capDays(creds.MaxLifetimeDays),
-			MadeByLmtokens: made[t.ID], KeyStored: kept[t.ID]}
-		if why, ok := target.owners.Load(t.AdminID); ok {
-			f.OwnerInactive = why.(string)
-		}
-		for _, v := range posture.Evaluate(t, f) {
-			current = append(current, posture.Found(name, t, v))
-		}
-	}
+	current := s.judge(name, run, creds, target, index, rep.Actions, now)
 	sum.Active = len(current)
 	ledger := s.ledgers.Ledger(name)
 	raised, err := ledger.Load(ctx)
@@ -76,33 +50,77 @@ func (s *Service) reportPosture(ctx context.Context, name string, run cleanup.Ru
 	if len(plan.Send) == 0 || run.Policy.DryRun {
 		return
 	}
-	got, err := s.findings.Report(ctx, plan.Send, now)
+	sent := s.sendFindings(ctx, plan.Send, now, sum, rep, fail)
+	sum.Unreported = len(plan.Send) - len(sent)
+	if errs, sample := record(ctx, ledger, plan, sent); errs > 0 {
+		sum.Unreported += errs
+		fail(fmt.Sprintf("recording %d of them (they are sent again next run)", errs), sample)
+	}
+}
+
+// judge returns the findings of the listed enabled tokens, leaving out
+// those the run itself disabled and the functions' own token (deleting it,
+// as most rules advise, would stop lmtokens; its hygiene is the rotation
+// of the credentials).
+func (s *Service) judge(name string, run cleanup.Run, creds secrets.Credentials, target *cleanupTarget, index []secrets.KeySecret, actions []cleanup.Action, now time.Time) []posture.Finding {
+	made, kept := map[int64]bool{}, map[int64]bool{}
+	for _, ks := range index {
+		made[ks.TokenID] = true
+		kept[ks.TokenID] = kept[ks.TokenID] || !ks.Scheduled
+	}
+	acted := map[int64]bool{}
+	for _, a := range actions {
+		if a.Done {
+			acted[a.TokenID] = true
+		}
+	}
+	var out []posture.Finding
+	for _, t := range target.listed {
+		if t.Status != logicmonitor.StatusEnabled || t.ID <= 0 || t.AdminID <= 0 || acted[t.ID] || run.Own(t) {
+			continue
+		}
+		f := posture.Facts{Now: now, UnusedDays: run.Policy.UnusedDays, Spared: run.Spared(t), MaxLifetimeDays: s.capDays(creds.MaxLifetimeDays),
+			MadeByLmtokens: made[t.ID], KeyStored: kept[t.ID]}
+		if why, ok := target.owners.Load(t.AdminID); ok {
+			f.OwnerInactive = why.(string)
+		}
+		for _, v := range posture.Evaluate(t, f) {
+			out = append(out, posture.Found(name, t, v))
+		}
+	}
+	return out
+}
+
+// sendFindings imports the findings and returns the ids Security Hub
+// acknowledged: those of the calls that succeeded (calls go in order,
+// MaxPerCall at a time, and stop at the first failure) and that it did not
+// refuse.
+func (s *Service) sendFindings(ctx context.Context, send []posture.Finding, now time.Time, sum *cleanup.Findings, rep *cleanup.Report, fail func(string, error)) map[string]bool {
+	got, err := s.findings.Report(ctx, send, now)
 	sum.Calls, sum.Refused = got.Calls, len(got.Refused)
 	if err != nil {
-		// What Security Hub took before the failure is written below only
-		// if it was acknowledged; the rest is sent again next run.
 		fail("importing them into Security Hub", err)
 	}
 	if len(got.Refused) > 0 {
-		rep.AddError(fmt.Sprintf("posture findings: Security Hub refused %d of %d findings (the next run sends them again), for one: %s", len(got.Refused), len(plan.Send), firstRefusal(got.Refused)))
+		rep.AddError(fmt.Sprintf("posture findings: Security Hub refused %d of %d findings (the next run sends them again), for one: %s", len(got.Refused), len(send), firstRefusal(got.Refused)))
 	}
-	if err != nil && got.Imported == 0 {
-		sum.Unreported = len(plan.Send)
-		return
-	}
-	// Only the findings of the calls that succeeded are recorded: calls go
-	// in order, MaxPerCall at a time, and stop at the first failure.
-	taken := len(plan.Send)
+	taken := len(send)
 	if err != nil {
-		taken = got.Imported + len(got.Refused)
+		taken = min(got.Imported+len(got.Refused), len(send))
 	}
 	sent := map[string]bool{}
-	for _, f := range plan.Send[:min(taken, len(plan.Send))] {
+	for _, f := range send[:taken] {
 		if _, refused := got.Refused[f.ID]; !refused {
 			sent[f.ID] = true
 		}
 	}
-	sum.Unreported = len(plan.Send) - len(sent)
+	return sent
+}
+
+// record writes the ledger entries of the findings Security Hub took, 8 at
+// a time: each raised or refreshed one kept, each archived one dropped. It
+// returns how many writes failed, and one of their errors.
+func record(ctx context.Context, ledger posture.Ledger, plan posture.Plan, sent map[string]bool) (int, error) {
 	var (
 		wg     sync.WaitGroup
 		mu     sync.Mutex
@@ -133,10 +151,7 @@ func (s *Service) reportPosture(ctx context.Context, name string, run cleanup.Ru
 		}
 	}
 	wg.Wait()
-	sum.Unreported += errs
-	if errs > 0 {
-		fail(fmt.Sprintf("recording %d of them (they are sent again next run)", errs), sample)
-	}
+	return errs, sample
 }
 
 func firstRefusal(refused map[string]string) string {
