@@ -3,6 +3,7 @@ package posture
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/logicmonitor"
@@ -75,8 +76,18 @@ type Reported struct {
 
 // RefreshAfter is how often a finding that lasts is imported again:
 // Security Hub deletes a finding 90 days after its last update, so a
-// lasting cause is reported well within that, and not on every run.
+// lasting cause is reported well within that, and not on every run. Each
+// finding waits a further 0 to 14 days, by its id, so that findings raised
+// on one day are not all refreshed on one later day.
 const RefreshAfter = 30 * 24 * time.Hour
+
+// refreshDue says whether a finding reported at r.ReportedAt is due again.
+func refreshDue(r Raised, now time.Time) bool {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(r.ID))
+	spread := time.Duration(h.Sum32()%15) * 24 * time.Hour
+	return now.Sub(r.ReportedAt) >= RefreshAfter+spread
+}
 
 // Plan decides what a run imports: each current finding not in the
 // ledger (raised), or reported longer than RefreshAfter ago (refreshed),
@@ -110,7 +121,7 @@ func Decide(portal string, current []Finding, raised []Raised, now time.Time) Pl
 		case !ok:
 			f.FirstSeen = now
 			p.Raised++
-		case now.Sub(r.ReportedAt) >= RefreshAfter:
+		case refreshDue(r, now):
 			f.FirstSeen = r.FirstSeen
 			p.Refreshed++
 		default:

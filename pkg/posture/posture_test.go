@@ -1,6 +1,7 @@
 package posture
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -76,7 +77,7 @@ func TestDecide(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	tok := func(id int64) logicmonitor.Token { return logicmonitor.Token{ID: id, AdminID: 2, AccessID: "a"} }
 	found := func(id int64, r Rule) Finding { return Found("acme", tok(id), Violation{r, "why"}) }
-	first := now.Add(-40 * 24 * time.Hour)
+	first := now.Add(-50 * 24 * time.Hour)
 	ledger := []Raised{
 		{ID: FindingID("acme", tok(1), Unused), RuleID: Unused.ID, AdminID: 2, TokenID: 1, FirstSeen: first, ReportedAt: now.Add(-24 * time.Hour)},
 		{ID: FindingID("acme", tok(2), NotRotated), RuleID: NotRotated.ID, AdminID: 2, TokenID: 2, FirstSeen: first, ReportedAt: first},
@@ -109,5 +110,23 @@ func TestDecide(t *testing.T) {
 		if !k.ReportedAt.Equal(now) {
 			t.Errorf("kept %+v: reported now", k)
 		}
+	}
+	// Findings reported on one day come due over 15 days, none before 30
+	// nor after 44.
+	days := map[int]bool{}
+	for i := range 200 {
+		r := Raised{ID: fmt.Sprintf("lmtokens/acme/2/%d/unused", i), ReportedAt: now}
+		for d := 0; d <= 45; d++ {
+			if refreshDue(r, now.Add(time.Duration(d)*24*time.Hour)) {
+				if d < 30 || d > 44 {
+					t.Fatalf("%s due after %d days", r.ID, d)
+				}
+				days[d] = true
+				break
+			}
+		}
+	}
+	if len(days) < 10 {
+		t.Errorf("200 findings come due on %d distinct days", len(days))
 	}
 }
