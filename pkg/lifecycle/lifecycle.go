@@ -1,6 +1,7 @@
-// Package lifecycle puts lmtokens' lifecycle events on EventBridge: every
-// change to a token, the warnings before cleanup acts, and each cleanup
-// run's summary. An event that cannot be delivered never fails or undoes the
+// Package lifecycle delivers lmtokens' lifecycle events through API, its
+// port to EventBridge (pkg/awsevents is the adapter): every change to a
+// token, the warnings before cleanup acts, and each cleanup run's summary.
+// An event that cannot be delivered never fails or undoes the
 // change: it is retried within the invocation's time, then written to the
 // log as one line carrying the whole event, so the log stays a complete
 // audit trail, and counted, so a cleanup run can report it. Every detail

@@ -29,16 +29,17 @@ func deps(t *testing.T, pkg string) map[string]bool {
 // TestDependenciesPointInward holds the layers: function mains →
 // transports (pkg/handlers, pkg/apievent) → domain (pkg/tokens, with
 // cleanup's rules in pkg/cleanup and key keeping in pkg/secrets) → ports
-// (logicmonitor.Portal, secrets.API, lifecycle.API, cleanup.MarkStore) ←
-// adapters (pkg/lmclient over HTTP, pkg/awssecrets over the AWS SDK,
-// pkg/awsevents for EventBridge, pkg/marktable for DynamoDB). The
+// (logicmonitor.Portal, secrets.API, lifecycle.API, cleanup.MarkStore,
+// posture.Reporter and posture.LedgerStore) ← adapters (pkg/lmclient over
+// HTTP, pkg/awssecrets over the AWS SDK, pkg/awsevents for EventBridge,
+// pkg/marktable for DynamoDB, pkg/securityhub for Security Hub). The
 // composition root (handlers.NewFromEnv) is the one place that joins them.
 func TestDependenciesPointInward(t *testing.T) {
 	transports := []string{"pkg/handlers", "pkg/apievent",
 		"github.com/aws/aws-lambda-go/events", "github.com/aws/aws-lambda-go/cfn",
 		"github.com/aws/aws-lambda-go/lambda", "github.com/aws/aws-lambda-go/lambda/messages"}
 	adapters := []string{"pkg/lmclient", "pkg/awssecrets", "pkg/awsevents", "pkg/marktable", "pkg/securityhub", "pkg/awsjson", "pkg/awsenv"}
-	ports := []string{"pkg/logicmonitor", "pkg/secrets", "pkg/lifecycle", "pkg/cleanup"}
+	ports := []string{"pkg/logicmonitor", "pkg/secrets", "pkg/lifecycle", "pkg/cleanup", "pkg/posture"}
 	// No I/O below the transports but through a port: neither an AWS SDK
 	// package nor an HTTP client.
 	io := func(d map[string]bool) []string {
