@@ -36,36 +36,15 @@ type ledger struct{ scope }
 
 func (l *ledger) Load(ctx context.Context) ([]posture.Raised, error) {
 	var out []posture.Raised
-	var start item
-	for {
-		in := map[string]any{
-			"TableName": l.t.Name, "ConsistentRead": true,
-			"KeyConditionExpression":    "#pk = :pk",
-			"ExpressionAttributeNames":  map[string]string{"#pk": AttrPK},
-			"ExpressionAttributeValues": item{":pk": str(l.pk)},
-		}
-		if start != nil {
-			in["ExclusiveStartKey"] = start
-		}
-		var page struct {
-			Items            []item `json:"Items"`
-			LastEvaluatedKey item   `json:"LastEvaluatedKey"`
-		}
-		if err := l.call(ctx, "Query", in, &page); err != nil {
-			return nil, err
-		}
-		for _, it := range page.Items {
-			r, err := decodeRaised(it)
-			if err != nil {
-				return nil, fmt.Errorf("marks table %s: item %s/%s: %w", l.t.Name, it[AttrPK]["S"], it[AttrSK]["S"], err)
-			}
-			out = append(out, r)
-		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
-		}
-		start = page.LastEvaluatedKey
+	err := l.query(ctx, func(it item) error {
+		r, err := decodeRaised(it)
+		out = append(out, r)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // Put writes the entry whole: a later report's time replaces an earlier's.

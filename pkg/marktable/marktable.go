@@ -89,6 +89,22 @@ func epoch(t time.Time) value { return num(t.Unix()) }
 func (s *scope) Load(ctx context.Context) ([]cleanup.Mark, error) {
 	var marks []cleanup.Mark
 	now := s.t.Now().Unix()
+	err := s.query(ctx, func(it item) error {
+		m, expires, err := decode(it)
+		if err != nil {
+			return err
+		}
+		if expires > now { // expired but not yet removed by TTL: gone
+			marks = append(marks, m)
+		}
+		return nil
+	})
+	return marks, err
+}
+
+// query reads every item of the scope's partition, page by page, strongly
+// consistent, handing each to each; an item each refuses fails the read.
+func (s *scope) query(ctx context.Context, each func(item) error) error {
 	var start item
 	for {
 		in := map[string]any{
@@ -105,19 +121,15 @@ func (s *scope) Load(ctx context.Context) ([]cleanup.Mark, error) {
 			LastEvaluatedKey item   `json:"LastEvaluatedKey"`
 		}
 		if err := s.call(ctx, "Query", in, &out); err != nil {
-			return nil, err
+			return err
 		}
 		for _, it := range out.Items {
-			m, expires, err := decode(it)
-			if err != nil {
-				return nil, fmt.Errorf("marks table %s: item %s/%s: %w", s.t.Name, it[AttrPK]["S"], it[AttrSK]["S"], err)
-			}
-			if expires > now { // expired but not yet removed by TTL: gone
-				marks = append(marks, m)
+			if err := each(it); err != nil {
+				return fmt.Errorf("marks table %s: item %s/%s: %w", s.t.Name, it[AttrPK]["S"], it[AttrSK]["S"], err)
 			}
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			return marks, nil
+			return nil
 		}
 		start = out.LastEvaluatedKey
 	}

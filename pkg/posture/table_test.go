@@ -1,38 +1,18 @@
 package posture
 
 import (
-	"os"
-	"strings"
 	"testing"
-)
 
-const (
-	readme   = "../../README.md"
-	tableTop = "<!-- The table is generated from pkg/posture by `make docs`; TestGovernanceTableIsCurrent keeps it so. -->\n"
-	tableEnd = "<!-- end of the generated rule table -->\n"
+	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
 )
 
 // TestGovernanceTableIsCurrent holds the README's rule table to the rules;
-// LMTOKENS_UPDATE_DOCS=1 (make docs) rewrites it.
+// make docs rewrites it.
 func TestGovernanceTableIsCurrent(t *testing.T) {
-	doc, err := os.ReadFile(readme)
+	err := doccheck.Generated("../../README.md",
+		"<!-- The table is generated from pkg/posture by `make docs`; TestGovernanceTableIsCurrent keeps it so. -->\n",
+		"<!-- end of the generated rule table -->\n", Table())
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
-	before, rest, ok := strings.Cut(string(doc), tableTop)
-	_, after, ok2 := strings.Cut(rest, tableEnd)
-	if !ok || !ok2 {
-		t.Fatalf("%s has no generated rule table between %q and %q", readme, tableTop, tableEnd)
-	}
-	want := before + tableTop + Table() + tableEnd + after
-	if want == string(doc) {
-		return
-	}
-	if os.Getenv("LMTOKENS_UPDATE_DOCS") == "1" {
-		if err := os.WriteFile(readme, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s's rule table is not what pkg/posture declares: run make docs", readme)
 }

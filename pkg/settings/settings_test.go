@@ -1,41 +1,22 @@
 package settings
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
-)
 
-const (
-	readme   = "../../infra/README.md"
-	tableTop = "<!-- The table is generated from pkg/settings by `make docs`; TestConfigurationTableIsCurrent keeps it so. -->\n"
-	tableEnd = "<!-- end of the generated table -->\n"
+	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
 )
 
 // TestConfigurationTableIsCurrent holds infra/README.md's configuration
-// table to the declarations; LMTOKENS_UPDATE_DOCS=1 (make docs) rewrites it.
+// table to the declarations; make docs rewrites it.
 func TestConfigurationTableIsCurrent(t *testing.T) {
-	doc, err := os.ReadFile(readme)
+	err := doccheck.Generated("../../infra/README.md",
+		"<!-- The table is generated from pkg/settings by `make docs`; TestConfigurationTableIsCurrent keeps it so. -->\n",
+		"<!-- end of the generated table -->\n", Table())
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
-	before, rest, ok := strings.Cut(string(doc), tableTop)
-	_, after, ok2 := strings.Cut(rest, tableEnd)
-	if !ok || !ok2 {
-		t.Fatalf("%s has no generated table between %q and %q", readme, tableTop, tableEnd)
-	}
-	want := before + tableTop + Table() + tableEnd + after
-	if want == string(doc) {
-		return
-	}
-	if os.Getenv("LMTOKENS_UPDATE_DOCS") == "1" {
-		if err := os.WriteFile(readme, []byte(want), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s's configuration table is not what pkg/settings declares: run make docs", readme)
 }
 
 func TestEachSettingDeclaredOnce(t *testing.T) {
