@@ -16,6 +16,7 @@ import (
 	"github.com/lmtokens/lmtokens/pkg/handlers"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/secrets"
 	"github.com/lmtokens/lmtokens/pkg/tokens"
 )
 
@@ -306,5 +307,45 @@ func TestProviderTrustsOnlyWhatItCanCheck(t *testing.T) {
 	res := invokeBinary(t, short, ev)
 	if took := time.Since(start); res.ErrorType == "Sandbox.Timedout" || took > 7800*time.Millisecond {
 		t.Fatalf("a hanging answer URL held the provider %v: %+v", took, res)
+	}
+}
+
+// A Custom::LogicMonitorApiToken may end its token's life: ExpiresInDays or
+// ExpiresAt, under the deployment's and the portal's cap; a longer one
+// fails the resource naming the cap and makes nothing, and a changed
+// lifetime replaces the token (a lifetime is given at creation).
+func TestCustomResourceLifetimes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	rcv := newReceiver(t)
+	f := e.startBinary(t, "provider", "TOKEN_MAX_LIFETIME_DAYS=90")
+	send := rcv.sender(t, f)
+	before := len(e.portal.Tokens())
+
+	made := send(cfnEvent(rcv, cfn.RequestCreate, "life-1", "", map[string]any{"AdminId": "2", "Note": "thirty days", "ExpiresInDays": "30"}, nil))
+	at, err := time.Parse(time.RFC3339, fmt.Sprint(made.Data["ExpiresAt"]))
+	if made.Status != cfn.StatusSuccess || err != nil || at.Sub(time.Now()) < 29*24*time.Hour || at.Sub(time.Now()) > 30*24*time.Hour+time.Minute {
+		t.Fatalf("create with ExpiresInDays 30: %+v", made)
+	}
+	if sec, _ := e.sm.Get(fmt.Sprint(made.Data["SecretName"])); sec.Tags[secrets.TagExpiresAt] != made.Data["ExpiresAt"] {
+		t.Fatalf("the key's secret says %q, the resource %q", sec.Tags[secrets.TagExpiresAt], made.Data["ExpiresAt"])
+	}
+	at2 := time.Now().Add(10 * 24 * time.Hour).UTC().Truncate(time.Second).Format(time.RFC3339)
+	dated := send(cfnEvent(rcv, cfn.RequestCreate, "life-2", "", map[string]any{"AdminId": "2", "ExpiresAt": at2}, nil))
+	if dated.Status != cfn.StatusSuccess || dated.Data["ExpiresAt"] != at2 {
+		t.Fatalf("create with ExpiresAt: %+v", dated)
+	}
+	over := send(cfnEvent(rcv, cfn.RequestCreate, "life-3", "", map[string]any{"AdminId": "2", "ExpiresInDays": "120"}, nil))
+	if over.Status != cfn.StatusFailed || !strings.Contains(over.Reason, "maximum lifetime of 90 days") {
+		t.Fatalf("over the cap: %+v", over)
+	}
+	if n := len(e.portal.Tokens()); n != before+2 {
+		t.Fatalf("%d tokens made, want the 2 allowed", n-before)
+	}
+	// A new lifetime is a new token: CloudFormation then deletes the old.
+	repl := send(cfnEvent(rcv, cfn.RequestUpdate, "life-4", made.PhysicalResourceID,
+		map[string]any{"AdminId": "2", "Note": "thirty days", "ExpiresInDays": "60"}, map[string]any{"AdminId": "2", "Note": "thirty days", "ExpiresInDays": "30"}))
+	if repl.Status != cfn.StatusSuccess || repl.PhysicalResourceID == made.PhysicalResourceID || repl.Data["ExpiresAt"] == made.Data["ExpiresAt"] {
+		t.Fatalf("a new lifetime: %+v", repl)
 	}
 }
