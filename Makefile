@@ -109,7 +109,7 @@ openapi:
 
 # infra/README.md's configuration table, from the declarations of pkg/settings.
 docs:
-	LMTOKENS_UPDATE_DOCS=1 $(GO) test -count=1 -run 'TestConfigurationTableIsCurrent|TestGovernanceTableIsCurrent' ./pkg/settings ./pkg/posture
+	LMTOKENS_UPDATE_DOCS=1 $(GO) test -count=1 -run 'TestConfigurationTableIsCurrent|TestGovernanceTableIsCurrent|TestWorkflowDefinitionsAreValid' ./pkg/settings ./pkg/posture ./infra
 
 # The CloudFormation template and assets in cdk.out/, without the CDK CLI:
 # the same template cdk synth makes (make test-deploy checks it).

@@ -32,17 +32,23 @@ func (b *builder) schedules() {
 			}}),
 			Description: str("lmtokens: lets EventBridge Scheduler invoke the cleanup"),
 		})
+		props := &awsschedulertargets.ScheduleTargetBaseProps{
+			Input:           awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"cleanup": map[string]any{}}),
+			RetryAttempts:   num(2),
+			MaxEventAge:     awscdk.Duration_Hours(num(1)),
+			DeadLetterQueue: b.scheduleDLQ,
+			Role:            role,
+		}
+		var target awsscheduler.IScheduleTarget = awsschedulertargets.NewLambdaInvoke(b.out.Functions[sch.fn], props)
+		if sm, ok := b.workflows[sch.fn]; ok {
+			// The state machine alone: states:StartExecution on it.
+			target = awsschedulertargets.NewStepFunctionsStartExecution(sm, props)
+		}
 		awsscheduler.NewSchedule(b.stack, str(sch.id), &awsscheduler.ScheduleProps{
 			Schedule:    awsscheduler.ScheduleExpression_Expression(str(sch.expr), awscdk.TimeZone_Of(str(b.s.ScheduleTimezone))),
 			Description: str(b.s.BaseName() + " " + sch.id),
 			Enabled:     jsii.Bool(b.s.SchedulesEnabled),
-			Target: awsschedulertargets.NewLambdaInvoke(b.out.Functions[sch.fn], &awsschedulertargets.ScheduleTargetBaseProps{
-				Input:           awsscheduler.ScheduleTargetInput_FromObject(map[string]any{"cleanup": map[string]any{}}),
-				RetryAttempts:   num(2),
-				MaxEventAge:     awscdk.Duration_Hours(num(1)),
-				DeadLetterQueue: b.scheduleDLQ,
-				Role:            role,
-			}),
+			Target:      target,
 		})
 		suppressNag(role, map[string]string{"IAMNoInlinePolicy": reasonInlinePolicy})
 		// After the schedule: its target adds the role's policy.

@@ -113,6 +113,11 @@ type Settings struct {
 	ScheduleTimezone string
 	// SchedulesEnabled turns both schedules on or off.
 	SchedulesEnabled bool
+	// CleanupEngine runs each cleanup stage in one invocation (function) or
+	// fanned out over portals by a state machine (stepfunctions), at most
+	// MaxConcurrentPortals portals at once.
+	CleanupEngine        string
+	MaxConcurrentPortals int
 	// PostureFindings lets the disable stage import posture findings into
 	// the account's Security Hub (on its default product only).
 	PostureFindings bool
@@ -148,6 +153,8 @@ func DefaultSettings() Settings {
 		ScheduleTimezone:         "UTC",
 		SchedulesEnabled:         true,
 		PostureFindings:          true,
+		CleanupEngine:            EngineFunction,
+		MaxConcurrentPortals:     10,
 		LogRetentionDays:         30,
 		LogLevel:                 "INFO",
 		ThrottleRate:             10,
@@ -218,6 +225,7 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	str("alarmEmail", &s.AlarmEmail)
 	str("eventBusName", &s.EventBusName)
 	str("warningEmail", &s.WarningEmail)
+	str("cleanupEngine", &s.CleanupEngine)
 	str("binDir", &s.BinDir) // prebuilt binaries; unset, the app builds them
 	policy("disablePolicy", &s.DisablePolicy)
 	policy("deletePolicy", &s.DeletePolicy)
@@ -229,6 +237,9 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	reserved, quota := float64(s.ReservedConcurrency), float64(s.ConcurrencyQuota)
 	num("reservedConcurrency", &reserved)
 	num("concurrencyQuota", &quota)
+	portals := float64(s.MaxConcurrentPortals)
+	num("maxConcurrentPortals", &portals)
+	s.MaxConcurrentPortals = int(portals)
 	s.RecoveryDays, s.LogRetentionDays = int(recovery), int(retention)
 	rot := []float64{float64(s.RotationDays), float64(s.RotationGraceHours), float64(s.RotationDeleteAfterHours), float64(s.CredentialsRotationDays), float64(s.OrphanGraceDays), float64(s.MaxLifetimeDays)}
 	num("rotationDays", &rot[0])
@@ -409,6 +420,12 @@ func (s Settings) Validate() error {
 	}
 	if err := s.checkEndpoint(); err != nil {
 		return err
+	}
+	if s.CleanupEngine != EngineFunction && s.CleanupEngine != EngineStepFunctions {
+		return fmt.Errorf("cleanupEngine %q must be %q (one invocation serves every portal) or %q (a state machine, one Map item per portal)", s.CleanupEngine, EngineFunction, EngineStepFunctions)
+	}
+	if s.MaxConcurrentPortals < 1 || s.MaxConcurrentPortals > 1000 {
+		return fmt.Errorf("maxConcurrentPortals must be from 1 to 1000, not %d", s.MaxConcurrentPortals)
 	}
 	for _, p := range s.ProviderStacks {
 		if !providerStackRE.MatchString(p) {

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 )
@@ -66,6 +67,9 @@ type builder struct {
 	// EventBridge could not deliver to it.
 	warningsTopic awssns.Topic
 	warningsDLQ   awssqs.Queue
+	// workflows are the cleanup state machines by function id
+	// (cleanupEngine stepfunctions).
+	workflows map[string]awsstepfunctions.StateMachine
 }
 
 var str = jsii.String
@@ -95,7 +99,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	untagged := &awscdk.TagProps{ExcludeResourceTypes: jsii.Strings("AWS::CloudWatch::Dashboard")}
 	awscdk.Tags_Of(stack).Add(str("project"), str("lmtokens"), untagged)
 	awscdk.Tags_Of(stack).Add(str("env"), str(s.EnvName()), untagged)
-	b := &builder{stack: stack, s: s, out: &Stack{Stack: stack, Functions: map[string]awslambda.Function{}}, logRetention: logRetention, logGroups: map[string]awslogs.LogGroup{}}
+	b := &builder{stack: stack, s: s, out: &Stack{Stack: stack, Functions: map[string]awslambda.Function{}}, logRetention: logRetention, logGroups: map[string]awslogs.LogGroup{},
+		workflows: map[string]awsstepfunctions.StateMachine{}}
 
 	b.makeLogsKey()
 	b.queuesAndTopic()
@@ -109,6 +114,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	b.keyUsers()
 	b.busPolicy()
 	b.out.API = b.api()
+	if s.CleanupEngine == EngineStepFunctions {
+		b.cleanupWorkflows()
+	}
 	b.schedules()
 	b.monitoring()
 

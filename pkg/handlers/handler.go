@@ -186,23 +186,24 @@ func accepted[T any](v T, err error) (result, error) { return answer(http.Status
 // runCleanup serves a cleanup function: toggle runs the disable stage,
 // delete the delete stage.
 func (s *Service) runCleanup(ctx context.Context, fn string, spec json.RawMessage) (result, error) {
-	var stage cleanup.Stage
-	switch fn {
-	case Toggle:
-		stage = cleanup.StageDisable
-	case Delete:
-		stage = cleanup.StageDelete
-	default:
-		return result{}, &Error{Kind: tokens.KindConfiguration, Message: "configuration: CLEANUP_ENABLED is set on the " + fn + " function, but only toggle (disable stage) and delete (delete stage) run cleanups"}
+	stage, err := stageOf(fn)
+	if err != nil {
+		return result{}, err
 	}
 	return okay(s.domain.Cleanup(ctx, stage, spec))
 }
 
-// dispatchCleanup serves a cleanup function. It takes exactly two inputs: a
-// scheduled-rule event (source aws.events, detail-type Scheduled Event, an
-// empty detail) and a direct {"cleanup": {...}} object with no other field,
-// which is what EventBridge Scheduler, Step Functions and a manual invoke
-// send. Anything else, a delete that also says cleanup included, is refused.
+// dispatchCleanup serves a cleanup function. It takes a scheduled-rule
+// event (source aws.events, detail-type Scheduled Event, an empty detail)
+// and a direct {"cleanup": {...}} object, which is what EventBridge
+// Scheduler and a manual invoke send; and the three steps of a run fanned
+// out over portals by the cleanup state machine:
+//
+//	{"cleanup": {...}, "step": "portals"}                        → {"portals": ["default", ...]}
+//	{"cleanup": {...}, "portal": "acme"}                          → the portal's outcome
+//	{"cleanup": {...}, "step": "summarize", "portals": [...], "outcomes": [...]} → the run's report
+//
+// Anything else, a delete that also says cleanup included, is refused.
 func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.Request) (result, error) {
 	const takes = `a cleanup function takes a scheduled-rule event or {"cleanup": {...}} alone`
 	switch {
@@ -215,7 +216,11 @@ func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.
 		return s.runCleanup(ctx, fn, nil)
 	}
 	var in struct {
-		Cleanup json.RawMessage `json:"cleanup"`
+		Cleanup  json.RawMessage   `json:"cleanup"`
+		Step     string            `json:"step"`
+		Portal   *string           `json:"portal"`
+		Portals  []string          `json:"portals"`
+		Outcomes []cleanup.Outcome `json:"outcomes"`
 	}
 	if err := strictjson.Decode(req.Payload, &in); err != nil || len(in.Cleanup) == 0 {
 		msg := takes
@@ -224,7 +229,34 @@ func (s *Service) dispatchCleanup(ctx context.Context, fn string, req *apievent.
 		}
 		return result{}, invalid("%s", msg)
 	}
-	return s.runCleanup(ctx, fn, in.Cleanup)
+	stage, err := stageOf(fn)
+	if err != nil {
+		return result{}, err
+	}
+	steps := `the cleanup state machine's steps are {"cleanup","step":"portals"}, {"cleanup","portal"} and {"cleanup","step":"summarize","portals","outcomes"}`
+	switch {
+	case in.Step == "" && in.Portal == nil && in.Portals == nil && in.Outcomes == nil:
+		return s.runCleanup(ctx, fn, in.Cleanup)
+	case in.Step == "portals" && in.Portal == nil && in.Portals == nil && in.Outcomes == nil:
+		return okay(s.domain.CleanupPortals(ctx, stage, in.Cleanup))
+	case in.Step == "" && in.Portal != nil && in.Portals == nil && in.Outcomes == nil:
+		return okay(s.domain.CleanupPortal(ctx, stage, in.Cleanup, *in.Portal))
+	case in.Step == "summarize" && in.Portal == nil && in.Portals != nil:
+		return okay(s.domain.SummarizeCleanup(ctx, stage, in.Cleanup, in.Portals, in.Outcomes))
+	}
+	return result{}, invalid("%s", steps)
+}
+
+// stageOf is the stage a cleanup function runs: toggle the disable stage,
+// delete the delete stage.
+func stageOf(fn string) (cleanup.Stage, error) {
+	switch fn {
+	case Toggle:
+		return cleanup.StageDisable, nil
+	case Delete:
+		return cleanup.StageDelete, nil
+	}
+	return "", &Error{Kind: tokens.KindConfiguration, Message: "configuration: CLEANUP_ENABLED is set on the " + fn + " function, but only toggle (disable stage) and delete (delete stage) run cleanups"}
 }
 
 func (s *Service) dispatchHTTP(ctx context.Context, fn string, req *apievent.Request) (result, error) {

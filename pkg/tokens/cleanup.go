@@ -20,15 +20,9 @@ import (
 // by each portal's own overrides. One portal failing is reported and does
 // not stop the others.
 func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.RawMessage) (cleanup.Report, error) {
-	policy, err := s.cfg.Cleanup.Policies[stage].Override(spec, s.cfg.Cleanup.AllowWidening)
+	policy, err := s.cleanupPolicy(stage, spec)
 	if err != nil {
-		return cleanup.Report{}, Invalid("%v", err)
-	}
-	if policy.WarnDays > 0 && s.marks == nil {
-		return cleanup.Report{}, &Error{Kind: KindConfiguration, Message: "configuration: " + cleanup.ErrNoMarks.Error()}
-	}
-	if policy.WarnDays > 0 && !s.events.Enabled() {
-		return cleanup.Report{}, &Error{Kind: KindConfiguration, Message: "configuration: warnDays is above 0 but no event bus is configured (EVENT_BUS_NAME): the warnings would reach no one. Set it, or set warnDays to 0 to act without warnings"}
+		return cleanup.Report{}, err
 	}
 	counter := s.Counter()
 	names, _, err := s.portalNames(ctx, true)
@@ -56,8 +50,31 @@ func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.Ra
 		rep, err = cleanup.Combine(portals, reports, errs)
 	}
 	rep.LMRequests = counter()
-	s.deliverRun(ctx, portals, &rep)
+	s.deliverRun(ctx, portals, &rep, true)
 	s.logReport(ctx, rep)
+	return s.cleanupAnswer(rep, err)
+}
+
+// cleanupPolicy is the stage's policy narrowed by spec, refused when the
+// deployment cannot carry it out (warnings with nowhere to mark them or
+// no one to tell).
+func (s *Service) cleanupPolicy(stage cleanup.Stage, spec json.RawMessage) (cleanup.Policy, error) {
+	policy, err := s.cfg.Cleanup.Policies[stage].Override(spec, s.cfg.Cleanup.AllowWidening)
+	if err != nil {
+		return policy, Invalid("%v", err)
+	}
+	if policy.WarnDays > 0 && s.marks == nil {
+		return policy, &Error{Kind: KindConfiguration, Message: "configuration: " + cleanup.ErrNoMarks.Error()}
+	}
+	if policy.WarnDays > 0 && !s.events.Enabled() {
+		return policy, &Error{Kind: KindConfiguration, Message: "configuration: warnDays is above 0 but no event bus is configured (EVENT_BUS_NAME): the warnings would reach no one. Set it, or set warnDays to 0 to act without warnings"}
+	}
+	return policy, nil
+}
+
+// cleanupAnswer is what a run answers: its bounded report, or the error
+// of a run that saw only part of what it had to and acted on nothing.
+func (s *Service) cleanupAnswer(rep cleanup.Report, err error) (cleanup.Report, error) {
 	switch {
 	case errors.Is(err, cleanup.ErrSelfUnknown):
 		return cleanup.Report{}, &Error{Kind: KindConfiguration, Message: "cleanup refused: " + err.Error()}

@@ -88,7 +88,7 @@ type CleanupSummary struct {
 // first the warnings, each marked only once delivered (the next run warns
 // again those that were not); then the changes the run made; then its
 // summary. Nothing is emitted or marked in a dry run but the summary.
-func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup.Report) {
+func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup.Report, summary bool) {
 	// Warnings and changes may retry until summaryReserve before the
 	// invocation's deadline; the summary until the deadline itself.
 	end := time.Now().Add(15 * time.Minute)
@@ -141,6 +141,13 @@ func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup
 	}
 	rep.EventsUndelivered += s.events.Deliver(ctx, by, changes...).Undelivered
 	rep.Account()
+	if summary {
+		s.deliverSummary(ctx, end, portals, rep)
+	}
+}
+
+// deliverSummary puts a run's Cleanup Run Completed, by end.
+func (s *Service) deliverSummary(ctx context.Context, end time.Time, portals []string, rep *cleanup.Report) {
 	sum := s.cleanupSummary(ctx, portals, *rep)
 	if s.events.Deliver(ctx, end, lifecycle.Event{DetailType: lifecycle.CleanupRunCompleted, Detail: sum}).Undelivered > 0 {
 		rep.EventsUndelivered++
@@ -187,8 +194,8 @@ func (s *Service) markWarned(ctx context.Context, rep *cleanup.Report, delivered
 func (s *Service) cleanupSummary(ctx context.Context, portals []string, rep cleanup.Report) CleanupSummary {
 	base := s.tokenDetail(ctx, "", logicmonitor.Token{}, lifecycle.ReasonCleanup)
 	warned := rep.Marked
-	if rep.DryRun {
-		warned = len(rep.Warnings)
+	if rep.DryRun && rep.Marked == 0 {
+		warned = len(rep.Warnings) // a fanned-out run's summary counts them in Marked
 	}
 	return clip.Within(MaxSummaryBytes, MaxSummaryItems, func(n int) CleanupSummary {
 		sum := CleanupSummary{

@@ -11,10 +11,21 @@ import (
 const UpdateEnv = "LMTOKENS_UPDATE_DOCS"
 
 // Generated holds the part of the document at path between the lines top
-// and end to want: it returns nil when it is, rewrites it when UpdateEnv
-// is 1, and otherwise says it is stale.
+// and end to want (both empty: the whole file): it returns nil when it
+// is, rewrites it when UpdateEnv is 1, and otherwise says it is stale.
 func Generated(path, top, end, want string) error {
 	doc, err := os.ReadFile(path)
+	if top == "" && end == "" {
+		switch {
+		case err == nil && string(doc) == want:
+			return nil
+		case os.Getenv(UpdateEnv) == "1":
+			return os.WriteFile(path, []byte(want), 0o644)
+		case err != nil:
+			return err
+		}
+		return fmt.Errorf("%s is stale: run make docs", path)
+	}
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,154 @@
+package infra
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// Cleanup engines: one invocation serves every portal (function), or a
+// state machine fans the run out, one Map item per portal (stepfunctions).
+const (
+	EngineFunction      = "function"
+	EngineStepFunctions = "stepfunctions"
+)
+
+// FunctionArnPlaceholder stands for the cleanup function's ARN in a
+// workflow's definition (a DefinitionSubstitution).
+const FunctionArnPlaceholder = "${CleanupFunctionArn}"
+
+// retryable are the errors worth trying again: the functions' own
+// RateLimited and Upstream (LogicMonitor or AWS trouble, a step still in
+// progress), and Lambda's service errors.
+var retryable = []string{"RateLimited", "Upstream", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+
+func invoke(payload map[string]any) map[string]any {
+	return map[string]any{
+		"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+		"Parameters": map[string]any{"FunctionName": FunctionArnPlaceholder, "Payload": payload},
+		"Retry":      []any{map[string]any{"ErrorEquals": retryable, "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}},
+	}
+}
+
+// CleanupWorkflow is the cleanup state machine's definition (Amazon States
+// Language): the cleanup function names the portals, a Distributed Map
+// runs one item per portal (at most maxConcurrent at once), each item's
+// failure caught into its outcome so that one broken portal fails alone,
+// and the function reports the run as one Cleanup Run Completed. Every
+// step passes the run's {"cleanup": {...}} on, so each applies the same
+// narrowing-only policy; states carry portal names and outcomes, never
+// token data.
+func CleanupWorkflow(maxConcurrent int) map[string]any {
+	portals := invoke(map[string]any{"cleanup.$": "$.cleanup", "step": "portals"})
+	portals["ResultSelector"] = map[string]any{"portals.$": "$.Payload.portals"}
+	portals["ResultPath"] = "$.run"
+	portals["Next"] = "EachPortal"
+
+	item := invoke(map[string]any{"cleanup.$": "$.cleanup", "portal.$": "$.portal"})
+	item["OutputPath"] = "$.Payload"
+	item["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.caught", "Next": "PortalFailed"}}
+	item["End"] = true
+
+	summary := invoke(map[string]any{"cleanup.$": "$.cleanup", "step": "summarize", "portals.$": "$.run.portals", "outcomes.$": "$.outcomes"})
+	summary["OutputPath"] = "$.Payload"
+	summary["End"] = true
+
+	return map[string]any{
+		"Comment": "lmtokens cleanup fanned out over portals: name them, run one Map item per portal, report the run once",
+		"StartAt": "Portals",
+		"States": map[string]any{
+			"Portals": portals,
+			"EachPortal": map[string]any{
+				"Type": "Map", "ItemsPath": "$.run.portals",
+				"ItemSelector":   map[string]any{"cleanup.$": "$.cleanup", "portal.$": "$$.Map.Item.Value"},
+				"MaxConcurrency": maxConcurrent,
+				// Every item's failure is caught into its outcome; a child
+				// execution that fails for Step Functions' own reasons is
+				// tolerated, and the summary counts its portal as failed.
+				"ToleratedFailurePercentage": 100,
+				"ItemProcessor": map[string]any{
+					"ProcessorConfig": map[string]any{"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+					"StartAt":         "Portal",
+					"States": map[string]any{
+						"Portal": item,
+						"PortalFailed": map[string]any{
+							"Type": "Pass",
+							// The cause stays in the item's execution history: the
+							// outcome must stay small however long it is.
+							"Parameters": map[string]any{"portal.$": "$.portal", "outcome": "failed", "errorType.$": "$.caught.Error"},
+							"End": true,
+						},
+					},
+				},
+				"ResultPath": "$.outcomes",
+				"Next":       "Summary",
+			},
+			"Summary": summary,
+		},
+	}
+}
+
+// cleanupWorkflows makes a state machine per cleanup stage, each invoking
+// its own cleanup function and nothing else, logging to its own log group,
+// alarmed on failed, timed-out and aborted executions.
+func (b *builder) cleanupWorkflows() {
+	s := b.s
+	for _, w := range []struct{ id, fn, stage string }{{"CleanupDisableWorkflow", "CleanupDisable", "disable"}, {"CleanupDeleteWorkflow", "CleanupDelete", "delete"}} {
+		fn := b.out.Functions[w.fn]
+		name := s.BaseName() + "-cleanup-" + w.stage
+		def, _ := json.Marshal(CleanupWorkflow(s.MaxConcurrentPortals))
+		logs := awslogs.NewLogGroup(b.stack, str(w.id+"Logs"), &awslogs.LogGroupProps{
+			LogGroupName: str("/aws/vendedlogs/states/" + name), Retention: b.logRetention, EncryptionKey: b.logsKey, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+		})
+		sm := awsstepfunctions.NewStateMachine(b.stack, str(w.id), &awsstepfunctions.StateMachineProps{
+			StateMachineName:        str(name),
+			DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(str(string(def))),
+			DefinitionSubstitutions: &map[string]*string{"CleanupFunctionArn": fn.FunctionArn()},
+			StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+			Logs:                    &awsstepfunctions.LogOptions{Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(false)},
+			TracingEnabled:          jsii.Bool(s.Tracing),
+			Timeout:                 awscdk.Duration_Hours(num(6)),
+		})
+		// Its one function, and its own child executions (the Distributed
+		// Map starts them): named ARNs, since the state machine's own
+		// would be a circular reference.
+		own := fmt.Sprintf("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:%s", name)
+		runs := fmt.Sprintf("arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:%s/*", name)
+		sm.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: str("InvokeItsCleanupFunction"), Actions: jsii.Strings("lambda:InvokeFunction"), Resources: &[]*string{fn.FunctionArn()},
+		}))
+		sm.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: str("RunItsOwnMapItems"), Actions: jsii.Strings("states:StartExecution"), Resources: &[]*string{awscdk.Fn_Sub(str(own), nil)},
+		}))
+		sm.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid: str("WatchItsOwnMapItems"), Actions: jsii.Strings("states:DescribeExecution", "states:StopExecution"), Resources: &[]*string{awscdk.Fn_Sub(str(runs), nil)},
+		}))
+		b.workflows[w.fn] = sm
+		five := &awscloudwatch.MetricOptions{Period: awscdk.Duration_Minutes(num(5))}
+		b.alarm(w.id+"Failed", awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+			Expression: str("FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)"), Period: awscdk.Duration_Minutes(num(5)), Label: str(w.id + " executions failed, timed out or aborted"),
+			UsingMetrics: &map[string]awscloudwatch.IMetric{"failed": sm.MetricFailed(five), "timedOut": sm.MetricTimedOut(five), "aborted": sm.MetricAborted(five)},
+		}), "lmtokens "+w.stage+" cleanup state machine: an execution failed, timed out or was aborted. Its log group and the execution's history name the step; redrive the execution (StartExecution is not needed: RedriveExecution resumes the failed items)")
+		suppressNag(sm, map[string]string{"IAMNoInlinePolicy": reasonInlinePolicy})
+		cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
+			Id:     str("AwsSolutions-IAM5"),
+			Reason: str("Step Functions' log delivery actions take no resource (Resource *); the child executions' ARNs end in /* because each item's execution is named at run time."),
+		}}, jsii.Bool(true))
+		if !s.Tracing {
+			cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
+				Id: str("AwsSolutions-SF2"), Reason: str("X-Ray tracing follows the stack's tracing setting (off by default, as for the functions)."),
+			}}, jsii.Bool(true))
+		}
+	}
+}
+
+// CleanupWorkflowFile is the cleanup workflow's definition as committed
+// (relative to infra/), with the default maxConcurrentPortals.
+const CleanupWorkflowFile = "cleanup-workflow.asl.json"

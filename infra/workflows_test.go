@@ -1,0 +1,167 @@
+package infra
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lmtokens/lmtokens/pkg/local/doccheck"
+	"github.com/lmtokens/lmtokens/pkg/local/iamsim"
+	"github.com/lmtokens/lmtokens/pkg/local/npmtools"
+)
+
+// With cleanupEngine stepfunctions the schedules start a state machine per
+// stage, whose definition is CleanupWorkflow with that stage's function;
+// as AWS evaluates it, each schedule may start its own state machine only,
+// and each state machine may invoke its own cleanup function only (and run
+// its own Map items); a failed, timed-out or aborted execution alarms.
+func TestCleanupEngineStepFunctions(t *testing.T) {
+	s := DefaultSettings()
+	s.CleanupEngine, s.MaxConcurrentPortals, s.Tracing = EngineStepFunctions, 25, true
+	ts, err := synthesize(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(ts.tpl.ToJSON())
+	tpl, err := iamsim.Parse(raw, s.StackName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	machines := tpl.OfType("AWS::StepFunctions::StateMachine")
+	if len(machines) != 2 {
+		t.Fatalf("%d state machines, want one per stage", len(machines))
+	}
+	want, _ := json.Marshal(CleanupWorkflow(25))
+	fnOf := map[string]string{}
+	for _, id := range machines {
+		p := tpl.Resources[id].Properties
+		def := tpl.Resolve(p["DefinitionString"])
+		text, _ := def.(string)
+		stage := "Disable"
+		if strings.Contains(id, "Delete") {
+			stage = "Delete"
+		}
+		fn := tpl.ARN(tpl.Find("AWS::Lambda::Function", "Cleanup"+stage))
+		fnOf[id] = "Cleanup" + stage
+		subs, _ := tpl.Resolve(p["DefinitionSubstitutions"]).(map[string]any)
+		if text != string(want) || subs["CleanupFunctionArn"] != fn {
+			t.Errorf("%s: its definition is not CleanupWorkflow with the %s function (%v):\n%s", id, stage, subs, text)
+		}
+		if p["TracingConfiguration"] == nil || p["LoggingConfiguration"] == nil {
+			t.Errorf("%s: tracing %v, logging %v", id, p["TracingConfiguration"], p["LoggingConfiguration"])
+		}
+	}
+	alarms := 0
+	for _, id := range tpl.OfType("AWS::CloudWatch::Alarm") {
+		if strings.Contains(id, "WorkflowFailed") {
+			alarms++
+			if !strings.Contains(string(mustJSON(tpl.Resources[id].Properties)), "ExecutionsAborted") {
+				t.Errorf("%s does not count aborted executions", id)
+			}
+		}
+	}
+	if alarms != 2 {
+		t.Errorf("%d alarms on the state machines, want 2", alarms)
+	}
+
+	// As AWS evaluates it.
+	type check struct {
+		what string
+		req  iamsim.Request
+		want string
+	}
+	as := func(roleID, action, resource string) iamsim.Request {
+		identity, _ := tpl.IdentityPolicies(roleID)
+		return iamsim.Request{Principal: tpl.ARN(roleID), Identity: identity, Action: action, Resource: resource}
+	}
+	var checks []check
+	for _, id := range machines {
+		role := tpl.Resources[id].Properties["RoleArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+		own, other := fnOf[id], "CleanupDelete"
+		if own == "CleanupDelete" {
+			other = "CleanupDisable"
+		}
+		name := tpl.Resources[id].Properties["StateMachineName"].(string)
+		smARN := "arn:aws:states:" + iamsim.Region + ":" + iamsim.Account + ":stateMachine:" + name
+		checks = append(checks,
+			check{id + " invokes its cleanup function", as(role, "lambda:InvokeFunction", tpl.ARN(tpl.Find("AWS::Lambda::Function", own))), iamsim.Allowed},
+			check{id + " invokes the other stage's", as(role, "lambda:InvokeFunction", tpl.ARN(tpl.Find("AWS::Lambda::Function", other))), iamsim.ImplicitlyDenied},
+			check{id + " invokes create", as(role, "lambda:InvokeFunction", tpl.ARN(tpl.Find("AWS::Lambda::Function", "Create"))), iamsim.ImplicitlyDenied},
+			check{id + " starts its own Map items", as(role, "states:StartExecution", smARN), iamsim.Allowed},
+			check{id + " starts another state machine", as(role, "states:StartExecution", "arn:aws:states:"+iamsim.Region+":"+iamsim.Account+":stateMachine:other"), iamsim.ImplicitlyDenied},
+		)
+		for _, sch := range []string{"CleanupDisableSchedule", "CleanupDeleteSchedule"} {
+			want := iamsim.ImplicitlyDenied
+			if strings.Contains(sch, strings.TrimPrefix(own, "Cleanup")) {
+				want = iamsim.Allowed
+			}
+			schRole := tpl.Find("AWS::IAM::Role", sch+"Role")
+			checks = append(checks,
+				check{sch + " starts " + id, as(schRole, "states:StartExecution", smARN), want},
+				check{sch + " invokes the cleanup function itself", as(schRole, "lambda:InvokeFunction", tpl.ARN(tpl.Find("AWS::Lambda::Function", own))), iamsim.ImplicitlyDenied},
+			)
+		}
+	}
+	reqs := make([]iamsim.Request, len(checks))
+	for i, c := range checks {
+		reqs[i] = c.req
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := iamsim.Simulate(ctx, reqs)
+	if errors.Is(err, npmtools.ErrNoNode) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range checks {
+		if results[i].Decision != c.want {
+			t.Errorf("%s: %s, want %s", c.what, results[i], c.want)
+		}
+	}
+
+	// The default engine makes no state machine.
+	if d, err := synthDefaults(); err != nil || len(d.ofType("AWS::StepFunctions::StateMachine")) != 0 {
+		t.Errorf("the default engine made state machines (%v)", err)
+	}
+	bad := DefaultSettings()
+	bad.CleanupEngine = "lambda"
+	if bad.Validate() == nil {
+		t.Error("cleanupEngine lambda accepted")
+	}
+	bad = DefaultSettings()
+	bad.MaxConcurrentPortals = 0
+	if bad.Validate() == nil {
+		t.Error("maxConcurrentPortals 0 accepted")
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// The cleanup workflow's definition is committed beside the stack
+// (make docs rewrites it) and is valid Amazon States Language as
+// asl-validator, at the version package-lock.json pins, judges it. The
+// tests that drive the function binaries with its items' input read it.
+func TestWorkflowDefinitionsAreValid(t *testing.T) {
+	b, _ := json.MarshalIndent(CleanupWorkflow(DefaultSettings().MaxConcurrentPortals), "", "  ")
+	if err := doccheck.Generated(CleanupWorkflowFile, "", "", string(b)+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := npmtools.Run(ctx, ".", "asl-validator", "--json-path", CleanupWorkflowFile)
+	if errors.Is(err, npmtools.ErrNoNode) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil || !strings.Contains(string(out), "is valid") {
+		t.Fatalf("asl-validator: %v\n%s", err, out)
+	}
+}
