@@ -30,6 +30,7 @@ var variants = map[string]map[string]any{
 		"useAwsManagedKey": "true", "eventBusName": "default", "warningEmail": "owners@example.com", "architecture": "x86_64",
 		"schedulesEnabled": "false", "allowPolicyWidening": "true", "scheduleTimezone": "Europe/Berlin",
 	},
+	"step-functions": {"cleanupEngine": "stepfunctions", "maxConcurrentPortals": "40", "tracing": "true", "postureFindings": "false"},
 	"rotation-readers-providers": {
 		"env": "stage", "rotationDays": "30", "rotationGraceHours": "12", "rotationDeleteAfterHours": "48", "credentialsRotationDays": "45",
 		"orphanGraceDays": "3", "recoveryDays": "14", "keyReaders": "arn:aws:iam::123456789012:role/pipeline", "providerStacks": "apps-*,PlatformTokens",
@@ -41,8 +42,8 @@ var variants = map[string]map[string]any{
 }
 
 // Every variant's template passes cfn-lint (CloudFormation's own resource
-// specifications and rules) with no error, and every cdk-nag pack. Six
-// synths and six lints take most of a minute: make test-deploy (which CI
+// specifications and rules) with no error, and every cdk-nag pack. Seven
+// synths and seven lints take most of a minute: make test-deploy (which CI
 // runs) runs it, make test does not.
 func TestCfnLintEveryVariant(t *testing.T) {
 	if os.Getenv("LMTOKENS_TEST_DEPLOY") == "" {
