@@ -30,7 +30,7 @@ var variants = map[string]map[string]any{
 		"useAwsManagedKey": "true", "eventBusName": "default", "warningEmail": "owners@example.com", "architecture": "x86_64",
 		"schedulesEnabled": "false", "allowPolicyWidening": "true", "scheduleTimezone": "Europe/Berlin",
 	},
-	"step-functions": {"cleanupEngine": "stepfunctions", "maxConcurrentPortals": "40", "tracing": "true", "postureFindings": "false"},
+	"step-functions": {"cleanupEngine": "stepfunctions", "maxConcurrentPortals": "40", "tracing": "true", "postureFindings": "false", "pipelineWorkflow": "true"},
 	"rotation-readers-providers": {
 		"env": "stage", "rotationDays": "30", "rotationGraceHours": "12", "rotationDeleteAfterHours": "48", "credentialsRotationDays": "45",
 		"orphanGraceDays": "3", "recoveryDays": "14", "keyReaders": "arn:aws:iam::123456789012:role/pipeline", "providerStacks": "apps-*,PlatformTokens",

@@ -118,6 +118,8 @@ type Settings struct {
 	// MaxConcurrentPortals portals at once.
 	CleanupEngine        string
 	MaxConcurrentPortals int
+	// PipelineWorkflow deploys the example workflow (PipelineTokenWorkflow).
+	PipelineWorkflow bool
 	// PostureFindings lets the disable stage import posture findings into
 	// the account's Security Hub (on its default product only).
 	PostureFindings bool
@@ -260,6 +262,9 @@ func SettingsFromContext(get ContextGetter) (Settings, error) {
 	flag("terminationProtection", &s.TerminationProtection)
 	if v := get("schedulesEnabled"); v != nil {
 		s.SchedulesEnabled = fmt.Sprint(v) == "true"
+	}
+	if v := get("pipelineWorkflow"); v != nil {
+		s.PipelineWorkflow = fmt.Sprint(v) == "true"
 	}
 	if v := get(settings.SecurityHubProduct.Context); v != nil {
 		s.PostureFindings = fmt.Sprint(v) == "true"

@@ -117,6 +117,9 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) (*Stack,
 	if s.CleanupEngine == EngineStepFunctions {
 		b.cleanupWorkflows()
 	}
+	if s.PipelineWorkflow {
+		b.pipelineWorkflow()
+	}
 	b.schedules()
 	b.monitoring()
 

@@ -83,7 +83,7 @@ func CleanupWorkflow(maxConcurrent int) map[string]any {
 							// The cause stays in the item's execution history: the
 							// outcome must stay small however long it is.
 							"Parameters": map[string]any{"portal.$": "$.portal", "outcome": "failed", "errorType.$": "$.caught.Error"},
-							"End": true,
+							"End":        true,
 						},
 					},
 				},
@@ -152,3 +152,102 @@ func (b *builder) cleanupWorkflows() {
 // CleanupWorkflowFile is the cleanup workflow's definition as committed
 // (relative to infra/), with the default maxConcurrentPortals.
 const CleanupWorkflowFile = "cleanup-workflow.asl.json"
+
+// PipelineWorkflowFile is the example workflow's definition as committed.
+const PipelineWorkflowFile = "pipeline-token-workflow.asl.json"
+
+// The example workflow's placeholders.
+const (
+	CreateFunctionPlaceholder = "${CreateFunctionArn}"
+	EventBusPlaceholder       = "${EventBusName}"
+)
+
+// PipelineSource is the source of the example workflow's events: not
+// lmtokens, which only lmtokens' functions may speak as.
+const PipelineSource = "lmtokens.workflow"
+
+// PipelineTokenWorkflow is the example for other AWS workflows: it makes a
+// token for a pipeline's user (idempotent by the execution's name, so a
+// retried step makes nothing twice), hands the consumer the secret's ARN
+// (an event "Pipeline Token Ready" on the bus, source lmtokens.workflow;
+// never the key), waits, and rotates the key. It retries the functions'
+// RateLimited and Upstream errors (a rotation still in progress is
+// Upstream) and catches the rest into one Fail state naming the cause.
+// Input: {"adminId": 2, "note": "...", "rotateAfterSeconds": 2592000}.
+func PipelineTokenWorkflow() map[string]any {
+	call := func(payload map[string]any) map[string]any {
+		return map[string]any{
+			"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+			"Parameters": map[string]any{"FunctionName": CreateFunctionPlaceholder, "Payload": payload},
+			"Retry":      []any{map[string]any{"ErrorEquals": retryable, "IntervalSeconds": 5, "MaxAttempts": 4, "BackoffRate": 2, "JitterStrategy": "FULL"}},
+			"Catch":      []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "Failed"}},
+		}
+	}
+	create := call(map[string]any{"adminId.$": "$.adminId", "note.$": "$.note", "idempotencyKey.$": "$$.Execution.Name"})
+	create["ResultSelector"] = map[string]any{"adminId.$": "$.Payload.adminId", "tokenId.$": "$.Payload.id", "secretArn.$": "$.Payload.secret.arn", "secretName.$": "$.Payload.secret.name"}
+	create["ResultPath"] = "$.token"
+	create["Next"] = "HandOver"
+	rotate := call(map[string]any{"rotate": map[string]any{"adminId.$": "$.token.adminId", "tokenId.$": "$.token.tokenId"}})
+	rotate["ResultSelector"] = map[string]any{"versionId.$": "$.Payload.versionId"}
+	rotate["ResultPath"] = "$.rotation"
+	rotate["End"] = true
+	return map[string]any{
+		"Comment": "lmtokens example: a token for a pipeline, its secret's ARN handed to the consumer, its key rotated later",
+		"StartAt": "CreateToken",
+		"States": map[string]any{
+			"CreateToken": create,
+			"HandOver": map[string]any{
+				"Type": "Task", "Resource": "arn:aws:states:::events:putEvents",
+				"Parameters": map[string]any{"Entries": []any{map[string]any{
+					"EventBusName": EventBusPlaceholder, "Source": PipelineSource, "DetailType": "Pipeline Token Ready",
+					"Detail": map[string]any{"adminId.$": "$.token.adminId", "tokenId.$": "$.token.tokenId", "secretArn.$": "$.token.secretArn", "execution.$": "$$.Execution.Id"},
+				}}},
+				"ResultPath": nil,
+				"Retry":      []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2}},
+				"Next":       "WaitToRotate",
+			},
+			"WaitToRotate": map[string]any{"Type": "Wait", "SecondsPath": "$.rotateAfterSeconds", "Next": "RotateKey"},
+			"RotateKey":    rotate,
+			"Failed":       map[string]any{"Type": "Fail", "Error": "PipelineTokenFailed", "CausePath": "$.error.Cause"},
+		},
+	}
+}
+
+// pipelineWorkflow deploys the example (pipelineWorkflow true): it may
+// invoke the create function and put its own events (source
+// lmtokens.workflow) on the bus, nothing else.
+func (b *builder) pipelineWorkflow() {
+	name := b.s.BaseName() + "-pipeline-token"
+	def, _ := json.Marshal(PipelineTokenWorkflow())
+	logs := awslogs.NewLogGroup(b.stack, str("PipelineTokenWorkflowLogs"), &awslogs.LogGroupProps{
+		LogGroupName: str("/aws/vendedlogs/states/" + name), Retention: b.logRetention, EncryptionKey: b.logsKey, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	create := b.out.Functions["Create"]
+	sm := awsstepfunctions.NewStateMachine(b.stack, str("PipelineTokenWorkflow"), &awsstepfunctions.StateMachineProps{
+		StateMachineName:        str(name),
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(str(string(def))),
+		DefinitionSubstitutions: &map[string]*string{"CreateFunctionArn": create.FunctionArn(), "EventBusName": b.bus.EventBusName()},
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+		Logs:                    &awsstepfunctions.LogOptions{Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(false)},
+		TracingEnabled:          jsii.Bool(b.s.Tracing),
+	})
+	sm.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: str("InvokeCreate"), Actions: jsii.Strings("lambda:InvokeFunction"), Resources: &[]*string{create.FunctionArn()},
+	}))
+	sm.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid: str("PutItsOwnEvents"), Actions: jsii.Strings("events:PutEvents"), Resources: &[]*string{b.bus.EventBusArn()},
+		// Every entry's source is its own (events:source is multivalued:
+		// one per entry; Null keeps an entry-less request out).
+		Conditions: &map[string]any{"ForAllValues:StringEquals": map[string]any{"events:source": []string{PipelineSource}}, "Null": map[string]any{"events:source": "false"}},
+	}))
+	suppressNag(sm, map[string]string{"IAMNoInlinePolicy": reasonInlinePolicy})
+	cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
+		Id: str("AwsSolutions-IAM5"), Reason: str("Step Functions' log delivery actions take no resource (Resource *)."),
+	}}, jsii.Bool(true))
+	if !b.s.Tracing {
+		cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
+			Id: str("AwsSolutions-SF2"), Reason: str("X-Ray tracing follows the stack's tracing setting (off by default, as for the functions)."),
+		}}, jsii.Bool(true))
+	}
+	awscdk.NewCfnOutput(b.stack, str("PipelineTokenWorkflowArn"), &awscdk.CfnOutputProps{Value: sm.StateMachineArn(), Description: str("The example workflow: a token for a pipeline, rotated later")})
+}

@@ -21,7 +21,7 @@ import (
 // its own Map items); a failed, timed-out or aborted execution alarms.
 func TestCleanupEngineStepFunctions(t *testing.T) {
 	s := DefaultSettings()
-	s.CleanupEngine, s.MaxConcurrentPortals, s.Tracing = EngineStepFunctions, 25, true
+	s.CleanupEngine, s.MaxConcurrentPortals, s.Tracing, s.PipelineWorkflow = EngineStepFunctions, 25, true, true
 	ts, err := synthesize(s)
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,12 @@ func TestCleanupEngineStepFunctions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	machines := tpl.OfType("AWS::StepFunctions::StateMachine")
+	var machines []string
+	for _, id := range tpl.OfType("AWS::StepFunctions::StateMachine") {
+		if strings.HasPrefix(id, "Cleanup") {
+			machines = append(machines, id)
+		}
+	}
 	if len(machines) != 2 {
 		t.Fatalf("%d state machines, want one per stage", len(machines))
 	}
@@ -106,6 +111,25 @@ func TestCleanupEngineStepFunctions(t *testing.T) {
 			)
 		}
 	}
+	// The example workflow: create, and its own events on the bus.
+	pipeline := tpl.Find("AWS::StepFunctions::StateMachine", "PipelineTokenWorkflow")
+	prole := tpl.Resources[pipeline].Properties["RoleArn"].(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	bus := tpl.ARN(tpl.Find("AWS::Events::EventBus", "Events"))
+	putAs := func(sources ...string) iamsim.Request {
+		r := as(prole, "events:PutEvents", bus)
+		r.Context = map[string]any{"events:source": sources}
+		if id, ok := tpl.Construct("", "Events"); ok {
+			r.ResourcePolicy = tpl.ResourcePolicy(id)
+		}
+		return r
+	}
+	checks = append(checks,
+		check{"the example workflow invokes create", as(prole, "lambda:InvokeFunction", tpl.ARN(tpl.Find("AWS::Lambda::Function", "Create"))), iamsim.Allowed},
+		check{"the example workflow invokes delete", as(prole, "lambda:InvokeFunction", tpl.ARN(tpl.Find("AWS::Lambda::Function", "Delete"))), iamsim.ImplicitlyDenied},
+		check{"the example workflow puts its own events", putAs(PipelineSource), iamsim.Allowed},
+		check{"the example workflow speaks as lmtokens", putAs("lmtokens"), iamsim.ExplicitlyDenied},
+		check{"the example workflow hides another source among its own", putAs(PipelineSource, "payments"), iamsim.ImplicitlyDenied},
+	)
 	reqs := make([]iamsim.Request, len(checks))
 	for i, c := range checks {
 		reqs[i] = c.req
@@ -151,17 +175,19 @@ func mustJSON(v any) []byte {
 // asl-validator, at the version package-lock.json pins, judges it. The
 // tests that drive the function binaries with its items' input read it.
 func TestWorkflowDefinitionsAreValid(t *testing.T) {
-	b, _ := json.MarshalIndent(CleanupWorkflow(DefaultSettings().MaxConcurrentPortals), "", "  ")
-	if err := doccheck.Generated(CleanupWorkflowFile, "", "", string(b)+"\n"); err != nil {
-		t.Fatal(err)
+	for file, def := range map[string]any{CleanupWorkflowFile: CleanupWorkflow(DefaultSettings().MaxConcurrentPortals), PipelineWorkflowFile: PipelineTokenWorkflow()} {
+		b, _ := json.MarshalIndent(def, "", "  ")
+		if err := doccheck.Generated(file, "", "", string(b)+"\n"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := npmtools.Run(ctx, ".", "asl-validator", "--json-path", CleanupWorkflowFile)
+	out, err := npmtools.Run(ctx, ".", "asl-validator", "--json-path", CleanupWorkflowFile, "--json-path", PipelineWorkflowFile)
 	if errors.Is(err, npmtools.ErrNoNode) && os.Getenv("CI") != "true" {
 		t.Skip(err)
 	}
-	if err != nil || !strings.Contains(string(out), "is valid") {
+	if err != nil || strings.Count(string(out), "is valid") != 2 {
 		t.Fatalf("asl-validator: %v\n%s", err, out)
 	}
 }

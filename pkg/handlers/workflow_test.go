@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -19,14 +20,18 @@ import (
 // OutputPath place the answers. It is the test's reading of the ASL
 // specification, applied to the definition the stack deploys.
 type stateMachine struct {
-	t      *testing.T
-	def    map[string]any
-	fn     *lambdaruntime.Function
-	inputs []string // every payload the function was sent
+	t   *testing.T
+	def map[string]any
+	// fns are the functions by the placeholder the definition names them
+	// with.
+	fns    map[string]*lambdaruntime.Function
+	inputs []string         // every payload a function was sent
+	events []map[string]any // every event entry a putEvents task put
+	failed map[string]any   // the Fail state's error and cause, if reached
 }
 
-func loadWorkflow(t *testing.T, fn *lambdaruntime.Function) *stateMachine {
-	raw, err := os.ReadFile("../../infra/cleanup-workflow.asl.json")
+func loadWorkflow(t *testing.T, file string, fns map[string]*lambdaruntime.Function) *stateMachine {
+	raw, err := os.ReadFile("../../infra/" + file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,14 +39,27 @@ func loadWorkflow(t *testing.T, fn *lambdaruntime.Function) *stateMachine {
 	if err := json.Unmarshal(raw, &def); err != nil {
 		t.Fatal(err)
 	}
-	return &stateMachine{t: t, def: def, fn: fn}
+	return &stateMachine{t: t, def: def, fns: fns}
 }
 
-// path resolves a JSONPath of the forms the definition uses: $, $.a.b and
-// $$.Map.Item.Value.
+// start runs the whole workflow on input.
+func (sm *stateMachine) start(input any) any {
+	return sm.run(sm.def["States"].(map[string]any), sm.def["StartAt"].(string), input, nil)
+}
+
+// executionName is the test's execution's name ($$.Execution.Name).
+const executionName = "pipeline-run-0001"
+
+// path resolves a JSONPath of the forms the definitions use: $, $.a.b,
+// $$.Map.Item.Value and $$.Execution.Name or .Id.
 func path(p string, input, item any) any {
-	if strings.HasPrefix(p, "$$.Map.Item.Value") {
+	switch {
+	case strings.HasPrefix(p, "$$.Map.Item.Value"):
 		return item
+	case p == "$$.Execution.Name":
+		return executionName
+	case p == "$$.Execution.Id":
+		return "arn:aws:states:us-east-1:123456789012:execution:lmtokens-pipeline-token:" + executionName
 	}
 	v := input
 	for _, k := range strings.Split(strings.TrimPrefix(strings.TrimPrefix(p, "$"), "."), ".") {
@@ -56,6 +74,13 @@ func path(p string, input, item any) any {
 
 // params builds a Parameters (or ItemSelector, ResultSelector) object.
 func params(tmpl any, input, item any) any {
+	if list, ok := tmpl.([]any); ok {
+		out := make([]any, len(list))
+		for i, v := range list {
+			out[i] = params(v, input, item)
+		}
+		return out
+	}
 	m, ok := tmpl.(map[string]any)
 	if !ok {
 		return tmpl
@@ -93,10 +118,24 @@ func (sm *stateMachine) run(states map[string]any, start string, input, item any
 		var out any
 		switch st["Type"] {
 		case "Task":
-			payload := params(st["Parameters"], input, item).(map[string]any)["Payload"]
-			raw, _ := json.Marshal(payload)
+			p := params(st["Parameters"], input, item).(map[string]any)
+			if st["Resource"] == "arn:aws:states:::events:putEvents" {
+				for _, e := range p["Entries"].([]any) {
+					sm.events = append(sm.events, e.(map[string]any))
+				}
+				out = input
+				if rp, set := st["ResultPath"]; !set || rp != nil {
+					sm.t.Fatalf("state %s keeps putEvents' answer", name)
+				}
+				break
+			}
+			raw, _ := json.Marshal(p["Payload"])
 			sm.inputs = append(sm.inputs, string(raw))
-			res := invokeBinary(sm.t, sm.fn, json.RawMessage(raw))
+			fn := sm.fns[p["FunctionName"].(string)]
+			if fn == nil {
+				sm.t.Fatalf("state %s invokes %v, which the test does not run", name, p["FunctionName"])
+			}
+			res := invokeBinary(sm.t, fn, json.RawMessage(raw))
 			if res.Failed() {
 				catch, ok := st["Catch"].([]any)
 				if !ok {
@@ -123,6 +162,11 @@ func (sm *stateMachine) run(states map[string]any, start string, input, item any
 			}
 		case "Pass":
 			out = params(st["Parameters"], input, item)
+		case "Wait":
+			out = input // the test does not wait
+		case "Fail":
+			sm.failed = map[string]any{"Error": st["Error"], "Cause": path(st["CausePath"].(string), input, item)}
+			return nil
 		case "Map":
 			var results []any
 			for _, v := range path(st["ItemsPath"].(string), input, nil).([]any) {
@@ -160,8 +204,8 @@ func TestCleanupWorkflowThroughTheBinary(t *testing.T) {
 		}
 	}
 	fn := e.cleanupFn(t, "toggle", "CLEANUP_MAX_ACTIONS=2")
-	sm := loadWorkflow(t, fn)
-	out := sm.run(sm.def["States"].(map[string]any), sm.def["StartAt"].(string), map[string]any{"cleanup": map[string]any{}}, nil)
+	sm := loadWorkflow(t, "cleanup-workflow.asl.json", map[string]*lambdaruntime.Function{"${CleanupFunctionArn}": fn})
+	out := sm.start(map[string]any{"cleanup": map[string]any{}})
 
 	raw, _ := json.Marshal(out)
 	var rep cleanup.Report
@@ -215,4 +259,78 @@ func TestCleanupWorkflowThroughTheBinary(t *testing.T) {
 			t.Errorf("%s: %s", bad, res.Payload)
 		}
 	}
+}
+
+// The example workflow for other AWS workflows, as committed, through the
+// real create and rotate binaries: it makes a token for the pipeline's
+// user, hands the consumer the secret's ARN in an event (never the key),
+// and rotates the key; run again under the same execution name it makes
+// nothing twice; a request the function refuses ends in its Fail state
+// naming the cause.
+func TestPipelineWorkflowThroughTheBinaries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	e.startRotators(t, 1, true)
+	create := e.startCreateWithRotation(t)
+	fns := map[string]*lambdaruntime.Function{"${CreateFunctionArn}": create}
+	before := len(e.portal.Tokens())
+
+	sm := loadWorkflow(t, "pipeline-token-workflow.asl.json", fns)
+	out, _ := sm.start(map[string]any{"adminId": 2, "note": "deploys of app X", "rotateAfterSeconds": 0}).(map[string]any)
+	if sm.failed != nil || out == nil {
+		t.Fatalf("the workflow failed: %v", sm.failed)
+	}
+	tok := out["token"].(map[string]any)
+	secret := fmt.Sprint(tok["secretName"])
+	if len(sm.events) != 1 || sm.events[0]["Source"] != "lmtokens.workflow" || sm.events[0]["DetailType"] != "Pipeline Token Ready" ||
+		sm.events[0]["Detail"].(map[string]any)["secretArn"] != tok["secretArn"] || !strings.HasPrefix(fmt.Sprint(tok["secretArn"]), "arn:aws:secretsmanager:") {
+		t.Fatalf("the hand-over: %+v (token %+v)", sm.events, tok)
+	}
+	for _, p := range e.portal.Tokens() {
+		raw, _ := json.Marshal(sm.events)
+		if strings.Contains(string(raw), p.AccessKey) {
+			t.Fatal("the hand-over carries a key")
+		}
+	}
+	if v, _ := out["rotation"].(map[string]any)["versionId"].(string); v == "" {
+		t.Fatalf("the rotation's answer: %+v", out["rotation"])
+	}
+	if errs := e.sm.WaitRotations()[secret]; len(errs) == 0 || errs[len(errs)-1] != nil {
+		t.Fatalf("the rotation of %s: %v", secret, errs)
+	}
+	sec, _ := e.sm.Get(secret)
+	if held := fmt.Sprint(tokenIDOf(t, sec.Value)); held == fmt.Sprint(tok["tokenId"]) {
+		t.Fatalf("%s still holds token %s after the rotation", secret, held)
+	}
+
+	// The same execution again (a redrive, a retried start): nothing new.
+	again := loadWorkflow(t, "pipeline-token-workflow.asl.json", fns)
+	out2, _ := again.start(map[string]any{"adminId": 2, "note": "deploys of app X", "rotateAfterSeconds": 0}).(map[string]any)
+	if again.failed != nil && !strings.Contains(fmt.Sprint(again.failed), "rotat") {
+		t.Fatalf("the same execution again: %v", again.failed)
+	}
+	if out2 != nil && out2["token"].(map[string]any)["tokenId"] != tok["tokenId"] {
+		t.Fatalf("the same execution made another token: %+v", out2["token"])
+	}
+	if made := len(e.portal.Tokens()) - before; made > 3 {
+		t.Fatalf("%d tokens made (one, its rotation's, and at most one more rotation)", made)
+	}
+
+	// A user that does not exist: the function's NotFound is caught.
+	bad := loadWorkflow(t, "pipeline-token-workflow.asl.json", fns)
+	bad.start(map[string]any{"adminId": 999, "note": "nobody", "rotateAfterSeconds": 0})
+	if bad.failed == nil || bad.failed["Error"] != "PipelineTokenFailed" || !strings.Contains(fmt.Sprint(bad.failed["Cause"]), "NotFound") {
+		t.Fatalf("a refused create: %+v", bad.failed)
+	}
+}
+
+// tokenIDOf reads the token id a key's secret value names.
+func tokenIDOf(t *testing.T, value string) int64 {
+	var v struct {
+		TokenID int64 `json:"tokenId"`
+	}
+	if err := json.Unmarshal([]byte(value), &v); err != nil {
+		t.Fatal(err)
+	}
+	return v.TokenID
 }
