@@ -79,7 +79,7 @@ func New(o Options) *Service {
 	}
 	lm := o.HTTPClient
 	if lm == nil {
-		lm = &http.Client{Timeout: 25 * time.Second}
+		lm = &http.Client{Timeout: 25 * time.Second, Transport: portalTransport()}
 	}
 	domain := tokens.New(tokens.Options{
 		Config: o.Config, ConfigErr: o.ConfigErr, SecretsAPI: o.SecretsAPI, Logger: o.Logger, Events: o.Events, Marks: o.Marks, Clock: o.Clock,
@@ -123,3 +123,15 @@ func NewFromEnv() *Service {
 // CredentialReads counts reads of the credentials secret (for tests and
 // benchmarks: warm invocations must not read it again).
 func (s *Service) CredentialReads() int { return s.domain.CredentialReads() }
+
+// portalTransport keeps connections to every portal a run talks to: Go's
+// default keeps 2 idle connections a host and 100 in all, so a cleanup
+// over many portals, each with several requests in flight, would dial
+// again for most of its requests.
+func portalTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 0 // no bound across hosts; each host's is below
+	t.MaxIdleConnsPerHost = 8
+	t.IdleConnTimeout = 30 * time.Second
+	return t
+}
