@@ -497,15 +497,7 @@ func TestSecurityModelAsAWSEvaluatesIt(t *testing.T) {
 	for i, c := range all {
 		reqs[i] = c.req
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	results, err := iamsim.Simulate(ctx, reqs)
-	if errors.Is(err, npmtools.ErrNoNode) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	results := simulate(t, reqs)
 	for i, c := range all {
 		r := results[i]
 		// The simulator must have seen every condition key passed.
@@ -522,6 +514,22 @@ func TestSecurityModelAsAWSEvaluatesIt(t *testing.T) {
 		}
 	}
 	t.Logf("%d requests simulated", len(all))
+}
+
+// simulate has AWS's evaluator decide reqs (skipped without Node.js,
+// except in CI).
+func simulate(t *testing.T, reqs []iamsim.Request) []iamsim.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	results, err := iamsim.Simulate(ctx, reqs)
+	if errors.Is(err, npmtools.ErrNoNode) && os.Getenv("CI") != "true" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return results
 }
 
 func effectOf(decision string) string {

@@ -103,19 +103,7 @@ func (b *builder) cleanupWorkflows() {
 	for _, w := range []struct{ id, fn, stage string }{{"CleanupDisableWorkflow", "CleanupDisable", "disable"}, {"CleanupDeleteWorkflow", "CleanupDelete", "delete"}} {
 		fn := b.out.Functions[w.fn]
 		name := s.BaseName() + "-cleanup-" + w.stage
-		def, _ := json.Marshal(CleanupWorkflow(s.MaxConcurrentPortals))
-		logs := awslogs.NewLogGroup(b.stack, str(w.id+"Logs"), &awslogs.LogGroupProps{
-			LogGroupName: str("/aws/vendedlogs/states/" + name), Retention: b.logRetention, EncryptionKey: b.logsKey, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-		})
-		sm := awsstepfunctions.NewStateMachine(b.stack, str(w.id), &awsstepfunctions.StateMachineProps{
-			StateMachineName:        str(name),
-			DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(str(string(def))),
-			DefinitionSubstitutions: &map[string]*string{"CleanupFunctionArn": fn.FunctionArn()},
-			StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
-			Logs:                    &awsstepfunctions.LogOptions{Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(false)},
-			TracingEnabled:          jsii.Bool(s.Tracing),
-			Timeout:                 awscdk.Duration_Hours(num(6)),
-		})
+		sm := b.stateMachine(w.id, name, CleanupWorkflow(s.MaxConcurrentPortals), map[string]*string{"CleanupFunctionArn": fn.FunctionArn()})
 		// Its one function, and its own child executions (the Distributed
 		// Map starts them): named ARNs, since the state machine's own
 		// would be a circular reference.
@@ -136,16 +124,6 @@ func (b *builder) cleanupWorkflows() {
 			Expression: str("FILL(failed, 0) + FILL(timedOut, 0) + FILL(aborted, 0)"), Period: awscdk.Duration_Minutes(num(5)), Label: str(w.id + " executions failed, timed out or aborted"),
 			UsingMetrics: &map[string]awscloudwatch.IMetric{"failed": sm.MetricFailed(five), "timedOut": sm.MetricTimedOut(five), "aborted": sm.MetricAborted(five)},
 		}), "lmtokens "+w.stage+" cleanup state machine: an execution failed, timed out or was aborted. Its log group and the execution's history name the step; redrive the execution (StartExecution is not needed: RedriveExecution resumes the failed items)")
-		suppressNag(sm, map[string]string{"IAMNoInlinePolicy": reasonInlinePolicy})
-		cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
-			Id:     str("AwsSolutions-IAM5"),
-			Reason: str("Step Functions' log delivery actions take no resource (Resource *); the child executions' ARNs end in /* because each item's execution is named at run time."),
-		}}, jsii.Bool(true))
-		if !s.Tracing {
-			cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
-				Id: str("AwsSolutions-SF2"), Reason: str("X-Ray tracing follows the stack's tracing setting (off by default, as for the functions)."),
-			}}, jsii.Bool(true))
-		}
 	}
 }
 
@@ -218,19 +196,8 @@ func PipelineTokenWorkflow() map[string]any {
 // lmtokens.workflow) on the bus, nothing else.
 func (b *builder) pipelineWorkflow() {
 	name := b.s.BaseName() + "-pipeline-token"
-	def, _ := json.Marshal(PipelineTokenWorkflow())
-	logs := awslogs.NewLogGroup(b.stack, str("PipelineTokenWorkflowLogs"), &awslogs.LogGroupProps{
-		LogGroupName: str("/aws/vendedlogs/states/" + name), Retention: b.logRetention, EncryptionKey: b.logsKey, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
-	})
 	create := b.out.Functions["Create"]
-	sm := awsstepfunctions.NewStateMachine(b.stack, str("PipelineTokenWorkflow"), &awsstepfunctions.StateMachineProps{
-		StateMachineName:        str(name),
-		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(str(string(def))),
-		DefinitionSubstitutions: &map[string]*string{"CreateFunctionArn": create.FunctionArn(), "EventBusName": b.bus.EventBusName()},
-		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
-		Logs:                    &awsstepfunctions.LogOptions{Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(false)},
-		TracingEnabled:          jsii.Bool(b.s.Tracing),
-	})
+	sm := b.stateMachine("PipelineTokenWorkflow", name, PipelineTokenWorkflow(), map[string]*string{"CreateFunctionArn": create.FunctionArn(), "EventBusName": b.bus.EventBusName()})
 	sm.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid: str("InvokeCreate"), Actions: jsii.Strings("lambda:InvokeFunction"), Resources: &[]*string{create.FunctionArn()},
 	}))
@@ -240,14 +207,35 @@ func (b *builder) pipelineWorkflow() {
 		// one per entry; Null keeps an entry-less request out).
 		Conditions: &map[string]any{"ForAllValues:StringEquals": map[string]any{"events:source": []string{PipelineSource}}, "Null": map[string]any{"events:source": "false"}},
 	}))
+	awscdk.NewCfnOutput(b.stack, str("PipelineTokenWorkflowArn"), &awscdk.CfnOutputProps{Value: sm.StateMachineArn(), Description: str("The example workflow: a token for a pipeline, rotated later")})
+}
+
+// stateMachine makes a standard state machine from a definition with
+// substitutions, logging to its own log group (never the executions'
+// data), traced when the stack is.
+func (b *builder) stateMachine(id, name string, def map[string]any, subs map[string]*string) awsstepfunctions.StateMachine {
+	text, _ := json.Marshal(def)
+	logs := awslogs.NewLogGroup(b.stack, str(id+"Logs"), &awslogs.LogGroupProps{
+		LogGroupName: str("/aws/vendedlogs/states/" + name), Retention: b.logRetention, EncryptionKey: b.logsKey, RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+	sm := awsstepfunctions.NewStateMachine(b.stack, str(id), &awsstepfunctions.StateMachineProps{
+		StateMachineName:        str(name),
+		DefinitionBody:          awsstepfunctions.DefinitionBody_FromString(str(string(text))),
+		DefinitionSubstitutions: &subs,
+		StateMachineType:        awsstepfunctions.StateMachineType_STANDARD,
+		Logs:                    &awsstepfunctions.LogOptions{Destination: logs, Level: awsstepfunctions.LogLevel_ALL, IncludeExecutionData: jsii.Bool(false)},
+		TracingEnabled:          jsii.Bool(b.s.Tracing),
+		Timeout:                 awscdk.Duration_Hours(num(6)),
+	})
 	suppressNag(sm, map[string]string{"IAMNoInlinePolicy": reasonInlinePolicy})
 	cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
-		Id: str("AwsSolutions-IAM5"), Reason: str("Step Functions' log delivery actions take no resource (Resource *)."),
+		Id:     str("AwsSolutions-IAM5"),
+		Reason: str("Step Functions' log delivery actions take no resource (Resource *); a Map's child executions' ARNs end in /* because each is named at run time."),
 	}}, jsii.Bool(true))
 	if !b.s.Tracing {
 		cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
 			Id: str("AwsSolutions-SF2"), Reason: str("X-Ray tracing follows the stack's tracing setting (off by default, as for the functions)."),
 		}}, jsii.Bool(true))
 	}
-	awscdk.NewCfnOutput(b.stack, str("PipelineTokenWorkflowArn"), &awscdk.CfnOutputProps{Value: sm.StateMachineArn(), Description: str("The example workflow: a token for a pipeline, rotated later")})
+	return sm
 }

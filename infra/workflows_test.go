@@ -134,15 +134,7 @@ func TestCleanupEngineStepFunctions(t *testing.T) {
 	for i, c := range checks {
 		reqs[i] = c.req
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	results, err := iamsim.Simulate(ctx, reqs)
-	if errors.Is(err, npmtools.ErrNoNode) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	results := simulate(t, reqs)
 	for i, c := range checks {
 		if results[i].Decision != c.want {
 			t.Errorf("%s: %s, want %s", c.what, results[i], c.want)
