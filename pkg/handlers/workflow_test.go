@@ -254,7 +254,7 @@ func TestCleanupWorkflowThroughTheBinary(t *testing.T) {
 		t.Fatalf("a widening spec: %+v", res)
 	}
 	// Steps that mix shapes are refused.
-	for _, bad := range []string{`{"cleanup":{},"step":"portals","portal":"globex"}`, `{"cleanup":{},"step":"explode"}`, `{"cleanup":{},"portal":"nosuch"}`} {
+	for _, bad := range []string{`{"cleanup":{},"step":"portals","portal":"globex"}`, `{"cleanup":{},"step":"explode"}`, `{"cleanup":{},"portal":"nosuch"}`, `{"cleanup":{},"portal":""}`} {
 		if res := invokeBinary(t, fn, json.RawMessage(bad)); !res.Failed() {
 			t.Errorf("%s: %s", bad, res.Payload)
 		}

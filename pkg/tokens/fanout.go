@@ -48,10 +48,15 @@ func (s *Service) CleanupPortal(ctx context.Context, stage cleanup.Stage, spec j
 		return cleanup.Outcome{}, err
 	}
 	portal := name
-	if name == DefaultPortal {
+	switch {
+	case name == DefaultPortal:
 		portal = ""
-	} else if _, err := s.lookupPortal(ctx, name); err != nil {
-		return cleanup.Outcome{}, err
+	case name == "":
+		return cleanup.Outcome{}, Invalid(`portal is "default" or a registered portal's name, not empty`)
+	default:
+		if _, err := s.lookupPortal(ctx, name); err != nil {
+			return cleanup.Outcome{}, err
+		}
 	}
 	counter := s.Counter()
 	rep, runErr := s.cleanupPortal(ctx, stage, policy, portal, cleanup.NewBudget(policy.MaxActions))
