@@ -55,3 +55,18 @@ func TestSummaryCountsWhatDidNotReport(t *testing.T) {
 		t.Fatalf("nothing reported: %s", all.Outcome)
 	}
 }
+
+// A run over several portals is ok only when every portal's was: one that
+// is partial for a reason of its own (findings it could not report, say)
+// makes the whole partial.
+func TestCombineKeepsAPortalsPartialOutcome(t *testing.T) {
+	ok := Report{Stage: StageDisable, Outcome: "ok", Succeeded: 1}
+	partial := Report{Stage: StageDisable, Outcome: "partial", Findings: &Findings{Unreported: 3}}
+	if got, _ := Combine([]string{"", "acme"}, []Report{ok, ok}, []error{nil, nil}); got.Outcome != "ok" {
+		t.Fatalf("two ok portals: %s", got.Outcome)
+	}
+	got, _ := Combine([]string{"", "acme"}, []Report{ok, partial}, []error{nil, nil})
+	if got.Outcome != "partial" || got.Findings.Unreported != 3 {
+		t.Fatalf("one partial portal: %s %+v", got.Outcome, got.Findings)
+	}
+}

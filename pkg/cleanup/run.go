@@ -648,11 +648,14 @@ func (rep Report) fail(start time.Time, err error) Report {
 func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 	total := Report{Stage: reports[0].Stage, DryRun: reports[0].DryRun, Policy: reports[0].Policy, Cutoff: reports[0].Cutoff,
 		StartedAt: reports[0].StartedAt, Skipped: map[string]int{}, Actions: []Action{}, Errors: []string{}, Warnings: []Warning{}, Concurrency: reports[0].Concurrency}
-	failedPortals := 0
+	failedPortals, partialPortals := 0, 0
 	for i, r := range reports {
 		r.Portal = portals[i]
-		if errs[i] != nil || r.Outcome == "failed" && r.Succeeded == 0 {
+		switch {
+		case errs[i] != nil || r.Outcome == "failed" && r.Succeeded == 0:
 			failedPortals++
+		case r.Outcome != "ok":
+			partialPortals++
 		}
 		total.Examined += r.Examined
 		total.Eligible += r.Eligible
@@ -665,6 +668,7 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		total.Unmarked += r.Unmarked
 		total.MarkErrors += r.MarkErrors
 		total.WarningsUndelivered += r.WarningsUndelivered
+		total.EventsUndelivered += r.EventsUndelivered
 		total.CapReached = total.CapReached || r.CapReached
 		total.StoppedEarly = total.StoppedEarly || r.StoppedEarly
 		total.DurationMs = max(total.DurationMs, r.DurationMs)
@@ -707,7 +711,7 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 				return total, err
 			}
 		}
-	case failedPortals == 0 && total.Failed == 0 && total.MarkErrors == 0:
+	case failedPortals == 0 && partialPortals == 0 && total.Failed == 0 && total.MarkErrors == 0:
 		total.Outcome = "ok"
 	default:
 		total.Outcome = "partial"
