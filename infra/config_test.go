@@ -38,15 +38,7 @@ func TestEveryFunctionsEnvironmentParses(t *testing.T) {
 	custom.MaxLifetimeDays = 365
 	custom.PostureFindings = false
 	for name, s := range map[string]Settings{"defaults": DefaultSettings(), "every option": custom} {
-		ts, err := synthesize(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := json.Marshal(ts.tpl.ToJSON())
-		tpl, err := iamsim.Parse(raw, s.StackName())
-		if err != nil {
-			t.Fatal(err)
-		}
+		tpl := synthesizeResolved(t, s)
 		for _, id := range tpl.OfType("AWS::Lambda::Function") {
 			vars, _ := tpl.Resolve(tpl.Resources[id].Properties["Environment"]).(map[string]any)["Variables"].(map[string]any)
 			lookup := func(k string) (string, bool) {

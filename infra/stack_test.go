@@ -16,6 +16,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"github.com/lmtokens/lmtokens/pkg/catalog"
+	"github.com/lmtokens/lmtokens/pkg/local/iamsim"
 	"github.com/lmtokens/lmtokens/pkg/local/longtest"
 )
 
@@ -60,6 +61,22 @@ func synthesize(s Settings) (*testStack, error) {
 		return nil, err
 	}
 	return &testStack{stack: st, tpl: tpl, doc: doc, settings: s}, nil
+}
+
+// synthesizeResolved synthesizes s and reads the template as
+// CloudFormation would resolve it (iamsim), for the tests that evaluate it.
+func synthesizeResolved(t *testing.T, s Settings) *iamsim.Template {
+	t.Helper()
+	ts, err := synthesize(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(ts.tpl.ToJSON())
+	tpl, err := iamsim.Parse(raw, s.StackName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
 }
 
 type testStack struct {

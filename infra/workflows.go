@@ -29,12 +29,19 @@ const FunctionArnPlaceholder = "${CleanupFunctionArn}"
 // progress), and Lambda's service errors.
 var retryable = []string{"RateLimited", "Upstream", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
 
-func invoke(payload map[string]any) map[string]any {
+// lambdaTask invokes the function fn names with payload, retrying the
+// retryable errors attempts times, the first after interval seconds.
+func lambdaTask(fn string, payload map[string]any, interval, attempts int) map[string]any {
 	return map[string]any{
 		"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-		"Parameters": map[string]any{"FunctionName": FunctionArnPlaceholder, "Payload": payload},
-		"Retry":      []any{map[string]any{"ErrorEquals": retryable, "IntervalSeconds": 2, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}},
+		"Parameters": map[string]any{"FunctionName": fn, "Payload": payload},
+		"Retry":      []any{map[string]any{"ErrorEquals": retryable, "IntervalSeconds": interval, "MaxAttempts": attempts, "BackoffRate": 2, "JitterStrategy": "FULL"}},
 	}
+}
+
+// invoke is a cleanup workflow's call of its cleanup function.
+func invoke(payload map[string]any) map[string]any {
+	return lambdaTask(FunctionArnPlaceholder, payload, 2, 3)
 }
 
 // CleanupWorkflow is the cleanup state machine's definition (Amazon States
@@ -154,12 +161,9 @@ const PipelineSource = "lmtokens.workflow"
 // Input: {"adminId": 2, "note": "...", "rotateAfterSeconds": 2592000}.
 func PipelineTokenWorkflow() map[string]any {
 	call := func(payload map[string]any) map[string]any {
-		return map[string]any{
-			"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-			"Parameters": map[string]any{"FunctionName": CreateFunctionPlaceholder, "Payload": payload},
-			"Retry":      []any{map[string]any{"ErrorEquals": retryable, "IntervalSeconds": 5, "MaxAttempts": 4, "BackoffRate": 2, "JitterStrategy": "FULL"}},
-			"Catch":      []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "Failed"}},
-		}
+		t := lambdaTask(CreateFunctionPlaceholder, payload, 5, 4)
+		t["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "Failed"}}
+		return t
 	}
 	create := call(map[string]any{"adminId.$": "$.adminId", "note.$": "$.note", "idempotencyKey.$": "$$.Execution.Name"})
 	create["ResultSelector"] = map[string]any{"adminId.$": "$.Payload.adminId", "tokenId.$": "$.Payload.id", "secretArn.$": "$.Payload.secret.arn", "secretName.$": "$.Payload.secret.name"}

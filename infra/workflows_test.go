@@ -22,15 +22,7 @@ import (
 func TestCleanupEngineStepFunctions(t *testing.T) {
 	s := DefaultSettings()
 	s.CleanupEngine, s.MaxConcurrentPortals, s.Tracing, s.PipelineWorkflow = EngineStepFunctions, 25, true, true
-	ts, err := synthesize(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := json.Marshal(ts.tpl.ToJSON())
-	tpl, err := iamsim.Parse(raw, s.StackName())
-	if err != nil {
-		t.Fatal(err)
-	}
+	tpl := synthesizeResolved(t, s)
 	var machines []string
 	for _, id := range tpl.OfType("AWS::StepFunctions::StateMachine") {
 		if strings.HasPrefix(id, "Cleanup") {

@@ -1,6 +1,7 @@
 package cleanup
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/lmtokens/lmtokens/pkg/clip"
@@ -47,12 +48,8 @@ const MaxOutcomeError = 64
 
 // OutcomeOf is rep's outcome as an item hands it on.
 func OutcomeOf(portal string, rep Report) Outcome {
-	warned := rep.Marked
-	if rep.DryRun {
-		warned = len(rep.Warnings)
-	}
 	o := Outcome{Portal: portal, Outcome: rep.Outcome, Examined: rep.Examined, Eligible: rep.Eligible, Succeeded: rep.Succeeded, Failed: rep.Failed,
-		Remaining: rep.Remaining, Warned: warned, Undelivered: rep.WarningsUndelivered + rep.EventsUndelivered,
+		Remaining: rep.Remaining, Warned: rep.Warned(), Undelivered: rep.WarningsUndelivered + rep.EventsUndelivered,
 		CapReached: rep.CapReached, Errors: len(rep.Errors)}
 	if f := rep.Findings; f != nil {
 		o.Findings = &OutcomeFindings{Active: f.Active, Raised: f.Raised, Archived: f.Archived, Unreported: f.Unreported, Calls: f.Calls}
@@ -63,67 +60,58 @@ func OutcomeOf(portal string, rep Report) Outcome {
 	return o
 }
 
-// Summary totals a fanned-out run's outcomes into one report: portals are
-// the ones the run set out to cover, in order; one with no outcome (its
-// item failed and was tolerated) or a failed item counts as failed. The
-// outcome is ok when every portal's was, failed when none got anywhere,
-// partial otherwise.
+// Summary totals a fanned-out run's outcomes into one report, as Combine
+// totals a run's portals: portals are the ones the run set out to cover,
+// in order; one with no outcome (its item failed and was tolerated) or
+// whose item failed counts as failed.
 func Summary(stage Stage, policy Policy, portals []string, outcomes []Outcome) Report {
-	// Marked counts the outcomes' warnings: delivered ones, or in a dry
-	// run the ones it would send.
-	rep := Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Skipped: map[string]int{}, Actions: []Action{}, Errors: []string{}, Warnings: []Warning{}}
+	if len(portals) == 0 {
+		return Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Outcome: "ok", Skipped: map[string]int{}, Actions: []Action{}, Errors: []string{}, Warnings: []Warning{}}
+	}
 	byPortal := map[string]Outcome{}
 	for _, o := range outcomes {
 		if _, dup := byPortal[o.Portal]; !dup {
 			byPortal[o.Portal] = o
 		}
 	}
-	failed := 0
-	for _, name := range portals {
+	reports, errs := make([]Report, len(portals)), make([]error, len(portals))
+	for i, name := range portals {
 		o, ok := byPortal[name]
-		label := name
 		switch {
 		case !ok:
-			o = Outcome{Portal: name, Outcome: "failed", Error: "no outcome: the item failed (see the state machine's execution)", Errors: 1}
+			o, errs[i] = Outcome{Outcome: "failed"}, errors.New("no outcome: the item failed (see the state machine's execution)")
 		case o.ErrorType != "":
-			o.Outcome = "failed"
-			if o.Error == "" {
-				o.Error, o.Errors = "the item failed (its execution's history holds the cause)", 1
-			}
+			o.Outcome, errs[i] = "failed", fmt.Errorf("%s: the item failed (its execution's history holds the cause)", o.ErrorType)
 		}
-		if o.Outcome == "failed" && o.Succeeded == 0 {
-			failed++
-		}
-		rep.Examined += o.Examined
-		rep.Eligible += o.Eligible
-		rep.Succeeded += o.Succeeded
-		rep.Failed += o.Failed
-		rep.Remaining += o.Remaining
-		rep.Marked += o.Warned
-		rep.EventsUndelivered += o.Undelivered
-		rep.CapReached = rep.CapReached || o.CapReached
-		if f := o.Findings; f != nil {
-			rep.Findings = rep.Findings.Add(&Findings{Active: f.Active, Raised: f.Raised, Archived: f.Archived, Unreported: f.Unreported, Calls: f.Calls})
-		}
-		if o.Error != "" {
-			msg := clip.Text(o.Error, MaxOutcomeError) // a caught failure's cause, as Step Functions passed it
-			if o.ErrorType != "" {
-				msg = o.ErrorType + ": " + msg
-			}
-			if o.Errors > 1 {
-				msg += fmt.Sprintf(" (and %d more: the portal's run log holds them)", o.Errors-1)
-			}
-			rep.Errors = append(rep.Errors, label+": "+msg)
-		}
-		rep.Portals = append(rep.Portals, Report{Portal: name, Stage: stage, DryRun: policy.DryRun, Outcome: o.Outcome})
+		reports[i] = o.report(stage, policy)
 	}
-	switch {
-	case len(portals) > 0 && failed == len(portals):
-		rep.Outcome = "failed"
-	case failed > 0 || len(rep.Errors) > 0 || rep.Failed > 0:
-		rep.Outcome = "partial"
-	default:
-		rep.Outcome = "ok"
-	}
+	rep, _ := Combine(portals, reports, errs) // all failed: the report says so
 	return rep
+}
+
+// Warned counts a run's warnings: those delivered and marked, or in a dry
+// run those it would send (listed; in a fanned-out run's summary, counted
+// in Marked from its portals' outcomes, which list none).
+func (rep Report) Warned() int {
+	if rep.DryRun && len(rep.Warnings) > 0 {
+		return len(rep.Warnings)
+	}
+	return rep.Marked
+}
+
+// report is the outcome as a portal's report of counts, for Combine.
+func (o Outcome) report(stage Stage, policy Policy) Report {
+	r := Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Outcome: o.Outcome, Examined: o.Examined, Eligible: o.Eligible,
+		Succeeded: o.Succeeded, Failed: o.Failed, Remaining: o.Remaining, Marked: o.Warned, EventsUndelivered: o.Undelivered, CapReached: o.CapReached}
+	if f := o.Findings; f != nil {
+		r.Findings = &Findings{Active: f.Active, Raised: f.Raised, Archived: f.Archived, Unreported: f.Unreported, Calls: f.Calls}
+	}
+	if o.Error != "" {
+		msg := clip.Text(o.Error, MaxOutcomeError)
+		if o.Errors > 1 {
+			msg += fmt.Sprintf(" (and %d more: the portal's run log holds them)", o.Errors-1)
+		}
+		r.Errors = []string{msg}
+	}
+	return r
 }

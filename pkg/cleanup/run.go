@@ -301,12 +301,20 @@ func (r Run) Own(t logicmonitor.Token) bool {
 	return why == SkipSelf || why == SkipSelfUser
 }
 
-// Spared says whether the policy spares t whatever its use: the
+// Spares says whether the policy spares a token whatever its use: the
 // functions' own token, a protected access id, or a keep marker in its
-// note. The posture findings do not call such a token unused.
-func (r Run) Spared(t logicmonitor.Token) bool {
+// note. The posture findings do not call such a token unused. The policy's
+// protected ids are read once, for every token asked about.
+func (r Run) Spares() func(logicmonitor.Token) bool {
+	protected := r.protected()
+	return func(t logicmonitor.Token) bool { return r.exempt(t, protected) != "" || r.kept(t) }
+}
+
+// kept says whether t's note holds one of the policy's keep markers
+// (case-insensitive).
+func (r Run) kept(t logicmonitor.Token) bool {
 	note := strings.ToLower(t.Note)
-	return r.exempt(t, r.protected()) != "" || slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) })
+	return slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) })
 }
 
 // decide returns "" when the stage should act on t, or the reason to skip
@@ -323,14 +331,13 @@ func (r Run) decide(t logicmonitor.Token, cutoff time.Time, protected map[string
 	if r.Stage == StageDelete {
 		wantStatus = logicmonitor.StatusDisabled
 	}
-	note := strings.ToLower(t.Note)
 	exempt := r.exempt(t, protected)
 	switch {
 	case t.Status != wantStatus:
 		return SkipOtherStatus
 	case exempt != "":
 		return exempt
-	case slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) }):
+	case r.kept(t):
 		return SkipKept
 	case !LastUse(t).Before(cutoff):
 		return SkipFresh

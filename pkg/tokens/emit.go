@@ -193,10 +193,7 @@ func (s *Service) markWarned(ctx context.Context, rep *cleanup.Report, delivered
 // MaxSummaryItems of each list, halved until the event fits.
 func (s *Service) cleanupSummary(ctx context.Context, portals []string, rep cleanup.Report) CleanupSummary {
 	base := s.tokenDetail(ctx, "", logicmonitor.Token{}, lifecycle.ReasonCleanup)
-	warned := rep.Marked
-	if rep.DryRun && rep.Marked == 0 {
-		warned = len(rep.Warnings) // a fanned-out run's summary counts them in Marked
-	}
+	warned := rep.Warned()
 	return clip.Within(MaxSummaryBytes, MaxSummaryItems, func(n int) CleanupSummary {
 		sum := CleanupSummary{
 			Stage: rep.Stage, DryRun: rep.DryRun, Outcome: rep.Outcome, Examined: rep.Examined, Eligible: rep.Eligible,

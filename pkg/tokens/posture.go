@@ -75,11 +75,12 @@ func (s *Service) judge(name string, run cleanup.Run, creds secrets.Credentials,
 		}
 	}
 	var out []posture.Finding
+	spared := run.Spares()
 	for _, t := range target.listed {
 		if t.Status != logicmonitor.StatusEnabled || t.ID <= 0 || t.AdminID <= 0 || acted[t.ID] || run.Own(t) {
 			continue
 		}
-		f := posture.Facts{Now: now, UnusedDays: run.Policy.UnusedDays, Spared: run.Spared(t), MaxLifetimeDays: s.capDays(creds.MaxLifetimeDays),
+		f := posture.Facts{Now: now, UnusedDays: run.Policy.UnusedDays, Spared: spared(t), MaxLifetimeDays: s.capDays(creds.MaxLifetimeDays),
 			MadeByLmtokens: made[t.ID], KeyStored: kept[t.ID]}
 		if why, ok := target.owners.Load(t.AdminID); ok {
 			f.OwnerInactive = why.(string)
