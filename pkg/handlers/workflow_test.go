@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
@@ -333,4 +334,84 @@ func tokenIDOf(t *testing.T, value string) int64 {
 		t.Fatal(err)
 	}
 	return v.TokenID
+}
+
+// A Map item as a hostile world runs it: a token kept between the item's
+// listing and its action is left alone; two binaries running the same
+// portal's item at once (two executions overlapping) disable each token
+// once; an item run again after its answer was lost (Step Functions'
+// retry) acts on nothing more. Every disabled token has exactly one event,
+// and the outcomes' counts add up to what was done.
+func TestMapItemsUnderAHostileWorld(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	var stale []lmsandbox.Token
+	for range 8 {
+		stale = append(stale, e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}))
+	}
+	a, b := e.cleanupFn(t, "toggle"), e.cleanupFn(t, "toggle")
+	item := json.RawMessage(`{"cleanup":{},"portal":"default"}`)
+	outcome := func(res lambdaruntime.Result) cleanup.Outcome {
+		t.Helper()
+		var o cleanup.Outcome
+		if res.Failed() || json.Unmarshal(res.Payload, &o) != nil {
+			t.Fatalf("item: %s %s %s", res.ErrorType, res.ErrorMessage, res.Payload)
+		}
+		return o
+	}
+
+	// Kept between the listing and the action.
+	kept := stale[0]
+	afterListing(e.portal, func(p *lmsandbox.Portal) {
+		p.Update(kept.ID, func(t *lmsandbox.Token) { t.Note = "still needed #keep" })
+	})
+	first := outcome(invokeBinary(t, a, item))
+	if tok, _ := e.portal.Token(kept.ID); tok.Status != 2 {
+		t.Fatal("a token kept after the listing was disabled")
+	}
+
+	// More stale tokens, and the same item on two binaries at once.
+	for range 6 {
+		stale = append(stale, e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}))
+	}
+	var wg sync.WaitGroup
+	both := make([]cleanup.Outcome, 2)
+	for i, f := range []*lambdaruntime.Function{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); both[i] = outcome(invokeBinary(t, f, item)) }()
+	}
+	wg.Wait()
+
+	// The answer of a run lost after it acted: the retry finds nothing.
+	e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300})
+	_ = invokeBinary(t, a, item) // its answer is "lost"
+	retry := outcome(invokeBinary(t, b, item))
+	if retry.Succeeded != 0 || retry.Outcome != "ok" {
+		t.Fatalf("the retry after a lost answer: %+v", retry)
+	}
+
+	disabled := 0
+	for _, tok := range e.portal.Tokens() {
+		if tok.Status == 1 {
+			disabled++
+		}
+	}
+	events := map[string]int{}
+	for _, ev := range e.events(t) {
+		if ev.DetailType == "API Token Updated" {
+			var d struct {
+				TokenID int64 `json:"tokenId"`
+			}
+			_ = json.Unmarshal(ev.Detail, &d)
+			events[fmt.Sprint(d.TokenID)]++
+		}
+	}
+	if disabled != 14 || len(events) != 14 || first.Succeeded != 7 || first.Succeeded+both[0].Succeeded+both[1].Succeeded != 13 {
+		t.Fatalf("%d disabled (want all 15 stale but the kept one), %d with events, succeeded %d then %d+%d", disabled, len(events), first.Succeeded, both[0].Succeeded, both[1].Succeeded)
+	}
+	for id, n := range events {
+		if n != 1 {
+			t.Errorf("token %s: %d events", id, n)
+		}
+	}
 }
