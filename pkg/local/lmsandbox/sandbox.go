@@ -144,6 +144,10 @@ type Portal struct {
 	rateLog  map[string][]time.Time
 	requests []Request
 	stripped map[int64][]string // fields left out of a token's records
+	// byAccessID remembers which token signed with an access id, so that a
+	// portal of thousands does not scan them all on every request; each
+	// hit is checked against the token itself (tests change tokens in place).
+	byAccessID map[string]*Token
 	// readOnlyCaller: the request being served comes from a user whose
 	// role may only read tokens (userPermission "read").
 	readOnlyCaller bool
@@ -164,7 +168,7 @@ func New(cfg Config) *Portal {
 		cfg.Now = time.Now
 	}
 	cfg.Variance = cfg.Variance || VarianceFromEnv()
-	return &Portal{cfg: cfg, admins: map[int64]*Admin{}, tokens: map[int64]*Token{}, nextID: 1, rateLog: map[string][]time.Time{}, stripped: map[int64][]string{}}
+	return &Portal{cfg: cfg, admins: map[int64]*Admin{}, tokens: map[int64]*Token{}, nextID: 1, rateLog: map[string][]time.Time{}, stripped: map[int64][]string{}, byAccessID: map[string]*Token{}}
 }
 
 // AddAdmin adds (or replaces) a user.
@@ -685,6 +689,20 @@ func lmv1Epoch(h string) int64 {
 
 // authenticate checks the Authorization header and returns the access id of
 // the token used. It must be called with p.mu held.
+// byAccess is the token of an access id, or nil.
+func (p *Portal) byAccess(accessID string) *Token {
+	if t := p.byAccessID[accessID]; t != nil && t.AccessID == accessID && p.tokens[t.ID] == t {
+		return t
+	}
+	for _, t := range p.tokens {
+		if t.AccessID == accessID {
+			p.byAccessID[accessID] = t
+			return t
+		}
+	}
+	return nil
+}
+
 func (p *Portal) authenticate(r *http.Request, resource string, body []byte, now time.Time) (string, *apiError) {
 	h := r.Header.Get("Authorization")
 	unauthorized := &apiError{401, "Authentication failed"}
@@ -708,13 +726,7 @@ func (p *Portal) authenticate(r *http.Request, resource string, body []byte, now
 		if d := now.Sub(time.UnixMilli(epoch)); d > p.cfg.MaxEpochSkew || d < -p.cfg.MaxEpochSkew {
 			return "", &apiError{401, "Authentication failed: request epoch too far from the portal's clock"}
 		}
-		for _, t := range p.tokens {
-			if t.Type == "lmv1" && t.AccessID == accessID {
-				tok = t
-				break
-			}
-		}
-		if tok == nil {
+		if tok = p.byAccess(accessID); tok == nil || tok.Type != "lmv1" {
 			return "", unauthorized
 		}
 		mac := hmac.New(sha256.New, []byte(tok.AccessKey))
