@@ -101,6 +101,7 @@ fuzz:
 	$(GO) test ./pkg/apievent -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/cleanup -run '^$$' -fuzz FuzzPolicyOverride -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/logicmonitor -run '^$$' -fuzz FuzzTokenEncoding -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/lmclient -run '^$$' -fuzz FuzzFastDecodeAgreesWithEncodingJSON -fuzztime $(FUZZTIME)
 
 # The API's OpenAPI document, from the route table and the answer types
 # (a test fails while the committed one is not current).

@@ -220,6 +220,16 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			}
 			continue
 		}
+		if f, ok := out.(fastDecoder); ok && resp.StatusCode < 300 && f.decodeFast(data) {
+			// The plain form of the answer: no error object, no v1
+			// envelope (the fast decoder gives up on either).
+			if v, ok := out.(interface{ validate() error }); ok {
+				if err := v.validate(); err != nil {
+					return &logicmonitor.Error{Kind: logicmonitor.KindUpstream, Method: method, Path: path, StatusCode: resp.StatusCode, Message: err.Error(), Rate: c.Rate(), Indeterminate: true}
+				}
+			}
+			return nil
+		}
 		if m, ok := out.(marked); ok && resp.StatusCode < 300 {
 			// One pass: the answer and whatever may have come instead.
 			if err := json.Unmarshal(data, out); err != nil {

@@ -57,6 +57,10 @@ type RoleNames []string
 
 // UnmarshalJSON reads role names, or the names of role objects.
 func (r *RoleNames) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "[]" {
+		*r = RoleNames{} // a user without roles, as most records of a page are read
+		return nil
+	}
 	var roles Roles
 	if err := roles.UnmarshalJSON(b); err != nil || roles == nil {
 		*r = nil

@@ -71,8 +71,18 @@ type fieldSet uint8
 // decoded marks a Token read from the portal, whose presence bits count.
 const decoded fieldSet = 128
 
+const (
+	bitID fieldSet = 1 << iota
+	bitAdminID
+	bitAccessID
+	bitStatus
+	bitNote
+	bitCreatedOn
+	bitLastUsedOn
+)
+
 var fieldBits = map[string]fieldSet{
-	FieldID: 1, FieldAdminID: 2, FieldAccessID: 4, FieldStatus: 8, FieldNote: 16, FieldCreatedOn: 32, FieldLastUsedOn: 64,
+	FieldID: bitID, FieldAdminID: bitAdminID, FieldAccessID: bitAccessID, FieldStatus: bitStatus, FieldNote: bitNote, FieldCreatedOn: bitCreatedOn, FieldLastUsedOn: bitLastUsedOn,
 }
 
 // TokenRecord is a token record: the fields a decision may rest on as
@@ -104,25 +114,25 @@ func (r *TokenRecord) Token() (Token, error) {
 			return t, fmt.Errorf("roles: %w", err)
 		}
 	}
-	int64Field(&t.ID, r.ID, FieldID, &t.present)
-	int64Field(&t.AdminID, r.AdminID, FieldAdminID, &t.present)
-	int64Field(&t.CreatedOn, r.CreatedOn, FieldCreatedOn, &t.present)
-	int64Field(&t.LastUsedOn, r.LastUsedOn, FieldLastUsedOn, &t.present)
+	int64Field(&t.ID, r.ID, bitID, &t.present)
+	int64Field(&t.AdminID, r.AdminID, bitAdminID, &t.present)
+	int64Field(&t.CreatedOn, r.CreatedOn, bitCreatedOn, &t.present)
+	int64Field(&t.LastUsedOn, r.LastUsedOn, bitLastUsedOn, &t.present)
 	if r.AccessID != nil {
-		t.AccessID, t.present = *r.AccessID, t.present|fieldBits[FieldAccessID]
+		t.AccessID, t.present = *r.AccessID, t.present|bitAccessID
 	}
 	if r.Status != nil {
-		t.Status, t.present = *r.Status, t.present|fieldBits[FieldStatus]
+		t.Status, t.present = *r.Status, t.present|bitStatus
 	}
 	if r.Note != nil {
-		t.Note, t.present = *r.Note, t.present|fieldBits[FieldNote]
+		t.Note, t.present = *r.Note, t.present|bitNote
 	}
 	return t, nil
 }
 
-func int64Field(dst *int64, v *int64, name string, present *fieldSet) {
+func int64Field(dst *int64, v *int64, bit fieldSet, present *fieldSet) {
 	if v != nil {
-		*dst, *present = *v, *present|fieldBits[name]
+		*dst, *present = *v, *present|bit
 	}
 }
 
