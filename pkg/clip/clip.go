@@ -35,12 +35,19 @@ func Text(s string, n int) string {
 // halving n until its JSON is at most maxBytes (or n is 0): lists keep
 // their first items, and the largest n that fits wins.
 func Within[T any](maxBytes, n int, build func(n int) T) T {
-	for ; ; n /= 2 {
+	for {
 		v := build(n)
 		raw, _ := json.Marshal(v)
 		if len(raw) <= maxBytes || n == 0 {
 			return v
 		}
+		// Skip the halvings that, at this size per item, would still be
+		// far too large: each would only encode a large value again.
+		next := n / 2
+		for next > 0 && float64(next)*float64(len(raw))/float64(n) > 1.25*float64(maxBytes) {
+			next /= 2
+		}
+		n = next
 	}
 }
 
