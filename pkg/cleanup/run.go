@@ -97,6 +97,28 @@ type Target interface {
 	Act(ctx context.Context, stage Stage, t logicmonitor.Token) (Acted, error)
 }
 
+// Rereader is a Target that re-reads many tokens in one request: the run
+// then re-reads its actions a batch at a time, which leaves the portal's
+// rate limit to the changes.
+type Rereader interface {
+	// GetMany reads tokens afresh: for each of toks, in order, its record
+	// or an error (a logicmonitor not-found one when gone).
+	GetMany(ctx context.Context, toks []logicmonitor.Token) []Reread
+}
+
+// Reread is one token's fresh record, or why there is none.
+type Reread struct {
+	Token *logicmonitor.Token
+	Err   error
+}
+
+// rereadBatch is how many actions a Rereader re-reads at once, and
+// maxRereadAge how old a batch's record may be when its action starts (a
+// rate limit can hold actions back): older, the token is read again alone.
+const rereadBatch = 20
+
+var maxRereadAge = 20 * time.Second // a variable for the tests
+
 // Acted is what an action did beyond its stage's change.
 type Acted struct {
 	Detail string // a note for the report
@@ -514,7 +536,8 @@ func (rep *Report) Settle() {
 }
 
 // act runs the actions with at most r.Concurrency in flight; the client's
-// pacer keeps them under the portal's rate limit.
+// pacer keeps them under the portal's rate limit. A Rereader re-reads
+// them a batch at a time, each batch when its first action is due.
 //
 // When the run's time is up (the invocation's deadline nears) it starts no
 // further action: those tokens are left for the next run, not failed.
@@ -531,6 +554,11 @@ func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token
 		defer t.Stop()
 		timeUp = t.C
 	}
+	batcher, batches := target.(Rereader)
+	var (
+		batch  []Reread
+		readAt time.Time
+	)
 	for i := range tokens {
 		stopped := false
 		select {
@@ -547,23 +575,39 @@ func (r Run) act(ctx context.Context, target Target, tokens []logicmonitor.Token
 			wg.Wait()
 			return len(tokens) - i
 		}
+		var pre *Reread
+		if batches {
+			if i%rereadBatch == 0 {
+				batch, readAt = batcher.GetMany(ctx, tokens[i:min(i+rereadBatch, len(tokens))]), time.Now()
+			}
+			if time.Since(readAt) <= maxRereadAge {
+				pre = &batch[i%rereadBatch]
+			}
+		}
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.actOn(ctx, target, tokens[i], &actions[i], cutoff, protected, marks)
+			r.actOn(ctx, target, tokens[i], pre, &actions[i], cutoff, protected, marks)
 		}(i)
 	}
 	wg.Wait()
 	return 0
 }
 
-// actOn re-reads one token and acts on it only if its fresh record still
-// makes it eligible: the listing may be minutes old, and a person may have
-// re-enabled it, used it or marked it #keep since. With warnings on, its
-// fresh record must still match the mark it was warned under.
-func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token, a *Action, cutoff time.Time, protected map[string]bool, marks map[markKey]Mark) {
-	fresh, err := target.Get(ctx, listed)
+// actOn re-reads one token (or takes pre, its batch's fresh record) and
+// acts on it only if its fresh record still makes it eligible: the listing
+// may be minutes old, and a person may have re-enabled it, used it or
+// marked it #keep since. With warnings on, its fresh record must still
+// match the mark it was warned under.
+func (r Run) actOn(ctx context.Context, target Target, listed logicmonitor.Token, pre *Reread, a *Action, cutoff time.Time, protected map[string]bool, marks map[markKey]Mark) {
+	var fresh *logicmonitor.Token
+	var err error
+	if pre != nil && (pre.Token != nil || pre.Err != nil) {
+		fresh, err = pre.Token, pre.Err
+	} else {
+		fresh, err = target.Get(ctx, listed)
+	}
 	switch {
 	case logicmonitor.IsNotFound(err):
 		a.Skipped = SkipGone
@@ -648,6 +692,29 @@ func (rep Report) fail(start time.Time, err error) Report {
 	return rep
 }
 
+// SetPortal names the portal the report and each of its items are of; the
+// events and marks of its items follow it. The items are copied, since a
+// report's slices may be shared.
+func (rep *Report) SetPortal(portal string) {
+	rep.Portal = portal
+	rep.Actions = slices.Clone(rep.Actions)
+	for i := range rep.Actions {
+		rep.Actions[i].Portal = portal
+	}
+	rep.Retired = slices.Clone(rep.Retired)
+	for i := range rep.Retired {
+		rep.Retired[i].Portal = portal
+	}
+	rep.OrphanedSecrets = slices.Clone(rep.OrphanedSecrets)
+	for i := range rep.OrphanedSecrets {
+		rep.OrphanedSecrets[i].Portal = portal
+	}
+	rep.Warnings = slices.Clone(rep.Warnings)
+	for i := range rep.Warnings {
+		rep.Warnings[i].Portal = portal
+	}
+}
+
 // Combine totals the reports of one run over several portals (errs[i] is
 // portal i's failure, if any). Its outcome is ok when every portal's was,
 // failed when no portal got anywhere, partial otherwise; the error is
@@ -657,7 +724,7 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		StartedAt: reports[0].StartedAt, Skipped: map[string]int{}, Actions: []Action{}, Errors: []string{}, Warnings: []Warning{}, Concurrency: reports[0].Concurrency}
 	failedPortals, partialPortals := 0, 0
 	for i, r := range reports {
-		r.Portal = portals[i]
+		r.SetPortal(portals[i])
 		switch {
 		case errs[i] != nil || r.Outcome == "failed" && r.Succeeded == 0:
 			failedPortals++
@@ -682,22 +749,10 @@ func Combine(portals []string, reports []Report, errs []error) (Report, error) {
 		for k, v := range r.Skipped {
 			total.Skipped[k] += v
 		}
-		for _, a := range r.Actions {
-			a.Portal = portals[i]
-			total.Actions = append(total.Actions, a)
-		}
-		for _, a := range r.Retired {
-			a.Portal = portals[i]
-			total.Retired = append(total.Retired, a)
-		}
-		for _, o := range r.OrphanedSecrets {
-			o.Portal = portals[i]
-			total.OrphanedSecrets = append(total.OrphanedSecrets, o)
-		}
-		for _, w := range r.Warnings {
-			w.Portal = portals[i]
-			total.Warnings = append(total.Warnings, w)
-		}
+		total.Actions = append(total.Actions, r.Actions...)
+		total.Retired = append(total.Retired, r.Retired...)
+		total.OrphanedSecrets = append(total.OrphanedSecrets, r.OrphanedSecrets...)
+		total.Warnings = append(total.Warnings, r.Warnings...)
 		label := portals[i]
 		if label == "" {
 			label = "default portal"

@@ -269,3 +269,73 @@ func actNow(s Stage) Policy {
 	p.WarnDays = 0
 	return p
 }
+
+// batchTarget re-reads many tokens at once, recording each batch's size.
+type batchTarget struct {
+	*memTarget
+	batches []int
+	singles int
+}
+
+func (b *batchTarget) GetMany(ctx context.Context, toks []logicmonitor.Token) []Reread {
+	b.mu.Lock()
+	b.batches = append(b.batches, len(toks))
+	b.mu.Unlock()
+	out := make([]Reread, len(toks))
+	for i, t := range toks {
+		out[i].Token, out[i].Err = b.memTarget.Get(ctx, t)
+	}
+	return out
+}
+
+func (b *batchTarget) Get(ctx context.Context, t logicmonitor.Token) (*logicmonitor.Token, error) {
+	b.mu.Lock()
+	b.singles++
+	b.mu.Unlock()
+	return b.memTarget.Get(ctx, t)
+}
+
+// A target that re-reads in batches is re-read a batch of 20 at a time,
+// and each token's fresh record still decides: used, kept, disabled or
+// gone since the listing, it is left alone.
+func TestBatchedRereadsDecide(t *testing.T) {
+	m := &memTarget{changed: map[int64]*logicmonitor.Token{}}
+	for i := int64(1); i <= 45; i++ {
+		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(300)})
+	}
+	used, kept, disabled := m.tokens[0], m.tokens[21], m.tokens[44]
+	used.LastUsedOn = daysAgo(0)
+	kept.Note = "#keep"
+	disabled.Status = 1
+	m.changed[used.ID], m.changed[kept.ID], m.changed[disabled.ID], m.changed[30] = &used, &kept, &disabled, nil
+	b := &batchTarget{memTarget: m}
+	rep, _ := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), b)
+	if len(m.acted) != 41 || rep.Skipped[SkipChanged] != 3 || rep.Skipped[SkipGone] != 1 || rep.Outcome != "ok" {
+		t.Fatalf("acted on %d, report %+v", len(m.acted), rep)
+	}
+	for _, id := range m.acted {
+		if id == used.ID || id == kept.ID || id == disabled.ID || id == 30 {
+			t.Fatalf("token %d was acted on, though its fresh record forbade it", id)
+		}
+	}
+	if len(b.batches) != 3 || b.batches[0] != 20 || b.batches[2] != 5 || b.singles != 0 {
+		t.Fatalf("re-read in batches %v and %d single reads, want [20 20 5] and none", b.batches, b.singles)
+	}
+}
+
+// A batch's record grown old while its action waited (a rate limit held
+// the actions back) is not trusted: the token is read again alone.
+func TestOldBatchRecordsAreReadAgain(t *testing.T) {
+	old := maxRereadAge
+	maxRereadAge = time.Millisecond
+	t.Cleanup(func() { maxRereadAge = old })
+	m := &memTarget{delay: 3 * time.Millisecond}
+	for i := int64(1); i <= 5; i++ {
+		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(300)})
+	}
+	b := &batchTarget{memTarget: m}
+	rep, _ := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "SELF"}, Now: now, Concurrency: 1}.Execute(context.Background(), b)
+	if rep.Succeeded != 5 || len(b.batches) != 1 || b.singles < 4 {
+		t.Fatalf("succeeded %d; batches %v, %d single re-reads (want the 4 after the first read again)", rep.Succeeded, b.batches, b.singles)
+	}
+}

@@ -7,10 +7,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/cleanup"
+	"github.com/lmtokens/lmtokens/pkg/lifecycle"
 	"github.com/lmtokens/lmtokens/pkg/local/lambdaruntime"
 	"github.com/lmtokens/lmtokens/pkg/local/lmsandbox"
+	"github.com/lmtokens/lmtokens/pkg/local/localdev"
 )
 
 // stateMachine runs the committed cleanup workflow the way Step Functions
@@ -248,6 +251,30 @@ func TestCleanupWorkflowThroughTheBinary(t *testing.T) {
 	if summaries != 1 {
 		t.Errorf("%d Cleanup Run Completed events, want the run's one", summaries)
 	}
+	// Each change an item made is announced under the item's portal.
+	portalOf := map[string]string{}
+	for name, p := range map[string]*lmsandbox.Portal{"": e.portal.Portal, "globex": multi.Portal("globex"), "initech": multi.Portal("initech")} {
+		for _, tok := range p.Tokens() {
+			portalOf[tok.AccessID] = name
+		}
+	}
+	changes := 0
+	for _, ev := range e.events(t) {
+		var d struct {
+			Portal   string `json:"portal"`
+			AccessID string `json:"accessId"`
+		}
+		if ev.DetailType != "API Token Updated" || json.Unmarshal(ev.Detail, &d) != nil {
+			continue
+		}
+		changes++
+		if want, ok := portalOf[d.AccessID]; !ok || d.Portal != want {
+			t.Errorf("a change to a token of portal %q is announced as portal %q", want, d.Portal)
+		}
+	}
+	if changes != 6 {
+		t.Errorf("%d changes announced, want 6", changes)
+	}
 
 	// A widening spec is refused at the first step, before any item.
 	res := invokeBinary(t, fn, json.RawMessage(`{"cleanup":{"unusedDays":1},"step":"portals"}`))
@@ -424,5 +451,38 @@ func TestMapItemsUnderAHostileWorld(t *testing.T) {
 		if n != 1 {
 			t.Errorf("token %s: %d events", id, n)
 		}
+	}
+}
+
+// A registered portal's Map item with the policy's warnings: the warning
+// names the item's portal, its mark is kept under that portal, and so the
+// item run after the notice period disables the token (a mark kept under
+// another portal would leave it warned again forever).
+func TestMapItemOfARegisteredPortalWarnsThenActs(t *testing.T) {
+	t.Parallel()
+	e, multi := portalsEnv(t, "globex")
+	globex := multi.Portal("globex")
+	stale, err := globex.AddToken(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := e.cleanupFn(t, "toggle", warn14)
+	item := json.RawMessage(`{"cleanup":{},"portal":"globex"}`)
+	var o cleanup.Outcome
+	if res := invokeBinary(t, fn, item); res.Failed() || json.Unmarshal(res.Payload, &o) != nil || o.Warned != 1 || o.Succeeded != 0 {
+		t.Fatalf("the warning run: %+v %s", o, res.Payload)
+	}
+	for _, ev := range e.events(t) {
+		if ev.DetailType == lifecycle.TokenWillBeDisabled && detailOf(t, ev.Detail)["portal"] != "globex" {
+			t.Fatalf("the warning does not name its portal: %s", ev.Detail)
+		}
+	}
+	globex.PassTime(time.Duration(14.01 * float64(24*time.Hour)))
+	localdev.AgeMarks(e.db, marksTable, time.Duration(14.01*float64(24*time.Hour)))
+	if res := invokeBinary(t, fn, item); res.Failed() || json.Unmarshal(res.Payload, &o) != nil || o.Succeeded != 1 {
+		t.Fatalf("the run after the notice: %+v %s", o, res.Payload)
+	}
+	if tok, _ := globex.Token(stale.ID); tok.Status != 1 {
+		t.Fatal("the warned token of a registered portal was not disabled after its notice")
 	}
 }

@@ -41,6 +41,10 @@ func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.Ra
 		go func() {
 			defer wg.Done()
 			reports[i], errs[i] = s.cleanupPortal(ctx, stage, policy, name, budget)
+			// Its events go out as soon as it is done, while the
+			// others still run.
+			s.deliverChanges(ctx, &reports[i])
+			s.logItems(ctx, reports[i])
 		}()
 	}
 	wg.Wait()
@@ -50,8 +54,8 @@ func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.Ra
 		rep, err = cleanup.Combine(portals, reports, errs)
 	}
 	rep.LMRequests = counter()
-	s.deliverRun(ctx, portals, &rep, true)
-	s.logReport(ctx, rep)
+	s.deliverSummary(ctx, invocationEnd(ctx), portals, &rep)
+	s.log.InfoContext(ctx, "cleanup report", "report", rep.Bounded(MaxReportLogBytes)) // its items are logged
 	return s.cleanupAnswer(rep, err)
 }
 
@@ -100,9 +104,14 @@ const (
 // the log holds the whole run however large.
 func (s *Service) logReport(ctx context.Context, rep cleanup.Report) {
 	s.log.InfoContext(ctx, "cleanup report", "report", rep.Bounded(MaxReportLogBytes))
-	if len(rep.Portals) > 0 {
-		rep.Portals = nil // their items are the total's
-	}
+	s.logItems(ctx, rep)
+}
+
+// logItems logs each item of a report on a line of its own. A run over
+// several portals logs each portal's as soon as its events are delivered,
+// while the others still run: the lines are in the log even if the
+// invocation is cut short later.
+func (s *Service) logItems(ctx context.Context, rep cleanup.Report) {
 	for _, a := range rep.Actions {
 		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "action", a)
 	}
@@ -116,7 +125,7 @@ func (s *Service) logReport(ctx context.Context, rep cleanup.Report) {
 		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "warning", w)
 	}
 	for _, e := range rep.Errors {
-		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "error", e)
+		s.log.InfoContext(ctx, "cleanup item", "stage", rep.Stage, "portal", rep.Portal, "error", e)
 	}
 }
 
@@ -171,7 +180,6 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 			run.Marks = s.marks.Scope(stage, name)
 		}
 		rep, runErr = run.Execute(ctx, target)
-		rep.Portal = name
 		if runErr == nil {
 			var capped int
 			rep.Retired, capped = s.carryOut(ctx, stage, pol.DryRun, p, c, plans, cleanup.NewBudget(reserved))
@@ -197,6 +205,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 		}
 		return nil
 	})
+	rep.SetPortal(name) // its events and marks are the portal's
 	if err != nil {
 		rep.AddError(Classify(err, s.cfg.CredentialsSecret).Message)
 		rep.Outcome = "failed"

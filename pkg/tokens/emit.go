@@ -84,18 +84,22 @@ type CleanupSummary struct {
 	Time                   string           `json:"time"`
 }
 
-// deliverRun delivers a run's events and accounts for each in the report:
-// first the warnings, each marked only once delivered (the next run warns
-// again those that were not); then the changes the run made; then its
-// summary. Nothing is emitted or marked in a dry run but the summary.
-func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup.Report, summary bool) {
-	// Warnings and changes may retry until summaryReserve before the
-	// invocation's deadline; the summary until the deadline itself.
-	end := time.Now().Add(15 * time.Minute)
+// invocationEnd is when the invocation must have answered.
+func invocationEnd(ctx context.Context) time.Time {
 	if dl, ok := ctx.Deadline(); ok {
-		end = dl
+		return dl
 	}
-	by := end.Add(-summaryReserve)
+	return time.Now().Add(15 * time.Minute)
+}
+
+// deliverChanges delivers a portal's events and accounts for each in its
+// report: first the warnings, each marked only once delivered (the next run
+// warns again those that were not); then the changes the run made. Nothing
+// is emitted or marked in a dry run. They may retry until summaryReserve
+// before the invocation's deadline; the run's summary (deliverSummary)
+// until the deadline itself.
+func (s *Service) deliverChanges(ctx context.Context, rep *cleanup.Report) {
+	by := invocationEnd(ctx).Add(-summaryReserve)
 	if !rep.DryRun && len(rep.Warnings) > 0 {
 		kind := lifecycle.TokenWillBeDisabled
 		if rep.Stage == cleanup.StageDelete {
@@ -141,12 +145,10 @@ func (s *Service) deliverRun(ctx context.Context, portals []string, rep *cleanup
 	}
 	rep.EventsUndelivered += s.events.Deliver(ctx, by, changes...).Undelivered
 	rep.Account()
-	if summary {
-		s.deliverSummary(ctx, end, portals, rep)
-	}
 }
 
-// deliverSummary puts a run's Cleanup Run Completed, by end.
+// deliverSummary puts a run's Cleanup Run Completed, by end: the last of
+// its events.
 func (s *Service) deliverSummary(ctx context.Context, end time.Time, portals []string, rep *cleanup.Report) {
 	sum := s.cleanupSummary(ctx, portals, *rep)
 	if s.events.Deliver(ctx, end, lifecycle.Event{DetailType: lifecycle.CleanupRunCompleted, Detail: sum}).Undelivered > 0 {

@@ -61,7 +61,7 @@ func (s *Service) CleanupPortal(ctx context.Context, stage cleanup.Stage, spec j
 	counter := s.Counter()
 	rep, runErr := s.cleanupPortal(ctx, stage, policy, portal, cleanup.NewBudget(policy.MaxActions))
 	rep.LMRequests = counter()
-	s.deliverRun(ctx, []string{portal}, &rep, false)
+	s.deliverChanges(ctx, &rep)
 	s.logReport(ctx, rep)
 	if _, err := s.cleanupAnswer(rep, runErr); err != nil {
 		return cleanup.Outcome{}, err
