@@ -142,7 +142,7 @@ func (c condition) match(v any) bool {
 }
 
 func (c condition) matchOne(v any, want string) bool {
-	got := fmt.Sprint(v)
+	got := text(v)
 	switch c.op {
 	case ":", "!:":
 		if strings.Contains(want, "*") {
@@ -211,4 +211,17 @@ func (f filter) without(fields []string) filter {
 		out = append(out, kept)
 	}
 	return out
+}
+
+// text is a field's value as the filter compares it (fmt.Sprint's form).
+func text(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case int:
+		return strconv.Itoa(x)
+	}
+	return fmt.Sprint(v)
 }

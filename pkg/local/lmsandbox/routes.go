@@ -239,7 +239,89 @@ func (p *Portal) list(adminID int64, q map[string][]string) (int, any) {
 			items = append(items, p.render(t, fields, nil))
 		}
 	}
-	return 200, map[string]any{"total": len(matched), "searchId": nil, "items": items}
+	return 200, tokenPage{total: len(matched), items: items}
+}
+
+// tokenPage is a listing's answer: {"total","searchId":null,"items"}.
+type tokenPage struct {
+	total int
+	items []any
+}
+
+func (pg tokenPage) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]any{"total": pg.total, "searchId": nil, "items": pg.items})
+}
+
+// appendJSON writes the page as MarshalJSON would (keys in the same
+// order), by hand when every record is a plain tokenView: encoding/json
+// spent most of the stand-in's time on pages of 1,000 records.
+func (pg tokenPage) appendJSON(b []byte) ([]byte, error) {
+	for _, it := range pg.items {
+		if _, ok := it.(tokenView); !ok {
+			raw, err := pg.MarshalJSON()
+			return append(b, raw...), err
+		}
+	}
+	b = append(b, `{"items":[`...)
+	for i, it := range pg.items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = it.(tokenView).appendJSON(b)
+	}
+	b = append(b, `],"searchId":null,"total":`...)
+	b = strconv.AppendInt(b, int64(pg.total), 10)
+	return append(b, '}'), nil
+}
+
+// appendJSON writes the record as encoding/json would (fields in order).
+func (v tokenView) appendJSON(b []byte) []byte {
+	b = append(b, `{"accessId":`...)
+	b = appendString(b, v.AccessID)
+	b = append(b, `,"adminId":`...)
+	b = strconv.AppendInt(b, v.AdminID, 10)
+	b = append(b, `,"adminName":`...)
+	b = appendString(b, v.AdminName)
+	b = append(b, `,"createdBy":`...)
+	b = appendString(b, v.CreatedBy)
+	b = append(b, `,"createdOn":`...)
+	b = strconv.AppendInt(b, v.CreatedOn, 10)
+	b = append(b, `,"id":`...)
+	b = strconv.AppendInt(b, v.ID, 10)
+	b = append(b, `,"lastAuthIp":`...)
+	b = appendString(b, v.LastAuthIP)
+	b = append(b, `,"lastUsedOn":`...)
+	b = strconv.AppendInt(b, v.LastUsedOn, 10)
+	b = append(b, `,"note":`...)
+	b = appendString(b, v.Note)
+	b = append(b, `,"roles":[`...)
+	for i, r := range v.Roles {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, r)
+	}
+	b = append(b, `],"status":`...)
+	b = strconv.AppendInt(b, int64(v.Status), 10)
+	b = append(b, `,"type":`...)
+	b = appendString(b, v.Type)
+	b = append(b, `,"userPermission":`...)
+	b = appendString(b, v.UserPermission)
+	return append(b, '}')
+}
+
+// appendString writes s as a JSON string: plain printable ASCII as it is,
+// anything else as encoding/json writes it.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			raw, _ := json.Marshal(s)
+			return append(b, raw...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 type tokenBody struct {

@@ -609,11 +609,18 @@ func writeAnswer(w http.ResponseWriter, v3 bool, status int, payload any) {
 		payload, status = env, 200
 	}
 	var buf bytes.Buffer
-	_ = json.NewEncoder(&buf).Encode(payload)
+	if pg, ok := payload.(tokenPage); ok {
+		raw, _ := pg.appendJSON(make([]byte, 0, 64+300*len(pg.items)))
+		buf.Write(append(raw, '\n'))
+	} else {
+		_ = json.NewEncoder(&buf).Encode(payload)
+	}
 	if status == http.StatusNoContent {
 		w.WriteHeader(status)
 		return
 	}
+	// With its length known the answer goes out in one write, not chunked.
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +225,34 @@ func TestIDFilterAnswersAsTheScan(t *testing.T) {
 	srv.StripFields(4, "id")
 	if got := fmt.Sprint(ids("id:3")); got != "[3 -1]" {
 		t.Errorf("with token 4's id stripped, id:3 listed %s, want [3 -1]", got)
+	}
+}
+
+// A page of plain records is written by hand (the stand-in's time went to
+// encoding/json); it must be the JSON encoding/json writes, escapes,
+// roles and text that is not UTF-8 included.
+func TestPageIsEncodingJSONs(t *testing.T) {
+	p := New(Config{})
+	p.AddAdmin(Admin{ID: 2, Username: `u<>&"é`, Roles: []string{"a", `b\`}})
+	p.AddAdmin(Admin{ID: 3, Username: "plain"})
+	for _, spec := range []TokenSpec{{AdminID: 2, Note: "n\t\"<x>\xff"}, {AdminID: 3}, {AdminID: 2, Note: "#keep"}} {
+		if _, err := p.AddToken(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.mu.Lock()
+	status, payload := p.list(0, map[string][]string{"size": {"1000"}})
+	p.mu.Unlock()
+	got := httptest.NewRecorder()
+	writeAnswer(got, true, status, payload)
+	want, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(got.Body.String()) != string(want) {
+		t.Fatalf("written by hand:\n%s\nencoding/json:\n%s", got.Body, want)
+	}
+	if got.Header().Get("Content-Length") != strconv.Itoa(got.Body.Len()) {
+		t.Fatalf("Content-Length %q for %d bytes", got.Header().Get("Content-Length"), got.Body.Len())
 	}
 }

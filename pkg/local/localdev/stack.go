@@ -248,7 +248,7 @@ func (s *Stack) Function(ctx context.Context, fn string) (*lambdaruntime.Functio
 	}
 	f, err := lambdaruntime.Start(lambdaruntime.Options{
 		Name: "lmtokens-" + fn, Binary: filepath.Join(s.binDir, def.Binary, "bootstrap"),
-		Env: env, Stdout: s.logs, Stderr: s.logs, Timeout: time.Duration(def.TimeoutSeconds) * time.Second,
+		Env: env, Stdout: s.logs, Stderr: s.logs, Timeout: time.Duration(def.TimeoutSeconds) * time.Second, Memory: int(def.MemoryMB),
 	})
 	if err != nil {
 		return nil, err

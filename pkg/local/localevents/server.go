@@ -9,6 +9,7 @@
 package localevents
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -194,13 +195,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Entries          []entryOut `json:"Entries"`
 	}{Entries: []entryOut{}}
 	for _, e := range in.Entries {
-		var detail map[string]any
-		switch {
+		switch detail := bytes.TrimSpace([]byte(e.Detail)); {
 		case s.failEntries > 0:
 			s.failEntries--
 			out.FailedEntryCount++
 			out.Entries = append(out.Entries, entryOut{ErrorCode: "InternalFailure", ErrorMessage: "injected failure"})
-		case e.Source == "" || e.DetailType == "" || json.Unmarshal([]byte(e.Detail), &detail) != nil || len(e.Detail) > 256<<10:
+		case e.Source == "" || e.DetailType == "" || len(detail) == 0 || detail[0] != '{' || !json.Valid(detail) || len(e.Detail) > 256<<10: // a JSON object
 			out.FailedEntryCount++
 			out.Entries = append(out.Entries, entryOut{ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed."})
 		default:
