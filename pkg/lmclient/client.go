@@ -325,7 +325,7 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, paylo
 		return nil, nil, scrubURLError(err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes+1))
+	data, err := readBody(resp)
 	if err == nil && len(data) > MaxResponseBytes {
 		err = fmt.Errorf("response body over %d bytes", MaxResponseBytes)
 	}
@@ -501,5 +501,30 @@ func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// readBody reads at most MaxResponseBytes+1 of an answer, into a buffer of
+// its announced length when it has one (a page of 1,000 records is about
+// 350 KB, which io.ReadAll would reach by growing and copying).
+func readBody(resp *http.Response) ([]byte, error) {
+	r := io.LimitReader(resp.Body, MaxResponseBytes+1)
+	n := resp.ContentLength
+	if n <= 0 || n > MaxResponseBytes {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, n+512) // room to see the end without growing
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
 	}
 }

@@ -61,6 +61,9 @@ func (l *tokenListWire) decodeFast(data []byte) bool {
 				return true
 			}
 			w.Items = []logicmonitor.TokenRecord{}
+			if w.Total != nil && *w.Total > 0 { // the page's records, when the total came first
+				w.Items = make([]logicmonitor.TokenRecord, 0, min(*w.Total, logicmonitor.MaxPageSize))
+			}
 			return s.array(func() bool {
 				var r logicmonitor.TokenRecord
 				if !s.record(&r, nil) {
@@ -102,6 +105,10 @@ func (t *tokenWire) decodeFast(data []byte) bool {
 type scanner struct {
 	b []byte
 	i int
+	// seen holds the strings read into string fields, which repeat from
+	// record to record (a user's name, a permission, a type): one copy
+	// each, not one per record.
+	seen map[string]string
 }
 
 func (s *scanner) space() {
@@ -267,7 +274,18 @@ func (s *scanner) stringField(dst *string) bool {
 	if s.null() {
 		return true
 	}
-	v, ok := s.str()
+	b, ok := s.strBytes()
+	if v, seen := s.seen[string(b)]; seen {
+		*dst = v
+		return ok
+	}
+	v := string(b)
+	if s.seen == nil {
+		s.seen = map[string]string{}
+	}
+	if len(s.seen) < 1000 {
+		s.seen[v] = v
+	}
 	*dst = v
 	return ok
 }

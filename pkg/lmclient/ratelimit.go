@@ -185,8 +185,12 @@ func (p *pacer) done(key string, rec *sent) {
 	defer p.mu.Unlock()
 	ep := p.endpoints[key]
 	if ep != nil && rec != nil {
+		// Its new time is the latest in the log: it moves to the end,
+		// which keeps the log in order without sorting it.
 		rec.at = p.now()
-		slices.SortStableFunc(ep.sent, func(a, b *sent) int { return a.at.Compare(b.at) })
+		if i := slices.Index(ep.sent, rec); i >= 0 {
+			ep.sent = append(slices.Delete(ep.sent, i, i+1), rec)
+		}
 	}
 	if ep != nil && !ep.rate.Known() {
 		ep.probing--

@@ -81,8 +81,25 @@ const (
 	bitLastUsedOn
 )
 
-var fieldBits = map[string]fieldSet{
-	FieldID: bitID, FieldAdminID: bitAdminID, FieldAccessID: bitAccessID, FieldStatus: bitStatus, FieldNote: bitNote, FieldCreatedOn: bitCreatedOn, FieldLastUsedOn: bitLastUsedOn,
+// bitOf is a field's presence bit (0 for a name that has none).
+func bitOf(field string) fieldSet {
+	switch field {
+	case FieldID:
+		return bitID
+	case FieldAdminID:
+		return bitAdminID
+	case FieldAccessID:
+		return bitAccessID
+	case FieldStatus:
+		return bitStatus
+	case FieldNote:
+		return bitNote
+	case FieldCreatedOn:
+		return bitCreatedOn
+	case FieldLastUsedOn:
+		return bitLastUsedOn
+	}
+	return 0
 }
 
 // TokenRecord is a token record: the fields a decision may rest on as
@@ -157,7 +174,7 @@ func (t Token) Missing(fields ...string) []string {
 	}
 	var out []string
 	for _, f := range fields {
-		if t.present&fieldBits[f] == 0 {
+		if t.present&bitOf(f) == 0 {
 			out = append(out, f)
 		}
 	}
