@@ -24,6 +24,15 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
+// transport keeps up to 64 idle connections to each endpoint: a run over
+// many portals puts each one's events and marks at once, and Go's default
+// of 2 would close the others and open them again (a TLS handshake each).
+var transport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
+
 // Client calls one service at one endpoint.
 type Client struct {
 	Endpoint    string // e.g. https://dynamodb.us-east-1.amazonaws.com
@@ -95,7 +104,7 @@ func (c *Client) do(ctx context.Context, path, target, op string, in, out any) e
 	}
 	hc := c.HTTP
 	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
+		hc = &http.Client{Timeout: 5 * time.Second, Transport: transport}
 	}
 	resp, err := hc.Do(req)
 	if err != nil {

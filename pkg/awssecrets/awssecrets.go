@@ -7,8 +7,11 @@ package awssecrets
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"strconv"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -38,7 +41,11 @@ type Client interface {
 // its region and credentials, the SDK's endpoint settings
 // (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL) and AWS_MAX_ATTEMPTS.
 func NewClient(env awsenv.Env) *secretsmanager.Client {
-	opts := secretsmanager.Options{Region: env.Region, Credentials: env.Credentials}
+	opts := secretsmanager.Options{Region: env.Region, Credentials: env.Credentials,
+		// A run over many portals reads each one's secrets at once; the
+		// SDK's default keeps 10 idle connections, so the others would be
+		// closed and opened again (a TLS handshake each) every time.
+		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) { t.MaxIdleConnsPerHost = 64 })}
 	if ep := awsenv.Endpoint("SECRETS_MANAGER"); ep != "" {
 		opts.BaseEndpoint = aws.String(ep)
 	}

@@ -1,6 +1,10 @@
 package cleanup
 
-import "github.com/lmtokens/lmtokens/pkg/clip"
+import (
+	"encoding/json"
+
+	"github.com/lmtokens/lmtokens/pkg/clip"
+)
 
 // TextBytes bounds each free text of a bounded report's items.
 const TextBytes = clip.MaxText
@@ -36,10 +40,39 @@ func clipError(e string) string { return clip.Text(e, TextBytes) }
 func (rep Report) Bounded(maxBytes int) Report {
 	// Start from the longest list: larger bounds cut nothing and would
 	// only encode the same report again.
-	return clip.Within(maxBytes, rep.longestList(), rep.cut)
+	n := rep.longestList()
+	if len(rep.Portals) == 0 {
+		return clip.Within(maxBytes, n, func(k int) Report { return rep.cut(k, k) })
+	}
+	// A report over several portals holds each item twice: in the total's
+	// lists (naming its portal) and in its portal's. Whole if it fits;
+	// else the portals' copies go first (counted in Omitted), then the
+	// total's lists are cut. A report whose items could not fit even at
+	// their smallest is not encoded whole to find that out.
+	if rep.items()*minItemBytes <= maxBytes {
+		whole := rep.cut(n, n)
+		if raw, _ := json.Marshal(whole); len(raw) <= maxBytes {
+			return whole
+		}
+	}
+	return clip.Within(maxBytes, n, func(k int) Report { return rep.cut(k, 0) })
 }
 
-func (rep Report) cut(n int) Report {
+// minItemBytes is less than any item of a report takes as JSON.
+const minItemBytes = 64
+
+// items counts the report's items, its portals' included.
+func (rep Report) items() int {
+	n := len(rep.Actions) + len(rep.Retired) + len(rep.OrphanedSecrets) + len(rep.Warnings) + len(rep.Errors)
+	for _, p := range rep.Portals {
+		n += p.items()
+	}
+	return n
+}
+
+// cut keeps the first n items of each list, and perPortal of each
+// portal's.
+func (rep Report) cut(n, perPortal int) Report {
 	omitted := map[string]int{}
 	var o int
 	rep.Actions, o = clip.First(rep.Actions, n, Action.Clipped)
@@ -59,7 +92,7 @@ func (rep Report) cut(n int) Report {
 	if rep.Portals != nil {
 		portals := make([]Report, len(rep.Portals))
 		for i, p := range rep.Portals {
-			portals[i] = p.cut(n)
+			portals[i] = p.cut(perPortal, perPortal)
 			for k, v := range portals[i].Omitted {
 				omitted["portals."+k] += v
 			}

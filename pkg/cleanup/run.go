@@ -339,12 +339,19 @@ func (r Run) kept(t logicmonitor.Token) bool {
 	return slices.ContainsFunc(r.Policy.KeepMarkers, func(m string) bool { return strings.Contains(note, strings.ToLower(m)) })
 }
 
+// decisionFields are the fields decide rests on; decisionFieldsUnused
+// those of a token never used.
+var (
+	decisionFields       = []string{logicmonitor.FieldID, logicmonitor.FieldAdminID, logicmonitor.FieldAccessID, logicmonitor.FieldStatus, logicmonitor.FieldNote, logicmonitor.FieldLastUsedOn}
+	decisionFieldsUnused = append(slices.Clip(decisionFields), logicmonitor.FieldCreatedOn)
+)
+
 // decide returns "" when the stage should act on t, or the reason to skip
 // it. A record that lacks a field a rule needs is never acted on.
 func (r Run) decide(t logicmonitor.Token, cutoff time.Time, protected map[string]bool) string {
-	need := []string{logicmonitor.FieldID, logicmonitor.FieldAdminID, logicmonitor.FieldAccessID, logicmonitor.FieldStatus, logicmonitor.FieldNote, logicmonitor.FieldLastUsedOn}
+	need := decisionFields
 	if t.LastUsedOn <= 0 {
-		need = append(need, logicmonitor.FieldCreatedOn) // age counts from creation
+		need = decisionFieldsUnused // age counts from creation
 	}
 	if len(t.Missing(need...)) > 0 || t.ID <= 0 || t.AdminID <= 0 || (t.LastUsedOn <= 0 && t.CreatedOn <= 0) {
 		return SkipIncomplete
@@ -396,18 +403,29 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		return rep.fail(start, fmt.Errorf("listing the tokens: %w", err)), err
 	}
 	protected := r.protected()
+	// The expiries (Secrets Manager) are read while the owners
+	// (LogicMonitor) are: neither waits for the other.
+	var expiryErr error
+	expiriesRead := make(chan struct{})
+	if ix, ok := target.(ExpiryIndex); ok {
+		// An expiry is acted on when due, or warned of WarnDays before.
+		horizon := r.Now.Add(days(r.Policy.WarnDays))
+		go func() {
+			defer close(expiriesRead)
+			r.expiries, expiryErr = ix.Expiries(ctx, horizon)
+		}()
+	} else {
+		close(expiriesRead)
+	}
 	var inactive map[int64]string
 	if oc, ok := target.(OwnerChecker); ok && r.Stage == StageDisable {
 		inactive = r.inactiveOwners(ctx, oc, tokens, protected, &rep)
 	}
-	if ix, ok := target.(ExpiryIndex); ok {
-		// An expiry is acted on when due, or warned of WarnDays before.
-		horizon := r.Now.Add(days(r.Policy.WarnDays))
-		if r.expiries, err = ix.Expiries(ctx, horizon); err != nil {
-			// Expiries are as binding as disuse: a run that cannot read
-			// them acts on nothing.
-			return rep.fail(start, fmt.Errorf("reading the tokens' expiries: %w", err)), err
-		}
+	<-expiriesRead
+	if expiryErr != nil {
+		// Expiries are as binding as disuse: a run that cannot read them
+		// acts on nothing.
+		return rep.fail(start, fmt.Errorf("reading the tokens' expiries: %w", expiryErr)), expiryErr
 	}
 	reasons := map[int64]string{}
 	eligible, marks, err := r.candidates(ctx, tokens, cutoff, protected, inactive, reasons, &rep)

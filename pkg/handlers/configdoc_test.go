@@ -13,7 +13,8 @@ import (
 
 // Lambda's own variables and the SDK's: set by Lambda, documented by AWS.
 var lambdaVariables = map[string]bool{"AWS_LAMBDA_LOG_LEVEL": true, "AWS_MAX_ATTEMPTS": true, "AWS_ACCESS_KEY_ID": true,
-	"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": true, "AWS_REGION": true, "AWS_DEFAULT_REGION": true}
+	"AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": true, "AWS_REGION": true, "AWS_DEFAULT_REGION": true,
+	"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": true}
 
 // The Configuration table of infra/README.md names every variable the
 // functions read, and nothing they do not: those tokens.ConfigFrom looks

@@ -324,3 +324,55 @@ func TestWarningsAcrossPortals(t *testing.T) {
 		t.Fatalf("marked %d in all, by portal %v", rep.Marked, marked)
 	}
 }
+
+// A run over many portals reads at most four portals' listings at once: a
+// listing is most of a run's memory, and read all at once they would all
+// finish late together. With every listing slowed, no more than four
+// portals are being listed at any moment, and every portal is cleaned.
+func TestRunReadsFourListingsAtOnce(t *testing.T) {
+	t.Parallel()
+	companies := []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7"}
+	e, multi := portalsEnv(t, companies...)
+	const slow = 150 * time.Millisecond
+	portals := []*lmsandbox.Portal{e.portal.Portal}
+	for _, c := range companies {
+		portals = append(portals, multi.Portal(c))
+	}
+	for _, p := range portals {
+		if _, err := p.AddToken(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}); err != nil {
+			t.Fatal(err)
+		}
+		p.Inject(lmsandbox.Fault{Method: "GET", Path: "/setting/admins/apitokens", Latency: slow, Count: 2})
+	}
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	if rep.Succeeded != len(portals) || rep.Outcome != "ok" {
+		t.Fatalf("succeeded %d of %d, outcome %s, errors %v", rep.Succeeded, len(portals), rep.Outcome, rep.Errors)
+	}
+	type span struct{ from, to time.Time }
+	var listings []span
+	for _, p := range portals {
+		var s span
+		for _, r := range p.Requests() {
+			if r.Method == "GET" && r.Path == "/setting/admins/apitokens" {
+				if s.from.IsZero() || r.Received.Before(s.from) {
+					s.from = r.Received
+				}
+				if end := r.Received.Add(slow); end.After(s.to) {
+					s.to = end
+				}
+			}
+		}
+		listings = append(listings, s)
+	}
+	for _, s := range listings {
+		at := 0
+		for _, o := range listings {
+			if !o.from.After(s.from) && o.to.After(s.from.Add(10*time.Millisecond)) {
+				at++
+			}
+		}
+		if at > 4 {
+			t.Fatalf("%d portals were being listed at once, want at most 4", at)
+		}
+	}
+}

@@ -13,6 +13,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/lmtokens/lmtokens/pkg/awsenv"
@@ -93,6 +96,7 @@ func New(o Options) *Service {
 // NewFromEnv builds the Service a Lambda function runs, from its
 // environment: the composition root every function's main shares.
 func NewFromEnv() *Service {
+	tuneGC()
 	cfg, err := tokens.ConfigFromEnv()
 	o := Options{Config: cfg, ConfigErr: err, Logger: logging.Default()}
 	if err == nil {
@@ -134,4 +138,21 @@ func portalTransport() *http.Transport {
 	t.MaxIdleConnsPerHost = 8
 	t.IdleConnTimeout = 30 * time.Second
 	return t
+}
+
+// tuneGC sizes the garbage collector to the function's memory: it collects
+// half as often as Go's default (GOGC 200) while far below that memory, and
+// harder as the heap nears 80% of it (a soft memory limit), so that a run
+// over many portals does not spend a tenth of its CPU collecting a heap a
+// third of its memory. GOGC or GOMEMLIMIT set in the environment win.
+func tuneGC() {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	mb, err := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+	if err != nil || mb <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(mb) << 20 / 10 * 8)
+	debug.SetGCPercent(200)
 }

@@ -35,12 +35,13 @@ func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.Ra
 	// One cap for the whole run: every portal's actions and retirements
 	// draw on it.
 	budget := cleanup.NewBudget(policy.MaxActions)
+	listings := make(chan struct{}, listingsAtOnce)
 	var wg sync.WaitGroup
 	for i, name := range portals {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reports[i], errs[i] = s.cleanupPortal(ctx, stage, policy, name, budget)
+			reports[i], errs[i] = s.cleanupPortal(ctx, stage, policy, name, budget, listings)
 			// Its events go out as soon as it is done, while the
 			// others still run.
 			s.deliverChanges(ctx, &reports[i])
@@ -58,6 +59,14 @@ func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.Ra
 	s.log.InfoContext(ctx, "cleanup report", "report", rep.Bounded(MaxReportLogBytes)) // its items are logged
 	return s.cleanupAnswer(rep, err)
 }
+
+// listingsAtOnce bounds the portals whose listings one run reads at
+// once. A listing is the memory and CPU of a run: read all at once, a
+// hundred portals' listings would hold the memory of all of them together
+// and finish together, so that every portal's first window of changes
+// would start at the same late moment; read a few at a time, each portal
+// starts acting as soon as its own listing is in.
+const listingsAtOnce = 4
 
 // cleanupPolicy is the stage's policy narrowed by spec, refused when the
 // deployment cannot carry it out (warnings with nowhere to mark them or
@@ -134,7 +143,7 @@ func (s *Service) logItems(ctx context.Context, rep cleanup.Report) {
 // Its rotated-out tokens are retired on their records' dates, whatever the
 // policy's age rules say; the delete stage also sweeps the key secrets whose
 // token is gone. Both happen only after a complete listing.
-func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy cleanup.Policy, name string, runBudget *cleanup.Budget) (cleanup.Report, error) {
+func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy cleanup.Policy, name string, runBudget *cleanup.Budget, listings chan struct{}) (cleanup.Report, error) {
 	rep := cleanup.Report{Stage: stage, DryRun: policy.DryRun, Policy: policy, Portal: name, Outcome: "failed", Skipped: map[string]int{}}
 	p, err := s.lookupPortal(ctx, name)
 	if err != nil {
@@ -168,7 +177,7 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 			all, err := keyIndex()
 			return secrets.Live(all), err
 		}
-		target := &cleanupTarget{client: c, deleteKey: func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error) {
+		target := &cleanupTarget{client: c, listings: listings, deleteKey: func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error) {
 			return s.deleteKey(ctx, p, adminID, tokenID, false)
 		}, expiries: func(ctx context.Context, horizon time.Time) (map[int64]time.Time, error) {
 			return s.expiries(ctx, p, keySecrets, stage, horizon)
@@ -217,7 +226,10 @@ func (s *Service) cleanupPortal(ctx context.Context, stage cleanup.Stage, policy
 // cleanupTarget acts through the LogicMonitor client and, for the delete
 // stage, deleteKey.
 type cleanupTarget struct {
-	client    logicmonitor.Portal
+	client logicmonitor.Portal
+	// listings, when the run covers several portals, holds a place for
+	// each listing being read (see listingsAtOnce).
+	listings  chan struct{}
 	deleteKey func(ctx context.Context, adminID, tokenID int64) (keyDeletion, error)
 	// listed is what List returned: the delete stage's sweep of orphaned
 	// secrets looks for their tokens in it.
@@ -251,6 +263,14 @@ func (t *cleanupTarget) List(ctx context.Context, stage cleanup.Stage) ([]logicm
 	opts := logicmonitor.ListAllOptions{Filter: "status:2"}
 	if stage == cleanup.StageDelete {
 		opts.Filter = ""
+	}
+	if t.listings != nil {
+		select {
+		case t.listings <- struct{}{}:
+			defer func() { <-t.listings }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	toks, err := t.client.AllTokens(ctx, opts)
 	t.listed = toks

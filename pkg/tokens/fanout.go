@@ -59,7 +59,7 @@ func (s *Service) CleanupPortal(ctx context.Context, stage cleanup.Stage, spec j
 		}
 	}
 	counter := s.Counter()
-	rep, runErr := s.cleanupPortal(ctx, stage, policy, portal, cleanup.NewBudget(policy.MaxActions))
+	rep, runErr := s.cleanupPortal(ctx, stage, policy, portal, cleanup.NewBudget(policy.MaxActions), nil)
 	rep.LMRequests = counter()
 	s.deliverChanges(ctx, &rep)
 	s.logReport(ctx, rep)
