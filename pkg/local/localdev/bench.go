@@ -79,7 +79,7 @@ func RunBenchmarks(ctx context.Context, o BenchOptions) ([]Figure, error) {
 		return nil, err
 	}
 	figs = append(figs, f...)
-	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey, warningsAgainstSlowBus, marksOf5000, ownersOf5000, postureOf5000, cleanupHundredPortals, mapItemCost} {
+	for _, step := range []func(context.Context, BenchOptions) (Figure, error){credentialReads, signing, cleanupDryRun5000, cleanupUnderRateLimit, listMemory, inventory5000, cleanupTenPortals, rotationOfOneKey, warningsAgainstSlowBus, marksOf5000, ownersOf5000, postureOf5000, cleanupHundredPortals, portalsOneInvocationHolds, mapItemCost} {
 		fig, err := step(ctx, o)
 		if err != nil {
 			return nil, err
@@ -684,6 +684,49 @@ func cleanupManyPortalsOnce(ctx context.Context, o BenchOptions, n int) (portals
 	}
 	run.peak, err = f.PeakRSS()
 	return run, err
+}
+
+// portalsOneInvocationHolds measures the most portals one function-mode
+// invocation is sized for: 300 portals of 1,000 tokens in the disable
+// function's 256 MB, 30 actions each (the run's cap of 10,000 covers them
+// all). Each portal is paced by its own rate limits, so time grows little
+// with their number; memory grows with every listing a run holds.
+func portalsOneInvocationHolds(ctx context.Context, o BenchOptions) (Figure, error) {
+	const n, tokens, actions, limit, window = 300, 1000, 30, 20, 2 * time.Second
+	stack, sandboxes, err := portalsStack(o, n, tokens, actions, limit, window)
+	if err != nil {
+		return Figure{}, err
+	}
+	defer stack.Close()
+	f, err := stack.Function(ctx, "cleanup-disable")
+	if err != nil {
+		return Figure{}, err
+	}
+	cpuBefore, _ := f.CPUTime()
+	rep, took, err := timedRun(ctx, stack, `{"cleanup":{}}`)
+	if err != nil {
+		return Figure{}, err
+	}
+	cpuAfter, _ := f.CPUTime()
+	peak, err := f.PeakRSS()
+	if err != nil {
+		return Figure{}, err
+	}
+	throttled := 0
+	for _, p := range sandboxes {
+		for _, r := range p.Requests() {
+			if r.Status == 429 {
+				throttled++
+			}
+		}
+	}
+	limitMB := 256.0
+	return Figure{Name: "the portals one function-mode invocation holds: 300 portals × 1,000 tokens, 30 actions each, 20 requests / 2 s per portal",
+		Target: "every action done, 0 responses 429, peak memory ≤ 256 MiB (the function's memory), within the 300 s timeout",
+		Measured: fmt.Sprintf("%d of %d done, outcome %s; %.2f s; %d responses 429; peak %.0f MiB; the function's own CPU %.2f s",
+			rep.Succeeded, n*actions, rep.Outcome, took.Seconds(), throttled, mib(peak), (cpuAfter - cpuBefore).Seconds()),
+		Met: rep.Succeeded == n*actions && rep.Outcome == "ok" && throttled == 0 && mib(peak) <= limitMB && took < 300*time.Second,
+		How: "cleanup-disable function (cleanupEngine function, 256 MB: GOGC 200, soft limit 80%), warm; 300 sandbox portals registered by secret, all at once; VmHWM from /proc"}, nil
 }
 
 // mapItemCost compares one portal's run as a Step Functions Map item
