@@ -32,8 +32,9 @@ func (w Warning) Clipped() Warning {
 func clipError(e string) string { return clip.Text(e, TextBytes) }
 
 // Bounded returns the report within maxBytes as JSON: every count whole,
-// each list (and each portal's) cut to its first items, halving until it
-// fits, every text clipped; Truncated and Omitted say what was left out. A
+// each list cut to its first items, halving until it fits (the portals'
+// copies of the items left out first), every text clipped; Truncated and
+// Omitted say what was left out. A
 // function's answer and its report's log line are bounded (Lambda answers
 // at most 6 MB, CloudWatch Logs takes at most 256 KB an event); each item
 // is also logged on a line of its own.
@@ -45,29 +46,27 @@ func (rep Report) Bounded(maxBytes int) Report {
 		return clip.Within(maxBytes, n, func(k int) Report { return rep.cut(k, k) })
 	}
 	// A report over several portals holds each item twice: in the total's
-	// lists (naming its portal) and in its portal's. Whole if it fits;
-	// else the portals' copies go first (counted in Omitted), then the
-	// total's lists are cut. A report whose items could not fit even at
-	// their smallest is not encoded whole to find that out.
-	if rep.items()*minItemBytes <= maxBytes {
-		whole := rep.cut(n, n)
-		if raw, _ := json.Marshal(whole); len(raw) <= maxBytes {
-			return whole
-		}
+	// lists (naming its portal) and in its portal's. The report without the
+	// portals' copies (their counts stay, the copies counted in Omitted) is
+	// encoded first: the whole report is at most twice its size, so whole
+	// when that fits; else without the copies when that fits; else the
+	// total's lists are cut too. A large report is encoded once or twice,
+	// not at every halving.
+	lean := rep.cut(n, 0)
+	raw, _ := json.Marshal(lean)
+	switch {
+	case 2*len(raw) <= maxBytes:
+		return rep.cut(n, n)
+	case len(raw) <= maxBytes:
+		return lean
 	}
-	return clip.Within(maxBytes, n, func(k int) Report { return rep.cut(k, 0) })
-}
-
-// minItemBytes is less than any item of a report takes as JSON.
-const minItemBytes = 64
-
-// items counts the report's items, its portals' included.
-func (rep Report) items() int {
-	n := len(rep.Actions) + len(rep.Retired) + len(rep.OrphanedSecrets) + len(rep.Warnings) + len(rep.Errors)
-	for _, p := range rep.Portals {
-		n += p.items()
+	// The halvings that, at this size per item, would still be far too
+	// large are skipped, as clip.Within would skip them.
+	k := n / 2
+	for k > 0 && float64(k)*float64(len(raw))/float64(n) > 1.25*float64(maxBytes) {
+		k /= 2
 	}
-	return n
+	return clip.Within(maxBytes, k, func(k int) Report { return rep.cut(k, 0) })
 }
 
 // cut keeps the first n items of each list, and perPortal of each
