@@ -376,3 +376,40 @@ func TestRunReadsFourListingsAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// In a run over several portals, a portal's changes are announced as soon
+// as that portal is done, not when the slowest portal is: a stale token of
+// a quick portal is announced while a slow portal is still changing its
+// own.
+func TestEachPortalsEventsGoOutWhenItIsDone(t *testing.T) {
+	t.Parallel()
+	e, multi := portalsEnv(t, "slow")
+	quick, slow := e.portal.Portal, multi.Portal("slow")
+	q, err := quick.AddToken(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := slow.AddToken(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}); err != nil {
+		t.Fatal(err)
+	}
+	slow.Inject(lmsandbox.Fault{Method: "PATCH", Latency: 600 * time.Millisecond})
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	if rep.Succeeded != 2 {
+		t.Fatalf("succeeded %d, errors %v", rep.Succeeded, rep.Errors)
+	}
+	var slowPatch time.Time
+	for _, r := range slow.Requests() {
+		if r.Method == "PATCH" {
+			slowPatch = r.Received.Add(600 * time.Millisecond) // its answer
+		}
+	}
+	for _, ev := range e.events(t) {
+		if ev.DetailType == "API Token Updated" && detailOf(t, ev.Detail)["accessId"] == q.AccessID {
+			if !ev.Received.Before(slowPatch) {
+				t.Fatalf("the quick portal's change was announced at %v, after the slow portal's change answered (%v)", ev.Received, slowPatch)
+			}
+			return
+		}
+	}
+	t.Fatal("the quick portal's change was not announced")
+}
