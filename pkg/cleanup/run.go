@@ -715,22 +715,19 @@ func (rep Report) fail(start time.Time, err error) Report {
 // report's slices may be shared.
 func (rep *Report) SetPortal(portal string) {
 	rep.Portal = portal
-	rep.Actions = slices.Clone(rep.Actions)
-	for i := range rep.Actions {
-		rep.Actions[i].Portal = portal
+	rep.Actions = withPortal(rep.Actions, func(a *Action) { a.Portal = portal })
+	rep.Retired = withPortal(rep.Retired, func(a *Action) { a.Portal = portal })
+	rep.OrphanedSecrets = withPortal(rep.OrphanedSecrets, func(o *Orphan) { o.Portal = portal })
+	rep.Warnings = withPortal(rep.Warnings, func(w *Warning) { w.Portal = portal })
+}
+
+// withPortal is a copy of items, each named by set.
+func withPortal[T any](items []T, set func(*T)) []T {
+	out := slices.Clone(items)
+	for i := range out {
+		set(&out[i])
 	}
-	rep.Retired = slices.Clone(rep.Retired)
-	for i := range rep.Retired {
-		rep.Retired[i].Portal = portal
-	}
-	rep.OrphanedSecrets = slices.Clone(rep.OrphanedSecrets)
-	for i := range rep.OrphanedSecrets {
-		rep.OrphanedSecrets[i].Portal = portal
-	}
-	rep.Warnings = slices.Clone(rep.Warnings)
-	for i := range rep.Warnings {
-		rep.Warnings[i].Portal = portal
-	}
+	return out
 }
 
 // Combine totals the reports of one run over several portals (errs[i] is

@@ -186,17 +186,30 @@ func TestIncompleteRecordsAreSkipped(t *testing.T) {
 	}
 }
 
-// The fresh read right before acting wins over the listing.
-func TestFreshRecordDecides(t *testing.T) {
+// staleTarget holds n enabled tokens of user 2, ids 1 to n, unused for
+// 300 days.
+func staleTarget(n int) *memTarget {
 	m := &memTarget{changed: map[int64]*logicmonitor.Token{}}
-	for i := int64(1); i <= 4; i++ {
+	for i := int64(1); i <= int64(n); i++ {
 		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(300)})
 	}
-	used, kept, disabled := m.tokens[0], m.tokens[1], m.tokens[2]
-	used.LastUsedOn = daysAgo(0)
-	kept.Note = "#keep: needed after all"
-	disabled.Status = 1
-	m.changed[1], m.changed[2], m.changed[3], m.changed[4] = &used, &kept, &disabled, nil
+	return m
+}
+
+// changeSinceListing makes token used used today, kept marked #keep,
+// disabled disabled and gone deleted, after m's listing.
+func changeSinceListing(m *memTarget, used, kept, disabled, gone int64) {
+	u, k, d := m.tokens[used-1], m.tokens[kept-1], m.tokens[disabled-1]
+	u.LastUsedOn = daysAgo(0)
+	k.Note = "#keep: needed after all"
+	d.Status = 1
+	m.changed[used], m.changed[kept], m.changed[disabled], m.changed[gone] = &u, &k, &d, nil
+}
+
+// The fresh read right before acting wins over the listing.
+func TestFreshRecordDecides(t *testing.T) {
+	m := staleTarget(4)
+	changeSinceListing(m, 1, 2, 3, 4)
 	rep, _ := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), m)
 	if len(m.acted) != 0 || rep.Skipped[SkipChanged] != 3 || rep.Skipped[SkipGone] != 1 || rep.Outcome != "ok" || rep.Failed != 0 {
 		t.Fatalf("acted on %v, report %+v", m.acted, rep)
@@ -299,22 +312,15 @@ func (b *batchTarget) Get(ctx context.Context, t logicmonitor.Token) (*logicmoni
 // and each token's fresh record still decides: used, kept, disabled or
 // gone since the listing, it is left alone.
 func TestBatchedRereadsDecide(t *testing.T) {
-	m := &memTarget{changed: map[int64]*logicmonitor.Token{}}
-	for i := int64(1); i <= 45; i++ {
-		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(300)})
-	}
-	used, kept, disabled := m.tokens[0], m.tokens[21], m.tokens[44]
-	used.LastUsedOn = daysAgo(0)
-	kept.Note = "#keep"
-	disabled.Status = 1
-	m.changed[used.ID], m.changed[kept.ID], m.changed[disabled.ID], m.changed[30] = &used, &kept, &disabled, nil
+	m := staleTarget(45)
+	changeSinceListing(m, 1, 22, 45, 30)
 	b := &batchTarget{memTarget: m}
 	rep, _ := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "SELF"}, Now: now}.Execute(context.Background(), b)
 	if len(m.acted) != 41 || rep.Skipped[SkipChanged] != 3 || rep.Skipped[SkipGone] != 1 || rep.Outcome != "ok" {
 		t.Fatalf("acted on %d, report %+v", len(m.acted), rep)
 	}
 	for _, id := range m.acted {
-		if id == used.ID || id == kept.ID || id == disabled.ID || id == 30 {
+		if id == 1 || id == 22 || id == 45 || id == 30 {
 			t.Fatalf("token %d was acted on, though its fresh record forbade it", id)
 		}
 	}
@@ -329,10 +335,8 @@ func TestOldBatchRecordsAreReadAgain(t *testing.T) {
 	old := maxRereadAge
 	maxRereadAge = time.Millisecond
 	t.Cleanup(func() { maxRereadAge = old })
-	m := &memTarget{delay: 3 * time.Millisecond}
-	for i := int64(1); i <= 5; i++ {
-		m.tokens = append(m.tokens, logicmonitor.Token{ID: i, AdminID: 2, AccessID: "X", Status: 2, CreatedOn: daysAgo(400), LastUsedOn: daysAgo(300)})
-	}
+	m := staleTarget(5)
+	m.delay = 3 * time.Millisecond
 	b := &batchTarget{memTarget: m}
 	rep, _ := Run{Stage: StageDisable, Policy: actNow(StageDisable), Self: Self{AccessID: "SELF"}, Now: now, Concurrency: 1}.Execute(context.Background(), b)
 	if rep.Succeeded != 5 || len(b.batches) != 1 || b.singles < 4 {

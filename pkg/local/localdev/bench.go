@@ -622,6 +622,7 @@ type portalsRun struct {
 	took, cpu time.Duration
 	throttled int
 	peak      int64
+	report    cleanup.Report
 }
 
 // cleanupManyPortals times function-mode runs over n portals, each on a
@@ -630,9 +631,12 @@ func cleanupManyPortals(ctx context.Context, o BenchOptions, n int) (Figure, err
 	const actions, limit, window = 60, 20, 2 * time.Second
 	var runs []portalsRun
 	for range manyPortalsRuns {
-		r, err := cleanupManyPortalsOnce(ctx, o, n)
+		r, err := cleanupManyPortalsOnce(ctx, o, n, actions)
 		if err != nil {
 			return Figure{}, err
+		}
+		if r.report.Succeeded < n*actions || r.report.Outcome != "ok" {
+			return Figure{}, fmt.Errorf("cleanup: %d of %d disabled, outcome %s", r.report.Succeeded, n*actions, r.report.Outcome)
 		}
 		runs = append(runs, r)
 	}
@@ -653,9 +657,10 @@ func cleanupManyPortals(ctx context.Context, o BenchOptions, n int) (Figure, err
 		How: fmt.Sprintf("cleanup-disable function (cleanupEngine function, 256 MB), warm; %d sandbox portals registered by secret, each paced by its own rate-limit headers, all at once; VmHWM from /proc; %d runs, each on a fresh stack", n, manyPortalsRuns)}, nil
 }
 
-// cleanupManyPortalsOnce times one function-mode run over n portals.
-func cleanupManyPortalsOnce(ctx context.Context, o BenchOptions, n int) (portalsRun, error) {
-	const tokens, actions, limit, window = 1000, 60, 20, 2 * time.Second
+// cleanupManyPortalsOnce times one function-mode run over n portals of
+// 1,000 tokens, actions of them stale, on a fresh stack.
+func cleanupManyPortalsOnce(ctx context.Context, o BenchOptions, n, actions int) (portalsRun, error) {
+	const tokens, limit, window = 1000, 20, 2 * time.Second
 	stack, sandboxes, err := portalsStack(o, n, tokens, actions, limit, window)
 	if err != nil {
 		return portalsRun{}, err
@@ -671,10 +676,7 @@ func cleanupManyPortalsOnce(ctx context.Context, o BenchOptions, n int) (portals
 		return portalsRun{}, err
 	}
 	cpuAfter, _ := f.CPUTime()
-	if rep.Succeeded < n*actions || rep.Outcome != "ok" {
-		return portalsRun{}, fmt.Errorf("cleanup: %d of %d disabled, outcome %s", rep.Succeeded, n*actions, rep.Outcome)
-	}
-	run := portalsRun{took: took, cpu: cpuAfter - cpuBefore}
+	run := portalsRun{took: took, cpu: cpuAfter - cpuBefore, report: rep}
 	for _, p := range sandboxes {
 		for _, r := range p.Requests() {
 			if r.Status == 429 {
@@ -692,40 +694,16 @@ func cleanupManyPortalsOnce(ctx context.Context, o BenchOptions, n int) (portals
 // all). Each portal is paced by its own rate limits, so time grows little
 // with their number; memory grows with every listing a run holds.
 func portalsOneInvocationHolds(ctx context.Context, o BenchOptions) (Figure, error) {
-	const n, tokens, actions, limit, window = 300, 1000, 30, 20, 2 * time.Second
-	stack, sandboxes, err := portalsStack(o, n, tokens, actions, limit, window)
+	const n, actions, memoryMB = 300, 30, 256
+	r, err := cleanupManyPortalsOnce(ctx, o, n, actions)
 	if err != nil {
 		return Figure{}, err
 	}
-	defer stack.Close()
-	f, err := stack.Function(ctx, "cleanup-disable")
-	if err != nil {
-		return Figure{}, err
-	}
-	cpuBefore, _ := f.CPUTime()
-	rep, took, err := timedRun(ctx, stack, `{"cleanup":{}}`)
-	if err != nil {
-		return Figure{}, err
-	}
-	cpuAfter, _ := f.CPUTime()
-	peak, err := f.PeakRSS()
-	if err != nil {
-		return Figure{}, err
-	}
-	throttled := 0
-	for _, p := range sandboxes {
-		for _, r := range p.Requests() {
-			if r.Status == 429 {
-				throttled++
-			}
-		}
-	}
-	limitMB := 256.0
 	return Figure{Name: "the portals one function-mode invocation holds: 300 portals × 1,000 tokens, 30 actions each, 20 requests / 2 s per portal",
 		Target: "every action done, 0 responses 429, peak memory ≤ 256 MiB (the function's memory), within the 300 s timeout",
 		Measured: fmt.Sprintf("%d of %d done, outcome %s; %.2f s; %d responses 429; peak %.0f MiB; the function's own CPU %.2f s",
-			rep.Succeeded, n*actions, rep.Outcome, took.Seconds(), throttled, mib(peak), (cpuAfter - cpuBefore).Seconds()),
-		Met: rep.Succeeded == n*actions && rep.Outcome == "ok" && throttled == 0 && mib(peak) <= limitMB && took < 300*time.Second,
+			r.report.Succeeded, n*actions, r.report.Outcome, r.took.Seconds(), r.throttled, mib(r.peak), r.cpu.Seconds()),
+		Met: r.report.Succeeded == n*actions && r.report.Outcome == "ok" && r.throttled == 0 && mib(r.peak) <= memoryMB && r.took < 300*time.Second,
 		How: "cleanup-disable function (cleanupEngine function, 256 MB: GOGC 200, soft limit 80%), warm; 300 sandbox portals registered by secret, all at once; VmHWM from /proc"}, nil
 }
 
