@@ -609,10 +609,13 @@ func writeAnswer(w http.ResponseWriter, v3 bool, status int, payload any) {
 		payload, status = env, 200
 	}
 	var buf bytes.Buffer
-	if pg, ok := payload.(tokenPage); ok {
-		raw, _ := pg.appendJSON(make([]byte, 0, 64+300*len(pg.items)))
+	switch v := payload.(type) {
+	case tokenPage:
+		raw, _ := v.appendJSON(make([]byte, 0, 64+300*len(v.items)))
 		buf.Write(append(raw, '\n'))
-	} else {
+	case tokenView:
+		buf.Write(append(v.appendJSON(make([]byte, 0, 320)), '\n'))
+	default:
 		_ = json.NewEncoder(&buf).Encode(payload)
 	}
 	if status == http.StatusNoContent {

@@ -228,7 +228,7 @@ func TestIDFilterAnswersAsTheScan(t *testing.T) {
 	}
 }
 
-// A page of plain records is written by hand (the stand-in's time went to
+// A page of plain records (and a record alone) is written by hand (the stand-in's time went to
 // encoding/json); it must be the JSON encoding/json writes, escapes,
 // roles and text that is not UTF-8 included.
 func TestPageIsEncodingJSONs(t *testing.T) {
@@ -254,5 +254,12 @@ func TestPageIsEncodingJSONs(t *testing.T) {
 	}
 	if got.Header().Get("Content-Length") != strconv.Itoa(got.Body.Len()) {
 		t.Fatalf("Content-Length %q for %d bytes", got.Header().Get("Content-Length"), got.Body.Len())
+	}
+	// A single record (a change's answer) too.
+	one := payload.(tokenPage).items[0]
+	got = httptest.NewRecorder()
+	writeAnswer(got, true, 200, one)
+	if want, _ := json.Marshal(one); strings.TrimSpace(got.Body.String()) != string(want) {
+		t.Fatalf("a record written by hand:\n%s\nencoding/json:\n%s", got.Body, want)
 	}
 }
