@@ -405,14 +405,17 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 	protected := r.protected()
 	// The expiries (Secrets Manager) are read while the owners
 	// (LogicMonitor) are: neither waits for the other.
-	var expiryErr error
+	var (
+		expiries  map[int64]time.Time
+		expiryErr error
+	)
 	expiriesRead := make(chan struct{})
 	if ix, ok := target.(ExpiryIndex); ok {
 		// An expiry is acted on when due, or warned of WarnDays before.
 		horizon := r.Now.Add(days(r.Policy.WarnDays))
 		go func() {
 			defer close(expiriesRead)
-			r.expiries, expiryErr = ix.Expiries(ctx, horizon)
+			expiries, expiryErr = ix.Expiries(ctx, horizon)
 		}()
 	} else {
 		close(expiriesRead)
@@ -422,6 +425,7 @@ func (r Run) Execute(ctx context.Context, target Target) (Report, error) {
 		inactive = r.inactiveOwners(ctx, oc, tokens, protected, &rep)
 	}
 	<-expiriesRead
+	r.expiries = expiries
 	if expiryErr != nil {
 		// Expiries are as binding as disuse: a run that cannot read them
 		// acts on nothing.
