@@ -413,3 +413,33 @@ func TestEachPortalsEventsGoOutWhenItIsDone(t *testing.T) {
 	}
 	t.Fatal("the quick portal's change was not announced")
 }
+
+// The re-read before a batch of changes fails closed: when its answers are
+// lost past every retry, none of the batch's tokens is changed (each is
+// reported as an error, the run partial or failed), and the next run,
+// whose re-read answers, acts on them.
+func TestLostRereadChangesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{})
+	var stale []lmsandbox.Token
+	for range 3 {
+		stale = append(stale, e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}))
+	}
+	e.portal.Inject(lmsandbox.Fault{Method: "GET", Path: "/setting/admins/2/apitokens", Drop: true, Count: 20})
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	if rep.Succeeded != 0 || rep.Failed != len(stale) || rep.Outcome == "ok" {
+		t.Fatalf("with the re-read lost: succeeded %d, failed %d, outcome %s", rep.Succeeded, rep.Failed, rep.Outcome)
+	}
+	for _, tok := range stale {
+		if got, _ := e.portal.Token(tok.ID); got.Status != 2 {
+			t.Fatalf("token %d was changed though its re-read was lost", tok.ID)
+		}
+	}
+	if n := e.portal.CountRequests("PATCH"); n != 0 {
+		t.Fatalf("%d changes sent without a re-read", n)
+	}
+	e.portal.ClearFaults()
+	if rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}}); rep.Succeeded != len(stale) {
+		t.Fatalf("the next run: succeeded %d, errors %v", rep.Succeeded, rep.Errors)
+	}
+}

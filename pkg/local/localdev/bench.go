@@ -654,7 +654,7 @@ func cleanupManyPortals(ctx context.Context, o BenchOptions, n int) (Figure, err
 		Measured: fmt.Sprintf("%.2f s = %.2f× the %.0f s bound (median of %d runs: %.2f–%.2f s); %d responses 429; peak %.0f MiB; the function's own CPU %.2f s",
 			med.took.Seconds(), ratio, bound.Seconds(), len(runs), runs[0].took.Seconds(), runs[len(runs)-1].took.Seconds(), throttled, mib(peak), med.cpu.Seconds()),
 		Met: ratio <= 1.3 && throttled == 0 && mib(peak) <= 256,
-		How: fmt.Sprintf("cleanup-disable function (cleanupEngine function, 256 MB), warm; %d sandbox portals registered by secret, each paced by its own rate-limit headers, all at once; VmHWM from /proc; %d runs, each on a fresh stack", n, manyPortalsRuns)}, nil
+		How: fmt.Sprintf("cleanup-disable function (cleanupEngine function, 256 MB), warm; %d sandbox portals registered by secret, run at once (listings four at a time), each paced by its own rate-limit headers; VmHWM from /proc; %d runs, each on a fresh stack", n, manyPortalsRuns)}, nil
 }
 
 // cleanupManyPortalsOnce times one function-mode run over n portals of
@@ -704,7 +704,7 @@ func portalsOneInvocationHolds(ctx context.Context, o BenchOptions) (Figure, err
 		Measured: fmt.Sprintf("%d of %d done, outcome %s; %.2f s; %d responses 429; peak %.0f MiB; the function's own CPU %.2f s",
 			r.report.Succeeded, n*actions, r.report.Outcome, r.took.Seconds(), r.throttled, mib(r.peak), r.cpu.Seconds()),
 		Met: r.report.Succeeded == n*actions && r.report.Outcome == "ok" && r.throttled == 0 && mib(r.peak) <= memoryMB && r.took < 300*time.Second,
-		How: "cleanup-disable function (cleanupEngine function, 256 MB: GOGC 200, soft limit 80%), warm; 300 sandbox portals registered by secret, all at once; VmHWM from /proc"}, nil
+		How: "cleanup-disable function (cleanupEngine function, 256 MB: GOGC 200, soft limit 80%), warm; 300 sandbox portals registered by secret, run at once (listings four at a time); VmHWM from /proc"}, nil
 }
 
 // mapItemCost compares one portal's run as a Step Functions Map item
