@@ -421,10 +421,7 @@ func TestEachPortalsEventsGoOutWhenItIsDone(t *testing.T) {
 func TestLostRereadChangesNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
-	var stale []lmsandbox.Token
-	for range 3 {
-		stale = append(stale, e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}))
-	}
+	stale := e.seedStale(3)
 	e.portal.Inject(lmsandbox.Fault{Method: "GET", Path: "/setting/admins/2/apitokens", Drop: true, Count: 20})
 	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
 	if rep.Succeeded != 0 || rep.Failed != len(stale) || rep.Outcome == "ok" {

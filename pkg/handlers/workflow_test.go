@@ -352,6 +352,15 @@ func TestPipelineWorkflowThroughTheBinaries(t *testing.T) {
 	}
 }
 
+// seedStale adds n enabled tokens of user 2 unused for 300 days.
+func (e *env) seedStale(n int) []lmsandbox.Token {
+	var stale []lmsandbox.Token
+	for range n {
+		stale = append(stale, e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}))
+	}
+	return stale
+}
+
 // tokenIDOf reads the token id a key's secret value names.
 func tokenIDOf(t *testing.T, value string) int64 {
 	var v struct {
@@ -373,10 +382,7 @@ func tokenIDOf(t *testing.T, value string) int64 {
 func TestMapItemsUnderAHostileWorld(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, lmsandbox.Config{})
-	var stale []lmsandbox.Token
-	for range 8 {
-		stale = append(stale, e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 300}))
-	}
+	stale := e.seedStale(8)
 	a, b := e.cleanupFn(t, "toggle", warn14), e.cleanupFn(t, "toggle", warn14)
 	item := json.RawMessage(`{"cleanup":{},"portal":"default"}`)
 	outcome := func(res lambdaruntime.Result) cleanup.Outcome {
