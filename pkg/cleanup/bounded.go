@@ -60,13 +60,7 @@ func (rep Report) Bounded(maxBytes int) Report {
 	case len(raw) <= maxBytes:
 		return lean
 	}
-	// The halvings that, at this size per item, would still be far too
-	// large are skipped, as clip.Within would skip them.
-	k := n / 2
-	for k > 0 && float64(k)*float64(len(raw))/float64(n) > 1.25*float64(maxBytes) {
-		k /= 2
-	}
-	return clip.Within(maxBytes, k, func(k int) Report { return rep.cut(k, 0) })
+	return clip.Within(maxBytes, clip.Halve(n, len(raw), maxBytes), func(k int) Report { return rep.cut(k, 0) })
 }
 
 // cut keeps the first n items of each list, and perPortal of each

@@ -41,14 +41,20 @@ func Within[T any](maxBytes, n int, build func(n int) T) T {
 		if len(raw) <= maxBytes || n == 0 {
 			return v
 		}
-		// Skip the halvings that, at this size per item, would still be
-		// far too large: each would only encode a large value again.
-		next := n / 2
-		for next > 0 && float64(next)*float64(len(raw))/float64(n) > 1.25*float64(maxBytes) {
-			next /= 2
-		}
-		n = next
+		n = Halve(n, len(raw), maxBytes)
 	}
+}
+
+// Halve is the next n to try after n items per list came to size bytes,
+// over maxBytes: n halved, and halved again while, at this size per item,
+// the result would still be far too large (each such try would only
+// encode a large value again).
+func Halve(n, size, maxBytes int) int {
+	next := n / 2
+	for next > 0 && float64(next)*float64(size)/float64(n) > 1.25*float64(maxBytes) {
+		next /= 2
+	}
+	return next
 }
 
 // First keeps the first n items of a list, each bounded, and counts the
