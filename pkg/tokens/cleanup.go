@@ -56,7 +56,7 @@ func (s *Service) Cleanup(ctx context.Context, stage cleanup.Stage, spec json.Ra
 	}
 	rep.LMRequests = counter()
 	s.deliverSummary(ctx, invocationEnd(ctx), portals, &rep)
-	s.log.InfoContext(ctx, "cleanup report", "report", rep.Bounded(MaxReportLogBytes)) // its items are logged
+	s.logReportLine(ctx, rep) // its items are logged, portal by portal
 	return s.cleanupAnswer(rep, err)
 }
 
@@ -112,8 +112,14 @@ const (
 // stack's metrics read, then each of its items on a line of its own, so
 // the log holds the whole run however large.
 func (s *Service) logReport(ctx context.Context, rep cleanup.Report) {
-	s.log.InfoContext(ctx, "cleanup report", "report", rep.Bounded(MaxReportLogBytes))
+	s.logReportLine(ctx, rep)
 	s.logItems(ctx, rep)
+}
+
+// logReportLine logs the report, bounded, on the line the stack's metrics
+// read.
+func (s *Service) logReportLine(ctx context.Context, rep cleanup.Report) {
+	s.log.InfoContext(ctx, "cleanup report", "report", rep.Bounded(MaxReportLogBytes))
 }
 
 // logItems logs each item of a report on a line of its own. A run over
