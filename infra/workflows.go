@@ -3,6 +3,7 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -39,6 +40,12 @@ func lambdaTask(fn string, payload map[string]any, interval, attempts int) map[s
 	}
 }
 
+// with adds fields to a state and returns it.
+func with(state, fields map[string]any) map[string]any {
+	maps.Copy(state, fields)
+	return state
+}
+
 // invoke is a cleanup workflow's call of its cleanup function.
 func invoke(payload map[string]any) map[string]any {
 	return lambdaTask(FunctionArnPlaceholder, payload, 2, 3)
@@ -53,19 +60,13 @@ func invoke(payload map[string]any) map[string]any {
 // narrowing-only policy; states carry portal names and outcomes, never
 // token data.
 func CleanupWorkflow(maxConcurrent int) map[string]any {
-	portals := invoke(map[string]any{"cleanup.$": "$.cleanup", "step": "portals"})
-	portals["ResultSelector"] = map[string]any{"portals.$": "$.Payload.portals"}
-	portals["ResultPath"] = "$.run"
-	portals["Next"] = "EachPortal"
-
-	item := invoke(map[string]any{"cleanup.$": "$.cleanup", "portal.$": "$.portal"})
-	item["OutputPath"] = "$.Payload"
-	item["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.caught", "Next": "PortalFailed"}}
-	item["End"] = true
-
-	summary := invoke(map[string]any{"cleanup.$": "$.cleanup", "step": "summarize", "portals.$": "$.run.portals", "outcomes.$": "$.outcomes"})
-	summary["OutputPath"] = "$.Payload"
-	summary["End"] = true
+	portals := with(invoke(map[string]any{"cleanup.$": "$.cleanup", "step": "portals"}), map[string]any{
+		"ResultSelector": map[string]any{"portals.$": "$.Payload.portals"}, "ResultPath": "$.run", "Next": "EachPortal"})
+	item := with(invoke(map[string]any{"cleanup.$": "$.cleanup", "portal.$": "$.portal"}), map[string]any{
+		"OutputPath": "$.Payload", "End": true,
+		"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.caught", "Next": "PortalFailed"}}})
+	summary := with(invoke(map[string]any{"cleanup.$": "$.cleanup", "step": "summarize", "portals.$": "$.run.portals", "outcomes.$": "$.outcomes"}), map[string]any{
+		"OutputPath": "$.Payload", "End": true})
 
 	return map[string]any{
 		"Comment": "lmtokens cleanup fanned out over portals: name them, run one Map item per portal, report the run once",
@@ -161,18 +162,14 @@ const PipelineSource = "lmtokens.workflow"
 // Input: {"adminId": 2, "note": "...", "rotateAfterSeconds": 2592000}.
 func PipelineTokenWorkflow() map[string]any {
 	call := func(payload map[string]any) map[string]any {
-		t := lambdaTask(CreateFunctionPlaceholder, payload, 5, 4)
-		t["Catch"] = []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "Failed"}}
-		return t
+		return with(lambdaTask(CreateFunctionPlaceholder, payload, 5, 4), map[string]any{
+			"Catch": []any{map[string]any{"ErrorEquals": []string{"States.ALL"}, "ResultPath": "$.error", "Next": "Failed"}}})
 	}
-	create := call(map[string]any{"adminId.$": "$.adminId", "note.$": "$.note", "idempotencyKey.$": "$$.Execution.Name"})
-	create["ResultSelector"] = map[string]any{"adminId.$": "$.Payload.adminId", "tokenId.$": "$.Payload.id", "secretArn.$": "$.Payload.secret.arn", "secretName.$": "$.Payload.secret.name"}
-	create["ResultPath"] = "$.token"
-	create["Next"] = "HandOver"
-	rotate := call(map[string]any{"rotate": map[string]any{"adminId.$": "$.token.adminId", "tokenId.$": "$.token.tokenId"}})
-	rotate["ResultSelector"] = map[string]any{"versionId.$": "$.Payload.versionId"}
-	rotate["ResultPath"] = "$.rotation"
-	rotate["End"] = true
+	create := with(call(map[string]any{"adminId.$": "$.adminId", "note.$": "$.note", "idempotencyKey.$": "$$.Execution.Name"}), map[string]any{
+		"ResultSelector": map[string]any{"adminId.$": "$.Payload.adminId", "tokenId.$": "$.Payload.id", "secretArn.$": "$.Payload.secret.arn", "secretName.$": "$.Payload.secret.name"},
+		"ResultPath":     "$.token", "Next": "HandOver"})
+	rotate := with(call(map[string]any{"rotate": map[string]any{"adminId.$": "$.token.adminId", "tokenId.$": "$.token.tokenId"}}), map[string]any{
+		"ResultSelector": map[string]any{"versionId.$": "$.Payload.versionId"}, "ResultPath": "$.rotation", "End": true})
 	return map[string]any{
 		"Comment": "lmtokens example: a token for a pipeline, its secret's ARN handed to the consumer, its key rotated later",
 		"StartAt": "CreateToken",
