@@ -259,3 +259,30 @@ func TestCleanupDecidesLocallyWhenThePortalIgnoresFilters(t *testing.T) {
 		t.Fatal("the delete stage deleted an enabled token")
 	}
 }
+
+// A portal that ignores the id filter answers a batch's re-read with every
+// token of the user: each token is still judged from its own fresh record
+// (one kept since the listing is left alone), and a deleted one is gone.
+func TestBatchedRereadWhenThePortalIgnoresTheIDFilter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, lmsandbox.Config{IgnoreFilterOn: []string{"id"}})
+	stale := e.seedStale(5)
+	e.seed(lmsandbox.TokenSpec{AdminID: 2, CreatedDaysAgo: 400, LastUsedDaysAgo: 1}) // fresh: listed, never acted on
+	kept, gone := stale[0], stale[1]
+	afterListing(e.portal, func(p *lmsandbox.Portal) {
+		p.Update(kept.ID, func(t *lmsandbox.Token) { t.Note = "#keep" })
+		p.RemoveToken(gone.ID)
+	})
+	rep := e.cleanup(handlers.Toggle, map[string]any{"cleanup": map[string]any{}})
+	if rep.Succeeded != 3 || rep.Skipped[cleanup.SkipChanged] != 1 || rep.Skipped[cleanup.SkipGone] != 1 || rep.Failed != 0 {
+		t.Fatalf("succeeded %d, skipped %v, failed %d", rep.Succeeded, rep.Skipped, rep.Failed)
+	}
+	for _, tok := range stale[2:] {
+		if got, _ := e.portal.Token(tok.ID); got.Status != 1 {
+			t.Fatalf("stale token %d was not disabled", tok.ID)
+		}
+	}
+	if got, _ := e.portal.Token(kept.ID); got.Status != 2 {
+		t.Fatal("a token kept after the listing was disabled")
+	}
+}
